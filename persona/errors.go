@@ -1,0 +1,54 @@
+package persona
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The error vocabulary. Storage says what went wrong; the HTTP layer maps these to statuses in
+// one table (authapi). Wrap them with %w and test with errors.Is.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrConflict   = errors.New("conflict")
+	ErrInvalid    = errors.New("invalid input")
+	ErrNotPersona = errors.New("user is not a persona")
+)
+
+// FieldError is invalid input in one named field. It matches ErrInvalid with errors.Is.
+type FieldError struct {
+	Field   string // JSON name, with an index where it helps: "actions[3].result"
+	Message string // "must be ok or error"
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
+
+// FieldErrors is every problem found in one input. It matches ErrInvalid with errors.Is.
+type FieldErrors []*FieldError
+
+func (es FieldErrors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (es FieldErrors) Is(target error) bool { return target == ErrInvalid }
+
+// Add records a problem; format follows fmt.Sprintf.
+func (es *FieldErrors) Add(field, format string, args ...any) {
+	*es = append(*es, &FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err returns nil when there are no problems, else es itself.
+func (es FieldErrors) Err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}

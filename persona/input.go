@@ -1,0 +1,215 @@
+package persona
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// PersonaInput creates or updates a persona by email (admin upsert, seeding). Empty TickCadence
+// and Timezone keep the stored values on update (daily and UTC on create).
+type PersonaInput struct {
+	Email        string    `json:"email"`
+	Name         string    `json:"name,omitempty"`
+	Password     string    `json:"password"`
+	Archetype    string    `json:"archetype"`
+	SystemPrompt string    `json:"systemPrompt"`
+	ModuleMix    ModuleMix `json:"moduleMix"`
+	TickCadence  Cadence   `json:"tickCadence,omitempty"`
+	Timezone     string    `json:"timezone,omitempty"`
+}
+
+// MinPromptLength is the shortest system prompt accepted.
+const MinPromptLength = 20
+
+// Validate checks every field and returns all problems at once (FieldErrors), naming fields by
+// their JSON names.
+func (in PersonaInput) Validate() error {
+	var es FieldErrors
+	if err := ValidateEmail(in.Email); err != nil {
+		es.Add("email", "%s", err.Error())
+	}
+	if in.Password == "" {
+		es.Add("password", "is required")
+	} else if len(in.Password) > 72 {
+		es.Add("password", "must be at most 72 bytes")
+	}
+	if strings.TrimSpace(in.Archetype) == "" {
+		es.Add("archetype", "is required")
+	}
+	if len(strings.TrimSpace(in.SystemPrompt)) < MinPromptLength {
+		es.Add("systemPrompt", "must be at least %d characters", MinPromptLength)
+	}
+	validateMix(&es, "moduleMix", in.ModuleMix)
+	if in.TickCadence != "" && !in.TickCadence.Valid() {
+		es.Add("tickCadence", "must be one of hourly, daily, weekdays (got %q)", in.TickCadence)
+	}
+	if in.Timezone != "" && !ValidTimezone(in.Timezone) {
+		es.Add("timezone", "must be an IANA time zone such as Europe/Berlin (got %q)", in.Timezone)
+	}
+	return es.Err()
+}
+
+func validateMix(es *FieldErrors, field string, m ModuleMix) {
+	if len(m) == 0 {
+		es.Add(field, "needs at least one module with a weight")
+		return
+	}
+	positive := false
+	for k, w := range m {
+		if strings.TrimSpace(k) == "" {
+			es.Add(field, "has an empty module name")
+		}
+		if w < 0 {
+			es.Add(field+"."+k, "weight must be ≥ 0 (got %v)", w)
+		}
+		if w > 0 {
+			positive = true
+		}
+	}
+	if !positive {
+		es.Add(field, "needs at least one module with a weight above 0")
+	}
+}
+
+// ValidateEmail checks that s is a plain address (no display name, no surrounding spaces).
+func ValidateEmail(s string) error {
+	if s == "" {
+		return &FieldError{Field: "email", Message: "is required"}
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return &FieldError{Field: "email", Message: "must be a plain email address"}
+	}
+	return nil
+}
+
+// UserInput creates or updates an account that is not a persona (operators, `admin create`).
+type UserInput struct {
+	Email    string
+	Name     string
+	Password string
+	Role     Role
+	Kind     Kind // human or system
+}
+
+// SpaceInput creates or updates a shared space by slug; Members are emails of existing users
+// (personas of the same plan included). Membership is set to exactly this list.
+type SpaceInput struct {
+	Slug    string    `json:"slug"`
+	Name    string    `json:"name"`
+	Type    SpaceType `json:"type"`
+	Members []string  `json:"members"`
+}
+
+// Outcome says what an upsert did.
+type Outcome string
+
+const (
+	Created   Outcome = "created"
+	Updated   Outcome = "updated"
+	Unchanged Outcome = "unchanged"
+	Deleted   Outcome = "deleted"
+)
+
+// SeedPlan is what a catalog asks for: personas first, then shared spaces.
+type SeedPlan struct {
+	Personas []PersonaInput
+	Spaces   []SpaceInput
+}
+
+// SeedChange is one line of a seed report.
+type SeedChange struct {
+	Kind    string  `json:"kind"` // "persona" or "space"
+	Key     string  `json:"key"`  // email or slug
+	Outcome Outcome `json:"outcome"`
+	Detail  string  `json:"detail,omitempty"` // which fields changed
+}
+
+// PersonaSummary is a row of the admin persona list.
+type PersonaSummary struct {
+	UserID       string     `json:"userId"`
+	Email        string     `json:"email"`
+	Name         string     `json:"name"`
+	Archetype    string     `json:"archetype"`
+	TickCadence  Cadence    `json:"tickCadence"`
+	Timezone     string     `json:"timezone"`
+	LastActiveAt *time.Time `json:"lastActiveAt"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	Actions7d    int        `json:"actions7d"`
+	FailureCount int        `json:"failureCount"`
+	LastError    string     `json:"lastError"`
+	NextDueAt    *time.Time `json:"nextDueAt"`
+}
+
+// ModuleRating is the average rating of one module.
+type ModuleRating struct {
+	Module    string  `json:"module"`
+	AvgRating float64 `json:"avgRating"`
+	Count     int     `json:"count"`
+}
+
+// RunHistory is one finished run with its rows, for the memory digest.
+type RunHistory struct {
+	Tick     Tick       `json:"tick"`
+	Actions  []Action   `json:"actions"`
+	Feedback []Feedback `json:"feedback"`
+}
+
+// ActionQuery filters Actions; zero fields do not filter. Results are oldest first (created_at,
+// then tick, then seq); Limit 0 means no limit.
+type ActionQuery struct {
+	PersonaID string
+	TickID    string
+	Module    string
+	Since     time.Time // inclusive
+	Until     time.Time // exclusive
+	Limit     int
+}
+
+// FeedbackQuery filters Feedback like ActionQuery.
+type FeedbackQuery struct {
+	PersonaID string
+	TickID    string
+	Module    string
+	Since     time.Time
+	Until     time.Time
+	Limit     int
+}
+
+// TickQuery filters Ticks; results are newest first (started_at desc).
+type TickQuery struct {
+	PersonaID string
+	Status    TickStatus
+	Since     time.Time
+	Until     time.Time
+	Limit     int
+}
+
+// Session is a refresh/session token. Only a hash of the token is stored.
+type Session struct {
+	ID        string
+	UserID    string
+	TokenHash string // hex SHA-256 of the opaque token
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// SigningKey is an Ed25519 key pair for JWTs. PrivateKey is the 32-byte seed.
+type SigningKey struct {
+	ID         string // the JWT kid
+	Algorithm  string // "EdDSA"
+	PrivateKey []byte
+	PublicKey  []byte
+	CreatedAt  time.Time
+}
+
+// LockoutPolicy is the login lockout rule (SPEC §4).
+type LockoutPolicy struct {
+	MaxFailures int
+	Window      time.Duration
+	LockFor     time.Duration
+}
+
+// DefaultLockout: 5 failures in 15 minutes lock the account for 30 minutes.
+var DefaultLockout = LockoutPolicy{MaxFailures: 5, Window: 15 * time.Minute, LockFor: 30 * time.Minute}

@@ -1,0 +1,331 @@
+// Package persona is the domain of persona-runner: users, spaces, personas, the rows a persona run
+// produces (actions, feedback, tick records), the due rule, the password derivation and the Store
+// interface every storage adapter implements. It imports no database, HTTP or LLM code.
+package persona
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Cadence is how often a persona runs.
+type Cadence string
+
+const (
+	Hourly   Cadence = "hourly"
+	Daily    Cadence = "daily"
+	Weekdays Cadence = "weekdays"
+)
+
+// Cadences lists the valid cadences in a stable order (for messages and enums).
+var Cadences = []Cadence{Hourly, Daily, Weekdays}
+
+// Valid reports whether c is one of the three cadences.
+func (c Cadence) Valid() bool { return c == Hourly || c == Daily || c == Weekdays }
+
+// Period is the minimum time between two successful runs of a persona with this cadence.
+func (c Cadence) Period() time.Duration {
+	if c == Hourly {
+		return time.Hour
+	}
+	return 24 * time.Hour
+}
+
+// Kind tells real people from personas and system accounts.
+type Kind string
+
+const (
+	KindHuman   Kind = "human"
+	KindPersona Kind = "persona"
+	KindSystem  Kind = "system"
+)
+
+// Role is a user's authorisation role.
+type Role string
+
+const (
+	RoleUser    Role = "user"
+	RoleAdmin   Role = "admin"
+	RoleService Role = "service"
+)
+
+// Tier is a user's access tier.
+type Tier string
+
+const (
+	TierGuest   Tier = "guest"
+	TierPublic  Tier = "public"
+	TierBeta    Tier = "beta"
+	TierAlpha   Tier = "alpha"
+	TierFounder Tier = "founder"
+)
+
+// SpaceType is the kind of a space. Every user has exactly one personal space.
+type SpaceType string
+
+const (
+	SpacePersonal SpaceType = "personal"
+	SpaceBrand    SpaceType = "brand"
+	SpaceClub     SpaceType = "club"
+	SpaceFamily   SpaceType = "family"
+	SpaceTeam     SpaceType = "team"
+	SpacePractice SpaceType = "practice"
+)
+
+// SharedSpaceTypes are the types a catalog may give a shared space.
+var SharedSpaceTypes = []SpaceType{SpaceBrand, SpaceClub, SpaceFamily, SpaceTeam, SpacePractice}
+
+// Valid reports whether t is a known space type.
+func (t SpaceType) Valid() bool {
+	if t == SpacePersonal {
+		return true
+	}
+	for _, s := range SharedSpaceTypes {
+		if t == s {
+			return true
+		}
+	}
+	return false
+}
+
+// User is an account: a human, a persona or a system account.
+type User struct {
+	ID            string
+	Email         string
+	Name          string
+	EmailVerified bool
+	Role          Role
+	AccessTier    Tier
+	Kind          Kind
+	PasswordHash  string // bcrypt; never the password
+	DeletedAt     *time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Space is a workspace ("organization" in Mana). App data is scoped to a space.
+type Space struct {
+	ID        string
+	Name      string
+	Slug      string
+	Type      SpaceType
+	CreatedAt time.Time
+}
+
+// Member roles inside a space.
+const (
+	MemberOwner  = "owner"
+	MemberMember = "member"
+)
+
+// Persona is a synthetic user's definition and scheduling state.
+type Persona struct {
+	UserID       string
+	Email        string
+	Name         string
+	Archetype    string
+	SystemPrompt string
+	ModuleMix    ModuleMix
+	TickCadence  Cadence
+	Timezone     string // IANA name
+	LastActiveAt *time.Time
+	CreatedAt    time.Time
+
+	// Scheduling state (SPEC §3 fix).
+	NextDueAt      *time.Time // back-off after a failure; nil when none
+	LeaseOwner     string
+	LeaseExpiresAt *time.Time
+	FailureCount   int
+	LastError      string
+}
+
+// DuePersona is a persona as the due and claim endpoints return it.
+type DuePersona struct {
+	UserID          string     `json:"userId"`
+	Email           string     `json:"email"`
+	Archetype       string     `json:"archetype"`
+	SystemPrompt    string     `json:"systemPrompt"`
+	ModuleMix       ModuleMix  `json:"moduleMix"`
+	TickCadence     Cadence    `json:"tickCadence"`
+	Timezone        string     `json:"timezone"`
+	LastActiveAt    *time.Time `json:"lastActiveAt"`
+	PersonalSpaceID string     `json:"personalSpaceId"`
+	LeaseExpiresAt  *time.Time `json:"leaseExpiresAt,omitempty"` // set by claim only
+}
+
+// ModuleMix maps an app module to its weight (≥ 0) in a persona's day.
+type ModuleMix map[string]float64
+
+// Modules returns the modules with a positive weight, heaviest first, ties by name.
+func (m ModuleMix) Modules() []string {
+	out := make([]string, 0, len(m))
+	for k, w := range m {
+		if w > 0 {
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if m[out[i]] != m[out[j]] {
+			return m[out[i]] > m[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+// MarshalJSON writes the mix with sorted keys (encoding/json already sorts map keys); an empty
+// mix is {} rather than null.
+func (m ModuleMix) MarshalJSON() ([]byte, error) {
+	if m == nil {
+		return []byte("{}"), nil
+	}
+	return json.Marshal(map[string]float64(m))
+}
+
+// Result is the outcome of one tool call.
+type Result string
+
+const (
+	ResultOK    Result = "ok"
+	ResultError Result = "error"
+)
+
+// Action is one tool call a persona made (an audit row).
+type Action struct {
+	ID           string    `json:"id"`
+	PersonaID    string    `json:"personaId"`
+	TickID       string    `json:"tickId"`
+	ToolName     string    `json:"toolName"`
+	Module       string    `json:"module"`
+	InputHash    string    `json:"inputHash"`
+	Result       Result    `json:"result"`
+	ErrorMessage string    `json:"errorMessage"`
+	LatencyMs    int64     `json:"latencyMs"`
+	Seq          int       `json:"seq"`
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+// Feedback is a persona's in-character rating of one module after one run.
+type Feedback struct {
+	ID        string    `json:"id"`
+	PersonaID string    `json:"personaId"`
+	TickID    string    `json:"tickId"`
+	Module    string    `json:"module"`
+	Rating    int       `json:"rating"`
+	Notes     string    `json:"notes"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// TickStatus is the state of one persona run.
+type TickStatus string
+
+const (
+	TickRunning   TickStatus = "running"
+	TickOK        TickStatus = "ok"
+	TickFailed    TickStatus = "failed"
+	TickTimeout   TickStatus = "timeout"
+	TickCancelled TickStatus = "cancelled"
+)
+
+// Valid reports whether s is a known status.
+func (s TickStatus) Valid() bool {
+	switch s {
+	case TickRunning, TickOK, TickFailed, TickTimeout, TickCancelled:
+		return true
+	}
+	return false
+}
+
+// Failure reports whether s counts as a failed run for back-off.
+func (s TickStatus) Failure() bool { return s == TickFailed || s == TickTimeout }
+
+// Tick is the record of one persona run (table persona_ticks).
+type Tick struct {
+	TickID       string          `json:"tickId"`
+	PersonaID    string          `json:"personaId"`
+	RunnerID     string          `json:"runnerId"`
+	Status       TickStatus      `json:"status"`
+	StartedAt    time.Time       `json:"startedAt"`
+	FinishedAt   *time.Time      `json:"finishedAt"`
+	ToolCalls    int             `json:"toolCalls"`
+	Errors       int             `json:"errors"`
+	Turns        int             `json:"turns"`
+	InputTokens  int64           `json:"inputTokens"`
+	OutputTokens int64           `json:"outputTokens"`
+	CachedTokens int64           `json:"cachedTokens"`
+	CostUSD      float64         `json:"costUsd"`
+	Model        string          `json:"model"`
+	Summary      string          `json:"summary"`
+	Error        string          `json:"error"`
+	Transcript   json.RawMessage `json:"transcript,omitempty"`
+}
+
+// Limits of the internal batch endpoints and of stored text (SPEC §4, §3).
+const (
+	MaxActionsPerBatch  = 500
+	MaxFeedbackPerBatch = 100
+	MaxErrorMessage     = 500
+	MaxFeedbackNotes    = 1000
+)
+
+// ActionID is the deterministic id of an action row: {tickId}-{seq}-{toolName}.
+func ActionID(tickID string, seq int, toolName string) string {
+	return fmt.Sprintf("%s-%d-%s", tickID, seq, toolName)
+}
+
+// FeedbackID is the deterministic id of a feedback row: {tickId}-{module}.
+func FeedbackID(tickID, module string) string { return tickID + "-" + module }
+
+// ModuleOf returns the module of an MCP tool name: the text before the first '.'.
+func ModuleOf(toolName string) string {
+	if i := strings.IndexByte(toolName, '.'); i >= 0 {
+		return toolName[:i]
+	}
+	return toolName
+}
+
+// Truncate cuts s to at most n runes.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}
+
+var slugJunk = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// SlugBase derives the base slug of a user's personal space from an email (SPEC §3): local part,
+// lowercased, runs of characters outside [a-z0-9-] turned into '-', trimmed of '-', at most 30
+// characters. Collisions are resolved by the store with -2, -3, …
+func SlugBase(email string) string {
+	local := email
+	if i := strings.LastIndexByte(email, '@'); i >= 0 {
+		local = email[:i]
+	}
+	s := slugJunk.ReplaceAllString(strings.ToLower(local), "-")
+	s = strings.Trim(s, "-")
+	if len(s) > 30 {
+		s = strings.TrimRight(s[:30], "-")
+	}
+	if s == "" {
+		s = "space"
+	}
+	return s
+}
+
+// SlugWithSuffix returns base with the collision suffix n (n ≥ 2), still at most 30 characters.
+func SlugWithSuffix(base string, n int) string {
+	suf := fmt.Sprintf("-%d", n)
+	if len(base)+len(suf) > 30 {
+		base = strings.TrimRight(base[:30-len(suf)], "-")
+	}
+	return base + suf
+}
