@@ -1,0 +1,337 @@
+// Package report reads what the personas did and said over a time window and turns it into the
+// operator's view: per-module ratings with their trend against the previous window, the failing
+// tools with sample errors, tool coverage and each persona's last run. It renders as a text
+// table, JSON or Markdown ready to paste into an issue.
+package report
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// Source is the part of persona.Store a report reads.
+type Source interface {
+	ListPersonas(ctx context.Context, actionsSince time.Time) ([]persona.PersonaSummary, error)
+	Actions(ctx context.Context, q persona.ActionQuery) ([]persona.Action, error)
+	Feedback(ctx context.Context, q persona.FeedbackQuery) ([]persona.Feedback, error)
+	Ticks(ctx context.Context, q persona.TickQuery) ([]persona.Tick, error)
+}
+
+// Options select what a report covers.
+type Options struct {
+	Now     time.Time     // end of the window (exclusive); zero means time.Now()
+	Since   time.Duration // window length; the trend compares with the window of the same length before it
+	Persona string        // only this persona (email or user id); empty = all
+	Module  string        // only this module; empty = all
+	// Offered lists the tools the app offers (MCP names), for coverage. Empty: coverage lists
+	// only what was used.
+	Offered []string
+	// Samples is how many distinct error messages to keep per failing tool (default 3).
+	Samples int
+}
+
+// Report is the result. Its JSON form is the --format json output.
+type Report struct {
+	From         time.Time     `json:"from"`
+	To           time.Time     `json:"to"`
+	PrevFrom     time.Time     `json:"previousFrom"`
+	Persona      string        `json:"persona,omitempty"`
+	Module       string        `json:"module,omitempty"`
+	Runs         RunTotals     `json:"runs"`
+	Modules      []ModuleStat  `json:"modules"`
+	FailingTools []ToolFailure `json:"failingTools"`
+	Coverage     Coverage      `json:"coverage"`
+	Personas     []PersonaStat `json:"personas"`
+}
+
+// RunTotals counts the runs in the window by status, and the tool calls made.
+type RunTotals struct {
+	Total     int            `json:"total"`
+	ByStatus  map[string]int `json:"byStatus"`
+	ToolCalls int            `json:"toolCalls"`
+	Errors    int            `json:"errors"`
+}
+
+// ModuleStat is one module's ratings in the window and in the previous one.
+type ModuleStat struct {
+	Module    string   `json:"module"`
+	AvgRating float64  `json:"avgRating"`
+	Count     int      `json:"count"`
+	PrevAvg   *float64 `json:"previousAvgRating"` // nil: no ratings in the previous window
+	PrevCount int      `json:"previousCount"`
+	Trend     *float64 `json:"trend"` // AvgRating − PrevAvg; nil when there is nothing to compare
+	Calls     int      `json:"calls"`
+	Errors    int      `json:"errors"`
+	LastNote  string   `json:"lastNote,omitempty"`
+}
+
+// ToolFailure is a tool that returned errors in the window.
+type ToolFailure struct {
+	Tool      string   `json:"tool"`
+	Module    string   `json:"module"`
+	Errors    int      `json:"errors"`
+	Calls     int      `json:"calls"`
+	ErrorRate float64  `json:"errorRate"`
+	Samples   []string `json:"samples"`
+}
+
+// Coverage compares the tools used with the tools offered.
+type Coverage struct {
+	Offered   int      `json:"offered"`
+	Used      int      `json:"used"`
+	NeverUsed []string `json:"neverUsed"`
+}
+
+// PersonaStat is one persona's activity and its last run.
+type PersonaStat struct {
+	Email      string     `json:"email"`
+	Name       string     `json:"name"`
+	Archetype  string     `json:"archetype"`
+	Runs       int        `json:"runs"`
+	LastRunAt  *time.Time `json:"lastRunAt"`
+	LastStatus string     `json:"lastStatus"`
+	LastCalls  int        `json:"lastCalls"`
+	LastErrors int        `json:"lastErrors"`
+	Summary    string     `json:"summary"`
+	LastError  string     `json:"lastError,omitempty"`
+	Model      string     `json:"model,omitempty"`
+}
+
+// Build reads the window and the one before it from src and computes the report.
+func Build(ctx context.Context, src Source, o Options) (*Report, error) {
+	if o.Since <= 0 {
+		return nil, &persona.FieldError{Field: "since", Message: "must be a positive duration such as 7d or 24h"}
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.Samples <= 0 {
+		o.Samples = 3
+	}
+	r := &Report{To: o.Now.UTC(), From: o.Now.Add(-o.Since).UTC(), Module: o.Module,
+		Runs: RunTotals{ByStatus: map[string]int{}}}
+	r.PrevFrom = r.From.Add(-o.Since)
+
+	people, err := src.ListPersonas(ctx, r.From)
+	if err != nil {
+		return nil, fmt.Errorf("report: list personas: %w", err)
+	}
+	personaID := ""
+	if o.Persona != "" {
+		for _, p := range people {
+			if p.Email == o.Persona || p.UserID == o.Persona {
+				personaID = p.UserID
+				r.Persona = p.Email
+				people = []persona.PersonaSummary{p}
+				break
+			}
+		}
+		if personaID == "" {
+			return nil, fmt.Errorf("report: persona %q: %w", o.Persona, persona.ErrNotFound)
+		}
+	}
+
+	actions, err := src.Actions(ctx, persona.ActionQuery{PersonaID: personaID, Module: o.Module, Since: r.From, Until: r.To})
+	if err != nil {
+		return nil, fmt.Errorf("report: read actions: %w", err)
+	}
+	feedback, err := src.Feedback(ctx, persona.FeedbackQuery{PersonaID: personaID, Module: o.Module, Since: r.PrevFrom, Until: r.To})
+	if err != nil {
+		return nil, fmt.Errorf("report: read feedback: %w", err)
+	}
+	ticks, err := src.Ticks(ctx, persona.TickQuery{PersonaID: personaID, Since: r.From, Until: r.To})
+	if err != nil {
+		return nil, fmt.Errorf("report: read ticks: %w", err)
+	}
+
+	r.Modules = moduleStats(actions, feedback, r.From)
+	r.FailingTools = failingTools(actions, o.Samples)
+	r.Coverage = coverage(actions, o.Offered, o.Module)
+	r.Personas = personaStats(people, ticks)
+	for _, t := range ticks {
+		r.Runs.Total++
+		r.Runs.ByStatus[string(t.Status)]++
+	}
+	for _, a := range actions {
+		r.Runs.ToolCalls++
+		if a.Result == persona.ResultError {
+			r.Runs.Errors++
+		}
+	}
+	return r, nil
+}
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+func moduleStats(actions []persona.Action, feedback []persona.Feedback, from time.Time) []ModuleStat {
+	type acc struct {
+		sum, prevSum  float64
+		n, prevN      int
+		calls, errors int
+		lastNote      string
+		lastNoteAt    time.Time
+	}
+	by := map[string]*acc{}
+	get := func(m string) *acc {
+		if by[m] == nil {
+			by[m] = &acc{}
+		}
+		return by[m]
+	}
+	for _, f := range feedback {
+		a := get(f.Module)
+		if f.CreatedAt.Before(from) {
+			a.prevSum += float64(f.Rating)
+			a.prevN++
+			continue
+		}
+		a.sum += float64(f.Rating)
+		a.n++
+		if f.Notes != "" && !f.CreatedAt.Before(a.lastNoteAt) {
+			a.lastNote, a.lastNoteAt = f.Notes, f.CreatedAt
+		}
+	}
+	for _, x := range actions {
+		a := get(x.Module)
+		a.calls++
+		if x.Result == persona.ResultError {
+			a.errors++
+		}
+	}
+	out := make([]ModuleStat, 0, len(by))
+	for m, a := range by {
+		if a.n == 0 && a.calls == 0 {
+			continue // only rated before the window: nothing to say about now
+		}
+		s := ModuleStat{Module: m, Count: a.n, PrevCount: a.prevN, Calls: a.calls, Errors: a.errors, LastNote: a.lastNote}
+		if a.n > 0 {
+			s.AvgRating = round2(a.sum / float64(a.n))
+		}
+		if a.prevN > 0 {
+			p := round2(a.prevSum / float64(a.prevN))
+			s.PrevAvg = &p
+			if a.n > 0 {
+				d := round2(s.AvgRating - p)
+				s.Trend = &d
+			}
+		}
+		out = append(out, s)
+	}
+	// Worst first: what an operator should look at comes first. Unrated modules go last.
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if (a.Count == 0) != (b.Count == 0) {
+			return a.Count != 0
+		}
+		if a.AvgRating != b.AvgRating {
+			return a.AvgRating < b.AvgRating
+		}
+		return a.Module < b.Module
+	})
+	return out
+}
+
+func failingTools(actions []persona.Action, samples int) []ToolFailure {
+	by := map[string]*ToolFailure{}
+	seen := map[string]map[string]bool{}
+	for _, a := range actions {
+		f := by[a.ToolName]
+		if f == nil {
+			f = &ToolFailure{Tool: a.ToolName, Module: a.Module, Samples: []string{}}
+			by[a.ToolName] = f
+			seen[a.ToolName] = map[string]bool{}
+		}
+		f.Calls++
+		if a.Result != persona.ResultError {
+			continue
+		}
+		f.Errors++
+		msg := strings.TrimSpace(a.ErrorMessage)
+		if msg != "" && !seen[a.ToolName][msg] && len(f.Samples) < samples {
+			seen[a.ToolName][msg] = true
+			f.Samples = append(f.Samples, msg)
+		}
+	}
+	out := []ToolFailure{}
+	for _, f := range by {
+		if f.Errors == 0 {
+			continue
+		}
+		f.ErrorRate = round2(float64(f.Errors) / float64(f.Calls))
+		out = append(out, *f)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Errors != out[j].Errors {
+			return out[i].Errors > out[j].Errors
+		}
+		if out[i].ErrorRate != out[j].ErrorRate {
+			return out[i].ErrorRate > out[j].ErrorRate
+		}
+		return out[i].Tool < out[j].Tool
+	})
+	return out
+}
+
+func coverage(actions []persona.Action, offered []string, module string) Coverage {
+	used := map[string]bool{}
+	for _, a := range actions {
+		used[a.ToolName] = true
+	}
+	c := Coverage{NeverUsed: []string{}}
+	if len(offered) == 0 {
+		c.Used = len(used)
+		return c
+	}
+	for _, t := range offered {
+		if module != "" && persona.ModuleOf(t) != module {
+			continue
+		}
+		c.Offered++
+		if used[t] {
+			c.Used++
+		} else {
+			c.NeverUsed = append(c.NeverUsed, t)
+		}
+	}
+	sort.Strings(c.NeverUsed)
+	return c
+}
+
+func personaStats(people []persona.PersonaSummary, ticks []persona.Tick) []PersonaStat {
+	byID := map[string][]persona.Tick{}
+	for _, t := range ticks {
+		byID[t.PersonaID] = append(byID[t.PersonaID], t)
+	}
+	out := make([]PersonaStat, 0, len(people))
+	for _, p := range people {
+		s := PersonaStat{Email: p.Email, Name: p.Name, Archetype: p.Archetype, LastError: p.LastError}
+		ts := byID[p.UserID]
+		s.Runs = len(ts)
+		var last *persona.Tick
+		for i := range ts {
+			if last == nil || ts[i].StartedAt.After(last.StartedAt) {
+				last = &ts[i]
+			}
+		}
+		if last != nil {
+			at := last.StartedAt.UTC()
+			s.LastRunAt = &at
+			s.LastStatus = string(last.Status)
+			s.LastCalls, s.LastErrors = last.ToolCalls, last.Errors
+			s.Summary = last.Summary
+			s.Model = last.Model
+			if last.Error != "" {
+				s.LastError = last.Error
+			}
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Email < out[j].Email })
+	return out
+}
