@@ -1,0 +1,333 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// checkPersona returns ErrNotFound unless a persona row exists for id.
+func checkPersona(ctx context.Context, t *tx, id string) error {
+	var n int
+	if err := t.QueryRowContext(ctx, `SELECT count(*) FROM personas WHERE user_id = ?`, id).Scan(&n); err != nil {
+		return fmt.Errorf("find persona: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("persona %q: %w", id, persona.ErrNotFound)
+	}
+	return nil
+}
+
+// InsertActions inserts action rows, skipping ids that exist, in one transaction.
+func (db *DB) InsertActions(ctx context.Context, personaID string, rows []persona.Action) (written, duplicates int, err error) {
+	var es persona.FieldErrors
+	for i, a := range rows {
+		if err := persona.ValidateAction(i, a); err != nil {
+			var fes persona.FieldErrors
+			if errors.As(err, &fes) {
+				es = append(es, fes...)
+			}
+		}
+	}
+	if err := es.Err(); err != nil {
+		return 0, 0, fmt.Errorf("insert actions: %w", err)
+	}
+	if len(rows) == 0 {
+		return 0, 0, nil
+	}
+	err = db.write(ctx, func(t *tx) error {
+		if err := checkPersona(ctx, t, personaID); err != nil {
+			return err
+		}
+		stmt, err := t.PrepareContext(ctx, `INSERT INTO persona_actions (id, persona_id, tick_id, tool_name, module, input_hash, result,
+			error_message, latency_ms, seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, a := range rows {
+			a = persona.NormalizeAction(personaID, a)
+			if a.CreatedAt.IsZero() {
+				a.CreatedAt = t.now
+			}
+			res, err := stmt.ExecContext(ctx, a.ID, a.PersonaID, a.TickID, a.ToolName, a.Module, a.InputHash, string(a.Result),
+				a.ErrorMessage, a.LatencyMs, a.Seq, micro(a.CreatedAt))
+			if err != nil {
+				return fmt.Errorf("insert action %q: %w", a.ID, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			written += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert actions: %w", err)
+	}
+	return written, len(rows) - written, nil
+}
+
+// InsertFeedback inserts feedback rows, skipping ids that exist, in one transaction.
+func (db *DB) InsertFeedback(ctx context.Context, personaID string, rows []persona.Feedback) (written, duplicates int, err error) {
+	var es persona.FieldErrors
+	for i, fb := range rows {
+		if err := persona.ValidateFeedback(i, fb); err != nil {
+			var fes persona.FieldErrors
+			if errors.As(err, &fes) {
+				es = append(es, fes...)
+			}
+		}
+	}
+	if err := es.Err(); err != nil {
+		return 0, 0, fmt.Errorf("insert feedback: %w", err)
+	}
+	if len(rows) == 0 {
+		return 0, 0, nil
+	}
+	err = db.write(ctx, func(t *tx) error {
+		if err := checkPersona(ctx, t, personaID); err != nil {
+			return err
+		}
+		stmt, err := t.PrepareContext(ctx, `INSERT INTO persona_feedback (id, persona_id, tick_id, module, rating, notes, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, fb := range rows {
+			fb = persona.NormalizeFeedback(personaID, fb)
+			if fb.CreatedAt.IsZero() {
+				fb.CreatedAt = t.now
+			}
+			res, err := stmt.ExecContext(ctx, fb.ID, fb.PersonaID, fb.TickID, fb.Module, fb.Rating, fb.Notes, micro(fb.CreatedAt))
+			if err != nil {
+				return fmt.Errorf("insert feedback %q: %w", fb.ID, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			written += int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert feedback: %w", err)
+	}
+	return written, len(rows) - written, nil
+}
+
+// where builds a WHERE clause from optional filters.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) eq(col, v string) {
+	if v != "" {
+		w.conds = append(w.conds, col+" = ?")
+		w.args = append(w.args, v)
+	}
+}
+
+func (w *where) span(col string, since, until time.Time) {
+	if !since.IsZero() {
+		w.conds = append(w.conds, col+" >= ?")
+		w.args = append(w.args, micro(since))
+	}
+	if !until.IsZero() {
+		w.conds = append(w.conds, col+" < ?")
+		w.args = append(w.args, micro(until))
+	}
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func limitClause(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" LIMIT %d", n)
+}
+
+const actionCols = `id, persona_id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at`
+
+func queryActions(ctx context.Context, q queryer, query string, args ...any) ([]persona.Action, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []persona.Action{}
+	for rows.Next() {
+		var (
+			a       persona.Action
+			result  string
+			created int64
+		)
+		if err := rows.Scan(&a.ID, &a.PersonaID, &a.TickID, &a.ToolName, &a.Module, &a.InputHash, &result, &a.ErrorMessage,
+			&a.LatencyMs, &a.Seq, &created); err != nil {
+			return nil, err
+		}
+		a.Result, a.CreatedAt = persona.Result(result), fromMicro(created)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Actions returns action rows matching q, oldest first.
+func (db *DB) Actions(ctx context.Context, q persona.ActionQuery) ([]persona.Action, error) {
+	var w where
+	w.eq("persona_id", q.PersonaID)
+	w.eq("tick_id", q.TickID)
+	w.eq("module", q.Module)
+	w.span("created_at", q.Since, q.Until)
+	out, err := queryActions(ctx, db.r, `SELECT `+actionCols+` FROM persona_actions`+w.String()+
+		` ORDER BY created_at, tick_id, seq, id`+limitClause(q.Limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("query actions: %w", err)
+	}
+	return out, nil
+}
+
+// RecentActions returns the persona's newest actions, newest first.
+func (db *DB) RecentActions(ctx context.Context, personaID string, limit int) ([]persona.Action, error) {
+	out, err := queryActions(ctx, db.r, `SELECT `+actionCols+` FROM persona_actions WHERE persona_id = ?
+		ORDER BY created_at DESC, tick_id DESC, seq DESC, id DESC`+limitClause(limit), personaID)
+	if err != nil {
+		return nil, fmt.Errorf("recent actions of %q: %w", personaID, err)
+	}
+	return out, nil
+}
+
+const feedbackCols = `id, persona_id, tick_id, module, rating, notes, created_at`
+
+func queryFeedback(ctx context.Context, q queryer, query string, args ...any) ([]persona.Feedback, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []persona.Feedback{}
+	for rows.Next() {
+		var (
+			fb      persona.Feedback
+			created int64
+		)
+		if err := rows.Scan(&fb.ID, &fb.PersonaID, &fb.TickID, &fb.Module, &fb.Rating, &fb.Notes, &created); err != nil {
+			return nil, err
+		}
+		fb.CreatedAt = fromMicro(created)
+		out = append(out, fb)
+	}
+	return out, rows.Err()
+}
+
+// Feedback returns feedback rows matching q, oldest first.
+func (db *DB) Feedback(ctx context.Context, q persona.FeedbackQuery) ([]persona.Feedback, error) {
+	var w where
+	w.eq("persona_id", q.PersonaID)
+	w.eq("tick_id", q.TickID)
+	w.eq("module", q.Module)
+	w.span("created_at", q.Since, q.Until)
+	out, err := queryFeedback(ctx, db.r, `SELECT `+feedbackCols+` FROM persona_feedback`+w.String()+
+		` ORDER BY created_at, tick_id, module, id`+limitClause(q.Limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("query feedback: %w", err)
+	}
+	return out, nil
+}
+
+// Ticks returns tick records matching q, newest first.
+func (db *DB) Ticks(ctx context.Context, q persona.TickQuery) ([]persona.Tick, error) {
+	var w where
+	w.eq("persona_id", q.PersonaID)
+	w.eq("status", string(q.Status))
+	w.span("started_at", q.Since, q.Until)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+tickCols+` FROM persona_ticks`+w.String()+
+		` ORDER BY started_at DESC, tick_id DESC`+limitClause(q.Limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("query ticks: %w", err)
+	}
+	defer rows.Close()
+	out := []persona.Tick{}
+	for rows.Next() {
+		tk, err := scanTick(rows)
+		if err != nil {
+			return nil, fmt.Errorf("query ticks: %w", err)
+		}
+		out = append(out, tk)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query ticks: %w", err)
+	}
+	return out, nil
+}
+
+// FeedbackByModule returns the persona's average rating and count per module.
+func (db *DB) FeedbackByModule(ctx context.Context, personaID string) ([]persona.ModuleRating, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT module, AVG(rating), COUNT(*) FROM persona_feedback
+		WHERE persona_id = ? GROUP BY module ORDER BY module`, personaID)
+	if err != nil {
+		return nil, fmt.Errorf("feedback by module of %q: %w", personaID, err)
+	}
+	defer rows.Close()
+	out := []persona.ModuleRating{}
+	for rows.Next() {
+		var m persona.ModuleRating
+		if err := rows.Scan(&m.Module, &m.AvgRating, &m.Count); err != nil {
+			return nil, fmt.Errorf("feedback by module of %q: %w", personaID, err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("feedback by module of %q: %w", personaID, err)
+	}
+	return out, nil
+}
+
+// History returns the persona's last finished runs (not cancelled), newest first, with their rows.
+func (db *DB) History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+tickCols+` FROM persona_ticks
+		WHERE persona_id = ? AND status IN ('ok', 'failed', 'timeout')
+		ORDER BY started_at DESC, tick_id DESC`+limitClause(runs), personaID)
+	if err != nil {
+		return nil, fmt.Errorf("history of %q: %w", personaID, err)
+	}
+	out := []persona.RunHistory{}
+	for rows.Next() {
+		tk, err := scanTick(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("history of %q: %w", personaID, err)
+		}
+		out = append(out, persona.RunHistory{Tick: tk})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history of %q: %w", personaID, err)
+	}
+	for i := range out {
+		id := out[i].Tick.TickID
+		if out[i].Actions, err = queryActions(ctx, db.r, `SELECT `+actionCols+` FROM persona_actions
+			WHERE persona_id = ? AND tick_id = ? ORDER BY seq, id`, personaID, id); err != nil {
+			return nil, fmt.Errorf("history of %q: %w", personaID, err)
+		}
+		if out[i].Feedback, err = queryFeedback(ctx, db.r, `SELECT `+feedbackCols+` FROM persona_feedback
+			WHERE persona_id = ? AND tick_id = ? ORDER BY module, id`, personaID, id); err != nil {
+			return nil, fmt.Errorf("history of %q: %w", personaID, err)
+		}
+	}
+	return out, nil
+}

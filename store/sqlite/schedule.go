@@ -1,0 +1,274 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// dueSelect reads due candidates in due order. CROSS JOIN keeps personas as the outer loop so
+// SQLite walks personas_due_idx in order and stops at the limit instead of sorting every row.
+// The conditions on kind, deletion, lease and back-off are SPEC §6; the weekday part is judged
+// in Go because SQLite has no time zone database.
+const dueSelect = `SELECT p.user_id, u.email, p.archetype, p.system_prompt, p.module_mix, p.tick_cadence, p.timezone,
+	p.last_active_at,
+	COALESCE((SELECT m.space_id FROM members m JOIN spaces s ON s.id = m.space_id
+		WHERE m.user_id = p.user_id AND m.role = 'owner' AND s.type = 'personal' ORDER BY s.created_at LIMIT 1), '')
+	FROM personas p CROSS JOIN users u ON u.id = p.user_id
+	WHERE u.kind = 'persona' AND u.deleted_at IS NULL
+	AND (p.lease_expires_at IS NULL OR p.lease_expires_at <= ?1)
+	AND (p.next_due_at IS NULL OR p.next_due_at <= ?1)
+	AND `
+
+// Never-run personas come first (by user id), then the rest by last_active_at, user id: two
+// index range scans, each already in that order.
+const (
+	dueNeverRun = dueSelect + `p.last_active_at IS NULL ORDER BY p.last_active_at, p.user_id`
+	dueRan      = dueSelect + `p.last_active_at <= ?2 AND (p.tick_cadence = 'hourly' OR p.last_active_at <= ?3)
+	ORDER BY p.last_active_at, p.user_id`
+)
+
+// due returns up to limit (≤ 0: all) personas due at now, in due order.
+func due(ctx context.Context, q queryer, now time.Time, limit int) ([]persona.DuePersona, error) {
+	out := []persona.DuePersona{}
+	hourCut := micro(now.Add(-persona.Hourly.Period()))
+	dayCut := micro(now.Add(-persona.Daily.Period()))
+	for _, query := range []struct {
+		sql  string
+		args []any
+	}{
+		{dueNeverRun, []any{micro(now)}},
+		{dueRan, []any{micro(now), hourCut, dayCut}},
+	} {
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+		var err error
+		out, err = scanDue(ctx, q, query.sql, query.args, now, limit, out)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func scanDue(ctx context.Context, q queryer, query string, args []any, now time.Time, limit int, out []persona.DuePersona) ([]persona.DuePersona, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			d            persona.DuePersona
+			mix, cadence string
+			last         sql.NullInt64
+		)
+		if err := rows.Scan(&d.UserID, &d.Email, &d.Archetype, &d.SystemPrompt, &mix, &cadence, &d.Timezone, &last, &d.PersonalSpaceID); err != nil {
+			return nil, err
+		}
+		d.TickCadence = persona.Cadence(cadence)
+		if d.TickCadence == persona.Weekdays && !persona.IsWeekday(now, d.Timezone) {
+			continue
+		}
+		if err := json.Unmarshal([]byte(mix), &d.ModuleMix); err != nil {
+			return nil, fmt.Errorf("decode module_mix of %s: %w", d.UserID, err)
+		}
+		d.LastActiveAt = ptrTime(last)
+		out = append(out, d)
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+	}
+	return out, rows.Err()
+}
+
+// DuePersonas returns up to limit personas due now, in due order, and the store's time.
+func (db *DB) DuePersonas(ctx context.Context, limit int) ([]persona.DuePersona, time.Time, error) {
+	now := db.clock()
+	out, err := due(ctx, db.r, now, limit)
+	if err != nil {
+		return nil, now, fmt.Errorf("due personas: %w", err)
+	}
+	return out, now, nil
+}
+
+// ClaimPersonas leases up to limit due personas to runnerID. The select and the update run in one
+// write transaction on the single writer connection (BEGIN IMMEDIATE), so claims never overlap.
+func (db *DB) ClaimPersonas(ctx context.Context, runnerID string, limit int, lease time.Duration) ([]persona.DuePersona, error) {
+	var es persona.FieldErrors
+	if strings.TrimSpace(runnerID) == "" {
+		es.Add("runnerId", "is required")
+	}
+	if lease <= 0 {
+		es.Add("leaseSeconds", "must be positive")
+	}
+	if err := es.Err(); err != nil {
+		return nil, fmt.Errorf("claim personas: %w", err)
+	}
+	var out []persona.DuePersona
+	err := db.write(ctx, func(t *tx) error {
+		list, err := due(ctx, t, t.now, limit)
+		if err != nil {
+			return err
+		}
+		exp := t.now.Add(lease)
+		stmt, err := t.PrepareContext(ctx, `UPDATE personas SET lease_owner = ?, lease_expires_at = ? WHERE user_id = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i := range list {
+			if _, err := stmt.ExecContext(ctx, runnerID, micro(exp), list[i].UserID); err != nil {
+				return err
+			}
+			e := exp
+			list[i].LeaseExpiresAt = &e
+		}
+		out = list
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim personas: %w", err)
+	}
+	return out, nil
+}
+
+// RecordTick upserts a tick record and, on a terminal status, releases the lease and updates the
+// persona's schedule. The schedule changes only when the record becomes terminal, so a retried
+// request (the runner retries transient failures) never counts a failure twice.
+func (db *DB) RecordTick(ctx context.Context, tk persona.Tick) error {
+	if err := persona.ValidateTick(tk); err != nil {
+		return fmt.Errorf("record tick %q: %w", tk.TickID, err)
+	}
+	err := db.write(ctx, func(t *tx) error {
+		var (
+			cadence, owner string
+			failures       int
+			leaseExp       sql.NullInt64
+		)
+		err := t.QueryRowContext(ctx, `SELECT tick_cadence, COALESCE(lease_owner, ''), lease_expires_at, failure_count FROM personas WHERE user_id = ?`, tk.PersonaID).
+			Scan(&cadence, &owner, &leaseExp, &failures)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("persona %q: %w", tk.PersonaID, persona.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("read persona: %w", err)
+		}
+		var prevPersona, prevStatus string
+		err = t.QueryRowContext(ctx, `SELECT persona_id, status FROM persona_ticks WHERE tick_id = ?`, tk.TickID).Scan(&prevPersona, &prevStatus)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("read tick: %w", err)
+		case prevPersona != tk.PersonaID:
+			return fmt.Errorf("tick belongs to another persona: %w", persona.ErrConflict)
+		}
+		wasTerminal := prevStatus != "" && prevStatus != string(persona.TickRunning)
+
+		terminal := tk.Status != persona.TickRunning
+		if tk.StartedAt.IsZero() {
+			tk.StartedAt = t.now
+		}
+		if terminal && tk.FinishedAt == nil {
+			f := t.now
+			tk.FinishedAt = &f
+		}
+		var transcript any
+		if len(tk.Transcript) > 0 {
+			transcript = string(tk.Transcript)
+		}
+		if _, err := t.ExecContext(ctx, `INSERT INTO persona_ticks (tick_id, persona_id, runner_id, status, started_at, finished_at,
+				tool_calls, errors, turns, input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tick_id) DO UPDATE SET runner_id = excluded.runner_id, status = excluded.status,
+				started_at = excluded.started_at, finished_at = excluded.finished_at, tool_calls = excluded.tool_calls,
+				errors = excluded.errors, turns = excluded.turns, input_tokens = excluded.input_tokens,
+				output_tokens = excluded.output_tokens, cached_tokens = excluded.cached_tokens, cost_usd = excluded.cost_usd,
+				model = excluded.model, summary = excluded.summary, error = excluded.error, transcript = excluded.transcript`,
+			tk.TickID, tk.PersonaID, tk.RunnerID, string(tk.Status), micro(tk.StartedAt), nullMicro(tk.FinishedAt),
+			tk.ToolCalls, tk.Errors, tk.Turns, tk.InputTokens, tk.OutputTokens, tk.CachedTokens, tk.CostUSD,
+			tk.Model, tk.Summary, tk.Error, transcript); err != nil {
+			return fmt.Errorf("upsert tick: %w", err)
+		}
+		if !terminal {
+			return nil
+		}
+		// The lease is released when this runner holds it or it has run out; a live lease of
+		// another runner (which claimed after ours expired) stays.
+		release := owner == "" || owner == tk.RunnerID || !leaseExp.Valid || leaseExp.Int64 <= micro(t.now)
+		if release {
+			if _, err := t.ExecContext(ctx, `UPDATE personas SET lease_owner = NULL, lease_expires_at = NULL WHERE user_id = ?`, tk.PersonaID); err != nil {
+				return fmt.Errorf("release lease: %w", err)
+			}
+		}
+		if wasTerminal {
+			return nil
+		}
+		switch {
+		case tk.Status == persona.TickOK:
+			if _, err := t.ExecContext(ctx, `UPDATE personas SET last_active_at = ?, next_due_at = NULL, failure_count = 0, last_error = '' WHERE user_id = ?`,
+				micro(*tk.FinishedAt), tk.PersonaID); err != nil {
+				return fmt.Errorf("update schedule: %w", err)
+			}
+		case tk.Status.Failure():
+			failures++
+			next := t.now.Add(persona.Backoff(persona.Cadence(cadence), failures))
+			msg := tk.Error
+			if msg == "" {
+				msg = string(tk.Status)
+			}
+			if _, err := t.ExecContext(ctx, `UPDATE personas SET next_due_at = ?, failure_count = ?, last_error = ? WHERE user_id = ?`,
+				micro(next), failures, persona.Truncate(msg, persona.MaxErrorMessage), tk.PersonaID); err != nil {
+				return fmt.Errorf("update schedule: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record tick %q: %w", tk.TickID, err)
+	}
+	return nil
+}
+
+const tickCols = `tick_id, persona_id, runner_id, status, started_at, finished_at, tool_calls, errors, turns,
+	input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript`
+
+func scanTick(row scanner) (persona.Tick, error) {
+	var (
+		tk         persona.Tick
+		status     string
+		started    int64
+		finished   sql.NullInt64
+		transcript sql.NullString
+	)
+	err := row.Scan(&tk.TickID, &tk.PersonaID, &tk.RunnerID, &status, &started, &finished, &tk.ToolCalls, &tk.Errors, &tk.Turns,
+		&tk.InputTokens, &tk.OutputTokens, &tk.CachedTokens, &tk.CostUSD, &tk.Model, &tk.Summary, &tk.Error, &transcript)
+	if err != nil {
+		return tk, err
+	}
+	tk.Status = persona.TickStatus(status)
+	tk.StartedAt, tk.FinishedAt = fromMicro(started), ptrTime(finished)
+	if transcript.Valid {
+		tk.Transcript = json.RawMessage(transcript.String)
+	}
+	return tk, nil
+}
+
+// Tick returns one tick record.
+func (db *DB) Tick(ctx context.Context, tickID string) (persona.Tick, error) {
+	tk, err := scanTick(db.r.QueryRowContext(ctx, `SELECT `+tickCols+` FROM persona_ticks WHERE tick_id = ?`, tickID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return tk, fmt.Errorf("tick %q: %w", tickID, persona.ErrNotFound)
+	}
+	if err != nil {
+		return tk, fmt.Errorf("get tick %q: %w", tickID, err)
+	}
+	return tk, nil
+}
