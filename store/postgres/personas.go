@@ -1,0 +1,193 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+const personaCols = `p.user_id, u.email, u.name, p.archetype, p.system_prompt, p.module_mix, p.tick_cadence,
+	p.timezone, p.last_active_at, p.created_at, p.next_due_at, COALESCE(p.lease_owner, ''), p.lease_expires_at,
+	p.failure_count, p.last_error`
+
+func scanPersona(row pgx.Row) (persona.Persona, error) {
+	var p persona.Persona
+	var cadence string
+	err := row.Scan(&p.UserID, &p.Email, &p.Name, &p.Archetype, &p.SystemPrompt, &p.ModuleMix, &cadence,
+		&p.Timezone, &p.LastActiveAt, &p.CreatedAt, &p.NextDueAt, &p.LeaseOwner, &p.LeaseExpiresAt,
+		&p.FailureCount, &p.LastError)
+	if err != nil {
+		return persona.Persona{}, err
+	}
+	p.TickCadence = persona.Cadence(cadence)
+	p.LastActiveAt, p.CreatedAt, p.NextDueAt = utcPtr(p.LastActiveAt), utc(p.CreatedAt), utcPtr(p.NextDueAt)
+	p.LeaseExpiresAt = utcPtr(p.LeaseExpiresAt)
+	return p, nil
+}
+
+// Persona returns a live persona by user id.
+func (db *DB) Persona(ctx context.Context, userID string) (persona.Persona, error) {
+	p, err := scanPersona(db.pool.QueryRow(ctx, `SELECT `+personaCols+`
+		FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
+		WHERE p.user_id = $1 AND u.deleted_at IS NULL`, userID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return persona.Persona{}, fmt.Errorf("persona %q: %w", userID, persona.ErrNotFound)
+	}
+	if err != nil {
+		return persona.Persona{}, fmt.Errorf("persona %q: %w", userID, err)
+	}
+	return p, nil
+}
+
+// PersonaByEmail returns a live persona by email.
+func (db *DB) PersonaByEmail(ctx context.Context, email string) (persona.Persona, error) {
+	p, err := scanPersona(db.pool.QueryRow(ctx, `SELECT `+personaCols+`
+		FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
+		WHERE u.email = $1 AND u.deleted_at IS NULL`, email))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return persona.Persona{}, fmt.Errorf("persona %q: %w", email, persona.ErrNotFound)
+	}
+	if err != nil {
+		return persona.Persona{}, fmt.Errorf("persona %q: %w", email, err)
+	}
+	return p, nil
+}
+
+// ListPersonas lists live personas by email with their action count since actionsSince.
+func (db *DB) ListPersonas(ctx context.Context, actionsSince time.Time) ([]persona.PersonaSummary, error) {
+	rows, err := db.pool.Query(ctx, `SELECT p.user_id, u.email, u.name, p.archetype, p.tick_cadence, p.timezone,
+			p.last_active_at, p.created_at, p.failure_count, p.last_error, p.next_due_at,
+			(SELECT count(*) FROM auth.persona_actions a WHERE a.persona_id = p.user_id AND a.created_at >= $1)
+		FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
+		WHERE u.kind = 'persona' AND u.deleted_at IS NULL
+		ORDER BY u.email`, actionsSince)
+	if err != nil {
+		return nil, fmt.Errorf("list personas: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.PersonaSummary, error) {
+		var s persona.PersonaSummary
+		var cadence string
+		err := r.Scan(&s.UserID, &s.Email, &s.Name, &s.Archetype, &cadence, &s.Timezone, &s.LastActiveAt,
+			&s.CreatedAt, &s.FailureCount, &s.LastError, &s.NextDueAt, &s.Actions7d)
+		s.TickCadence = persona.Cadence(cadence)
+		s.LastActiveAt, s.CreatedAt, s.NextDueAt = utcPtr(s.LastActiveAt), utc(s.CreatedAt), utcPtr(s.NextDueAt)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list personas: %w", err)
+	}
+	return list, nil
+}
+
+// dueWhere is the due rule of SPEC §6 as a SQL condition over auth.personas p joined with
+// auth.users u, with the store's clock as $1. A weekday is judged in the persona's own time zone.
+// The cadence periods are written in hours, not days, so they are exact durations like
+// persona.Cadence.Period and never stretch across a daylight-saving change.
+const dueWhere = `u.kind = 'persona' AND u.deleted_at IS NULL
+	AND (p.lease_owner IS NULL OR p.lease_owner = '' OR p.lease_expires_at IS NULL OR p.lease_expires_at <= $1)
+	AND (p.next_due_at IS NULL OR p.next_due_at <= $1)
+	AND (p.last_active_at IS NULL
+		OR p.last_active_at <= $1 - CASE p.tick_cadence WHEN 'hourly' THEN interval '1 hour' ELSE interval '24 hours' END)
+	AND (p.tick_cadence <> 'weekdays' OR extract(isodow FROM $1::timestamptz AT TIME ZONE p.timezone) < 6)`
+
+// dueOrder is the due order: never run first, then the longest idle, ties by user id. It matches
+// the index personas_due_order_idx, so a limited query reads only the first matching rows.
+const dueOrder = `p.last_active_at ASC NULLS FIRST, p.user_id`
+
+// personalSpace selects the persona's personal space id (” when it has none).
+const personalSpace = `COALESCE((SELECT s.id FROM auth.members m JOIN auth.spaces s ON s.id = m.space_id
+	WHERE m.user_id = p.user_id AND s.type = 'personal' ORDER BY s.created_at, s.id LIMIT 1), '')`
+
+const dueCols = `p.user_id, u.email, p.archetype, p.system_prompt, p.module_mix, p.tick_cadence, p.timezone,
+	p.last_active_at, ` + personalSpace
+
+func scanDue(row pgx.Row, lease bool) (persona.DuePersona, error) {
+	var d persona.DuePersona
+	var cadence string
+	dest := []any{&d.UserID, &d.Email, &d.Archetype, &d.SystemPrompt, &d.ModuleMix, &cadence, &d.Timezone,
+		&d.LastActiveAt, &d.PersonalSpaceID}
+	if lease {
+		dest = append(dest, &d.LeaseExpiresAt)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return persona.DuePersona{}, err
+	}
+	d.TickCadence = persona.Cadence(cadence)
+	d.LastActiveAt, d.LeaseExpiresAt = utcPtr(d.LastActiveAt), utcPtr(d.LeaseExpiresAt)
+	return d, nil
+}
+
+// DuePersonas returns up to limit personas due now, in due order, with the time of the query.
+func (db *DB) DuePersonas(ctx context.Context, limit int) ([]persona.DuePersona, time.Time, error) {
+	now := db.clock()
+	rows, err := db.pool.Query(ctx, `SELECT `+dueCols+`
+		FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
+		WHERE `+dueWhere+`
+		ORDER BY `+dueOrder+`
+		LIMIT $2`, now, limitArg(limit))
+	if err != nil {
+		return nil, now, fmt.Errorf("due personas: %w", err)
+	}
+	due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.DuePersona, error) { return scanDue(r, false) })
+	if err != nil {
+		return nil, now, fmt.Errorf("due personas: %w", err)
+	}
+	return due, now, nil
+}
+
+// ClaimPersonas leases up to limit due personas to runnerID in one statement. FOR UPDATE SKIP
+// LOCKED lets concurrent claimers pass over each other's rows instead of waiting, and PostgreSQL
+// re-checks the due condition on a row another claimer changed and committed meanwhile, so a
+// persona is never leased twice while its lease holds. limit ≤ 0 claims every due persona.
+func (db *DB) ClaimPersonas(ctx context.Context, runnerID string, limit int, lease time.Duration) ([]persona.DuePersona, error) {
+	var es persona.FieldErrors
+	if runnerID == "" {
+		es.Add("runnerId", "is required")
+	}
+	if lease <= 0 {
+		es.Add("leaseSeconds", "must be positive")
+	}
+	if err := es.Err(); err != nil {
+		return nil, fmt.Errorf("claim personas: %w", err)
+	}
+	now := db.clock()
+	until := now.Add(lease)
+	rows, err := db.pool.Query(ctx, `WITH due AS (
+			SELECT p.user_id FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
+			WHERE `+dueWhere+`
+			ORDER BY `+dueOrder+`
+			LIMIT $2
+			FOR UPDATE OF p SKIP LOCKED
+		)
+		UPDATE auth.personas p SET lease_owner = $3, lease_expires_at = $4
+		FROM due, auth.users u
+		WHERE p.user_id = due.user_id AND u.id = p.user_id
+		RETURNING `+dueCols+`, p.lease_expires_at`, now, limitArg(limit), runnerID, until)
+	if err != nil {
+		return nil, fmt.Errorf("claim personas: %w", err)
+	}
+	claimed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.DuePersona, error) { return scanDue(r, true) })
+	if err != nil {
+		return nil, fmt.Errorf("claim personas: %w", err)
+	}
+	// RETURNING has no order of its own; restore the due order.
+	sort.Slice(claimed, func(i, j int) bool {
+		a, b := claimed[i].LastActiveAt, claimed[j].LastActiveAt
+		switch {
+		case a == nil && b != nil:
+			return true
+		case a != nil && b == nil:
+			return false
+		case a != nil && b != nil && !a.Equal(*b):
+			return a.Before(*b)
+		}
+		return claimed[i].UserID < claimed[j].UserID
+	})
+	return claimed, nil
+}

@@ -1,0 +1,468 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// personaExists locks the persona row against deletion for the rest of tx (FOR KEY SHARE blocks
+// only a concurrent delete or key change, not other writers) and reports whether it exists.
+func personaExists(ctx context.Context, tx pgx.Tx, personaID string) (bool, error) {
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM auth.personas WHERE user_id = $1 FOR KEY SHARE`, personaID).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// InsertActions inserts action rows with ON CONFLICT DO NOTHING in one transaction. The whole batch
+// is one INSERT over unnest'ed column arrays: a single round trip whatever the batch size.
+func (db *DB) InsertActions(ctx context.Context, personaID string, rows []persona.Action) (written, duplicates int, err error) {
+	var es persona.FieldErrors
+	for i, a := range rows {
+		if err := persona.ValidateAction(i, a); err != nil {
+			es = append(es, err.(persona.FieldErrors)...)
+		}
+	}
+	if err := es.Err(); err != nil {
+		return 0, 0, fmt.Errorf("insert actions: %w", err)
+	}
+	if len(rows) == 0 {
+		return 0, 0, nil
+	}
+	now := db.clock()
+	n := len(rows)
+	ids, ticks, tools, modules, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	results, msgs := make([]string, n), make([]string, n)
+	latencies, seqs := make([]int64, n), make([]int32, n)
+	created := make([]time.Time, n)
+	for i, a := range rows {
+		a = persona.NormalizeAction(personaID, a)
+		ids[i], ticks[i], tools[i], modules[i], hashes[i] = a.ID, a.TickID, a.ToolName, a.Module, a.InputHash
+		results[i], msgs[i], latencies[i], seqs[i] = string(a.Result), a.ErrorMessage, a.LatencyMs, int32(a.Seq)
+		created[i] = orNow(a.CreatedAt, now)
+	}
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		ok, err := personaExists(ctx, tx, personaID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("persona %q: %w", personaID, persona.ErrNotFound)
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO auth.persona_actions
+			(id, persona_id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at)
+			SELECT id, $1, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at
+			FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+				$9::bigint[], $10::int[], $11::timestamptz[])
+				AS r(id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at)
+			ON CONFLICT (id) DO NOTHING`,
+			personaID, ids, ticks, tools, modules, hashes, results, msgs, latencies, seqs, created)
+		if err != nil {
+			return err
+		}
+		written = int(tag.RowsAffected())
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert actions: %w", err)
+	}
+	return written, n - written, nil
+}
+
+// InsertFeedback inserts feedback rows with ON CONFLICT DO NOTHING in one transaction.
+func (db *DB) InsertFeedback(ctx context.Context, personaID string, rows []persona.Feedback) (written, duplicates int, err error) {
+	var es persona.FieldErrors
+	for i, fb := range rows {
+		if err := persona.ValidateFeedback(i, fb); err != nil {
+			es = append(es, err.(persona.FieldErrors)...)
+		}
+	}
+	if err := es.Err(); err != nil {
+		return 0, 0, fmt.Errorf("insert feedback: %w", err)
+	}
+	if len(rows) == 0 {
+		return 0, 0, nil
+	}
+	now := db.clock()
+	n := len(rows)
+	ids, ticks, modules, notes := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ratings := make([]int16, n)
+	created := make([]time.Time, n)
+	for i, fb := range rows {
+		fb = persona.NormalizeFeedback(personaID, fb)
+		ids[i], ticks[i], modules[i], notes[i] = fb.ID, fb.TickID, fb.Module, fb.Notes
+		ratings[i], created[i] = int16(fb.Rating), orNow(fb.CreatedAt, now)
+	}
+	err = db.inTx(ctx, func(tx pgx.Tx) error {
+		ok, err := personaExists(ctx, tx, personaID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("persona %q: %w", personaID, persona.ErrNotFound)
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO auth.persona_feedback (id, persona_id, tick_id, module, rating, notes, created_at)
+			SELECT id, $1, tick_id, module, rating, notes, created_at
+			FROM unnest($2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::timestamptz[])
+				AS r(id, tick_id, module, rating, notes, created_at)
+			ON CONFLICT (id) DO NOTHING`,
+			personaID, ids, ticks, modules, ratings, notes, created)
+		if err != nil {
+			return err
+		}
+		written = int(tag.RowsAffected())
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert feedback: %w", err)
+	}
+	return written, n - written, nil
+}
+
+// RecordTick upserts a tick record and, for a terminal status, releases the lease and updates
+// the persona's schedule. The schedule changes only on the record's first move to a terminal
+// status: a retried request with the same tick id (SPEC §5.3 step 5) must not count a failure
+// twice or move last_active_at again.
+func (db *DB) RecordTick(ctx context.Context, t persona.Tick) error {
+	if err := persona.ValidateTick(t); err != nil {
+		return fmt.Errorf("record tick: %w", err)
+	}
+	now := db.clock()
+	t.StartedAt = orNow(t.StartedAt, now)
+	t.Error = persona.Truncate(t.Error, 2000)
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var cadence string
+		var failures int
+		err := tx.QueryRow(ctx, `SELECT tick_cadence, failure_count FROM auth.personas WHERE user_id = $1 FOR UPDATE`,
+			t.PersonaID).Scan(&cadence, &failures)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("persona %q: %w", t.PersonaID, persona.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		var prevPersona, prevStatus string
+		err = tx.QueryRow(ctx, `SELECT persona_id, status FROM auth.persona_ticks WHERE tick_id = $1 FOR UPDATE`,
+			t.TickID).Scan(&prevPersona, &prevStatus)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if prevPersona != "" && prevPersona != t.PersonaID {
+			return &persona.FieldError{Field: "tickId", Message: "belongs to another persona"}
+		}
+		var transcript any
+		if len(t.Transcript) > 0 {
+			transcript = string(t.Transcript)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO auth.persona_ticks (tick_id, persona_id, runner_id, status, started_at,
+				finished_at, tool_calls, errors, turns, input_tokens, output_tokens, cached_tokens, cost_usd, model,
+				summary, error, transcript)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::json)
+			ON CONFLICT (tick_id) DO UPDATE SET runner_id = excluded.runner_id, status = excluded.status,
+				started_at = excluded.started_at, finished_at = excluded.finished_at,
+				tool_calls = excluded.tool_calls, errors = excluded.errors, turns = excluded.turns,
+				input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+				cached_tokens = excluded.cached_tokens, cost_usd = excluded.cost_usd, model = excluded.model,
+				summary = excluded.summary, error = excluded.error, transcript = excluded.transcript`,
+			t.TickID, t.PersonaID, t.RunnerID, string(t.Status), t.StartedAt, t.FinishedAt, t.ToolCalls, t.Errors,
+			t.Turns, t.InputTokens, t.OutputTokens, t.CachedTokens, t.CostUSD, t.Model, t.Summary, t.Error,
+			transcript); err != nil {
+			return err
+		}
+		if t.Status == persona.TickRunning {
+			return nil
+		}
+		// Release the lease when this runner holds it or it has expired; a lease another runner
+		// took over after ours expired stays with that runner.
+		if _, err := tx.Exec(ctx, `UPDATE auth.personas SET lease_owner = NULL, lease_expires_at = NULL
+			WHERE user_id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at IS NULL OR lease_expires_at <= $3)`,
+			t.PersonaID, t.RunnerID, now); err != nil {
+			return err
+		}
+		if prevStatus != "" && prevStatus != string(persona.TickRunning) {
+			return nil
+		}
+		switch {
+		case t.Status == persona.TickOK:
+			last := now
+			if t.FinishedAt != nil {
+				last = *t.FinishedAt
+			}
+			_, err = tx.Exec(ctx, `UPDATE auth.personas SET last_active_at = $2, next_due_at = NULL, failure_count = 0,
+				last_error = '' WHERE user_id = $1`, t.PersonaID, last)
+		case t.Status.Failure():
+			failures++
+			next := now.Add(persona.Backoff(persona.Cadence(cadence), failures))
+			msg := t.Error
+			if msg == "" {
+				msg = string(t.Status)
+			}
+			_, err = tx.Exec(ctx, `UPDATE auth.personas SET failure_count = $2, last_error = $3, next_due_at = $4
+				WHERE user_id = $1`, t.PersonaID, failures, persona.Truncate(msg, persona.MaxErrorMessage), next)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record tick %q: %w", t.TickID, err)
+	}
+	return nil
+}
+
+const tickCols = `tick_id, persona_id, runner_id, status, started_at, finished_at, tool_calls, errors, turns,
+	input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript::text`
+
+func scanTick(row pgx.Row) (persona.Tick, error) {
+	var t persona.Tick
+	var status string
+	var transcript *string
+	err := row.Scan(&t.TickID, &t.PersonaID, &t.RunnerID, &status, &t.StartedAt, &t.FinishedAt, &t.ToolCalls,
+		&t.Errors, &t.Turns, &t.InputTokens, &t.OutputTokens, &t.CachedTokens, &t.CostUSD, &t.Model, &t.Summary,
+		&t.Error, &transcript)
+	if err != nil {
+		return persona.Tick{}, err
+	}
+	t.Status = persona.TickStatus(status)
+	t.StartedAt, t.FinishedAt = utc(t.StartedAt), utcPtr(t.FinishedAt)
+	if transcript != nil {
+		t.Transcript = []byte(*transcript)
+	}
+	return t, nil
+}
+
+// Tick returns one tick record.
+func (db *DB) Tick(ctx context.Context, tickID string) (persona.Tick, error) {
+	t, err := scanTick(db.pool.QueryRow(ctx, `SELECT `+tickCols+` FROM auth.persona_ticks WHERE tick_id = $1`, tickID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return persona.Tick{}, fmt.Errorf("tick %q: %w", tickID, persona.ErrNotFound)
+	}
+	if err != nil {
+		return persona.Tick{}, fmt.Errorf("tick %q: %w", tickID, err)
+	}
+	return t, nil
+}
+
+// filter builds a WHERE clause from optional conditions with numbered parameters.
+type filter struct {
+	conds []string
+	args  []any
+}
+
+func (f *filter) add(cond string, arg any) {
+	f.args = append(f.args, arg)
+	f.conds = append(f.conds, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(f.args))))
+}
+
+func (f *filter) where() string {
+	if len(f.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(f.conds, " AND ")
+}
+
+func (f *filter) limit(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	f.args = append(f.args, n)
+	return fmt.Sprintf(" LIMIT $%d", len(f.args))
+}
+
+const actionCols = `id, persona_id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at`
+
+func scanAction(r pgx.CollectableRow) (persona.Action, error) {
+	var a persona.Action
+	var result string
+	err := r.Scan(&a.ID, &a.PersonaID, &a.TickID, &a.ToolName, &a.Module, &a.InputHash, &result, &a.ErrorMessage,
+		&a.LatencyMs, &a.Seq, &a.CreatedAt)
+	a.Result, a.CreatedAt = persona.Result(result), utc(a.CreatedAt)
+	return a, err
+}
+
+const feedbackCols = `id, persona_id, tick_id, module, rating, notes, created_at`
+
+func scanFeedback(r pgx.CollectableRow) (persona.Feedback, error) {
+	var fb persona.Feedback
+	err := r.Scan(&fb.ID, &fb.PersonaID, &fb.TickID, &fb.Module, &fb.Rating, &fb.Notes, &fb.CreatedAt)
+	fb.CreatedAt = utc(fb.CreatedAt)
+	return fb, err
+}
+
+// Actions returns action rows matching q, oldest first.
+func (db *DB) Actions(ctx context.Context, q persona.ActionQuery) ([]persona.Action, error) {
+	var f filter
+	if q.PersonaID != "" {
+		f.add("persona_id = ?", q.PersonaID)
+	}
+	if q.TickID != "" {
+		f.add("tick_id = ?", q.TickID)
+	}
+	if q.Module != "" {
+		f.add("module = ?", q.Module)
+	}
+	if !q.Since.IsZero() {
+		f.add("created_at >= ?", q.Since)
+	}
+	if !q.Until.IsZero() {
+		f.add("created_at < ?", q.Until)
+	}
+	sql := `SELECT ` + actionCols + ` FROM auth.persona_actions` + f.where() + ` ORDER BY created_at, tick_id, seq, id` + f.limit(q.Limit)
+	rows, err := db.pool.Query(ctx, sql, f.args...)
+	if err != nil {
+		return nil, fmt.Errorf("actions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanAction)
+	if err != nil {
+		return nil, fmt.Errorf("actions: %w", err)
+	}
+	return out, nil
+}
+
+// Feedback returns feedback rows matching q, oldest first.
+func (db *DB) Feedback(ctx context.Context, q persona.FeedbackQuery) ([]persona.Feedback, error) {
+	var f filter
+	if q.PersonaID != "" {
+		f.add("persona_id = ?", q.PersonaID)
+	}
+	if q.TickID != "" {
+		f.add("tick_id = ?", q.TickID)
+	}
+	if q.Module != "" {
+		f.add("module = ?", q.Module)
+	}
+	if !q.Since.IsZero() {
+		f.add("created_at >= ?", q.Since)
+	}
+	if !q.Until.IsZero() {
+		f.add("created_at < ?", q.Until)
+	}
+	sql := `SELECT ` + feedbackCols + ` FROM auth.persona_feedback` + f.where() + ` ORDER BY created_at, tick_id, module, id` + f.limit(q.Limit)
+	rows, err := db.pool.Query(ctx, sql, f.args...)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanFeedback)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: %w", err)
+	}
+	return out, nil
+}
+
+// Ticks returns tick records matching q, newest first.
+func (db *DB) Ticks(ctx context.Context, q persona.TickQuery) ([]persona.Tick, error) {
+	var f filter
+	if q.PersonaID != "" {
+		f.add("persona_id = ?", q.PersonaID)
+	}
+	if q.Status != "" {
+		f.add("status = ?", string(q.Status))
+	}
+	if !q.Since.IsZero() {
+		f.add("started_at >= ?", q.Since)
+	}
+	if !q.Until.IsZero() {
+		f.add("started_at < ?", q.Until)
+	}
+	sql := `SELECT ` + tickCols + ` FROM auth.persona_ticks` + f.where() + ` ORDER BY started_at DESC, tick_id DESC` + f.limit(q.Limit)
+	rows, err := db.pool.Query(ctx, sql, f.args...)
+	if err != nil {
+		return nil, fmt.Errorf("ticks: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.Tick, error) { return scanTick(r) })
+	if err != nil {
+		return nil, fmt.Errorf("ticks: %w", err)
+	}
+	return out, nil
+}
+
+// RecentActions returns the persona's newest actions, newest first.
+func (db *DB) RecentActions(ctx context.Context, personaID string, limit int) ([]persona.Action, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+actionCols+` FROM auth.persona_actions WHERE persona_id = $1
+		ORDER BY created_at DESC, tick_id DESC, seq DESC, id DESC LIMIT $2`, personaID, limitArg(limit))
+	if err != nil {
+		return nil, fmt.Errorf("recent actions: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanAction)
+	if err != nil {
+		return nil, fmt.Errorf("recent actions: %w", err)
+	}
+	return out, nil
+}
+
+// FeedbackByModule returns the persona's average rating and count per module.
+func (db *DB) FeedbackByModule(ctx context.Context, personaID string) ([]persona.ModuleRating, error) {
+	rows, err := db.pool.Query(ctx, `SELECT module, avg(rating)::float8, count(*) FROM auth.persona_feedback
+		WHERE persona_id = $1 GROUP BY module ORDER BY module`, personaID)
+	if err != nil {
+		return nil, fmt.Errorf("feedback by module: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.ModuleRating, error) {
+		var m persona.ModuleRating
+		err := r.Scan(&m.Module, &m.AvgRating, &m.Count)
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("feedback by module: %w", err)
+	}
+	return out, nil
+}
+
+// History returns the persona's last finished runs (not cancelled, not running), newest first,
+// with their actions (by seq) and feedback (by module).
+func (db *DB) History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+tickCols+` FROM auth.persona_ticks
+		WHERE persona_id = $1 AND status IN ('ok', 'failed', 'timeout')
+		ORDER BY started_at DESC, tick_id DESC LIMIT $2`, personaID, limitArg(runs))
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	ticks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.Tick, error) { return scanTick(r) })
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	out := make([]persona.RunHistory, len(ticks))
+	ids := make([]string, len(ticks))
+	index := make(map[string]int, len(ticks))
+	for i, t := range ticks {
+		out[i].Tick = t
+		ids[i], index[t.TickID] = t.TickID, i
+	}
+	if len(ticks) == 0 {
+		return out, nil
+	}
+	rows, err = db.pool.Query(ctx, `SELECT `+actionCols+` FROM auth.persona_actions
+		WHERE persona_id = $1 AND tick_id = ANY($2) ORDER BY seq, created_at, id`, personaID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("history: actions: %w", err)
+	}
+	actions, err := pgx.CollectRows(rows, scanAction)
+	if err != nil {
+		return nil, fmt.Errorf("history: actions: %w", err)
+	}
+	for _, a := range actions {
+		i := index[a.TickID]
+		out[i].Actions = append(out[i].Actions, a)
+	}
+	rows, err = db.pool.Query(ctx, `SELECT `+feedbackCols+` FROM auth.persona_feedback
+		WHERE persona_id = $1 AND tick_id = ANY($2) ORDER BY module, id`, personaID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("history: feedback: %w", err)
+	}
+	feedback, err := pgx.CollectRows(rows, scanFeedback)
+	if err != nil {
+		return nil, fmt.Errorf("history: feedback: %w", err)
+	}
+	for _, fb := range feedback {
+		i := index[fb.TickID]
+		out[i].Feedback = append(out[i].Feedback, fb)
+	}
+	return out, nil
+}
