@@ -1,0 +1,391 @@
+package anthropic_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/persona-runner/persona-runner/model"
+	"github.com/persona-runner/persona-runner/model/anthropic"
+	"github.com/persona-runner/persona-runner/model/fake"
+)
+
+// sleeps records the back-off waits instead of sleeping.
+type sleeps struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waits = append(s.waits, d)
+	return ctx.Err()
+}
+
+func (s *sleeps) got() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
+// setup starts a fake server and a provider pointed at it whose retries sleep into the recorder.
+func setup(t *testing.T, tweak ...func(*anthropic.Config)) (*anthropic.Provider, *fake.Server, *sleeps) {
+	t.Helper()
+	srv := fake.New(t)
+	rec := &sleeps{}
+	cfg := anthropic.Config{
+		APIKey:  "test-key",
+		Model:   "claude-test",
+		BaseURL: srv.URL(),
+		Retry:   model.RetryPolicy{MaxAttempts: 4, BaseDelay: time.Second, MaxDelay: 20 * time.Second, Sleep: rec.sleep, Jitter: func() float64 { return 0 }},
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	p, err := anthropic.New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return p, srv, rec
+}
+
+var tools = []model.Tool{
+	{Name: "todo_list", Description: "List todos", InputSchema: json.RawMessage(`{"type":"object"}`)},
+	{Name: "todo_create", Description: "Create a todo", InputSchema: json.RawMessage(`{"type":"object","properties":{"title":{"type":"string"}},"required":["title"],"additionalProperties":false}`)},
+}
+
+func userAsks(text string) []model.Message { return []model.Message{{Role: model.User, Text: text}} }
+
+func TestTextReply(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Script(fake.Text("Hello, I am Ada.").WithUsage(model.Usage{InputTokens: 1200, OutputTokens: 9, CachedTokens: 1000}))
+	resp, err := p.Complete(t.Context(), model.Request{System: "You are Ada.", Messages: userAsks("Who are you?"), Tools: tools})
+	if err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	want := model.Response{Text: "Hello, I am Ada.", StopReason: model.StopEnd, Model: "claude-test",
+		Usage: model.Usage{InputTokens: 1200, OutputTokens: 9, CachedTokens: 1000}}
+	if d := cmp.Diff(want, resp); d != "" {
+		t.Errorf("response (-want +got):\n%s", d)
+	}
+	if p.Name() != "anthropic" || p.Model() != "claude-test" {
+		t.Errorf("Name/Model = %q/%q", p.Name(), p.Model())
+	}
+
+	got := srv.Requests()[0]
+	if got.System != "You are Ada." || got.Model != "claude-test" || got.MaxTokens != anthropic.DefaultMaxTokens {
+		t.Errorf("request system %q model %q max_tokens %d", got.System, got.Model, got.MaxTokens)
+	}
+	if d := cmp.Diff(userAsks("Who are you?"), got.Messages); d != "" {
+		t.Errorf("messages (-want +got):\n%s", d)
+	}
+	// The system prompt, the last tool and the conversation so far are cache breakpoints.
+	if d := cmp.Diff([]string{"system", "message:0", "tool:todo_create"}, got.CacheMarks); d != "" {
+		t.Errorf("cache marks (-want +got):\n%s", d)
+	}
+	if got.Header.Get("X-Api-Key") != "test-key" {
+		t.Errorf("x-api-key = %q", got.Header.Get("X-Api-Key"))
+	}
+}
+
+func TestToolSchemas(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Script(fake.Text("ok"))
+	if _, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi"), Tools: tools, MaxTokens: 77}); err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	got := srv.Requests()[0]
+	if got.MaxTokens != 77 {
+		t.Errorf("max_tokens = %d, want the request's 77", got.MaxTokens)
+	}
+	var schemas []map[string]any
+	for _, tl := range got.Tools {
+		var s map[string]any
+		if err := json.Unmarshal(tl.InputSchema, &s); err != nil {
+			t.Fatalf("tool %s schema: %v", tl.Name, err)
+		}
+		schemas = append(schemas, s)
+	}
+	want := []map[string]any{
+		{"type": "object", "properties": map[string]any{}},
+		{"type": "object", "properties": map[string]any{"title": map[string]any{"type": "string"}}, "required": []any{"title"}, "additionalProperties": false},
+	}
+	if d := cmp.Diff(want, schemas); d != "" {
+		t.Errorf("schemas (-want +got):\n%s", d)
+	}
+	if got.Tools[1].Description != "Create a todo" {
+		t.Errorf("description = %q", got.Tools[1].Description)
+	}
+	if strings.Contains(string(got.Body), `"system"`) {
+		t.Errorf("an empty system prompt was sent: %s", got.Body)
+	}
+}
+
+func TestToolCallsRoundTrip(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Script(
+		fake.Reply("Let me look.", fake.Call("todo_list", ""), fake.Call("todo_create", `{"title":"milk"}`)),
+		fake.Text("Done for today."),
+	)
+	req := model.Request{System: "You are Ada.", Messages: userAsks("Plan your day."), Tools: tools}
+	first, err := p.Complete(t.Context(), req)
+	if err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	if first.StopReason != model.StopToolUse || first.Text != "Let me look." || len(first.ToolCalls) != 2 {
+		t.Fatalf("first response = %+v", first)
+	}
+	a, b := first.ToolCalls[0], first.ToolCalls[1]
+	if a.ID == "" || a.ID == b.ID || a.Name != "todo_list" || b.Name != "todo_create" {
+		t.Errorf("tool calls = %+v", first.ToolCalls)
+	}
+	if string(a.Input) != `{}` || string(b.Input) != `{"title":"milk"}` {
+		t.Errorf("inputs = %s, %s", a.Input, b.Input)
+	}
+
+	req.Messages = append(req.Messages,
+		model.Message{Role: model.Assistant, Text: first.Text, ToolCalls: first.ToolCalls},
+		model.Message{Role: model.User, ToolResults: []model.ToolResult{
+			{CallID: a.ID, Content: "[]"},
+			{CallID: b.ID, Content: "title too short", IsError: true},
+		}},
+	)
+	second, err := p.Complete(t.Context(), req)
+	if err != nil {
+		t.Fatalf("second Complete: %v", err)
+	}
+	if second.Text != "Done for today." || len(second.ToolCalls) != 0 || second.StopReason != model.StopEnd {
+		t.Errorf("second response = %+v", second)
+	}
+	sent := srv.Requests()[1]
+	if d := cmp.Diff(req.Messages, sent.Messages); d != "" {
+		t.Errorf("conversation as the API got it (-want +got):\n%s", d)
+	}
+	// Tool results must be blocks of a user message with tool_use_id and is_error.
+	var body struct {
+		Messages []struct {
+			Role    string           `json:"role"`
+			Content []map[string]any `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(sent.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	last := body.Messages[2]
+	if last.Role != "user" || len(last.Content) != 2 || last.Content[1]["type"] != "tool_result" ||
+		last.Content[1]["tool_use_id"] != b.ID || last.Content[1]["is_error"] != true {
+		t.Errorf("tool results message = %+v", last)
+	}
+	if _, ok := last.Content[0]["is_error"]; ok {
+		t.Errorf("is_error sent for a successful result: %+v", last.Content[0])
+	}
+	if d := cmp.Diff([]string{"system", "message:2", "tool:todo_create"}, sent.CacheMarks); d != "" {
+		t.Errorf("cache marks (-want +got):\n%s", d)
+	}
+}
+
+func TestRatingTurnWithoutTools(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Script(fake.Text(`{"ratings":[]}`))
+	msgs := []model.Message{
+		{Role: model.User, Text: "Plan your day."},
+		{Role: model.Assistant, ToolCalls: []model.ToolCall{{ID: "toolu_1", Name: "todo_list", Input: json.RawMessage(`{}`)}}},
+		{Role: model.User, ToolResults: []model.ToolResult{{CallID: "toolu_1", Content: ""}}},
+		{Role: model.Assistant, Text: "A quiet day.  \n"},
+		{Role: model.Assistant},
+		{Role: model.User, Text: "Rate the modules."},
+	}
+	if _, err := p.Complete(t.Context(), model.Request{System: "You are Ada.", Messages: msgs, Phase: model.PhaseRating}); err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	got := srv.Requests()[0]
+	if got.HasTools() || strings.Contains(string(got.Body), `"tools"`) {
+		t.Errorf("tools sent in the rating turn: %s", got.Body)
+	}
+	// The empty assistant message is dropped and trailing whitespace trimmed, both of which the
+	// API would reject.
+	want := []model.Message{msgs[0], msgs[1], msgs[2], {Role: model.Assistant, Text: "A quiet day."}, msgs[5]}
+	if d := cmp.Diff(want, got.Messages); d != "" {
+		t.Errorf("messages (-want +got):\n%s", d)
+	}
+}
+
+func TestRetriesHonourRetryAfter(t *testing.T) {
+	t.Parallel()
+	p, srv, rec := setup(t)
+	srv.Script(fake.Fault(429, 7*time.Second), fake.Fault(500, 0), fake.Fault(529, 0), fake.Text("finally"))
+	resp, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")})
+	if err != nil || resp.Text != "finally" {
+		t.Fatalf("Complete = %+v, %v", resp, err)
+	}
+	// Retry-After first, then back-off with zero jitter: half of 2s and of 4s.
+	if d := cmp.Diff([]time.Duration{7 * time.Second, time.Second, 2 * time.Second}, rec.got()); d != "" {
+		t.Errorf("waits (-want +got):\n%s", d)
+	}
+	if srv.Count() != 4 {
+		t.Errorf("requests = %d, want 4", srv.Count())
+	}
+}
+
+func TestRetryAfterMilliseconds(t *testing.T) {
+	t.Parallel()
+	p, srv, rec := setup(t)
+	srv.Script(fake.Fault(429, 1500*time.Millisecond), fake.Text("ok"))
+	if _, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")}); err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	if d := cmp.Diff([]time.Duration{1500 * time.Millisecond}, rec.got()); d != "" {
+		t.Errorf("waits (-want +got):\n%s", d)
+	}
+}
+
+func TestGivesUpAfterMaxAttempts(t *testing.T) {
+	t.Parallel()
+	p, srv, rec := setup(t)
+	srv.Script(fake.Fault(529, 0), fake.Fault(529, 0), fake.Fault(529, 0), fake.Fault(529, 0), fake.Text("never"))
+	_, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")})
+	var me *model.Error
+	if !errors.As(err, &me) || me.Status != 529 {
+		t.Fatalf("err = %v, want a *model.Error with status 529", err)
+	}
+	for _, want := range []string{"anthropic messages (claude-test)", "gave up after 4 attempts", "529 overloaded_error"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if srv.Count() != 4 || len(rec.got()) != 3 || srv.Pending() != 1 {
+		t.Errorf("requests %d, waits %d, pending %d", srv.Count(), len(rec.got()), srv.Pending())
+	}
+}
+
+func TestPermanentErrorIsNotRetried(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Script(fake.Raw(400, `{"type":"error","error":{"type":"invalid_request_error","message":"messages: field required"}}`))
+	_, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")})
+	var me *model.Error
+	if !errors.As(err, &me) || me.Status != 400 || !strings.Contains(me.Message, "invalid_request_error: messages: field required") {
+		t.Fatalf("err = %v", err)
+	}
+	if srv.Count() != 1 {
+		t.Errorf("requests = %d, want 1", srv.Count())
+	}
+}
+
+func TestTimeoutIsRetried(t *testing.T) {
+	t.Parallel()
+	p, srv, rec := setup(t, func(c *anthropic.Config) { c.Timeout = 50 * time.Millisecond })
+	srv.Script(fake.Text("too late").WithDelay(time.Hour), fake.Text("in time"))
+	resp, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")})
+	if err != nil || resp.Text != "in time" {
+		t.Fatalf("Complete = %+v, %v", resp, err)
+	}
+	if len(rec.got()) != 1 {
+		t.Errorf("waits = %v, want one retry", rec.got())
+	}
+}
+
+func TestCancelledContextStops(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	srv.Script(fake.Func(func(fake.Request) fake.Step {
+		cancel()
+		return fake.Fault(529, 0)
+	}))
+	_, err := p.Complete(ctx, model.Request{Messages: userAsks("hi")})
+	if !errors.Is(err, context.Canceled) || srv.Count() != 1 {
+		t.Fatalf("err = %v after %d requests, want context.Canceled after 1", err, srv.Count())
+	}
+}
+
+func TestMalformedToolArguments(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Script(fake.ToolCalls(fake.Call("todo_create", `{"title": "milk`)), fake.Text("sorry"))
+	resp, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi"), Tools: tools})
+	if err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	call := resp.ToolCalls[0]
+	if _, err := call.Args(); err == nil || !strings.Contains(err.Error(), "todo_create") {
+		t.Errorf("Args of a malformed call = %v, want an error naming the tool", err)
+	}
+	if _, err := json.Marshal(resp); err != nil {
+		t.Errorf("response with a malformed call does not marshal: %v", err)
+	}
+	// Sent back, the call carries {} (the API accepts only objects) and the runner's error result.
+	msgs := append(userAsks("hi"),
+		model.Message{Role: model.Assistant, ToolCalls: resp.ToolCalls},
+		model.Message{Role: model.User, ToolResults: []model.ToolResult{{CallID: call.ID, Content: "arguments are not a JSON object", IsError: true}}})
+	if _, err := p.Complete(t.Context(), model.Request{Messages: msgs, Tools: tools}); err != nil {
+		t.Fatalf("second Complete: %v", err)
+	}
+	if got := srv.Requests()[1].Messages[1].ToolCalls[0].Input; string(got) != `{}` {
+		t.Errorf("malformed input sent back as %s, want {}", got)
+	}
+}
+
+func TestEmptyReplyAndMissingIDs(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Script(fake.Empty(), fake.ToolCalls(fake.Call("todo_list", ""), fake.Call("todo_list", "")).WithoutIDs())
+	resp, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")})
+	if err != nil || resp.Text != "" || len(resp.ToolCalls) != 0 || resp.StopReason != model.StopEnd {
+		t.Fatalf("empty reply = %+v, %v", resp, err)
+	}
+	resp, err = p.Complete(t.Context(), model.Request{Messages: userAsks("hi")})
+	if err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	if len(resp.ToolCalls) != 2 || resp.ToolCalls[0].ID == "" || resp.ToolCalls[0].ID == resp.ToolCalls[1].ID {
+		t.Errorf("made-up ids = %+v", resp.ToolCalls)
+	}
+}
+
+func TestMalformedBody(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Script(fake.Raw(200, `{"id":"msg_1","content": nope}`))
+	if _, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")}); err == nil {
+		t.Fatal("a broken body was accepted")
+	}
+	if srv.Count() != 1 {
+		t.Errorf("requests = %d, want 1 (a body that is not JSON is not retried)", srv.Count())
+	}
+
+	// A body cut short looks like a dropped connection, which is worth another try.
+	srv.Script(fake.Raw(200, `{"id":"msg_1","content":[{"type":"text"`), fake.Text("whole"))
+	resp, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")})
+	if err != nil || resp.Text != "whole" {
+		t.Errorf("after a truncated body: %+v, %v", resp, err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	_, err := anthropic.New(anthropic.Config{BaseURL: "ftp://x", MaxTokens: -1, Retry: model.RetryPolicy{MaxAttempts: -1}})
+	if err == nil {
+		t.Fatal("New accepted a bad config")
+	}
+	for _, want := range []string{"APIKey is required", "BaseURL must be an http(s) URL", "MaxTokens must be positive", "MaxAttempts"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	p, err := anthropic.New(anthropic.Config{APIKey: "k"})
+	if err != nil || p.Model() != anthropic.DefaultModel {
+		t.Errorf("defaults: %v, model %q", err, p.Model())
+	}
+}
