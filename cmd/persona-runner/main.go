@@ -18,7 +18,11 @@ var version = "dev"
 
 // CLI is the whole command line. Each command lives in a file of its own named after it.
 type CLI struct {
-	Version VersionCmd `cmd:"" help:"Print the version."`
+	Version  VersionCmd  `cmd:"" help:"Print the version."`
+	Seed     SeedCmd     `cmd:"" help:"Create or update the catalog's personas and spaces in one transaction."`
+	Cleanup  CleanupCmd  `cmd:"" help:"Delete personas not in the catalog (or all) with all their data."`
+	Personas PersonasCmd `cmd:"" help:"List personas or show one."`
+	Migrate  MigrateCmd  `cmd:"" help:"Apply the store's migrations and report its schema version."`
 }
 
 // Env is what every command gets: where to write and the process context (cancelled on SIGINT or

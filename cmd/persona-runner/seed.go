@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/persona-runner/persona-runner/catalog"
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// SeedCmd creates or updates the catalog's personas and shared spaces in one transaction.
+type SeedCmd struct {
+	StoreFlags `embed:""`
+	Catalog    string `placeholder:"FILE" help:"Catalog file, YAML or JSON (default: the catalog built into the binary)."`
+	DryRun     bool   `help:"Report what would change and write nothing."`
+	Secret     string `placeholder:"S" help:"Seed secret the persona passwords derive from (default: PERSONA_SEED_SECRET, else the development secret)."`
+}
+
+// seeder applies a seed plan. The store does it directly; seeding through the admin HTTP API
+// (--auth URL --jwt TOKEN) is another seeder.
+type seeder interface {
+	ApplySeed(ctx context.Context, plan persona.SeedPlan, dryRun bool) ([]persona.SeedChange, error)
+}
+
+// Run validates the catalog before it touches the store, so a bad catalog writes nothing and
+// needs no database at all.
+func (c *SeedCmd) Run(env *Env) error {
+	cat, err := loadCatalog(c.Catalog)
+	if err != nil {
+		return err
+	}
+	secret, err := seedSecret(c.Secret, env.Getenv)
+	if err != nil {
+		return err
+	}
+	plan, err := cat.Plan(secret)
+	if err != nil {
+		return err
+	}
+	s, closeFn, err := c.seeder(env)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	changes, err := s.ApplySeed(env.Ctx, plan, c.DryRun)
+	if err != nil {
+		return fmt.Errorf("seed from %s: %w (nothing was written)", cat.Source, err)
+	}
+	if c.DryRun {
+		fmt.Fprintf(env.Stdout, "dry run of %s: nothing was written\n", cat.Source)
+	} else {
+		fmt.Fprintf(env.Stdout, "seeded from %s\n", cat.Source)
+	}
+	return printSeedChanges(env.Stdout, changes)
+}
+
+// seeder returns what applies the plan and how to release it.
+func (c *SeedCmd) seeder(env *Env) (seeder, func(), error) {
+	db, err := c.Open(env.Ctx, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, func() { db.Close() }, nil
+}
+
+// loadCatalog reads the catalog file, or the embedded default when path is empty, validated
+// against the demo app's modules.
+func loadCatalog(path string) (*catalog.Catalog, error) {
+	if path == "" {
+		return catalog.Default(), nil
+	}
+	return catalog.Load(path, catalog.DemoModules)
+}
+
+// seedSecret picks the seed secret: the flag, else PERSONA_SEED_SECRET, else the development
+// default, which production refuses (SPEC §5.1) because anyone could derive the passwords.
+func seedSecret(flag string, getenv func(string) string) (string, error) {
+	secret := flag
+	if secret == "" {
+		secret = getenv("PERSONA_SEED_SECRET")
+	}
+	if secret == "" {
+		secret = persona.DevSeedSecret
+	}
+	if isProduction(getenv) && subtle.ConstantTimeCompare([]byte(secret), []byte(persona.DevSeedSecret)) == 1 {
+		return "", errors.New("refusing the development seed secret in production (APP_ENV or NODE_ENV is production): set PERSONA_SEED_SECRET")
+	}
+	return secret, nil
+}
+
+// isProduction reports production mode: APP_ENV or NODE_ENV is "production".
+func isProduction(getenv func(string) string) bool {
+	return strings.EqualFold(getenv("APP_ENV"), "production") || strings.EqualFold(getenv("NODE_ENV"), "production")
+}
+
+// printSeedChanges writes the seed report as a table and a totals line.
+func printSeedChanges(w io.Writer, changes []persona.SeedChange) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tKEY\tOUTCOME\tDETAIL")
+	counts := map[persona.Outcome]int{}
+	for _, ch := range changes {
+		counts[ch.Outcome]++
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ch.Kind, ch.Key, ch.Outcome, ch.Detail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "created %d, updated %d, unchanged %d\n",
+		counts[persona.Created], counts[persona.Updated], counts[persona.Unchanged])
+	return err
+}

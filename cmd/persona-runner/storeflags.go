@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/persona-runner/persona-runner/store"
+)
+
+// DefaultDB is the store of the embedded default: one SQLite file under ./data.
+const DefaultDB = "./data/persona-runner.db"
+
+// dbFile is the SQLite file name inside a --data directory.
+const dbFile = "persona-runner.db"
+
+// StoreFlags are the flags of every command that reads the store (SPEC §8). Embed them in a
+// command with `embed:""` and call Open.
+type StoreFlags struct {
+	DB   string `name:"db" placeholder:"DSN" xor:"store" help:"Store: a SQLite file path or a postgres:// URL (default: DATABASE_URL, else ./data/persona-runner.db)."`
+	Data string `name:"data" placeholder:"DIR" xor:"store" help:"Data directory; means --db DIR/persona-runner.db."`
+}
+
+// DSN resolves the flags and the environment to the store's DSN: --db, else --data, else
+// DATABASE_URL, else DefaultDB.
+func (f StoreFlags) DSN(getenv func(string) string) (string, error) {
+	db, data := strings.TrimSpace(f.DB), strings.TrimSpace(f.Data)
+	switch {
+	case db != "" && data != "":
+		// kong's xor catches this on the command line; this guards other callers.
+		return "", fmt.Errorf("--db and --data cannot be used together")
+	case db != "":
+		return db, nil
+	case data != "":
+		return filepath.Join(data, dbFile), nil
+	}
+	if env := strings.TrimSpace(getenv("DATABASE_URL")); env != "" {
+		return env, nil
+	}
+	return DefaultDB, nil
+}
+
+// Open opens (and so migrates) the store the flags name. The error says which store failed and
+// why, without a URL's password.
+func (f StoreFlags) Open(ctx context.Context, env *Env) (store.DB, error) {
+	dsn, err := f.DSN(env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the store: %w", err)
+	}
+	return db, nil
+}
