@@ -1,0 +1,319 @@
+package authapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// handleDue lists due personas (read-only). An optional ?limit=N caps the list.
+func (s *Server) handleDue(w http.ResponseWriter, r *http.Request) {
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeValidation(w, []FieldDetail{{Field: "limit", Message: fmt.Sprintf("must be a positive integer (got %q)", v)}})
+			return
+		}
+		limit = n
+	}
+	due, at, err := s.store.DuePersonas(r.Context(), limit)
+	if err != nil {
+		s.writeStoreError(w, r, "due personas", err)
+		return
+	}
+	if due == nil {
+		due = []persona.DuePersona{}
+	}
+	writeJSON(w, http.StatusOK, DueResponse{Personas: due, ServerTime: at})
+}
+
+// handleClaim leases due personas to a runner.
+func (s *Server) handleClaim(w http.ResponseWriter, r *http.Request) {
+	var req ClaimRequest
+	if derr := decodeBody(r, &req, true); derr != nil {
+		writeDecodeError(w, derr)
+		return
+	}
+	if req.Limit == 0 {
+		req.Limit = DefaultClaimLimit
+	}
+	if req.LeaseSeconds == 0 {
+		req.LeaseSeconds = DefaultLeaseSeconds
+	}
+	var es persona.FieldErrors
+	if req.RunnerID == "" {
+		es.Add("runnerId", "is required")
+	} else if len(req.RunnerID) > 200 {
+		es.Add("runnerId", "must be at most 200 characters")
+	}
+	if req.Limit < 1 || req.Limit > MaxClaimLimit {
+		es.Add("limit", "must be from 1 to %d (got %d)", MaxClaimLimit, req.Limit)
+	}
+	if req.LeaseSeconds < 1 || req.LeaseSeconds > MaxLeaseSeconds {
+		es.Add("leaseSeconds", "must be from 1 to %d (got %d)", MaxLeaseSeconds, req.LeaseSeconds)
+	}
+	if err := es.Err(); err != nil {
+		writeValidation(w, detailsOf(err))
+		return
+	}
+	got, err := s.store.ClaimPersonas(r.Context(), req.RunnerID, req.Limit, time.Duration(req.LeaseSeconds)*time.Second)
+	if err != nil {
+		s.writeStoreError(w, r, "claim personas", err)
+		return
+	}
+	if got == nil {
+		got = []persona.DuePersona{}
+	}
+	writeJSON(w, http.StatusOK, DueResponse{Personas: got, ServerTime: s.now().UTC()})
+}
+
+// actionsEnvelope and feedbackEnvelope decode the outer object of a batch request with the rows
+// left raw, so each row is decoded on its own and errors can name the row's index.
+type actionsEnvelope struct {
+	Actions *[]json.RawMessage `json:"actions"`
+}
+
+type feedbackEnvelope struct {
+	Feedback *[]json.RawMessage `json:"feedback"`
+}
+
+// decodeActions parses and validates the body of POST …/{id}/actions into normalised rows for
+// personaID: either rows, or a body-level error (bad JSON, wrong type), or the field problems of
+// every bad row. Nothing is written unless all rows are good.
+func decodeActions(body []byte, personaID string) ([]persona.Action, *decodeError, []FieldDetail) {
+	var env actionsEnvelope
+	if derr := decodeInto(body, &env, true, "", ""); derr != nil {
+		return nil, derr, nil
+	}
+	if env.Actions == nil {
+		return nil, nil, []FieldDetail{{Field: "actions", Message: "is required"}}
+	}
+	raw := *env.Actions
+	if len(raw) < 1 || len(raw) > persona.MaxActionsPerBatch {
+		return nil, nil, []FieldDetail{{Field: "actions", Message: fmt.Sprintf("must have 1 to %d rows (got %d)", persona.MaxActionsPerBatch, len(raw))}}
+	}
+	rows := make([]persona.Action, 0, len(raw))
+	var details []FieldDetail
+	for i, m := range raw {
+		prefix := fmt.Sprintf("actions[%d]", i)
+		var row ActionRow
+		if derr := decodeInto(m, &row, true, prefix, prefix+".createdAt"); derr != nil {
+			if derr.kind != decodeField {
+				derr = &decodeError{kind: decodeField, field: prefix, message: "must be a JSON object"}
+			}
+			details = append(details, FieldDetail{Field: derr.field, Message: derr.message})
+			continue
+		}
+		if !isObject(m) {
+			details = append(details, FieldDetail{Field: prefix, Message: "must be a JSON object"})
+			continue
+		}
+		a := actionFromRow(row)
+		if err := persona.ValidateAction(i, a); err != nil {
+			details = append(details, detailsOf(err)...)
+			continue
+		}
+		if d := nulFields(prefix, "tickId", a.TickID, "toolName", a.ToolName, "module", a.Module,
+			"inputHash", a.InputHash, "errorMessage", a.ErrorMessage); d != nil {
+			details = append(details, d...)
+			continue
+		}
+		rows = append(rows, persona.NormalizeAction(personaID, a))
+	}
+	if len(details) > 0 {
+		return nil, nil, details
+	}
+	return rows, nil, nil
+}
+
+// decodeFeedback is decodeActions for POST …/{id}/feedback.
+func decodeFeedback(body []byte, personaID string) ([]persona.Feedback, *decodeError, []FieldDetail) {
+	var env feedbackEnvelope
+	if derr := decodeInto(body, &env, true, "", ""); derr != nil {
+		return nil, derr, nil
+	}
+	if env.Feedback == nil {
+		return nil, nil, []FieldDetail{{Field: "feedback", Message: "is required"}}
+	}
+	raw := *env.Feedback
+	if len(raw) < 1 || len(raw) > persona.MaxFeedbackPerBatch {
+		return nil, nil, []FieldDetail{{Field: "feedback", Message: fmt.Sprintf("must have 1 to %d rows (got %d)", persona.MaxFeedbackPerBatch, len(raw))}}
+	}
+	rows := make([]persona.Feedback, 0, len(raw))
+	var details []FieldDetail
+	for i, m := range raw {
+		prefix := fmt.Sprintf("feedback[%d]", i)
+		var row FeedbackRow
+		if derr := decodeInto(m, &row, true, prefix, prefix+".createdAt"); derr != nil {
+			if derr.kind != decodeField {
+				derr = &decodeError{kind: decodeField, field: prefix, message: "must be a JSON object"}
+			}
+			details = append(details, FieldDetail{Field: derr.field, Message: derr.message})
+			continue
+		}
+		if !isObject(m) {
+			details = append(details, FieldDetail{Field: prefix, Message: "must be a JSON object"})
+			continue
+		}
+		fb := feedbackFromRow(row)
+		if err := persona.ValidateFeedback(i, fb); err != nil {
+			details = append(details, detailsOf(err)...)
+			continue
+		}
+		if d := nulFields(prefix, "tickId", fb.TickID, "module", fb.Module, "notes", fb.Notes); d != nil {
+			details = append(details, d...)
+			continue
+		}
+		rows = append(rows, persona.NormalizeFeedback(personaID, fb))
+	}
+	if len(details) > 0 {
+		return nil, nil, details
+	}
+	return rows, nil, nil
+}
+
+// handleActions stores a batch of action rows: all or nothing, duplicates skipped.
+func (s *Server) handleActions(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	body, derr := readBody(r)
+	if derr != nil {
+		writeDecodeError(w, derr)
+		return
+	}
+	rows, derr, details := decodeActions(body, id)
+	if derr != nil {
+		writeDecodeError(w, derr)
+		return
+	}
+	if details != nil {
+		writeValidation(w, details)
+		return
+	}
+	written, dups, err := s.store.InsertActions(r.Context(), id, rows)
+	if err != nil {
+		s.writeStoreError(w, r, "insert actions", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, BatchResult{OK: true, Written: written, Duplicates: dups})
+}
+
+// handleFeedback stores a batch of feedback rows: all or nothing, duplicates skipped.
+func (s *Server) handleFeedback(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	body, derr := readBody(r)
+	if derr != nil {
+		writeDecodeError(w, derr)
+		return
+	}
+	rows, derr, details := decodeFeedback(body, id)
+	if derr != nil {
+		writeDecodeError(w, derr)
+		return
+	}
+	if details != nil {
+		writeValidation(w, details)
+		return
+	}
+	written, dups, err := s.store.InsertFeedback(r.Context(), id, rows)
+	if err != nil {
+		s.writeStoreError(w, r, "insert feedback", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, BatchResult{OK: true, Written: written, Duplicates: dups})
+}
+
+// handleTick upserts a tick record; a terminal status releases the lease and reschedules.
+func (s *Server) handleTick(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	body, derr := readBody(r)
+	if derr != nil {
+		writeDecodeError(w, derr)
+		return
+	}
+	var t persona.Tick
+	if derr := decodeInto(body, &t, true, "", "startedAt/finishedAt"); derr != nil {
+		writeDecodeError(w, derr)
+		return
+	}
+	if t.PersonaID != "" && t.PersonaID != id {
+		writeValidation(w, []FieldDetail{{Field: "personaId", Message: "must match the persona in the path (or be omitted)"}})
+		return
+	}
+	t.PersonaID = id
+	if t.StartedAt.IsZero() {
+		t.StartedAt = s.now().UTC()
+	}
+	if err := persona.ValidateTick(t); err != nil {
+		writeValidation(w, detailsOf(err))
+		return
+	}
+	if d := nulFields("", "tickId", t.TickID, "runnerId", t.RunnerID, "model", t.Model,
+		"summary", t.Summary, "error", t.Error); d != nil {
+		writeValidation(w, d)
+		return
+	}
+	if err := s.store.RecordTick(r.Context(), t); err != nil {
+		s.writeStoreError(w, r, "record tick", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TickResponse{OK: true, TickID: t.TickID})
+}
+
+// handleHistory returns the persona's last finished runs with their rows (our extension; the
+// runner builds its memory digest from it).
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	runs := DefaultHistoryRuns
+	if v := r.URL.Query().Get("runs"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxHistoryRuns {
+			writeValidation(w, []FieldDetail{{Field: "runs", Message: fmt.Sprintf("must be an integer from 1 to %d (got %q)", MaxHistoryRuns, v)}})
+			return
+		}
+		runs = n
+	}
+	if _, err := s.store.Persona(ctx, id); err != nil {
+		s.writeStoreError(w, r, "get persona", err)
+		return
+	}
+	h, err := s.store.History(ctx, id, runs)
+	if err != nil {
+		s.writeStoreError(w, r, "history", err)
+		return
+	}
+	if h == nil {
+		h = []persona.RunHistory{}
+	}
+	writeJSON(w, http.StatusOK, HistoryResponse{Runs: h})
+}
+
+// isObject reports whether a raw row is a JSON object (null decodes into a struct silently).
+func isObject(m json.RawMessage) bool {
+	m = bytes.TrimSpace(m)
+	return len(m) > 0 && m[0] == '{'
+}
+
+// nulFields names every field (given as name, value pairs) that contains a NUL character.
+// PostgreSQL cannot store NUL in text, so such input is refused up front, the same on every
+// store, instead of failing the transaction.
+func nulFields(prefix string, pairs ...string) []FieldDetail {
+	var out []FieldDetail
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if strings.IndexByte(pairs[i+1], 0) >= 0 {
+			name := pairs[i]
+			if prefix != "" {
+				name = prefix + "." + name
+			}
+			out = append(out, FieldDetail{Field: name, Message: "must not contain NUL characters"})
+		}
+	}
+	return out
+}

@@ -1,0 +1,214 @@
+package authapi
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/persona-runner/persona-runner/jwtauth"
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// HashToken is how a session token is stored: hex SHA-256. The token itself has 256 random bits,
+// so a fast hash is enough and a database leak reveals no usable token.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func newSessionToken() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate session token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// handleLogin checks credentials, applies the lockout rule and opens a session. A wrong password
+// and an unknown email give the same answer after the same bcrypt work, and both count towards
+// the lockout of that email.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var req LoginRequest
+	if derr := decodeBody(r, &req, false); derr != nil {
+		writeAuthDecodeError(w, derr)
+		return
+	}
+	if req.Email == "" || req.Password == "" {
+		writeAuthError(w, http.StatusBadRequest, codeValidation, "email and password are required")
+		return
+	}
+	if len(req.Email) > 320 || len(req.Password) > 1024 {
+		writeAuthError(w, http.StatusBadRequest, codeValidation, "email or password is too long")
+		return
+	}
+	until, err := s.store.LoginLockedUntil(ctx, req.Email)
+	if err != nil {
+		s.internalAuthError(w, r, "check login lock", err)
+		return
+	}
+	if s.locked(w, until) {
+		return
+	}
+	u, err := s.store.UserByEmail(ctx, req.Email)
+	ok := false
+	switch {
+	case err == nil:
+		ok = persona.CheckPassword(u.PasswordHash, req.Password)
+	case errors.Is(err, persona.ErrNotFound):
+		persona.CheckPassword(s.dummyHash, req.Password)
+	default:
+		s.internalAuthError(w, r, "find user", err)
+		return
+	}
+	if !ok {
+		until, err := s.store.RecordLoginFailure(ctx, req.Email, s.lockout)
+		if err != nil {
+			s.internalAuthError(w, r, "record login failure", err)
+			return
+		}
+		// The failure that reaches the limit answers 429 at once, so the client learns about the
+		// lock without one more attempt.
+		if s.locked(w, until) {
+			return
+		}
+		writeAuthError(w, http.StatusUnauthorized, codeInvalidCredentials, "Invalid email or password")
+		return
+	}
+	if err := s.store.ResetLoginFailures(ctx, req.Email); err != nil {
+		s.internalAuthError(w, r, "reset login failures", err)
+		return
+	}
+	token, err := newSessionToken()
+	if err != nil {
+		s.internalAuthError(w, r, "login", err)
+		return
+	}
+	now := s.now().UTC()
+	sess := persona.Session{
+		ID: uuid.NewString(), UserID: u.ID, TokenHash: HashToken(token),
+		ExpiresAt: now.Add(s.sessionTTL), CreatedAt: now,
+	}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		s.internalAuthError(w, r, "create session", err)
+		return
+	}
+	access, _, err := s.issuer.Issue(u, sess.ID)
+	if err != nil {
+		s.internalAuthError(w, r, "issue token", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, LoginResponse{
+		Token: token, AccessToken: access, RefreshToken: token,
+		User: LoginUser{
+			ID: u.ID, Email: u.Email, Name: u.Name, Kind: string(u.Kind), AccessTier: string(u.AccessTier),
+			Role: string(u.Role), EmailVerified: u.EmailVerified,
+		},
+	})
+}
+
+// locked answers 429 when until lies in the future.
+func (s *Server) locked(w http.ResponseWriter, until time.Time) bool {
+	if until.IsZero() {
+		return false
+	}
+	left := until.Sub(s.now())
+	if left <= 0 {
+		return false
+	}
+	sec := int(math.Ceil(left.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(sec))
+	writeJSON(w, http.StatusTooManyRequests, authErrorBody{
+		Error: codeAccountLocked, Status: http.StatusTooManyRequests, RetryAfterSec: sec,
+		Message: fmt.Sprintf("Too many failed logins; try again in %d seconds", sec),
+	})
+	return true
+}
+
+func (s *Server) internalAuthError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	if r.Context().Err() == nil {
+		s.log.ErrorContext(r.Context(), op+" failed", "request_id", RequestID(r.Context()), "err", err)
+	}
+	writeAuthError(w, http.StatusInternalServerError, codeInternal, "Internal error")
+}
+
+// handleRefresh trades a live session token for a new access token. The session token stays the
+// same until it expires, so concurrent refreshes from one runner cannot invalidate each other.
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var req RefreshRequest
+	if derr := decodeBody(r, &req, false); derr != nil {
+		writeAuthDecodeError(w, derr)
+		return
+	}
+	if req.RefreshToken == "" {
+		writeAuthError(w, http.StatusBadRequest, codeValidation, "refreshToken is required")
+		return
+	}
+	sess, err := s.store.SessionByTokenHash(ctx, HashToken(req.RefreshToken))
+	if errors.Is(err, persona.ErrNotFound) {
+		writeAuthError(w, http.StatusUnauthorized, codeInvalidRefreshToken, "Refresh token is invalid or expired")
+		return
+	}
+	if err != nil {
+		s.internalAuthError(w, r, "find session", err)
+		return
+	}
+	u, err := s.store.User(ctx, sess.UserID)
+	if errors.Is(err, persona.ErrNotFound) {
+		writeAuthError(w, http.StatusUnauthorized, codeInvalidRefreshToken, "Refresh token is invalid or expired")
+		return
+	}
+	if err != nil {
+		s.internalAuthError(w, r, "find user", err)
+		return
+	}
+	access, _, err := s.issuer.Issue(u, sess.ID)
+	if err != nil {
+		s.internalAuthError(w, r, "issue token", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, RefreshResponse{AccessToken: access, RefreshToken: req.RefreshToken})
+}
+
+// handleJWKS publishes the public keys. Every stored key is listed (newest first), so tokens of
+// an older key stay verifiable elsewhere while they live.
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	body, err := jwtauth.JWKS(s.keys)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "render jwks", "err", err)
+		writeError(w, http.StatusInternalServerError, "Internal Server Error", "")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(body)
+}
+
+// handleOrgList lists the caller's spaces in Mana's organization shape.
+func (s *Server) handleOrgList(w http.ResponseWriter, r *http.Request) {
+	c := claimsOf(r.Context())
+	spaces, err := s.store.SpacesOfUser(r.Context(), c.Subject)
+	if err != nil {
+		s.writeStoreError(w, r, "list spaces", err)
+		return
+	}
+	out := make([]Space, len(spaces))
+	for i, sp := range spaces {
+		out[i] = Space{
+			ID: sp.ID, Name: sp.Name, Slug: sp.Slug, Logo: nil,
+			Metadata:  SpaceMetadata{Type: string(sp.Type), Tier: c.Tier},
+			CreatedAt: sp.CreatedAt,
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,204 @@
+// Package authapi serves the auth API of SPEC §4 — login, refresh, JWKS, the caller's spaces,
+// the admin persona routes and the service-key-gated internal routes the runner uses — and is a
+// typed client for all of it (Client).
+package authapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/persona-runner/persona-runner/jwtauth"
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Store keeps users, sessions, keys and personas. Required.
+	Store persona.Store
+	// Issuer is the public base URL of the auth service (e.g. http://localhost:3001); it is the
+	// iss claim of every token. Required.
+	Issuer string
+	// ServiceKey gates the internal routes. Empty means every internal request is refused: the
+	// key is required, never optional.
+	ServiceKey string
+	// Logger receives the access log and errors; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for token times and lockout answers; nil means time.Now.
+	Now func() time.Time
+	// Lockout is the login lockout rule; zero means persona.DefaultLockout.
+	Lockout persona.LockoutPolicy
+	// SessionTTL is the lifetime of a session (refresh) token; zero means DefaultSessionTTL.
+	SessionTTL time.Duration
+}
+
+// DefaultSessionTTL is the lifetime of a session token. Access tokens live 15 minutes and are
+// refreshed with it, so a long run never has to log in again.
+const DefaultSessionTTL = 7 * 24 * time.Hour
+
+// Server is the auth API as an http.Handler. It is safe for concurrent use.
+type Server struct {
+	store      persona.Store
+	issuer     *jwtauth.Issuer
+	verifier   *jwtauth.Verifier
+	keys       []persona.SigningKey
+	serviceKey []byte
+	log        *slog.Logger
+	now        func() time.Time
+	lockout    persona.LockoutPolicy
+	sessionTTL time.Duration
+	handler    http.Handler
+	dummyHash  string
+}
+
+// New prepares a Server: it makes sure the store holds a signing key (creating one on first
+// start; replicas starting at once all end up with the same key) and builds the routes.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("new auth server: Store is required")
+	}
+	if cfg.Issuer == "" {
+		return nil, errors.New("new auth server: Issuer (the public base URL) is required")
+	}
+	s := &Server{
+		store:      cfg.Store,
+		serviceKey: []byte(cfg.ServiceKey),
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		lockout:    cfg.Lockout,
+		sessionTTL: cfg.SessionTTL,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.lockout == (persona.LockoutPolicy{}) {
+		s.lockout = persona.DefaultLockout
+	}
+	if s.sessionTTL <= 0 {
+		s.sessionTTL = DefaultSessionTTL
+	}
+	key, err := EnsureKey(ctx, cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("new auth server: %w", err)
+	}
+	keys, err := cfg.Store.SigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("new auth server: list signing keys: %w", err)
+	}
+	s.keys = keys
+	s.issuer, err = jwtauth.NewIssuer(key, cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("new auth server: %w", err)
+	}
+	s.issuer.Now = s.now
+	s.verifier = jwtauth.NewStaticVerifier(keys, cfg.Issuer, jwtauth.Audience)
+	s.verifier.Now = s.now
+	// Logins for unknown emails still pay for one bcrypt comparison, so response times do not
+	// tell which emails have accounts.
+	s.dummyHash, err = persona.HashPassword("persona-runner-dummy-password")
+	if err != nil {
+		return nil, fmt.Errorf("new auth server: %w", err)
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// EnsureKey returns the store's current signing key, creating and storing one when there is none.
+func EnsureKey(ctx context.Context, st persona.Store) (persona.SigningKey, error) {
+	candidate, err := jwtauth.NewKey()
+	if err != nil {
+		return persona.SigningKey{}, err
+	}
+	key, err := st.EnsureSigningKey(ctx, candidate)
+	if err != nil {
+		return persona.SigningKey{}, fmt.Errorf("ensure signing key: %w", err)
+	}
+	return key, nil
+}
+
+// Issuer returns the token issuer (for in-process use, e.g. the embedded mode).
+func (s *Server) Issuer() *jwtauth.Issuer { return s.issuer }
+
+// Verifier returns a verifier of this server's tokens that needs no HTTP round trip.
+func (s *Server) Verifier() *jwtauth.Verifier { return s.verifier }
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Route patterns (Go 1.22 ServeMux syntax).
+const (
+	PathLogin        = "/api/v1/auth/login"
+	PathRefresh      = "/api/v1/auth/refresh"
+	PathJWKS         = "/api/auth/jwks"
+	PathOrgList      = "/api/auth/organization/list"
+	PathAdminPersona = "/api/v1/admin/personas"
+	PathAdminSpaces  = "/api/v1/admin/spaces"
+	PathInternal     = "/api/v1/internal/personas"
+)
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+PathLogin, s.handleLogin)
+	mux.HandleFunc("POST "+PathRefresh, s.handleRefresh)
+	mux.HandleFunc("GET "+PathJWKS, s.handleJWKS)
+	mux.Handle("GET "+PathOrgList, s.requireUser(s.handleOrgList))
+
+	mux.Handle("POST "+PathAdminPersona, s.requireAdmin(s.handleAdminUpsert))
+	mux.Handle("GET "+PathAdminPersona, s.requireAdmin(s.handleAdminList))
+	mux.Handle("GET "+PathAdminPersona+"/{id}", s.requireAdmin(s.handleAdminGet))
+	mux.Handle("DELETE "+PathAdminPersona+"/{id}", s.requireAdmin(s.handleAdminDelete))
+	mux.Handle("POST "+PathAdminSpaces, s.requireAdmin(s.handleAdminUpsertSpace))
+
+	mux.Handle("GET "+PathInternal+"/due", s.requireServiceKey(s.handleDue))
+	mux.Handle("POST "+PathInternal+"/claim", s.requireServiceKey(s.handleClaim))
+	mux.Handle("POST "+PathInternal+"/{id}/actions", s.requireServiceKey(s.handleActions))
+	mux.Handle("POST "+PathInternal+"/{id}/feedback", s.requireServiceKey(s.handleFeedback))
+	mux.Handle("POST "+PathInternal+"/{id}/ticks", s.requireServiceKey(s.handleTick))
+	mux.Handle("GET "+PathInternal+"/{id}/history", s.requireServiceKey(s.handleHistory))
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": "persona-runner-auth"})
+	})
+
+	var h http.Handler = jsonFallback(mux)
+	h = limitBody(h, MaxBodyBytes)
+	h = s.recoverPanics(h)
+	h = s.accessLog(h)
+	h = requestID(h)
+	return h
+}
+
+// NewHTTPServer wraps h in an http.Server with the timeouts every server of ours needs: a slow
+// or stalled client cannot hold a connection forever.
+func NewHTTPServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// bearer extracts the token of an "Authorization: Bearer …" header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
