@@ -1,0 +1,85 @@
+// Package store opens the persona store a DSN names: a postgres:// or postgresql:// URL opens the
+// PostgreSQL store (store/postgres), anything else is the path of a SQLite file (store/sqlite).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/sqlite"
+)
+
+// DB is a migrated persona store plus what the demo app needs to keep its own tables next to it.
+type DB interface {
+	persona.Store
+	// SQL is the underlying database/sql handle.
+	SQL() *sql.DB
+	// Dialect is "sqlite" or "postgres".
+	Dialect() string
+}
+
+// Compile-time checks that both adapters are DBs.
+var (
+	_ DB = (*sqlite.DB)(nil)
+	_ DB = (*postgres.DB)(nil)
+)
+
+type config struct {
+	now      func() time.Time
+	maxConns int
+}
+
+// Option configures Open.
+type Option func(*config)
+
+// WithNow sets the store's clock (default time.Now).
+func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithMaxConns caps the read connections of a SQLite store; PostgreSQL takes its pool size from
+// the DSN (pool_max_conns).
+func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = n } }
+
+// IsPostgres reports whether dsn names a PostgreSQL database rather than a SQLite file.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open opens and migrates the store dsn names. Errors say which store could not be opened or
+// migrated.
+func Open(ctx context.Context, dsn string, opts ...Option) (DB, error) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if strings.TrimSpace(dsn) == "" {
+		return nil, fmt.Errorf("open store: empty database DSN (a SQLite file path or a postgres:// URL)")
+	}
+	if IsPostgres(dsn) {
+		var po []postgres.Option
+		if cfg.now != nil {
+			po = append(po, postgres.WithNow(cfg.now))
+		}
+		db, err := postgres.Open(ctx, dsn, po...)
+		if err != nil {
+			return nil, err // already says which server and database, without the password
+		}
+		return db, nil
+	}
+	var so []sqlite.Option
+	if cfg.now != nil {
+		so = append(so, sqlite.WithNow(cfg.now))
+	}
+	if cfg.maxConns > 0 {
+		so = append(so, sqlite.WithMaxConns(cfg.maxConns))
+	}
+	db, err := sqlite.Open(ctx, dsn, so...)
+	if err != nil {
+		return nil, err // already names the file
+	}
+	return db, nil
+}

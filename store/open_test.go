@@ -1,0 +1,108 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store"
+	"github.com/persona-runner/persona-runner/store/postgres"
+)
+
+func TestOpenSQLiteCreatesFileAndMigrates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "nested", "dir", "persona-runner.db")
+	at := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
+	db, err := store.Open(ctx, path, store.WithNow(func() time.Time { return at }), store.WithMaxConns(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Dialect() != "sqlite" {
+		t.Errorf("Dialect = %q; want sqlite", db.Dialect())
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+	// The demo app keeps its own tables next to the store's, with foreign keys to spaces(id).
+	if _, err := db.SQL().ExecContext(ctx, `CREATE TABLE app_notes (id TEXT PRIMARY KEY, space_id TEXT NOT NULL REFERENCES spaces (id) ON DELETE CASCADE)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO app_notes VALUES ('n1', 'no-such-space')`); err == nil {
+		t.Error("foreign keys are not enforced")
+	}
+	_, _, now, err := dueNow(ctx, db)
+	if err != nil || !now.Equal(at) {
+		t.Errorf("store clock = %v, %v; want the injected %v", now, err, at)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Reopening an existing, migrated file works (migrations are idempotent).
+	db, err = store.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	db.Close()
+}
+
+func dueNow(ctx context.Context, db store.DB) ([]persona.DuePersona, int, time.Time, error) {
+	list, now, err := db.DuePersonas(ctx, 0)
+	return list, len(list), now, err
+}
+
+func TestOpenErrorsNameTheStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	if _, err := store.Open(ctx, ""); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("Open(\"\") error = %v; want one about the empty DSN", err)
+	}
+	// A path below a regular file can never be created.
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(file, "db.sqlite")
+	if _, err := store.Open(ctx, bad); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("Open(%s) error = %v; want it to name the path", bad, err)
+	}
+	// A file that is not a database cannot be migrated.
+	junk := filepath.Join(t.TempDir(), "junk.db")
+	if err := os.WriteFile(junk, []byte(strings.Repeat("not a database ", 200)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Open(ctx, junk); err == nil || !strings.Contains(err.Error(), junk) {
+		t.Errorf("Open(junk file) error = %v; want it to name the file", err)
+	}
+	// An unreachable PostgreSQL server.
+	dsn := "postgres://u:secret@127.0.0.1:1/db?sslmode=disable&connect_timeout=2"
+	_, err := store.Open(ctx, dsn)
+	if err == nil || !strings.Contains(err.Error(), "postgres") {
+		t.Errorf("Open(unreachable postgres) error = %v; want it to say postgres", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %q leaks the password", err)
+	}
+}
+
+func TestOpenPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := postgres.TestDSN(t) // skips when PERSONA_TEST_POSTGRES_URL is unset
+	ctx := context.Background()
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.Dialect() != "postgres" {
+		t.Errorf("Dialect = %q; want postgres", db.Dialect())
+	}
+	if _, err := db.Persona(ctx, "nobody"); !errors.Is(err, persona.ErrNotFound) {
+		t.Errorf("Persona(nobody) error = %v; want ErrNotFound", err)
+	}
+}

@@ -1,0 +1,34 @@
+package sqlite_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store/sqlite"
+	"github.com/persona-runner/persona-runner/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	persona.PasswordCost = bcrypt.MinCost
+	os.Exit(m.Run())
+}
+
+// newStore opens a fresh store in the test's temporary directory.
+func newStore(tb testing.TB, clock *storetest.Clock) *sqlite.DB {
+	tb.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "data", "persona-runner.db"), sqlite.WithNow(clock.Now))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) persona.Store { return newStore(t, clock) })
+}
