@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/persona-runner/persona-runner/persona"
 )
 
 // CleanupCmd deletes personas that are not in the catalog (or all of them) with all their data.
@@ -36,6 +38,16 @@ func (c *CleanupCmd) Run(env *Env) error {
 	if err != nil {
 		return fmt.Errorf("cleanup: list personas: %w", err)
 	}
+	var victims []persona.PersonaSummary
+	for _, p := range all {
+		if !keep[p.Email] {
+			victims = append(victims, p)
+		}
+	}
+	if len(victims) == 0 {
+		_, err := fmt.Fprintf(env.Stdout, "nothing to delete: all %d personas are in the catalog\n", len(all))
+		return err
+	}
 	outcome := "deleted"
 	if c.DryRun {
 		outcome = "would delete"
@@ -43,10 +55,7 @@ func (c *CleanupCmd) Run(env *Env) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "EMAIL\tNAME\tUSER ID\tOUTCOME")
 	deleted := 0
-	for _, p := range all {
-		if keep[p.Email] {
-			continue
-		}
+	for _, p := range victims {
 		if !c.DryRun {
 			if err := db.DeletePersona(env.Ctx, p.UserID); err != nil {
 				tw.Flush()
