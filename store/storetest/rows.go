@@ -385,7 +385,7 @@ func testDeletePersona(e *env) {
 	if _, _, err := e.s.UpsertSpace(e.ctx, persona.SpaceInput{Slug: "solo-club", Name: "Solo", Type: persona.SpaceClub, Members: []string{"a@mana.test"}}); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.s.CreateSession(e.ctx, persona.Session{UserID: a, TokenHash: "hash-a", ExpiresAt: e.clock.Now().Add(time.Hour)}); err != nil {
+	if err := e.s.CreateSession(e.ctx, persona.Session{ID: "session-a", UserID: a, TokenHash: "hash-a", ExpiresAt: e.clock.Now().Add(time.Hour)}); err != nil {
 		e.t.Fatal(err)
 	}
 	if err := e.s.DeletePersona(e.ctx, a); err != nil {
