@@ -1,0 +1,295 @@
+package runner_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/model"
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/runner"
+)
+
+// memStore is an in-memory Persistence with a lease per persona, like the real stores.
+type memStore struct {
+	mu       sync.Mutex
+	due      []persona.DuePersona
+	leased   map[string]string // persona → runner
+	done     map[string]bool   // ran ok (not due any more)
+	actions  []persona.Action
+	feedback []persona.Feedback
+	ticks    []persona.Tick
+	history  map[string][]persona.RunHistory
+	claims   int
+	batches  []int // sizes of action batches
+
+	failActions int   // fail this many InsertActions calls with failErr
+	failErr     error // default: a transient error
+	claimed     chan persona.DuePersona
+}
+
+func newMemStore(ps ...persona.DuePersona) *memStore {
+	return &memStore{due: ps, leased: map[string]string{}, done: map[string]bool{}, history: map[string][]persona.RunHistory{}}
+}
+
+func (s *memStore) Claim(_ context.Context, runnerID string, limit int, _ time.Duration) ([]persona.DuePersona, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.claims++
+	var out []persona.DuePersona
+	for _, p := range s.due {
+		if len(out) >= limit {
+			break
+		}
+		if s.leased[p.UserID] != "" || s.done[p.UserID] {
+			continue
+		}
+		s.leased[p.UserID] = runnerID
+		out = append(out, p)
+	}
+	for _, p := range out {
+		if s.claimed != nil {
+			s.claimed <- p
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) InsertActions(_ context.Context, _ string, rows []persona.Action) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failActions > 0 {
+		s.failActions--
+		if s.failErr != nil {
+			return s.failErr
+		}
+		return errors.New("database is locked")
+	}
+	s.batches = append(s.batches, len(rows))
+	for _, r := range rows {
+		if !slices.ContainsFunc(s.actions, func(a persona.Action) bool { return a.ID == r.ID }) {
+			s.actions = append(s.actions, r)
+		}
+	}
+	return nil
+}
+
+func (s *memStore) InsertFeedback(_ context.Context, _ string, rows []persona.Feedback) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.feedback = append(s.feedback, rows...)
+	return nil
+}
+
+func (s *memStore) RecordTick(_ context.Context, t persona.Tick) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ticks = append(s.ticks, t)
+	delete(s.leased, t.PersonaID)
+	if t.Status == persona.TickOK || t.Status.Failure() {
+		s.done[t.PersonaID] = true
+	}
+	return nil
+}
+
+func (s *memStore) History(_ context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.history[personaID]
+	return h[:min(runs, len(h))], nil
+}
+
+func (s *memStore) tickOf(personaID string) (persona.Tick, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.ticks {
+		if t.PersonaID == personaID {
+			return t, true
+		}
+	}
+	return persona.Tick{}, false
+}
+
+// fakeAuth logs anyone in whose password is the derived one.
+type fakeAuth struct {
+	secret    string
+	mu        sync.Mutex
+	refreshes int
+}
+
+func (a *fakeAuth) Login(_ context.Context, email, password string) (runner.Session, error) {
+	want, _ := persona.DerivePassword(a.secret, email)
+	if password != want {
+		return runner.Session{}, fmt.Errorf("invalid credentials for %s", email)
+	}
+	return runner.Session{UserID: "u-" + email, AccessToken: "jwt-" + email, RefreshToken: "rt-" + email}, nil
+}
+
+func (a *fakeAuth) Refresh(_ context.Context, rt string) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.refreshes++
+	return fmt.Sprintf("jwt-refreshed-%d", a.refreshes), nil
+}
+
+func (a *fakeAuth) Spaces(_ context.Context, token string) ([]runner.Space, error) {
+	return []runner.Space{{ID: "shared", Type: "family"}, {ID: "space-" + token, Type: "personal"}}, nil
+}
+
+// fakeTools serves a fixed tool list; handle decides each call's outcome.
+type fakeTools struct {
+	specs  []runner.ToolSpec
+	handle func(ctx context.Context, name string, args json.RawMessage) (runner.ToolOutput, error)
+	mu     sync.Mutex
+	calls  []string // "name token space"
+}
+
+func (f *fakeTools) Open(_ context.Context, token func() string, space string) (runner.ToolSession, error) {
+	return &fakeSession{f: f, token: token, space: space}, nil
+}
+
+type fakeSession struct {
+	f     *fakeTools
+	token func() string
+	space string
+}
+
+func (s *fakeSession) ListTools(context.Context) ([]runner.ToolSpec, error) { return s.f.specs, nil }
+
+func (s *fakeSession) CallTool(ctx context.Context, name string, args json.RawMessage) (runner.ToolOutput, error) {
+	s.f.mu.Lock()
+	s.f.calls = append(s.f.calls, name+" "+s.token()+" "+s.space)
+	s.f.mu.Unlock()
+	// Every real call takes a little time, as over a network.
+	time.Sleep(50 * time.Microsecond)
+	if s.f.handle != nil {
+		return s.f.handle(ctx, name, args)
+	}
+	return runner.ToolOutput{Text: `{"ok":true}`}, nil
+}
+
+func (s *fakeSession) Close() error { return nil }
+
+func demoTools() *fakeTools {
+	return &fakeTools{specs: []runner.ToolSpec{
+		{Name: "todo.create", Description: "Create a todo", InputSchema: json.RawMessage(`{"type":"object","properties":{"title":{"type":"string"}}}`)},
+		{Name: "todo.list", Description: "List todos", InputSchema: json.RawMessage(`{"type":"object"}`)},
+		{Name: "notes.add", Description: "Add a note", InputSchema: json.RawMessage(`{"type":"object","properties":{"text":{"type":"string"}}}`)},
+		{Name: "mood.log", Description: "Log a mood"},
+	}}
+}
+
+// scripted is a model.Provider whose answers come from a function of the request; it keeps a
+// copy of every request.
+type scripted struct {
+	mu     sync.Mutex
+	reqs   []model.Request
+	answer func(ctx context.Context, req model.Request, n int) (model.Response, error)
+}
+
+func (s *scripted) Name() string  { return "scripted" }
+func (s *scripted) Model() string { return "sim-1" }
+
+func (s *scripted) Complete(ctx context.Context, req model.Request) (model.Response, error) {
+	s.mu.Lock()
+	req.Messages = slices.Clone(req.Messages)
+	s.reqs = append(s.reqs, req)
+	n := 0
+	for _, r := range s.reqs {
+		if r.TickID == req.TickID {
+			n++
+		}
+	}
+	s.mu.Unlock()
+	return s.answer(ctx, req, n)
+}
+
+func (s *scripted) requests() []model.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.reqs)
+}
+
+// day answers turn by turn from a list, then rates with rating.
+func day(turns []model.Response, rating string) func(context.Context, model.Request, int) (model.Response, error) {
+	return func(_ context.Context, req model.Request, n int) (model.Response, error) {
+		if req.Phase == model.PhaseRating {
+			return model.Response{Text: rating, StopReason: model.StopEnd, Usage: model.Usage{InputTokens: 100, OutputTokens: 20}}, nil
+		}
+		if n > len(turns) {
+			return model.Response{Text: "Done.", StopReason: model.StopEnd}, nil
+		}
+		r := turns[n-1]
+		if r.Usage == (model.Usage{}) {
+			r.Usage = model.Usage{InputTokens: 100, OutputTokens: 10, CachedTokens: 40}
+		}
+		return r, nil
+	}
+}
+
+func call(id, name, input string) model.ToolCall {
+	return model.ToolCall{ID: id, Name: name, Input: json.RawMessage(input)}
+}
+
+func testPersona(email string) persona.DuePersona {
+	return persona.DuePersona{
+		UserID: "u-" + email, Email: email, Archetype: "tester",
+		SystemPrompt: "You are " + email + ", a busy person who tries apps.",
+		ModuleMix:    persona.ModuleMix{"todo": 0.6, "notes": 0.4},
+		TickCadence:  persona.Daily, Timezone: "Europe/Berlin",
+	}
+}
+
+func testConfig() config.Config {
+	cfg := config.Default()
+	cfg.RunnerID = "test-runner"
+	cfg.Provider = config.ProviderSim
+	cfg.Model = "sim-1"
+	cfg.ServiceKey = "test-service-key"
+	cfg.Concurrency = 4
+	cfg.Grace = time.Minute
+	return cfg
+}
+
+type bundle struct {
+	r     *runner.Runner
+	store *memStore
+	tools *fakeTools
+	model *scripted
+	auth  *fakeAuth
+	mu     sync.Mutex
+	events []runner.Event
+}
+
+func (b *bundle) eventsOf(kind runner.EventKind) []runner.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []runner.Event
+	for _, e := range b.events {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func setup(t *testing.T, cfg config.Config, answer func(context.Context, model.Request, int) (model.Response, error), ps ...persona.DuePersona) *bundle {
+	t.Helper()
+	b := &bundle{store: newMemStore(ps...), tools: demoTools(), model: &scripted{answer: answer}, auth: &fakeAuth{secret: cfg.SeedSecret.Value()}}
+	r, err := runner.New(cfg, runner.Deps{
+		Provider: b.model, Persistence: b.store, Auth: b.auth, Tools: b.tools,
+		OnEvent: func(e runner.Event) { b.mu.Lock(); b.events = append(b.events, e); b.mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner.SetRetry(r, 3, time.Millisecond)
+	b.r = r
+	return b
+}

@@ -1,0 +1,117 @@
+package runner
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/persona-runner/persona-runner/authapi"
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// Handler serves the runner's HTTP API (SPEC §5.4): /health and /metrics for everyone;
+// /control/pause and /control/resume with the service key; /diag/login and /diag/tick with the
+// service key, outside production only. Errors are JSON.
+func (r *Runner) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", r.handleHealth)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("POST /control/pause", r.serviceKey(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		r.Pause()
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "paused": true})
+	})))
+	mux.Handle("POST /control/resume", r.serviceKey(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		r.Resume()
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "paused": false})
+	})))
+	if r.cfg.DiagEnabled() {
+		mux.Handle("GET /diag/login", r.serviceKey(http.HandlerFunc(r.handleDiagLogin)))
+		mux.Handle("POST /diag/tick", r.serviceKey(http.HandlerFunc(r.handleDiagTick)))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "Not Found", "message": "no route for " + req.Method + " " + req.URL.Path})
+	})
+	return mux
+}
+
+func (r *Runner) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":         "ok",
+		"service":        "persona-runner",
+		"paused":         r.Paused(),
+		"tickIntervalMs": r.cfg.TickInterval.Milliseconds(),
+		"concurrency":    r.cfg.Concurrency,
+		"lastTick":       r.LastTick(),
+	})
+}
+
+// serviceKey admits requests whose X-Service-Key equals the configured key, compared in constant
+// time. Without a configured key nothing is admitted: an open control endpoint is worse than a
+// closed one.
+func (r *Runner) serviceKey(next http.Handler) http.Handler {
+	want := []byte(r.cfg.ServiceKey.Value())
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		got := []byte(req.Header.Get(authapi.HeaderServiceKey))
+		if len(want) == 0 || subtle.ConstantTimeCompare(got, want) != 1 {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"statusCode": http.StatusUnauthorized, "message": "Invalid or missing service key"})
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+func (r *Runner) handleDiagLogin(w http.ResponseWriter, req *http.Request) {
+	email := strings.TrimSpace(req.URL.Query().Get("email"))
+	if err := persona.ValidateEmail(email); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "email: " + err.Error()})
+		return
+	}
+	ctx := req.Context()
+	password, err := persona.DerivePassword(r.cfg.SeedSecret.Value(), email)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"ok": false, "error": err.Error()})
+		return
+	}
+	sess, err := r.auth.Login(ctx, email, password)
+	if err != nil {
+		writeJSON(w, http.StatusBadGateway, map[string]any{"ok": false, "email": email, "error": "login: " + err.Error()})
+		return
+	}
+	rn := &run{r: r, p: persona.DuePersona{Email: email}, session: sess}
+	space, err := rn.personalSpace(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusBadGateway, map[string]any{"ok": false, "email": email, "userId": sess.UserID, "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "email": email, "userId": sess.UserID, "spaceId": space})
+}
+
+func (r *Runner) handleDiagTick(w http.ResponseWriter, req *http.Request) {
+	// The tick outlives a client that hangs up; Stop still ends it.
+	res, err := r.Tick(context.WithoutCancel(req.Context()))
+	switch {
+	case errors.Is(err, ErrTickInProgress):
+		writeJSON(w, http.StatusConflict, map[string]any{"ok": false, "error": err.Error()})
+	case errors.Is(err, ErrStopped):
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"ok": false, "error": err.Error(), "result": res})
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": res, "paused": r.Paused()})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"Internal Server Error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

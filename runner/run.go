@@ -1,0 +1,632 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/persona-runner/persona-runner/model"
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// maxToolResult bounds the text of one tool result sent back to the model, so that one chatty
+// tool cannot blow up every later turn's prompt.
+const maxToolResult = 8 << 10
+
+// errDeadline is the cause of a run context that ran out of its per-run deadline.
+var errDeadline = errors.New("run deadline exceeded")
+
+// stageError is a run-ending error with the stage it happened in (for metrics and records).
+type stageError struct {
+	stage string
+	err   error
+}
+
+func (e *stageError) Error() string { return e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+func stageErr(stage string, err error) error { return &stageError{stage: stage, err: err} }
+
+// runOutcome is what the tick loop needs to know about a finished run.
+type runOutcome struct {
+	status persona.TickStatus
+	err    string
+}
+
+// run is one persona run in progress (SPEC §5.3).
+type run struct {
+	r       *Runner
+	p       persona.DuePersona
+	tickID  string
+	started time.Time
+
+	tokenMu sync.Mutex
+	session Session
+	tokenAt time.Time
+
+	system    string
+	tools     []string // model-facing tool names offered
+	messages  []model.Message
+	ratingAt  int // index of the rating request in messages, -1 without a rating turn
+	usage     model.Usage
+	turns     int
+	modelName string
+	summary   string
+	notes     []string // problems that did not end the run, kept in the tick record's error
+
+	actions []persona.Action
+	used    []string // modules of the app's tools called, in order of first use
+	ratings []Rating
+}
+
+// runPersona runs one persona end to end and writes its rows and tick record. It never panics on
+// bad input from the model or the app; every way a run can end becomes a status.
+func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOutcome {
+	begin := time.Now()
+	r.metrics.running.Inc()
+	defer r.metrics.running.Dec()
+	rn := &run{r: r, p: p, tickID: uuid.NewString(), started: r.now(), ratingAt: -1, system: p.SystemPrompt, modelName: r.provider.Model()}
+	r.emit(Event{Kind: RunStarted, TickID: rn.tickID, PersonaID: p.UserID, Email: p.Email})
+
+	ctx, cancel := context.WithTimeoutCause(parent, r.cfg.RunDeadline, errDeadline)
+	err := rn.execute(ctx)
+	status, errText := persona.TickOK, ""
+	if err != nil {
+		stage := stageModel
+		var se *stageError
+		if errors.As(err, &se) {
+			stage = se.stage
+		}
+		switch {
+		case parent.Err() != nil:
+			status, errText = persona.TickCancelled, fmt.Sprintf("cancelled during %s: the runner stopped", stage)
+		case ctx.Err() != nil && errors.Is(context.Cause(ctx), errDeadline):
+			status, errText = persona.TickTimeout, fmt.Sprintf("run deadline of %s exceeded during %s", r.cfg.RunDeadline, stage)
+		default:
+			status, errText = persona.TickFailed, fmt.Sprintf("%s: %v", stage, err)
+			r.metrics.errors.WithLabelValues(stage).Inc()
+		}
+	}
+	cancel()
+
+	// The run's context may be over (deadline, stop); the rows still get written, on a context
+	// that keeps the parent's values but not its cancellation, within persistTimeout.
+	pctx, pcancel := context.WithTimeout(context.WithoutCancel(parent), r.persistTimeout)
+	defer pcancel()
+	tick := rn.record(status, errText)
+	if perr := rn.persist(pctx, &tick); perr != nil {
+		r.metrics.errors.WithLabelValues(stagePersist).Inc()
+		r.log.Error("persist run", "persona", p.Email, "tick", rn.tickID, "err", perr)
+		if tick.Status == persona.TickOK {
+			status, errText = persona.TickFailed, perr.Error()
+		}
+	}
+	r.metrics.ticks.WithLabelValues(string(status)).Inc()
+	r.metrics.runDuration.Observe(time.Since(begin).Seconds())
+	r.log.Info("persona run", "persona", p.Email, "tick", rn.tickID, "status", status, "calls", tick.ToolCalls,
+		"errors", tick.Errors, "turns", tick.Turns, "tokens", tick.InputTokens+tick.OutputTokens, "err", errText)
+	r.emit(Event{Kind: RunFinished, TickID: rn.tickID, PersonaID: p.UserID, Email: p.Email, Status: status,
+		ToolCalls: tick.ToolCalls, Errors: tick.Errors, Turns: tick.Turns, CostUSD: tick.CostUSD, Error: errText,
+		Duration: time.Since(begin), Ratings: rn.ratings})
+	return runOutcome{status: status, err: errText}
+}
+
+func (rn *run) note(format string, args ...any) {
+	rn.notes = append(rn.notes, fmt.Sprintf(format, args...))
+}
+
+func (rn *run) token() string {
+	rn.tokenMu.Lock()
+	defer rn.tokenMu.Unlock()
+	return rn.session.AccessToken
+}
+
+func (rn *run) execute(ctx context.Context) error {
+	r, p := rn.r, rn.p
+	password, err := persona.DerivePassword(r.cfg.SeedSecret.Value(), p.Email)
+	if err != nil {
+		return stageErr(stageLogin, err)
+	}
+	sess, err := r.auth.Login(ctx, p.Email, password)
+	if err != nil {
+		return stageErr(stageLogin, fmt.Errorf("log in %s: %w", p.Email, err))
+	}
+	rn.session, rn.tokenAt = sess, r.now()
+
+	space := p.PersonalSpaceID
+	if space == "" {
+		if space, err = rn.personalSpace(ctx); err != nil {
+			return stageErr(stageSpace, err)
+		}
+	}
+
+	var digest string
+	if r.cfg.MemoryRuns > 0 {
+		hist, err := r.store.History(ctx, p.UserID, r.cfg.MemoryRuns)
+		if err != nil {
+			// Memory makes a run better, not possible: go on without it.
+			r.metrics.errors.WithLabelValues(stageHistory).Inc()
+			r.log.Warn("memory digest unavailable", "persona", p.Email, "err", err)
+		} else {
+			digest = Digest(hist, p.Timezone)
+		}
+	}
+
+	tools, err := rn.openTools(ctx, space)
+	if err != nil {
+		return stageErr(stageMCP, err)
+	}
+	defer tools.Close()
+	specs, err := tools.ListTools(ctx)
+	if err != nil {
+		return stageErr(stageMCP, fmt.Errorf("list tools: %w", err))
+	}
+	mcpNames := make([]string, len(specs))
+	for i, s := range specs {
+		mcpNames[i] = s.Name
+	}
+	names := mapToolNames(mcpNames)
+	modelTools := modelTools(specs, names)
+	rn.tools = make([]string, len(modelTools))
+	for i, t := range modelTools {
+		rn.tools[i] = t.Name
+	}
+
+	rn.messages = append(rn.messages, model.Message{Role: model.User, Text: userMessage(p, r.now(), digest)})
+	stoppedEarly := false
+	for turn := 1; turn <= r.cfg.MaxTurns; turn++ {
+		if rn.overBudget() {
+			stoppedEarly = true
+			break
+		}
+		rn.maybeRefresh(ctx)
+		resp, err := rn.complete(ctx, model.PhaseMain, modelTools)
+		if err != nil {
+			if errors.Is(err, model.ErrBudget) {
+				rn.note("the provider's token budget ran out: %v", err)
+				r.metrics.errors.WithLabelValues(stageBudget).Inc()
+				stoppedEarly = true
+				break
+			}
+			return stageErr(stageModel, fmt.Errorf("model turn %d: %w", turn, err))
+		}
+		calls := resp.ToolCalls
+		for i := range calls {
+			if calls[i].ID == "" {
+				// Results are paired to calls by id; a server that sends none gets one made up.
+				calls[i].ID = fmt.Sprintf("call_%d_%d", turn, i+1)
+			}
+		}
+		rn.messages = append(rn.messages, model.Message{Role: model.Assistant, Text: resp.Text, ToolCalls: calls})
+		if t := strings.TrimSpace(resp.Text); t != "" {
+			rn.summary = t
+		}
+		if len(calls) == 0 {
+			break
+		}
+		results := make([]model.ToolResult, 0, len(calls))
+		for _, c := range calls {
+			res, err := rn.callTool(ctx, tools, names, c)
+			if err != nil {
+				return stageErr(stageTool, err)
+			}
+			results = append(results, res)
+		}
+		rn.messages = append(rn.messages, model.Message{Role: model.User, ToolResults: results})
+		if turn == r.cfg.MaxTurns {
+			rn.note("stopped after the maximum of %d model turns", r.cfg.MaxTurns)
+		}
+	}
+
+	used := rn.used
+	switch {
+	case len(used) == 0:
+		// Nothing used, nothing to rate.
+	case stoppedEarly || rn.overBudget():
+		rn.note("rating turn skipped: token budget of %d spent (%d tokens used)", r.cfg.TokenBudget, rn.usage.InputTokens+rn.usage.OutputTokens)
+		r.metrics.errors.WithLabelValues(stageBudget).Inc()
+	default:
+		if err := rn.rate(ctx, used); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// personalSpace finds the persona's personal space through organization/list when the claim did
+// not carry it.
+func (rn *run) personalSpace(ctx context.Context) (string, error) {
+	spaces, err := rn.r.auth.Spaces(ctx, rn.token())
+	if err != nil {
+		return "", fmt.Errorf("list spaces: %w", err)
+	}
+	for _, s := range spaces {
+		if s.Type == string(persona.SpacePersonal) {
+			return s.ID, nil
+		}
+	}
+	return "", fmt.Errorf("list spaces: %s has no personal space", rn.p.Email)
+}
+
+// openTools connects to the MCP server under our own timer: the SDK's connect can overrun its
+// context when a server accepts the connection and never answers.
+func (rn *run) openTools(ctx context.Context, space string) (ToolSession, error) {
+	cctx, cancel := context.WithTimeout(ctx, rn.r.connectTimeout)
+	defer cancel()
+	type opened struct {
+		s   ToolSession
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		s, err := rn.r.tools.Open(cctx, rn.token, space)
+		ch <- opened{s, err}
+	}()
+	select {
+	case o := <-ch:
+		if o.err != nil {
+			return nil, fmt.Errorf("connect to MCP: %w", o.err)
+		}
+		return o.s, nil
+	case <-cctx.Done():
+		go func() {
+			if o := <-ch; o.s != nil {
+				o.s.Close()
+			}
+		}()
+		return nil, fmt.Errorf("connect to MCP: no answer within %s: %w", rn.r.connectTimeout, context.Cause(cctx))
+	}
+}
+
+// maybeRefresh gets a new access token when the current one is old, so a long run never calls
+// the app with an expired JWT (SPEC §4 fix). A failed refresh is noted and the run goes on.
+func (rn *run) maybeRefresh(ctx context.Context) {
+	r := rn.r
+	if r.now().Sub(rn.tokenAt) < r.refreshAfter || rn.session.RefreshToken == "" {
+		return
+	}
+	tok, err := r.auth.Refresh(ctx, rn.session.RefreshToken)
+	if err != nil {
+		r.metrics.errors.WithLabelValues(stageRefresh).Inc()
+		r.log.Warn("refresh access token", "persona", rn.p.Email, "err", err)
+		return
+	}
+	rn.tokenMu.Lock()
+	rn.session.AccessToken = tok
+	rn.tokenMu.Unlock()
+	rn.tokenAt = r.now()
+}
+
+func (rn *run) overBudget() bool {
+	b := rn.r.cfg.TokenBudget
+	if b <= 0 || rn.usage.InputTokens+rn.usage.OutputTokens < b {
+		return false
+	}
+	if len(rn.notes) == 0 || !strings.HasPrefix(rn.notes[len(rn.notes)-1], "token budget") {
+		rn.note("token budget of %d spent after %d tokens; the run was stopped early", b, rn.usage.InputTokens+rn.usage.OutputTokens)
+	}
+	return true
+}
+
+func (rn *run) complete(ctx context.Context, phase model.Phase, tools []model.Tool) (model.Response, error) {
+	r := rn.r
+	resp, err := r.provider.Complete(ctx, model.Request{
+		System:    rn.system,
+		Messages:  rn.messages,
+		Tools:     tools,
+		MaxTokens: r.cfg.MaxTokens,
+		Phase:     phase,
+		Persona:   model.Persona{Email: rn.p.Email, Archetype: rn.p.Archetype, ModuleMix: rn.p.ModuleMix, Timezone: rn.p.Timezone},
+		TickID:    rn.tickID,
+	})
+	if err != nil {
+		return resp, err
+	}
+	rn.turns++
+	rn.usage = rn.usage.Add(resp.Usage)
+	if resp.Model != "" {
+		rn.modelName = resp.Model
+	}
+	r.metrics.tokens.WithLabelValues("input").Add(float64(resp.Usage.InputTokens))
+	r.metrics.tokens.WithLabelValues("output").Add(float64(resp.Usage.OutputTokens))
+	r.metrics.tokens.WithLabelValues("cached").Add(float64(resp.Usage.CachedTokens))
+	return resp, nil
+}
+
+// callTool makes one tool call and records it as one action row (SPEC §5.3 step 3). The row is
+// built here, for this call, so its result can only ever be this call's. It returns an error only
+// when the run itself is over (deadline, stop); a failing tool or transport is an error action
+// and the loop goes on.
+func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames, c model.ToolCall) (model.ToolResult, error) {
+	r := rn.r
+	seq := len(rn.actions) + 1
+	mcpName, known := names.toMCP[c.Name]
+	toolName := mcpName
+	if !known {
+		toolName = c.Name
+	}
+	args := compactArgs(c.Input)
+	a := persona.Action{
+		PersonaID: rn.p.UserID,
+		TickID:    rn.tickID,
+		ToolName:  toolName,
+		Module:    persona.ModuleOf(toolName),
+		InputHash: InputHash(args),
+		Seq:       seq,
+		CreatedAt: r.now(),
+	}
+	a.ID = persona.ActionID(rn.tickID, seq, toolName)
+	if known && !slices.Contains(rn.used, a.Module) {
+		rn.used = append(rn.used, a.Module)
+	}
+	var (
+		out     ToolOutput
+		callErr error
+	)
+	switch {
+	case !known:
+		out = ToolOutput{IsError: true, Text: fmt.Sprintf("unknown tool %q: use one of the tools listed", c.Name)}
+	case !json.Valid(args):
+		out = ToolOutput{IsError: true, Text: "malformed tool call: the arguments are not valid JSON"}
+	default:
+		cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
+		t0 := time.Now()
+		out, callErr = tools.CallTool(cctx, mcpName, args)
+		a.LatencyMs = latencyMs(time.Since(t0))
+		cancel()
+		if ctx.Err() != nil {
+			// The run ended during the call: its outcome is unknown, and it is not the app's fault.
+			return model.ToolResult{}, fmt.Errorf("call %s: %w", mcpName, context.Cause(ctx))
+		}
+	}
+	content := out.Text
+	switch {
+	case callErr != nil:
+		a.Result = persona.ResultError
+		a.ErrorMessage = cleanText("transport: "+callErr.Error(), persona.MaxErrorMessage)
+		content = "The call failed before the app answered: " + callErr.Error()
+	case out.IsError:
+		a.Result = persona.ResultError
+		a.ErrorMessage = cleanText(out.Text, persona.MaxErrorMessage)
+		if a.ErrorMessage == "" {
+			a.ErrorMessage = "the tool reported an error without a message"
+		}
+	default:
+		a.Result = persona.ResultOK
+	}
+	rn.actions = append(rn.actions, a)
+	r.metrics.toolCalls.WithLabelValues(a.Module, string(a.Result)).Inc()
+	if a.Result == persona.ResultError {
+		r.metrics.errors.WithLabelValues(stageTool).Inc()
+	}
+	if len(content) > maxToolResult {
+		content = persona.Truncate(content[:maxToolResult], maxToolResult) + " …(cut)"
+	}
+	return model.ToolResult{CallID: c.ID, Content: content, IsError: a.Result == persona.ResultError}, nil
+}
+
+// rate runs the rating turn in the same conversation, without tools (SPEC §5.3 step 4). A model
+// failure here is noted and the run still counts; only the end of the run context ends it.
+func (rn *run) rate(ctx context.Context, used []string) error {
+	r := rn.r
+	rn.ratingAt = len(rn.messages)
+	rn.messages = append(rn.messages, model.Message{Role: model.User, Text: ratingMessage(used)})
+	rn.maybeRefresh(ctx)
+	resp, err := rn.complete(ctx, model.PhaseRating, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return stageErr(stageRating, err)
+		}
+		r.metrics.errors.WithLabelValues(stageRating).Inc()
+		rn.note("rating turn: %v", err)
+		return nil
+	}
+	rn.messages = append(rn.messages, model.Message{Role: model.Assistant, Text: resp.Text})
+	rn.ratings = ParseRatings(resp.Text, used)
+	for _, rt := range rn.ratings {
+		if rt.Module == ParseModule {
+			r.metrics.errors.WithLabelValues(stageRating).Inc()
+		}
+	}
+	return nil
+}
+
+// transcript is the whole conversation as stored in the tick record.
+type transcript struct {
+	Model        string          `json:"model"`
+	System       string          `json:"system"`
+	Tools        []string        `json:"tools"`
+	Messages     []model.Message `json:"messages"`
+	RatingTurnAt *int            `json:"ratingTurnAt,omitempty"`
+}
+
+func (rn *run) record(status persona.TickStatus, errText string) persona.Tick {
+	r := rn.r
+	finished := r.now()
+	t := persona.Tick{
+		TickID:       rn.tickID,
+		PersonaID:    rn.p.UserID,
+		RunnerID:     r.cfg.RunnerID,
+		Status:       status,
+		StartedAt:    rn.started,
+		FinishedAt:   &finished,
+		ToolCalls:    len(rn.actions),
+		Turns:        rn.turns,
+		InputTokens:  rn.usage.InputTokens,
+		OutputTokens: rn.usage.OutputTokens,
+		CachedTokens: rn.usage.CachedTokens,
+		Model:        rn.modelName,
+		Summary:      cleanText(rn.summary, 2000),
+	}
+	for _, a := range rn.actions {
+		if a.Result == persona.ResultError {
+			t.Errors++
+		}
+	}
+	t.CostUSD = r.cfg.Cost(rn.modelName, t.InputTokens, t.OutputTokens, t.CachedTokens)
+	msgs := append([]string{}, errText)
+	msgs = append(msgs, rn.notes...)
+	t.Error = cleanText(strings.Trim(strings.Join(msgs, "; "), "; "), 2000)
+	tr := transcript{Model: rn.modelName, System: rn.system, Tools: rn.tools, Messages: rn.messages}
+	if rn.ratingAt >= 0 {
+		at := rn.ratingAt
+		tr.RatingTurnAt = &at
+	}
+	if tr.Messages == nil {
+		tr.Messages = []model.Message{}
+	}
+	t.Transcript = encodeTranscript(tr)
+	return t
+}
+
+// maxTranscript keeps a tick record well inside the auth API's 1 MiB request limit.
+const maxTranscript = 512 << 10
+
+// encodeTranscript renders the transcript, cutting long texts and then dropping messages when it
+// would not fit in maxTranscript. PostgreSQL's jsonb refuses the NUL character, so it is removed.
+func encodeTranscript(tr transcript) json.RawMessage {
+	b, err := json.Marshal(tr)
+	if err == nil && len(b) > maxTranscript {
+		short := make([]model.Message, len(tr.Messages))
+		for i, m := range tr.Messages {
+			m.Text = persona.Truncate(m.Text, 2000)
+			if m.ToolResults != nil {
+				rs := make([]model.ToolResult, len(m.ToolResults))
+				for j, r := range m.ToolResults {
+					r.Content = persona.Truncate(r.Content, 500)
+					rs[j] = r
+				}
+				m.ToolResults = rs
+			}
+			short[i] = m
+		}
+		tr.Messages = short
+		b, err = json.Marshal(tr)
+		if err == nil && len(b) > maxTranscript {
+			tr.Messages = []model.Message{}
+			tr.System = persona.Truncate(tr.System, 2000)
+			b, err = json.Marshal(struct {
+				transcript
+				Truncated string `json:"truncated"`
+			}{tr, "the conversation was too long to keep"})
+		}
+	}
+	if err != nil {
+		return nil
+	}
+	if bytes.Contains(b, []byte(`\u0000`)) {
+		var v any
+		if json.Unmarshal(b, &v) == nil {
+			if b2, err := json.Marshal(stripNUL(v)); err == nil {
+				b = b2
+			}
+		}
+	}
+	return b
+}
+
+// stripNUL removes NUL characters from every string (keys included) of a decoded JSON value.
+func stripNUL(v any) any {
+	switch x := v.(type) {
+	case string:
+		return strings.ReplaceAll(x, "\x00", "")
+	case []any:
+		for i := range x {
+			x[i] = stripNUL(x[i])
+		}
+		return x
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[strings.ReplaceAll(k, "\x00", "")] = stripNUL(e)
+		}
+		return out
+	}
+	return v
+}
+
+// persist writes the actions (chunks of ≤500), the feedback (≤100) and then the tick record,
+// which releases the lease. Rows carry deterministic ids, so retries cannot duplicate them. When
+// rows cannot be written, the tick record says so (status failed) and is still written.
+func (rn *run) persist(ctx context.Context, tick *persona.Tick) error {
+	r := rn.r
+	var errs []error
+	for i := 0; i < len(rn.actions); i += persona.MaxActionsPerBatch {
+		chunk := rn.actions[i:min(i+persona.MaxActionsPerBatch, len(rn.actions))]
+		if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.InsertActions(ctx, rn.p.UserID, chunk) }); err != nil {
+			errs = append(errs, fmt.Errorf("persist actions %d–%d: %w", i+1, i+len(chunk), err))
+			break
+		}
+	}
+	fb := rn.feedback()
+	for i := 0; i < len(fb); i += persona.MaxFeedbackPerBatch {
+		chunk := fb[i:min(i+persona.MaxFeedbackPerBatch, len(fb))]
+		if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.InsertFeedback(ctx, rn.p.UserID, chunk) }); err != nil {
+			errs = append(errs, fmt.Errorf("persist feedback: %w", err))
+			break
+		}
+	}
+	if len(errs) > 0 && tick.Status == persona.TickOK {
+		tick.Status = persona.TickFailed
+		tick.Error = cleanText(strings.Trim(errors.Join(errs...).Error()+"; "+tick.Error, "; "), 2000)
+	}
+	if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.RecordTick(ctx, *tick) }); err != nil {
+		errs = append(errs, fmt.Errorf("record tick: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (rn *run) feedback() []persona.Feedback {
+	out := make([]persona.Feedback, len(rn.ratings))
+	now := rn.r.now()
+	for i, rt := range rn.ratings {
+		out[i] = persona.Feedback{
+			ID:        persona.FeedbackID(rn.tickID, rt.Module),
+			PersonaID: rn.p.UserID,
+			TickID:    rn.tickID,
+			Module:    rt.Module,
+			Rating:    rt.Rating,
+			Notes:     rt.Notes,
+			CreatedAt: now,
+		}
+	}
+	return out
+}
+
+// compactArgs returns a call's arguments as compact JSON ({} when empty), the form they are
+// hashed and sent in. Invalid JSON is returned as it is.
+func compactArgs(in json.RawMessage) json.RawMessage {
+	if len(bytes.TrimSpace(in)) == 0 {
+		return json.RawMessage("{}")
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, in); err != nil {
+		return in
+	}
+	return b.Bytes()
+}
+
+// InputHash is the first 16 hex characters of the SHA-256 of a call's JSON arguments.
+func InputHash(args []byte) string {
+	sum := sha256.Sum256(args)
+	return hex.EncodeToString(sum[:8])
+}
+
+// latencyMs rounds a measured call duration up to whole milliseconds, so that a call that took
+// any time at all never reads as 0 ms.
+func latencyMs(d time.Duration) int64 {
+	if d <= 0 {
+		return 1
+	}
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}

@@ -1,0 +1,448 @@
+// Package runner is persona-runner's heart (SPEC §5): a tick loop that claims due personas and
+// runs each, in a worker pool, through the app's MCP tools with a model playing the persona; every
+// tool call becomes an action row, a rating turn in the same conversation becomes feedback rows,
+// and a tick record closes each run and releases its lease.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/model"
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// Deps are the runner's collaborators. Provider and Persistence are required; the others have
+// defaults built from the configuration.
+type Deps struct {
+	Provider    model.Provider
+	Persistence Persistence
+	// Auth logs personas in; nil means the auth API at cfg.AuthURL over HTTP.
+	Auth Auth
+	// Tools opens MCP sessions; nil means MCPTools at cfg.MCPEndpoint().
+	Tools Tools
+	// HTTPClient is used by the default Auth and Tools; nil means a client with sane timeouts.
+	HTTPClient *http.Client
+	// Logger gets one line per run and per tick; nil discards.
+	Logger *slog.Logger
+	// Now is the clock of records and prompts; nil means time.Now.
+	Now func() time.Time
+	// OnEvent, when set, is called for every Event. It runs on the workers' goroutines, so it
+	// must be safe for concurrent use and quick.
+	OnEvent func(Event)
+}
+
+// EventKind names what happened.
+type EventKind string
+
+// Event kinds.
+const (
+	TickStarted  EventKind = "tick.started"
+	TickFinished EventKind = "tick.finished"
+	RunStarted   EventKind = "run.started"
+	RunFinished  EventKind = "run.finished"
+)
+
+// Event reports progress, for live displays such as `up`.
+type Event struct {
+	Kind      EventKind
+	Time      time.Time
+	TickID    string // runs only
+	PersonaID string // runs only
+	Email     string // runs only
+	// RunFinished only: the run's record (without transcript) and its ratings.
+	Status    persona.TickStatus
+	ToolCalls int
+	Errors    int
+	Turns     int
+	CostUSD   float64
+	Error     string
+	Duration  time.Duration
+	Ratings   []Rating
+	// TickFinished only.
+	Result *Result
+}
+
+// Result is what one tick did (SPEC §5.2).
+type Result struct {
+	Due             int                  `json:"due"`
+	RanSuccessfully int                  `json:"ranSuccessfully"`
+	Failed          []RunFailure         `json:"failed"`
+	DurationMs      int64                `json:"durationMs"`
+	Outcomes        []persona.TickStatus `json:"-"`
+}
+
+// RunFailure is one persona run that did not end ok.
+type RunFailure struct {
+	Persona string `json:"persona"` // email
+	Error   string `json:"error"`
+}
+
+// Errors of Tick.
+var (
+	// ErrTickInProgress means a tick is running in this process; the call was skipped.
+	ErrTickInProgress = errors.New("a tick is already running")
+	// ErrStopped means the runner was stopped.
+	ErrStopped = errors.New("runner stopped")
+)
+
+// Runner runs personas. Create it with New; it is safe for concurrent use.
+type Runner struct {
+	cfg      config.Config
+	provider model.Provider
+	store    Persistence
+	auth     Auth
+	tools    Tools
+	log      *slog.Logger
+	now      func() time.Time
+	onEvent  func(Event)
+	metrics  *metrics
+
+	paused   atomic.Bool
+	tickSem  chan struct{} // holds a token while a tick runs; a full channel makes overlaps skip
+	lastTick atomic.Pointer[Result]
+
+	stopOnce sync.Once
+	stopReq  chan struct{} // closed by Stop: stop claiming, start the grace period
+	hardOnce sync.Once
+	hardStop chan struct{} // closed when Stop's context ends before the grace period
+	loopMu   sync.Mutex
+	loopDone chan struct{} // closed when Run returns; nil before Start
+
+	// Knobs that tests shorten; New sets the production values.
+	connectTimeout time.Duration // MCP connect, wrapped in our own timer
+	callTimeout    time.Duration // one tool call
+	refreshAfter   time.Duration // age of an access token after which a run refreshes it
+	persistTimeout time.Duration // writing a run's rows after it ended
+	retry          retryPolicy
+}
+
+// New checks the configuration and builds a runner. It starts nothing.
+func New(cfg config.Config, deps Deps) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Provider == nil {
+		return nil, errors.New("runner: Deps.Provider is required")
+	}
+	if deps.Persistence == nil {
+		return nil, errors.New("runner: Deps.Persistence is required")
+	}
+	r := &Runner{
+		cfg:            cfg,
+		provider:       deps.Provider,
+		store:          deps.Persistence,
+		auth:           deps.Auth,
+		tools:          deps.Tools,
+		log:            deps.Logger,
+		now:            deps.Now,
+		onEvent:        deps.OnEvent,
+		metrics:        newMetrics(),
+		stopReq:        make(chan struct{}),
+		hardStop:       make(chan struct{}),
+		tickSem:        make(chan struct{}, 1),
+		connectTimeout: 30 * time.Second,
+		callTimeout:    60 * time.Second,
+		refreshAfter:   10 * time.Minute,
+		persistTimeout: 2 * time.Minute,
+		retry:          defaultRetry,
+	}
+	hc := deps.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 2 * time.Minute}
+	}
+	if r.auth == nil {
+		r.auth = NewAuthClient(cfg.AuthURL, hc)
+	}
+	if r.tools == nil {
+		r.tools = &MCPTools{Endpoint: cfg.MCPEndpoint(), HTTPClient: hc}
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	r.paused.Store(cfg.Paused)
+	if cfg.Paused {
+		r.metrics.paused.Set(1)
+	}
+	return r, nil
+}
+
+// Config returns the configuration the runner was built with.
+func (r *Runner) Config() config.Config { return r.cfg }
+
+// Pause makes ticks do nothing from now on; runs in progress finish.
+func (r *Runner) Pause() {
+	r.paused.Store(true)
+	r.metrics.paused.Set(1)
+	r.log.Info("runner paused")
+}
+
+// Resume undoes Pause.
+func (r *Runner) Resume() {
+	r.paused.Store(false)
+	r.metrics.paused.Set(0)
+	r.log.Info("runner resumed")
+}
+
+// Paused reports whether the runner is paused.
+func (r *Runner) Paused() bool { return r.paused.Load() }
+
+// LastTick returns the result of the last finished tick, or nil.
+func (r *Runner) LastTick() *Result { return r.lastTick.Load() }
+
+// Run ticks at once and then every cfg.TickInterval until ctx is done or Stop is called. A tick
+// still running then stops claiming, lets its runs finish within cfg.Grace and records the rest
+// as cancelled; Run returns when it has. Ticks that would overlap are skipped and counted.
+func (r *Runner) Run(ctx context.Context) error {
+	r.loopMu.Lock()
+	if r.loopDone != nil {
+		r.loopMu.Unlock()
+		return errors.New("runner: Run called twice")
+	}
+	done := make(chan struct{})
+	r.loopDone = done
+	r.loopMu.Unlock()
+	defer close(done)
+
+	ticker := time.NewTicker(r.cfg.TickInterval)
+	defer ticker.Stop()
+	for {
+		if _, err := r.Tick(ctx); err != nil && !errors.Is(err, ErrTickInProgress) {
+			r.log.Error("tick failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.stopReq:
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// Start runs Run in the background. Stop ends it.
+func (r *Runner) Start(ctx context.Context) {
+	started := make(chan struct{})
+	go func() {
+		r.loopMu.Lock()
+		running := r.loopDone != nil
+		r.loopMu.Unlock()
+		close(started)
+		if !running {
+			_ = r.Run(ctx)
+		}
+	}()
+	<-started
+}
+
+// Stop stops claiming, gives running personas cfg.Grace to finish, records the rest as cancelled
+// and waits for the loop to end, or for ctx, whichever comes first. A stopped runner stays
+// stopped: later ticks return ErrStopped.
+func (r *Runner) Stop(ctx context.Context) error {
+	r.stopOnce.Do(func() { close(r.stopReq) })
+	// A Tick running outside Run (the /diag/tick endpoint, `up --once`) is waited for too.
+	waitTick := make(chan struct{})
+	go func() {
+		r.tickSem <- struct{}{}
+		<-r.tickSem
+		close(waitTick)
+	}()
+	r.loopMu.Lock()
+	loopDone := r.loopDone
+	r.loopMu.Unlock()
+	for _, ch := range []chan struct{}{loopDone, waitTick} {
+		if ch == nil {
+			continue
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			// Out of time: cancel the runs still going now rather than after the grace period,
+			// so that they get their cancelled records written while the process still lives.
+			r.hardOnce.Do(func() { close(r.hardStop) })
+			select {
+			case <-ch:
+			case <-time.After(5 * time.Second):
+			}
+			return fmt.Errorf("stop runner: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+func (r *Runner) stopping() bool {
+	select {
+	case <-r.stopReq:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *Runner) emit(e Event) {
+	if r.onEvent != nil {
+		if e.Time.IsZero() {
+			e.Time = r.now()
+		}
+		r.onEvent(e)
+	}
+}
+
+// Tick claims due personas and runs them in a worker pool of cfg.Concurrency until none is due,
+// then returns what happened. It returns ErrTickInProgress at once when another tick is running,
+// a zero Result when paused, and ErrStopped after Stop. Cancelling ctx acts like Stop for this
+// tick: no more claims, cfg.Grace for the running personas, the rest cancelled.
+func (r *Runner) Tick(ctx context.Context) (Result, error) {
+	if r.stopping() {
+		return Result{Failed: []RunFailure{}}, ErrStopped
+	}
+	select {
+	case r.tickSem <- struct{}{}:
+		defer func() { <-r.tickSem }()
+	default:
+		r.metrics.skipped.Inc()
+		return Result{Failed: []RunFailure{}}, ErrTickInProgress
+	}
+	if r.paused.Load() {
+		return Result{Failed: []RunFailure{}}, nil
+	}
+	start := time.Now()
+	r.emit(Event{Kind: TickStarted})
+	res, err := r.tick(ctx)
+	res.DurationMs = time.Since(start).Milliseconds()
+	r.lastTick.Store(&res)
+	r.emit(Event{Kind: TickFinished, Result: &res, Duration: time.Since(start)})
+	r.log.Info("tick finished", "due", res.Due, "ok", res.RanSuccessfully, "failed", len(res.Failed), "durationMs", res.DurationMs)
+	return res, err
+}
+
+func (r *Runner) tick(ctx context.Context) (Result, error) {
+	res := Result{Failed: []RunFailure{}}
+	tickDone := make(chan struct{})
+	defer close(tickDone)
+
+	// Runs live on a context of their own: the caller's cancellation (or Stop) only stops the
+	// claiming at once, and cancels the runs still going after the grace period.
+	runCtx, cancelRuns := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRuns(nil)
+	stopClaims := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-r.stopReq:
+		case <-tickDone:
+			return
+		}
+		close(stopClaims)
+		grace := time.NewTimer(r.cfg.Grace)
+		defer grace.Stop()
+		select {
+		case <-grace.C:
+			cancelRuns(ErrStopped)
+		case <-r.hardStop:
+			cancelRuns(ErrStopped)
+		case <-tickDone:
+		}
+	}()
+
+	conc := r.cfg.Concurrency
+	slots := make(chan struct{}, conc)
+	for range conc {
+		slots <- struct{}{}
+	}
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		claimEr error
+	)
+	claimCtx, cancelClaim := context.WithCancel(ctx)
+	defer cancelClaim()
+	go func() {
+		select {
+		case <-stopClaims:
+			cancelClaim()
+		case <-tickDone:
+		}
+	}()
+claiming:
+	for {
+		// Wait for a free worker, then take every other free one, and claim that many: the
+		// lease starts now and the runs start at once, so a lease sized to the deadline holds.
+		select {
+		case <-slots:
+		case <-stopClaims:
+			break claiming
+		}
+		n := 1
+	drain:
+		for n < conc {
+			select {
+			case <-slots:
+				n++
+			default:
+				break drain
+			}
+		}
+		if r.paused.Load() || r.stopping() || claimCtx.Err() != nil {
+			break
+		}
+		ps, err := r.claim(claimCtx, n)
+		for range n - len(ps) {
+			slots <- struct{}{}
+		}
+		if err != nil {
+			if claimCtx.Err() == nil {
+				claimEr = err
+			}
+			break
+		}
+		mu.Lock()
+		res.Due += len(ps)
+		mu.Unlock()
+		for _, p := range ps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out := r.runPersona(runCtx, p)
+				mu.Lock()
+				res.Outcomes = append(res.Outcomes, out.status)
+				if out.status == persona.TickOK {
+					res.RanSuccessfully++
+				} else {
+					res.Failed = append(res.Failed, RunFailure{Persona: p.Email, Error: out.err})
+				}
+				mu.Unlock()
+				slots <- struct{}{}
+			}()
+		}
+		if len(ps) < n {
+			break // nothing more is due
+		}
+	}
+	wg.Wait()
+	return res, claimEr
+}
+
+func (r *Runner) claim(ctx context.Context, n int) ([]persona.DuePersona, error) {
+	var ps []persona.DuePersona
+	err := r.retry.do(ctx, func(ctx context.Context) error {
+		var err error
+		ps, err = r.store.Claim(ctx, r.cfg.RunnerID, n, r.cfg.Lease())
+		return err
+	})
+	if err != nil {
+		r.metrics.errors.WithLabelValues(stageClaim).Inc()
+		return nil, fmt.Errorf("claim personas: %w", err)
+	}
+	return ps, nil
+}

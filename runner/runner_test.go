@@ -1,0 +1,380 @@
+package runner_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/persona-runner/persona-runner/model"
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/runner"
+)
+
+const goodRating = "Here you go:\n```json\n{\"ratings\":[{\"module\":\"todo\",\"rating\":4.4,\"notes\":\"quick\"},{\"module\":\"notes\",\"rating\":9,\"notes\":\"lovely\"},{\"module\":\"calendar\",\"rating\":1}]}\n```"
+
+func threeCalls() []model.Response {
+	return []model.Response{
+		{ToolCalls: []model.ToolCall{call("c1", "todo_create", `{ "title": "buy milk" }`), call("c2", "notes_add", `{"text":"hello"}`)}, StopReason: model.StopToolUse},
+		{Text: "Let me check.", ToolCalls: []model.ToolCall{call("c3", "todo_list", `{}`)}, StopReason: model.StopToolUse},
+		{Text: "A calm day; the list was quick.", StopReason: model.StopEnd},
+	}
+}
+
+func TestRunRecordsEveryCallInOrder(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.anna@mana.test")
+	b := setup(t, testConfig(), day(threeCalls(), goodRating), p)
+	res, err := b.r.Tick(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(runner.Result{Due: 1, RanSuccessfully: 1, Failed: []runner.RunFailure{}}, res, cmpopts.IgnoreFields(runner.Result{}, "DurationMs", "Outcomes")); diff != "" {
+		t.Fatalf("result (-want +got):\n%s", diff)
+	}
+	tick, ok := b.store.tickOf(p.UserID)
+	if !ok {
+		t.Fatal("no tick record")
+	}
+	type row struct {
+		ID, Tool, Module, Hash string
+		Result                 persona.Result
+		Seq                    int
+	}
+	var got []row
+	for _, a := range b.store.actions {
+		if a.LatencyMs <= 0 {
+			t.Errorf("action %d latency %d, want > 0", a.Seq, a.LatencyMs)
+		}
+		if a.TickID != tick.TickID || a.PersonaID != p.UserID {
+			t.Errorf("action %d belongs to %s/%s", a.Seq, a.TickID, a.PersonaID)
+		}
+		got = append(got, row{a.ID, a.ToolName, a.Module, a.InputHash, a.Result, a.Seq})
+	}
+	id := func(seq int, tool string) string { return fmt.Sprintf("%s-%d-%s", tick.TickID, seq, tool) }
+	want := []row{
+		{id(1, "todo.create"), "todo.create", "todo", runner.InputHash([]byte(`{"title":"buy milk"}`)), persona.ResultOK, 1},
+		{id(2, "notes.add"), "notes.add", "notes", runner.InputHash([]byte(`{"text":"hello"}`)), persona.ResultOK, 2},
+		{id(3, "todo.list"), "todo.list", "todo", runner.InputHash([]byte(`{}`)), persona.ResultOK, 3},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	if len(want[0].Hash) != 16 {
+		t.Errorf("input hash %q is not 16 hex characters", want[0].Hash)
+	}
+	var fb []string
+	for _, f := range b.store.feedback {
+		fb = append(fb, fmt.Sprintf("%s %s %d %s", f.ID, f.Module, f.Rating, f.Notes))
+	}
+	wantFB := []string{tick.TickID + "-todo todo 4 quick", tick.TickID + "-notes notes 5 lovely"}
+	if diff := cmp.Diff(wantFB, fb); diff != "" {
+		t.Errorf("feedback (-want +got):\n%s", diff)
+	}
+	if tick.Status != persona.TickOK || tick.ToolCalls != 3 || tick.Errors != 0 || tick.Turns != 4 || tick.RunnerID != "test-runner" {
+		t.Errorf("tick record: %+v", tick)
+	}
+	if tick.Summary != "A calm day; the list was quick." {
+		t.Errorf("summary = %q", tick.Summary)
+	}
+	if tick.InputTokens != 400 || tick.OutputTokens != 50 || tick.CachedTokens != 120 || tick.Model != "sim-1" {
+		t.Errorf("tokens %d/%d/%d model %s", tick.InputTokens, tick.OutputTokens, tick.CachedTokens, tick.Model)
+	}
+	var tr struct {
+		Messages     []model.Message `json:"messages"`
+		Tools        []string        `json:"tools"`
+		RatingTurnAt int             `json:"ratingTurnAt"`
+	}
+	if err := json.Unmarshal(tick.Transcript, &tr); err != nil {
+		t.Fatalf("transcript: %v", err)
+	}
+	if len(tr.Messages) != 8 || tr.RatingTurnAt != 6 || !strings.Contains(tr.Messages[7].Text, "ratings") {
+		t.Errorf("transcript has %d messages, rating at %d", len(tr.Messages), tr.RatingTurnAt)
+	}
+	if diff := cmp.Diff([]string{"todo_create", "todo_list", "notes_add", "mood_log"}, tr.Tools); diff != "" {
+		t.Errorf("model-facing tool names (-want +got):\n%s", diff)
+	}
+	// The MCP session ran as the persona, in its personal space, with the access token.
+	for _, c := range b.tools.calls {
+		if !strings.HasSuffix(c, " jwt-"+p.Email+" space-jwt-"+p.Email) {
+			t.Errorf("tool call made as %q", c)
+		}
+	}
+	fin := b.eventsOf(runner.RunFinished)
+	if len(fin) != 1 || fin[0].Status != persona.TickOK || fin[0].ToolCalls != 3 || len(fin[0].Ratings) != 2 {
+		t.Errorf("run finished events: %+v", fin)
+	}
+}
+
+func TestErrorAttributedToTheCallThatFailed(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"tool error", "transport"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			p := testPersona("persona.ben@mana.test")
+			turns := []model.Response{
+				{ToolCalls: []model.ToolCall{call("a", "todo_create", `{"title":"x"}`), call("b", "notes_add", `{}`), call("c", "todo_list", `{}`)}},
+				{Text: "Bit annoying."},
+			}
+			b := setup(t, testConfig(), day(turns, `{"ratings":[]}`), p)
+			b.tools.handle = func(_ context.Context, name string, _ json.RawMessage) (runner.ToolOutput, error) {
+				if name != "notes.add" {
+					return runner.ToolOutput{Text: "ok " + name}, nil
+				}
+				if mode == "transport" {
+					return runner.ToolOutput{}, errors.New("connection reset by peer")
+				}
+				return runner.ToolOutput{IsError: true, Text: "text: is required"}, nil
+			}
+			if _, err := b.r.Tick(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, a := range b.store.actions {
+				got = append(got, fmt.Sprintf("%d %s %s %s", a.Seq, a.ToolName, a.Result, a.ErrorMessage))
+			}
+			msg := "text: is required"
+			if mode == "transport" {
+				msg = "transport: connection reset by peer"
+			}
+			want := []string{"1 todo.create ok ", "2 notes.add error " + msg, "3 todo.list ok "}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("actions (-want +got):\n%s", diff)
+			}
+			// The model got each result back under its own call id.
+			reqs := b.model.requests()
+			results := reqs[1].Messages[2].ToolResults
+			gotRes := []string{}
+			for _, r := range results {
+				gotRes = append(gotRes, fmt.Sprintf("%s %v", r.CallID, r.IsError))
+			}
+			if diff := cmp.Diff([]string{"a false", "b true", "c false"}, gotRes); diff != "" {
+				t.Errorf("tool results (-want +got):\n%s", diff)
+			}
+			tick, _ := b.store.tickOf(p.UserID)
+			if tick.Status != persona.TickOK || tick.Errors != 1 {
+				t.Errorf("tick %s with %d errors", tick.Status, tick.Errors)
+			}
+		})
+	}
+}
+
+func TestRatingTurnContinuesTheConversationWithoutTools(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.cleo@mana.test")
+	b := setup(t, testConfig(), day(threeCalls(), goodRating), p)
+	if _, err := b.r.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	reqs := b.model.requests()
+	last, main := reqs[len(reqs)-1], reqs[len(reqs)-2]
+	if last.Phase != model.PhaseRating || len(last.Tools) != 0 || main.Phase != model.PhaseMain || len(main.Tools) != 4 {
+		t.Fatalf("phases %s/%s, tools %d/%d", main.Phase, last.Phase, len(main.Tools), len(last.Tools))
+	}
+	// The main turn's messages, its closing answer included, come first, unchanged.
+	mainConv := append(main.Messages, model.Message{Role: model.Assistant, Text: "A calm day; the list was quick."})
+	if diff := cmp.Diff(mainConv, last.Messages[:len(mainConv)]); diff != "" {
+		t.Errorf("rating turn does not continue the conversation (-want +got):\n%s", diff)
+	}
+	ask := last.Messages[len(last.Messages)-1]
+	if ask.Role != model.User || !strings.Contains(ask.Text, "todo, notes") || !strings.Contains(ask.Text, `{"ratings":[`) {
+		t.Errorf("rating request: %+v", ask)
+	}
+	if last.System != p.SystemPrompt || last.Persona.Email != p.Email || last.TickID == "" {
+		t.Errorf("rating request lost the persona: %+v", last)
+	}
+	first := reqs[0].Messages[0].Text
+	for _, want := range []string{"Europe/Berlin", "between 3 and 8 tool calls", "todo (60%), notes (40%)", "one or two sentences"} {
+		if !strings.Contains(first, want) {
+			t.Errorf("user message lacks %q:\n%s", want, first)
+		}
+	}
+}
+
+func TestParseRowsOnUnusableRatings(t *testing.T) {
+	t.Parallel()
+	for name, reply := range map[string]string{
+		"prose":       "I liked it a lot, four stars!",
+		"non-numeric": `{"ratings":[{"module":"todo","rating":"great","notes":"x"}]}`,
+		"missing":     `{"scores":{"todo":4}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p := testPersona("persona.dora@mana.test")
+			b := setup(t, testConfig(), day(threeCalls()[1:], reply), p)
+			if _, err := b.r.Tick(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if len(b.store.feedback) != 1 {
+				t.Fatalf("feedback: %+v", b.store.feedback)
+			}
+			f := b.store.feedback[0]
+			if f.Module != runner.ParseModule || f.Rating != 3 || !strings.Contains(f.Notes, "unusable rating reply") {
+				t.Errorf("parse row: %+v", f)
+			}
+		})
+	}
+}
+
+func TestMemoryDigestInUserMessage(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.emil@mana.test")
+	b := setup(t, testConfig(), day(threeCalls(), goodRating), p)
+	yesterday := time.Date(2025, 11, 24, 9, 0, 0, 0, time.UTC)
+	b.store.history[p.UserID] = []persona.RunHistory{{
+		Tick: persona.Tick{StartedAt: yesterday, Summary: "The todo list lost my item."},
+		Actions: []persona.Action{
+			{ToolName: "todo.create", Result: persona.ResultOK},
+			{ToolName: "todo.create", Result: persona.ResultError, ErrorMessage: "title: is required"},
+		},
+		Feedback: []persona.Feedback{{Module: "todo", Rating: 2, Notes: "lost my item"}},
+	}}
+	if _, err := b.r.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	msg := b.model.requests()[0].Messages[0].Text
+	for _, want := range []string{"last days", "Mon 24 Nov", "todo.create ×2", "title: is required", "todo 2/5", "lost my item", "The todo list lost my item."} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("digest lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestDeadlineRecordsTimeout(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.RunDeadline = 50 * time.Millisecond
+	p := testPersona("persona.finn@mana.test")
+	turns := []model.Response{{ToolCalls: []model.ToolCall{call("1", "todo_create", `{}`), call("2", "todo_list", `{}`)}}}
+	b := setup(t, cfg, day(turns, goodRating), p)
+	b.tools.handle = func(ctx context.Context, name string, _ json.RawMessage) (runner.ToolOutput, error) {
+		if name == "todo.list" {
+			<-ctx.Done() // the app hangs until the run's deadline
+			return runner.ToolOutput{}, ctx.Err()
+		}
+		return runner.ToolOutput{Text: "ok"}, nil
+	}
+	res, err := b.r.Tick(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick, _ := b.store.tickOf(p.UserID)
+	if tick.Status != persona.TickTimeout || !strings.Contains(tick.Error, "deadline") || tick.FinishedAt == nil {
+		t.Errorf("tick: %s %q", tick.Status, tick.Error)
+	}
+	if len(res.Failed) != 1 || res.Failed[0].Persona != p.Email {
+		t.Errorf("result: %+v", res)
+	}
+	// The call finished before the deadline is kept; the one cut off is not the app's error.
+	if len(b.store.actions) != 1 || b.store.actions[0].ToolName != "todo.create" {
+		t.Errorf("actions: %+v", b.store.actions)
+	}
+}
+
+func TestTokenBudgetStopsGracefully(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.TokenBudget = 200
+	p := testPersona("persona.gia@mana.test")
+	loop := func(_ context.Context, req model.Request, n int) (model.Response, error) {
+		return model.Response{ToolCalls: []model.ToolCall{call(fmt.Sprint(n), "todo_list", `{}`)}, Usage: model.Usage{InputTokens: 90, OutputTokens: 10}}, nil
+	}
+	b := setup(t, cfg, loop, p)
+	if _, err := b.r.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tick, _ := b.store.tickOf(p.UserID)
+	if tick.Status != persona.TickOK || tick.Turns != 2 || !strings.Contains(tick.Error, "token budget of 200") {
+		t.Errorf("tick: %s turns %d error %q", tick.Status, tick.Turns, tick.Error)
+	}
+	for _, r := range b.model.requests() {
+		if r.Phase == model.PhaseRating {
+			t.Error("the rating turn must not run past the budget")
+		}
+	}
+}
+
+func TestMaxTurnsAndChunking(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.hal@mana.test")
+	many := func(_ context.Context, req model.Request, n int) (model.Response, error) {
+		if req.Phase == model.PhaseRating {
+			return model.Response{Text: `{"ratings":[{"module":"todo","rating":2}]}`}, nil
+		}
+		calls := make([]model.ToolCall, 50)
+		for i := range calls {
+			calls[i] = call(fmt.Sprintf("t%d-%d", n, i), "todo_list", fmt.Sprintf(`{"page":%d}`, i))
+		}
+		return model.Response{ToolCalls: calls}, nil
+	}
+	b := setup(t, testConfig(), many, p)
+	if _, err := b.r.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.store.actions) != 750 {
+		t.Fatalf("%d actions, want 15 turns × 50", len(b.store.actions))
+	}
+	if diff := cmp.Diff([]int{500, 250}, b.store.batches); diff != "" {
+		t.Errorf("batches (-want +got):\n%s", diff)
+	}
+	for i, a := range b.store.actions {
+		if a.Seq != i+1 {
+			t.Fatalf("row %d has seq %d", i, a.Seq)
+		}
+	}
+	tick, _ := b.store.tickOf(p.UserID)
+	if tick.Turns != 16 || !strings.Contains(tick.Error, "maximum of 15 model turns") {
+		t.Errorf("tick turns %d error %q", tick.Turns, tick.Error)
+	}
+}
+
+func TestPersistenceRetriesTransientFailures(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.ida@mana.test")
+	b := setup(t, testConfig(), day(threeCalls(), goodRating), p)
+	b.store.failActions = 2
+	if _, err := b.r.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tick, _ := b.store.tickOf(p.UserID)
+	if len(b.store.actions) != 3 || tick.Status != persona.TickOK {
+		t.Errorf("after two transient failures: %d actions, status %s", len(b.store.actions), tick.Status)
+	}
+
+	q := testPersona("persona.jon@mana.test")
+	b2 := setup(t, testConfig(), day(threeCalls(), goodRating), q)
+	b2.store.failActions = 1
+	b2.store.failErr = fmt.Errorf("actions[0].result: %w", persona.ErrInvalid)
+	if _, err := b2.r.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tick2, _ := b2.store.tickOf(q.UserID)
+	if tick2.Status != persona.TickFailed || !strings.Contains(tick2.Error, "persist actions") {
+		t.Errorf("a permanent failure must fail the run: %s %q", tick2.Status, tick2.Error)
+	}
+}
+
+func TestLoginFailureFailsTheRun(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	p := testPersona("persona.kai@mana.test")
+	b := setup(t, cfg, day(threeCalls(), goodRating), p)
+	b.auth.secret = "another-secret" // the runner derives a password the auth API does not accept
+	res, err := b.r.Tick(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick, _ := b.store.tickOf(p.UserID)
+	if tick.Status != persona.TickFailed || !strings.HasPrefix(tick.Error, "login:") {
+		t.Errorf("tick %s %q", tick.Status, tick.Error)
+	}
+	if len(res.Failed) != 1 || !strings.Contains(res.Failed[0].Error, "invalid credentials") {
+		t.Errorf("result %+v", res)
+	}
+}
