@@ -104,22 +104,23 @@ func writeTable(w io.Writer, r *Report) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "Persona report %s\n%s\n\n", scope(r), statusLine(r))
 
-	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(b, "MODULES (worst first; trend against the previous window)")
-	fmt.Fprintln(tw, "MODULE\tAVG\tRATINGS\tPREV\tTREND\tCALLS\tERRORS\tLATEST NOTE")
-	for _, m := range r.Modules {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", m.Module, fmtAvg(m), m.Count, fmtPrev(m), fmtTrend(m), m.Calls, m.Errors, oneLine(m.LastNote, 60))
-	}
-	tw.Flush()
 	if len(r.Modules) == 0 {
 		fmt.Fprintln(b, "(no ratings in this window)")
+	} else {
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "MODULE\tAVG\tRATINGS\tPREV\tTREND\tCALLS\tERRORS\tLATEST NOTE")
+		for _, m := range r.Modules {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", m.Module, fmtAvg(m), m.Count, fmtPrev(m), fmtTrend(m), m.Calls, m.Errors, oneLine(m.LastNote, 60))
+		}
+		tw.Flush()
 	}
 
 	fmt.Fprintln(b, "\nFAILING TOOLS (most errors first)")
 	if len(r.FailingTools) == 0 {
 		fmt.Fprintln(b, "(no tool errors in this window)")
 	} else {
-		tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "TOOL\tERRORS\tCALLS\tRATE\tSAMPLE ERRORS")
 		for _, f := range r.FailingTools {
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f%%\t%s\n", f.Tool, f.Errors, f.Calls, f.ErrorRate*100, oneLine(strings.Join(f.Samples, " | "), 80))
@@ -133,7 +134,7 @@ func writeTable(w io.Writer, r *Report) error {
 	}
 
 	fmt.Fprintln(b, "\nPERSONAS (last run)")
-	tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PERSONA\tRUNS\tLAST RUN\tSTATUS\tCALLS\tERRORS\tSUMMARY")
 	for _, p := range r.Personas {
 		summary := p.Summary

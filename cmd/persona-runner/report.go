@@ -1,0 +1,43 @@
+package main
+
+import (
+	"github.com/persona-runner/persona-runner/app"
+	"github.com/persona-runner/persona-runner/report"
+)
+
+// ReportCmd prints what the personas found over a window: module ratings with their trend, the
+// failing tools, tool coverage and each persona's last run.
+type ReportCmd struct {
+	StoreFlags `embed:""`
+	Since      string `default:"7d" help:"Window length, e.g. 7d, 2w, 36h; the trend compares with the window before it."`
+	Persona    string `placeholder:"EMAIL|ID" help:"Only this persona."`
+	Module     string `help:"Only this module."`
+	Format     string `enum:"table,json,markdown" default:"table" help:"Output format: table, json or markdown (ready to paste into an issue)."`
+}
+
+// Run builds the report from the store and writes it.
+func (c *ReportCmd) Run(env *Env) error {
+	since, err := report.ParseSince(c.Since)
+	if err != nil {
+		return err
+	}
+	db, err := c.Open(env.Ctx, env)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	r, err := report.Build(env.Ctx, db, report.Options{Since: since, Persona: c.Persona, Module: c.Module, Offered: offeredTools()})
+	if err != nil {
+		return err
+	}
+	return report.Write(env.Stdout, r, c.Format)
+}
+
+// offeredTools lists the demo app's tools that personas can call, for coverage.
+func offeredTools() []string {
+	var names []string
+	for _, t := range app.Tools() {
+		names = append(names, t.Name)
+	}
+	return names
+}
