@@ -162,7 +162,8 @@ func jsonFallback(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
-			h.ServeHTTP(w, r)
+			// Through the mux, not h: only the mux sets the request's path values.
+			mux.ServeHTTP(w, r)
 			return
 		}
 		// Let the mux decide between 404, 405 (with its Allow header) and redirects, then

@@ -252,7 +252,7 @@ func wantValidation(t testing.TB, r response, fields ...string) {
 		t.Fatalf("status = %d, want 400; body %s", r.status, r.body)
 	}
 	var body struct {
-		Error   string                 `json:"error"`
+		Error   string                `json:"error"`
 		Details []authapi.FieldDetail `json:"details"`
 	}
 	if err := json.Unmarshal(r.body, &body); err != nil || body.Error != "ValidationError" {
