@@ -33,8 +33,9 @@ var _ persona.Store = (*DB)(nil)
 
 // DB is the SQLite store. It is safe for concurrent use.
 type DB struct {
-	w    *sql.DB // exactly one connection: every write transaction
+	w    *sql.DB // exactly one connection: every write transaction of the store
 	r    *sql.DB // read-only connections
+	app  *sql.DB // read-write connections for the demo app's own tables (SQL)
 	now  func() time.Time
 	path string
 }
@@ -57,7 +58,8 @@ func WithNow(now func() time.Time) Option {
 	}
 }
 
-// WithMaxConns sets the number of read connections (default 4). Writes always use one connection.
+// WithMaxConns sets the number of read connections and of SQL's connections (default 4 each).
+// The store's own writes always use one connection.
 func WithMaxConns(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -113,7 +115,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	}
 	r.SetMaxOpenConns(cfg.readers)
 	r.SetMaxIdleConns(cfg.readers)
-	return &DB{w: w, r: r, now: cfg.now, path: path}, nil
+	app, err := sql.Open("sqlite", path+"?"+params+"&_txlock=immediate")
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
+	}
+	app.SetMaxOpenConns(cfg.readers)
+	app.SetMaxIdleConns(cfg.readers)
+	return &DB{w: w, r: r, app: app, now: cfg.now, path: path}, nil
 }
 
 // Migrate applies every pending migration to db, each in its own transaction. It is idempotent.
@@ -129,10 +139,13 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// SQL returns the writer handle so that the demo app can keep its own tables in the same file
-// (with foreign keys to spaces(id)). It has exactly one connection: never call a store method
-// while holding a transaction or an open Rows from it, or both wait for each other.
-func (db *DB) SQL() *sql.DB { return db.w }
+// SQL returns a read-write handle on the same file so that the demo app can keep its own tables
+// there (with foreign keys to spaces(id), ON DELETE CASCADE, so deleting a persona's spaces
+// deletes its app data). It is a pool of its own, separate from the store's single writer, so
+// nested queries on it cannot starve each other. Its transactions begin IMMEDIATE and wait for
+// the store's writer (up to the busy timeout) rather than fail; for the same reason, do not call
+// a store method that writes while holding a transaction on it.
+func (db *DB) SQL() *sql.DB { return db.app }
 
 // Dialect names the SQL dialect: "sqlite".
 func (db *DB) Dialect() string { return "sqlite" }
@@ -142,7 +155,7 @@ func (db *DB) Path() string { return db.path }
 
 // Close closes both connection pools.
 func (db *DB) Close() error {
-	return errors.Join(db.r.Close(), db.w.Close())
+	return errors.Join(db.app.Close(), db.r.Close(), db.w.Close())
 }
 
 // clock returns the store's current time at the precision stored (microseconds), in UTC.
