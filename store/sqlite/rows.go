@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/persona-runner/persona-runner/persona"
@@ -43,21 +44,22 @@ func (db *DB) InsertActions(ctx context.Context, personaID string, rows []person
 		if err := checkPersona(ctx, t, personaID); err != nil {
 			return err
 		}
-		stmt, err := t.PrepareContext(ctx, `INSERT INTO persona_actions (id, persona_id, tick_id, tool_name, module, input_hash, result,
-			error_message, latency_ms, seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, a := range rows {
-			a = persona.NormalizeAction(personaID, a)
-			if a.CreatedAt.IsZero() {
-				a.CreatedAt = t.now
+		// Multi-row statements: one statement per 100 rows is several times faster than one
+		// per row with this driver. RowsAffected counts only the rows inserted.
+		for start := 0; start < len(rows); start += actionChunk {
+			chunk := rows[start:min(start+actionChunk, len(rows))]
+			args := make([]any, 0, len(chunk)*11)
+			for _, a := range chunk {
+				a = persona.NormalizeAction(personaID, a)
+				if a.CreatedAt.IsZero() {
+					a.CreatedAt = t.now
+				}
+				args = append(args, a.ID, a.PersonaID, a.TickID, a.ToolName, a.Module, a.InputHash, string(a.Result),
+					a.ErrorMessage, a.LatencyMs, a.Seq, micro(a.CreatedAt))
 			}
-			res, err := stmt.ExecContext(ctx, a.ID, a.PersonaID, a.TickID, a.ToolName, a.Module, a.InputHash, string(a.Result),
-				a.ErrorMessage, a.LatencyMs, a.Seq, micro(a.CreatedAt))
+			res, err := t.ExecContext(ctx, insertActionsSQL(len(chunk)), args...)
 			if err != nil {
-				return fmt.Errorf("insert action %q: %w", a.ID, err)
+				return fmt.Errorf("insert actions %d–%d: %w", start, start+len(chunk)-1, err)
 			}
 			n, err := res.RowsAffected()
 			if err != nil {
@@ -71,6 +73,30 @@ func (db *DB) InsertActions(ctx context.Context, personaID string, rows []person
 		return 0, 0, fmt.Errorf("insert actions: %w", err)
 	}
 	return written, len(rows) - written, nil
+}
+
+// actionChunk is the number of rows per INSERT statement (11 parameters each, well below
+// SQLite's limit of 32766).
+const actionChunk = 100
+
+var actionStatements sync.Map // rows → statement text
+
+func insertActionsSQL(n int) string {
+	if q, ok := actionStatements.Load(n); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO persona_actions (id, persona_id, tick_id, tool_name, module, input_hash, result,
+		error_message, latency_ms, seq, created_at) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(" ON CONFLICT (id) DO NOTHING")
+	actionStatements.Store(n, b.String())
+	return b.String()
 }
 
 // InsertFeedback inserts feedback rows, skipping ids that exist, in one transaction.
