@@ -88,8 +88,10 @@ func (db *DB) ListPersonas(ctx context.Context, actionsSince time.Time) ([]perso
 // dueWhere is the due rule of SPEC §6 as a SQL condition over auth.personas p joined with
 // auth.users u, with the store's clock as $1. A weekday is judged in the persona's own time zone.
 // The cadence periods are written in hours, not days, so they are exact durations like
-// persona.Cadence.Period and never stretch across a daylight-saving change.
-const dueWhere = `u.kind = 'persona' AND u.deleted_at IS NULL
+// persona.Cadence.Period and never stretch across a daylight-saving change. The first condition
+// repeats the cadence and back-off rules through the indexed column due_at (migration 2), so the
+// planner can find the due personas by range when few are due.
+const dueWhere = `p.due_at <= $1 AND u.kind = 'persona' AND u.deleted_at IS NULL
 	AND (p.lease_owner IS NULL OR p.lease_owner = '' OR p.lease_expires_at IS NULL OR p.lease_expires_at <= $1)
 	AND (p.next_due_at IS NULL OR p.next_due_at <= $1)
 	AND (p.last_active_at IS NULL

@@ -72,6 +72,13 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: parse DSN: %w", err)
 	}
+	// The due and claim queries are fast only when planned for the actual clock value: the same
+	// statement wants the due-order index while many personas are due and the due_at index when
+	// few are. A cached generic plan, which PostgreSQL adopts after a few runs of a prepared
+	// statement, would stick to whichever regime it was made in.
+	if _, set := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
