@@ -1,0 +1,7 @@
+package main
+
+// ServeCmd runs one component as a server of its own (the split topology, SPEC §1). Each
+// component is a subcommand in a file named after it (serve_auth.go, …).
+type ServeCmd struct {
+	Auth ServeAuthCmd `cmd:"" help:"Serve the auth API (login, JWKS, spaces, admin and internal persona routes) on :3001."`
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/persona-runner/persona-runner/authapi"
+)
+
+// defaultAuthPort is the auth API's port (SPEC §1).
+const defaultAuthPort = 3001
+
+// authMinServiceKeyBytes is the shortest service key production accepts.
+const authMinServiceKeyBytes = 32
+
+// authShutdownGrace is how long in-flight requests get to finish after SIGTERM.
+const authShutdownGrace = 10 * time.Second
+
+// ServeAuthCmd serves the auth API. The service key comes only from the environment
+// (MANA_SERVICE_KEY): flags show up in process listings.
+type ServeAuthCmd struct {
+	StoreFlags `embed:""`
+	Addr       string `name:"addr" placeholder:"ADDR" help:"Listen address (default :$PORT, else :3001)."`
+	PublicURL  string `name:"public-url" placeholder:"URL" help:"Public base URL, the iss of every token (default AUTH_PUBLIC_URL, else http://localhost:<port>)."`
+}
+
+// Run serves until the context ends, then shuts down gracefully.
+func (c *ServeAuthCmd) Run(env *Env) error {
+	key := env.Getenv("MANA_SERVICE_KEY")
+	if err := checkAuthServiceKey(key, isProduction(env.Getenv)); err != nil {
+		return err
+	}
+	addr := c.Addr
+	if addr == "" {
+		addr = ":" + strconv.Itoa(defaultAuthPort)
+		if p := strings.TrimSpace(env.Getenv("PORT")); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("PORT must be a port number from 1 to 65535 (got %q)", p)
+			}
+			addr = ":" + p
+		}
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	if key == "" {
+		log.Warn("MANA_SERVICE_KEY is not set: every internal route answers 401")
+	}
+
+	db, err := c.StoreFlags.Open(env.Ctx, env)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("serve auth: listen on %s: %w", addr, err)
+	}
+	defer ln.Close()
+	public := c.PublicURL
+	if public == "" {
+		public = env.Getenv("AUTH_PUBLIC_URL")
+	}
+	if public == "" {
+		public = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
+	public = strings.TrimRight(public, "/")
+
+	api, err := authapi.New(env.Ctx, authapi.Config{Store: db, Issuer: public, ServiceKey: key, Logger: log})
+	if err != nil {
+		return err
+	}
+	srv := authapi.NewHTTPServer(addr, api, log)
+	fmt.Fprintf(env.Stdout, "auth API listening on %s (public URL %s, %s store)\n", ln.Addr(), public, db.Dialect())
+	return serveAuthHTTP(env.Ctx, srv, ln, log)
+}
+
+// serveAuthHTTP serves on ln until ctx ends, then stops accepting and waits up to authShutdownGrace
+// for in-flight requests.
+func serveAuthHTTP(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), authShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// checkAuthServiceKey (production per isProduction in seed.go) refuses, in production, a missing service key or one too short to resist
+// guessing.
+func checkAuthServiceKey(key string, production bool) error {
+	if !production {
+		return nil
+	}
+	if key == "" {
+		return errors.New("production mode (APP_ENV/NODE_ENV=production) needs MANA_SERVICE_KEY")
+	}
+	if len(key) < authMinServiceKeyBytes {
+		return fmt.Errorf("production mode needs MANA_SERVICE_KEY of at least %d bytes (it has %d)", authMinServiceKeyBytes, len(key))
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/persona-runner/persona-runner/authapi"
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+const testServiceKey = "serve-auth-test-key-0123456789abcdef"
+
+// lockedBuffer collects a server's log lines safely.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startServeAuth runs `serve auth` in the background and returns its public URL once it listens;
+// stop cancels it and returns its exit status.
+func startServeAuth(t *testing.T, env map[string]string, args ...string) (url string, stop func() int, logs *lockedBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	logs = &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		code := Run(ctx, append([]string{"serve", "auth"}, args...), pw, logs, func(k string) string { return env[k] })
+		pw.Close()
+		done <- code
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("serve auth did not start: %v; stderr:\n%s", err, logs.String())
+	}
+	go io.Copy(io.Discard, pr)
+	m := regexp.MustCompile(`public URL ([^\s,)]+)`).FindStringSubmatch(line)
+	if m == nil {
+		cancel()
+		t.Fatalf("unexpected first line %q", line)
+	}
+	stopped := false
+	var code int
+	stop = func() int {
+		if !stopped {
+			cancel()
+			code = <-done
+			stopped = true
+		}
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return m[1], stop, logs
+}
+
+func TestServeAuthRefusesWeakKeyInProduction(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, c := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"missing": {map[string]string{"APP_ENV": "production"}, "needs MANA_SERVICE_KEY"},
+		"short":   {map[string]string{"NODE_ENV": "production", "MANA_SERVICE_KEY": "short"}, "at least 32 bytes"},
+	} {
+		code, _, errOut := run(t, c.env, "serve", "auth", "--data", dir, "--addr", "127.0.0.1:0")
+		if code != 1 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s key: code %d, stderr %q, want %q", name, code, errOut, c.want)
+		}
+	}
+}
+
+func TestServeAuthAndAdminCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"MANA_SERVICE_KEY": testServiceKey}
+
+	code, out, errOut := run(t, env, "admin", "create", "ops@example.com", "--data", dir)
+	if code != 0 {
+		t.Fatalf("admin create: %d %s", code, errOut)
+	}
+	m := regexp.MustCompile(`(?m)^password: (\S+)$`).FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, "operator ops@example.com created") {
+		t.Fatalf("admin create printed %q", out)
+	}
+	password := m[1]
+
+	url, stop, logs := startServeAuth(t, env, "--data", dir, "--addr", "127.0.0.1:0")
+	ctx := context.Background()
+	c := authapi.NewClient(url, nil)
+	c.ServiceKey = testServiceKey
+
+	// The generated password logs in.
+	if _, err := c.Login(ctx, "ops@example.com", password); err != nil {
+		t.Fatalf("login with the generated password: %v", err)
+	}
+	// admin token signs with the stored key for the served issuer.
+	code, out, errOut = run(t, env, "admin", "token", "ops@example.com", "--data", dir, "--issuer", url)
+	if code != 0 {
+		t.Fatalf("admin token: %d %s", code, errOut)
+	}
+	c.AdminToken = strings.TrimSpace(out)
+	if res, err := c.UpsertPersona(ctx, persona.PersonaInput{
+		Email: "persona.cli@mana.test", Password: "pw-cli-persona", Archetype: "tester",
+		SystemPrompt: "You are a careful tester who tries every feature once.", ModuleMix: persona.ModuleMix{"todo": 1},
+	}); err != nil || res.Outcome != persona.Created {
+		t.Fatalf("upsert with the CLI token: %+v, %v", res, err)
+	}
+	if due, _, err := c.Due(ctx, 0); err != nil || len(due) != 1 {
+		t.Fatalf("due with the service key: %v, %v", due, err)
+	}
+	// A token for another issuer is refused.
+	code, out, _ = run(t, env, "admin", "token", "ops@example.com", "--data", dir, "--issuer", "http://elsewhere:3001")
+	if code != 0 {
+		t.Fatal("admin token --issuer elsewhere failed")
+	}
+	c2 := authapi.NewClient(url, nil)
+	c2.AdminToken = strings.TrimSpace(out)
+	if _, err := c2.ListPersonas(ctx); !errors.Is(err, authapi.ErrUnauthorized) {
+		t.Fatalf("token of another issuer: %v, want 401", err)
+	}
+
+	// admin create again resets the password and keeps the account.
+	code, out, _ = run(t, env, "admin", "create", "ops@example.com", "--data", dir, "--password", "a-new-operator-password")
+	if code != 0 || strings.Contains(out, "password:") || !strings.Contains(out, "ops@example.com updated") {
+		t.Fatalf("admin create (reset): %d %q", code, out)
+	}
+	if _, err := c.Login(ctx, "ops@example.com", "a-new-operator-password"); err != nil {
+		t.Fatalf("login with the reset password: %v", err)
+	}
+
+	if code := stop(); code != 0 {
+		t.Fatalf("serve auth exited %d; stderr:\n%s", code, logs.String())
+	}
+	if !strings.Contains(logs.String(), "shutting down") {
+		t.Errorf("no shutdown line in the log:\n%s", logs.String())
+	}
+}
+
+func TestAdminCommandErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	code, _, errOut := run(t, nil, "admin", "token", "nobody@example.com", "--data", dir)
+	if code != 1 || !strings.Contains(errOut, "no account with email nobody@example.com") {
+		t.Fatalf("token for an unknown email: %d %q", code, errOut)
+	}
+	code, _, errOut = run(t, nil, "admin", "create", "not an email", "--data", dir)
+	if code != 1 || !strings.Contains(errOut, "email") {
+		t.Fatalf("create with a bad email: %d %q", code, errOut)
+	}
+}
