@@ -93,7 +93,7 @@ func ParseRatings(reply string, used []string) []Rating {
 // nearest whole number and clamped to 1–5.
 func ratingValue(raw json.RawMessage) (int, bool) {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
+	if len(raw) == 0 || string(raw) == "null" {
 		return 0, false
 	}
 	var f float64
