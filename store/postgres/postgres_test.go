@@ -15,6 +15,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -556,4 +557,10 @@ func TestLoginLockoutAndSigningKeys(t *testing.T) {
 	if all, _ := b.db.SigningKeys(b.ctx); len(all) != 1 {
 		t.Errorf("stored %d keys", len(all))
 	}
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) persona.Store {
+		return postgres.NewTestDB(t, postgres.WithNow(clock.Now))
+	})
 }

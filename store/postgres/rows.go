@@ -138,6 +138,10 @@ func (db *DB) RecordTick(ctx context.Context, t persona.Tick) error {
 	}
 	now := db.clock()
 	t.StartedAt = orNow(t.StartedAt, now)
+	if t.Status != persona.TickRunning && t.FinishedAt == nil {
+		// A terminal record without an end time ended when it was recorded.
+		t.FinishedAt = &now
+	}
 	t.Error = persona.Truncate(t.Error, 2000)
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var cadence string
@@ -153,7 +157,10 @@ func (db *DB) RecordTick(ctx context.Context, t persona.Tick) error {
 		var prevPersona, prevStatus string
 		err = tx.QueryRow(ctx, `SELECT persona_id, status FROM auth.persona_ticks WHERE tick_id = $1 FOR UPDATE`,
 			t.TickID).Scan(&prevPersona, &prevStatus)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = nil
+		}
+		if err != nil {
 			return err
 		}
 		if prevPersona != "" && prevPersona != t.PersonaID {
@@ -193,12 +200,8 @@ func (db *DB) RecordTick(ctx context.Context, t persona.Tick) error {
 		}
 		switch {
 		case t.Status == persona.TickOK:
-			last := now
-			if t.FinishedAt != nil {
-				last = *t.FinishedAt
-			}
 			_, err = tx.Exec(ctx, `UPDATE auth.personas SET last_active_at = $2, next_due_at = NULL, failure_count = 0,
-				last_error = '' WHERE user_id = $1`, t.PersonaID, last)
+				last_error = '' WHERE user_id = $1`, t.PersonaID, *t.FinishedAt)
 		case t.Status.Failure():
 			failures++
 			next := now.Add(persona.Backoff(persona.Cadence(cadence), failures))
