@@ -203,10 +203,13 @@ func idPrefix(name string) string {
 	return name
 }
 
+// dropSeparators removes the separators of snake and kebab case.
+var dropSeparators = strings.NewReplacer("_", "", "-", "")
+
 // norm lowercases a kind and makes it singular enough to compare: "Habits" → "habit",
 // "entries" → "entry", "journal_entry" → "journalentry".
 func norm(s string) string {
-	s = strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(s))
+	s = strings.ToLower(dropSeparators.Replace(s))
 	switch {
 	case strings.HasSuffix(s, "ies") && len(s) > 4:
 		return s[:len(s)-3] + "y"
@@ -258,7 +261,7 @@ func truncateRunes(s string, n int) string {
 }
 
 // isEmptyResult reports whether a successful result holds nothing: null, [], {}, or an object
-// whose lists are all empty and which holds no nested objects.
+// whose lists are all empty and whose nested objects are empty too ({"todos":[],"count":0}).
 func isEmptyResult(c *call) bool {
 	if c.isError || !c.answered {
 		return false
@@ -282,7 +285,9 @@ func isEmptyResult(c *call) bool {
 				}
 				lists++
 			case map[string]any:
-				return false
+				if len(x) > 0 {
+					return false
+				}
 			}
 		}
 		return lists > 0

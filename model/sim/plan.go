@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/persona-runner/persona-runner/model"
@@ -40,7 +41,7 @@ var verbKinds = []struct {
 // "listtoday".
 func verbOf(tool string) string {
 	_, rest, _ := strings.Cut(tool, "_")
-	return strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(rest))
+	return strings.ToLower(dropSeparators.Replace(rest))
 }
 
 func kindOf(verb string) kind {
@@ -70,11 +71,11 @@ type idProp struct {
 	required bool
 }
 
-func (s *Sim) parseTools(ts []model.Tool) []*tool {
+func parseTools(ts []model.Tool) []*tool {
 	out := make([]*tool, 0, len(ts))
 	for _, mt := range ts {
 		key := mt.Name + "\x00" + string(mt.InputSchema)
-		if t, ok := s.tools.Load(key); ok {
+		if t, ok := toolCache.Load(key); ok {
 			out = append(out, t.(*tool))
 			continue
 		}
@@ -99,7 +100,7 @@ func (s *Sim) parseTools(ts []model.Tool) []*tool {
 				t.ids = append(t.ids, idProp{name: name, typ: typ, required: contains(root.Required, name)})
 			}
 		}
-		s.tools.Store(key, t)
+		toolCache.Store(key, t)
 		out = append(out, t)
 	}
 	return out
@@ -115,6 +116,7 @@ type player struct {
 	r       *rand.Rand
 	newbie  bool
 	power   bool
+	today   time.Time
 	used    map[string]bool // tool name + "\x00" + id: pairs already acted on
 	called  map[string]int  // tool name → calls so far
 }
@@ -134,10 +136,10 @@ func (s *Sim) play(req model.Request, h *history) model.Response {
 		return s.summarize(req, h, "")
 	}
 	p := &player{
-		s: s, req: req, h: h, tools: s.parseTools(req.Tools),
+		s: s, req: req, h: h, tools: parseTools(req.Tools),
 		r:      s.rng(req.Persona, req.TickID, "step", made),
 		newbie: isNewbie(req.Persona.Archetype), power: isPowerUser(req.Persona.Archetype),
-		used: map[string]bool{}, called: map[string]int{},
+		used: map[string]bool{}, called: map[string]int{}, today: s.today(req),
 	}
 	seen := map[string]bool{}
 	for _, t := range p.tools {
@@ -189,7 +191,7 @@ func (p *player) arguments(pc planned, seq int) (map[string]any, string) {
 	r := p.s.rng(p.req.Persona, p.req.TickID, "call", seq)
 	g := &gen{
 		r: r, w: wordsFor(p.req.Persona.Archetype), module: pc.tool.module,
-		today: p.s.today(p.req), email: p.req.Persona.Email, tz: p.req.Persona.Timezone,
+		today: p.today, email: p.req.Persona.Email, tz: p.req.Persona.Timezone,
 		root:  pc.tool.schema,
 		power: p.power && r.Float64() < 0.75,
 	}

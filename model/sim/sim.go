@@ -35,17 +35,21 @@ const DefaultModel = "persona-sim-v1"
 // Label starts every text the simulator writes, so no reader mistakes it for a model's words.
 const Label = "[simulated]"
 
-// Sim is the offline simulator. It is safe for concurrent use; its only mutable state is a cache
-// of parsed tool schemas, which does not influence any choice.
+// Sim is the offline simulator. It holds only its configuration and is safe for concurrent use.
 type Sim struct {
 	seed     int64
 	model    string
 	minCalls int
 	maxCalls int
-
-	tools     sync.Map // cache key → *tool
-	locations sync.Map // IANA name → *time.Location
 }
+
+// Parsed tool schemas and loaded time zones are cached for the process. They are immutable once
+// stored and keyed by their full input, so sharing them cannot influence any choice; the tool
+// lists of an app are few and stable, so the caches stay small.
+var (
+	toolCache     sync.Map // tool name + schema → *tool
+	locationCache sync.Map // IANA name → *time.Location
+)
 
 var _ model.Provider = (*Sim)(nil)
 
@@ -138,18 +142,18 @@ func (s *Sim) plannedCalls(p model.Persona, tickID string) int {
 	return s.minCalls + r.IntN(s.maxCalls-s.minCalls+1)
 }
 
-func (s *Sim) location(name string) *time.Location {
+func location(name string) *time.Location {
 	if name == "" {
 		return time.UTC
 	}
-	if l, ok := s.locations.Load(name); ok {
+	if l, ok := locationCache.Load(name); ok {
 		return l.(*time.Location)
 	}
 	l, err := time.LoadLocation(name)
 	if err != nil {
 		l = time.UTC
 	}
-	s.locations.Store(name, l)
+	locationCache.Store(name, l)
 	return l
 }
 
@@ -160,7 +164,7 @@ var fallbackToday = time.Date(2026, time.January, 15, 0, 0, 0, 0, time.UTC)
 // today finds the persona's date in the first user message (the runner writes it there, SPEC
 // §5.3), as YYYY-MM-DD or with an English month name.
 func (s *Sim) today(req model.Request) time.Time {
-	loc := s.location(req.Persona.Timezone)
+	loc := location(req.Persona.Timezone)
 	for _, m := range req.Messages {
 		if m.Role != model.User || m.Text == "" {
 			continue

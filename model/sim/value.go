@@ -338,6 +338,7 @@ func (g *gen) object(s *jsonschema.Schema, depth int) map[string]any {
 			out[skipped[i]] = g.value(s.Properties[skipped[i]], skipped[i], true, depth+1)
 		}
 	}
+	g.orderRanges(s, out)
 	for _, k := range sortedKeys(s.DependentRequired) {
 		if _, ok := out[k]; !ok {
 			continue
@@ -603,6 +604,11 @@ func (g *gen) plausible(name string) string {
 			return pick(g.r, g.w.sentences) + " " + pick(g.r, g.w.sentences)
 		}
 		return pick(g.r, g.w.sentences)
+	case containsAny(n, "phone", "mobile"):
+		return fmt.Sprintf("+49 151 %07d", g.r.IntN(10_000_000))
+	case containsAny(n, "person", "contact", "attendee", "firstname", "lastname", "fullname", "friend") ||
+		(containsAny(n, "name") && containsAny(mod, "contact", "people", "person", "friend", "member")):
+		return pick(g.r, people)
 	case containsAny(n, "title", "name", "subject", "task", "habit", "goal", "heading"):
 		switch {
 		case containsAny(mod, "habit", "goal", "routine") || containsAny(n, "habit", "goal"):
@@ -717,4 +723,46 @@ func (g *gen) uuid() string {
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// people are names a person keeps in contacts.
+var people = []string{"Sam Berg", "Mia Schulz", "Jonas Weber", "Lea Fischer", "Dr. Patel", "Grandma Rosa", "Noah Klein"}
+
+// rangePairs are property names that open and close a range.
+var rangePairs = [][2]string{{"start", "end"}, {"startsAt", "endsAt"}, {"startAt", "endAt"}, {"startDate", "endDate"},
+	{"startTime", "endTime"}, {"from", "to"}, {"since", "until"}}
+
+// orderRanges makes a range a person would enter: an end after its start (an hour or so for
+// times, a few days for dates) — a rule no schema states but every calendar enforces.
+func (g *gen) orderRanges(s *jsonschema.Schema, out map[string]any) {
+	for _, pair := range rangePairs {
+		a, aok := out[pair[0]].(string)
+		b, bok := out[pair[1]].(string)
+		if !aok || !bok {
+			continue
+		}
+		ps := g.resolve(s.Properties[pair[1]])
+		if ps == nil || ps.Pattern != "" {
+			continue
+		}
+		if start, err := time.Parse(time.RFC3339, a); err == nil {
+			if _, err := time.Parse(time.RFC3339, b); err == nil {
+				out[pair[1]] = start.Add(time.Duration(30+15*g.r.IntN(7)) * time.Minute).Format(time.RFC3339)
+				g.dropProbes(pair[1])
+			}
+			continue
+		}
+		if start, err := time.Parse(time.DateOnly, a); err == nil {
+			if end, err := time.Parse(time.DateOnly, b); err == nil && end.Before(start) {
+				out[pair[1]] = start.AddDate(0, 0, g.r.IntN(8)).Format(time.DateOnly)
+				g.dropProbes(pair[1])
+			}
+		}
+	}
+}
+
+// dropProbes forgets the probes of a property whose value was replaced, so that the narration
+// describes only what was sent.
+func (g *gen) dropProbes(name string) {
+	g.probes = slices.DeleteFunc(g.probes, func(p string) bool { return strings.HasPrefix(p, name+" ") })
 }

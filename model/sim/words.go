@@ -74,11 +74,35 @@ var runner = words{
 	places: []string{"Riverside path", "Track", "City park", "Forest trail"},
 }
 
+var worker = words{
+	tasks: []string{"Prepare the 1:1 agenda", "Swap the Saturday shift", "Send the draft to the editor",
+		"Book the team offsite room", "Answer the hospital HR email", "Follow up with the source", "Update the rota"},
+	notes: []string{"Team priorities", "Interview notes", "Shift handover", "Story ideas", "Feedback to give"},
+	sentences: []string{"Long shift, but the handover went smoothly.", "Two meetings could have been emails.",
+		"Finally finished the draft before the deadline.", "The team seemed tired; keep Friday light.",
+		"Slept badly after the night shift."},
+	habits: []string{"No email after 20:00", "Walk at lunch", "Drink water", "Sleep 7 hours", "Write 300 words"},
+	tags:   []string{"work", "team", "shift", "deadline", "private"},
+	places: []string{"Ward 3", "Newsroom", "Meeting room 2", "Home office"},
+}
+
+var retiree = words{
+	tasks: []string{"Water the tomatoes", "Call my granddaughter", "Pick up the prescription", "Return the book club novel",
+		"Book the bus trip", "Write a birthday card for Hanna"},
+	notes: []string{"Book club picks", "Garden plan", "Recipes from Mum", "Grandchildren's birthdays", "Trip ideas"},
+	sentences: []string{"A quiet morning in the garden.", "The book club discussion ran long, lovely.",
+		"Knees a bit stiff, took the short walk.", "The grandchildren visited, the house is loud and happy.",
+		"Finally sorted the old photos."},
+	habits: []string{"Morning walk", "Crossword", "Read an hour", "Stretch", "Call a friend"},
+	tags:   []string{"garden", "family", "books", "health", "travel"},
+	places: []string{"Garden", "Library", "Community centre", "Pharmacy"},
+}
+
 // wordsFor picks the vocabulary by archetype keywords, falling back to generic.
 func wordsFor(archetype string) *words {
 	a := strings.ToLower(archetype)
 	switch {
-	case containsAny(a, "student", "study", "uni", "school"):
+	case containsAny(a, "student", "study", "university", "college", "pupil"):
 		return &student
 	case containsAny(a, "parent", "mom", "mum", "dad", "family"):
 		return &parent
@@ -86,6 +110,10 @@ func wordsFor(archetype string) *words {
 		return &developer
 	case containsAny(a, "runner", "athlete", "fitness", "marathon", "sport"):
 		return &runner
+	case containsAny(a, "retire", "senior", "grand", "pension"):
+		return &retiree
+	case containsAny(a, "lead", "manager", "nurse", "journalist", "shift", "work", "office", "consultant"):
+		return &worker
 	}
 	return &generic
 }
