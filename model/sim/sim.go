@@ -178,21 +178,40 @@ func (s *Sim) today(req model.Request) time.Time {
 	return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, loc)
 }
 
+// findDate returns the first date written in text, as YYYY-MM-DD or with an English month name.
+// The first one counts: the runner opens with today's date and may quote older dates later (the
+// memory digest).
 func findDate(text string) (time.Time, bool) {
-	if m := isoDate.FindString(text); m != "" {
-		if d, err := time.Parse(time.DateOnly, m); err == nil {
-			return d, true
+	var found []dateAt
+	for _, loc := range isoDate.FindAllStringIndex(text, 3) {
+		if d, err := time.Parse(time.DateOnly, text[loc[0]:loc[1]]); err == nil {
+			found = append(found, dateAt{loc[0], d})
 		}
 	}
-	for _, m := range longDate.FindAllString(text, 3) {
-		m = strings.ReplaceAll(strings.TrimSpace(m), ",", "")
+	for _, loc := range longDate.FindAllStringIndex(text, 3) {
+		m := strings.ReplaceAll(strings.TrimSpace(text[loc[0]:loc[1]]), ",", "")
 		for _, layout := range []string{"January 2 2006", "2 January 2006", "Jan 2 2006", "2 Jan 2006"} {
 			if d, err := time.Parse(layout, m); err == nil {
-				return d, true
+				found = append(found, dateAt{loc[0], d})
+				break
 			}
 		}
 	}
-	return time.Time{}, false
+	if len(found) == 0 {
+		return time.Time{}, false
+	}
+	first := found[0]
+	for _, f := range found[1:] {
+		if f.at < first.at {
+			first = f
+		}
+	}
+	return first.d, true
+}
+
+type dateAt struct {
+	at int
+	d  time.Time
 }
 
 // shortName is the persona's email local part without a "persona." prefix, for summaries.

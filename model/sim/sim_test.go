@@ -421,3 +421,50 @@ func TestNoTools(t *testing.T) {
 		t.Errorf("response = %+v; want a [simulated] closing line", resp)
 	}
 }
+
+// The runner opens with a long-form date and may quote older dates in the memory digest; the
+// first date written is today.
+func TestDateFromRunnerMessage(t *testing.T) {
+	t.Parallel()
+	msg := "Today is Monday, 2 March 2026, 15:04 (Europe/Berlin).\nYou can use your app through the tools you have.\n" +
+		"What you did here on your last days (newest first):\n- Sun 1 Mar: todo.create ×2; failed: todo.create (dueDate 2099-12-31 rejected)\n"
+	tools := []model.Tool{{Name: "todo_create", InputSchema: json.RawMessage(`{"type":"object","required":["dueDate"],"properties":{"dueDate":{"type":"string","format":"date"}}}`)}}
+	for seed := range int64(30) {
+		resp, err := sim.New(seed).Complete(context.Background(), model.Request{Messages: []model.Message{{Role: model.User, Text: msg}},
+			Tools: tools, Phase: model.PhaseMain, Persona: student, TickID: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var args struct{ DueDate string }
+		_ = json.Unmarshal(resp.ToolCalls[0].Input, &args)
+		if args.DueDate < "2026-03-02" || args.DueDate > "2026-03-16" {
+			t.Errorf("seed %d: dueDate %s, want within two weeks of 2026-03-02", seed, args.DueDate)
+		}
+	}
+}
+
+// Ids are found even in a result the runner cut short, which no longer parses as JSON.
+func TestChainingFromCutResult(t *testing.T) {
+	t.Parallel()
+	tools := []model.Tool{{Name: "todo_complete", InputSchema: json.RawMessage(`{"type":"object","required":["id"],"properties":{"id":{"type":"string"}}}`)}}
+	msgs := []model.Message{
+		{Role: model.User, Text: userPrompt},
+		{Role: model.Assistant, ToolCalls: []model.ToolCall{{ID: "c1", Name: "todo_list", Input: json.RawMessage(`{}`)}}},
+		{Role: model.User, ToolResults: []model.ToolResult{{CallID: "c1",
+			Content: `{"todos":[{"id":"todo-1","title":"Buy milk"},{"id":"todo-2","title":"Call Sam"},{"id":"todo-3","tit …(cut)`}}},
+	}
+	for seed := range int64(20) {
+		resp, err := sim.New(seed).Complete(context.Background(), model.Request{Messages: msgs, Tools: tools,
+			Phase: model.PhaseMain, Persona: student, TickID: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range resp.ToolCalls {
+			var args struct{ ID string }
+			_ = json.Unmarshal(tc.Input, &args)
+			if !strings.HasPrefix(args.ID, "todo-") {
+				t.Errorf("seed %d: completed %q, want an id from the cut list", seed, args.ID)
+			}
+		}
+	}
+}
