@@ -158,10 +158,11 @@ func (s *Sim) play(req model.Request, h *history) model.Response {
 		}
 	}
 
-	batch := []planned{p.choose(true, "")}
+	first, _ := p.choose(true, "")
+	batch := []planned{first}
 	// Now and then a person does two unrelated things in one go.
 	if made+1 < n && p.r.Float64() < 0.2 {
-		if second := p.choose(false, batch[0].tool.name); second.tool.name != batch[0].tool.name {
+		if second, ok := p.choose(false, first.tool.name); ok {
 			batch = append(batch, second)
 		}
 	}
@@ -326,9 +327,11 @@ func (p *player) followUps() []followUp {
 	return out
 }
 
-// choose picks the next call. A first call of a turn may follow up on earlier results; other
-// picks start something new in a module chosen by the persona's weights.
-func (p *player) choose(first bool, exclude string) planned {
+// choose picks the next call, never the tool named exclude. A first call of a turn may follow up
+// on earlier results; other picks start something new in a module chosen by the persona's
+// weights. ok is false when the chosen module has no tool left to pick, which cannot happen
+// without an exclusion.
+func (p *player) choose(first bool, exclude string) (_ planned, ok bool) {
 	if first && p.r.Float64() < 0.55 {
 		if fu, ok := weighted(p.r, p.followUps(), func(f followUp) float64 { return f.weight }); ok {
 			what := "I saw"
@@ -336,7 +339,7 @@ func (p *player) choose(first bool, exclude string) planned {
 				what = "I just made"
 			}
 			return planned{tool: fu.tool, target: &fu.target,
-				intent: fmt.Sprintf("following up on the %s %s (id %v)", fu.target.typ, what, fu.target.id)}
+				intent: fmt.Sprintf("following up on the %s %s (id %v)", fu.target.typ, what, fu.target.id)}, true
 		}
 	}
 	m, offMix := p.pickModule()
@@ -349,7 +352,7 @@ func (p *player) choose(first bool, exclude string) planned {
 		return w
 	})
 	if t == nil {
-		t = p.tools[p.r.IntN(len(p.tools))]
+		return planned{}, false
 	}
 	suffix := ""
 	if offMix {
@@ -358,7 +361,7 @@ func (p *player) choose(first bool, exclude string) planned {
 	if !p.satisfiable(t) {
 		// A person who needs an id looks for it first; a newbie sometimes just tries.
 		if rd := p.readTool(m, exclude); rd != nil && !(p.newbie && p.r.IntN(2) == 0) {
-			return planned{tool: rd, intent: fmt.Sprintf("looking through my %s first, to find one to use with %s%s", m, t.name, suffix)}
+			return planned{tool: rd, intent: fmt.Sprintf("looking through my %s first, to find one to use with %s%s", m, t.name, suffix)}, true
 		}
 		if !p.newbie {
 			var ok []*tool
@@ -374,10 +377,10 @@ func (p *player) choose(first bool, exclude string) planned {
 	}
 	if (t.kind == kindCreate || t.kind == kindUpdate) && p.r.Float64() < 0.3 {
 		if rd := p.readTool(m, exclude); rd != nil && p.called[rd.name] == 0 {
-			return planned{tool: rd, intent: fmt.Sprintf("checking my %s before I change anything%s", m, suffix)}
+			return planned{tool: rd, intent: fmt.Sprintf("checking my %s before I change anything%s", m, suffix)}, true
 		}
 	}
-	return planned{tool: t, intent: intentOf(t) + suffix}
+	return planned{tool: t, intent: intentOf(t) + suffix}, true
 }
 
 func intentOf(t *tool) string {
