@@ -389,3 +389,68 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("defaults: %v, model %q", err, p.Model())
 	}
 }
+
+// BenchmarkComplete measures one model call through the SDK to the fake server on loopback
+// with zero model latency: the provider's request overhead (fake server time included).
+func BenchmarkComplete(b *testing.B) {
+	srv := fake.New(b, fake.WithoutRecording(), fake.WithHandler(func(fake.Request) fake.Step {
+		return fake.ToolCalls(fake.Call("todo_create", `{"title":"milk"}`))
+	}))
+	p, err := anthropic.New(anthropic.Config{APIKey: "k", BaseURL: srv.URL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs := []model.Message{
+		{Role: model.User, Text: strings.Repeat("Spend a short day in the app. ", 20)},
+		{Role: model.Assistant, Text: "Let me look.", ToolCalls: []model.ToolCall{{ID: "c1", Name: "todo_list", Input: json.RawMessage(`{}`)}}},
+		{Role: model.User, ToolResults: []model.ToolResult{{CallID: "c1", Content: `[{"id":1,"title":"milk"}]`}}},
+	}
+	req := model.Request{System: strings.Repeat("You are Ada, a busy nurse. ", 40), Messages: msgs, Tools: tools}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Complete(b.Context(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestAgentDrivesARun plays a whole persona run with the fake's Agent through the provider: tool
+// calls until the agent closes, then a rating turn without tools that rates the modules used.
+func TestAgentDrivesARun(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Handle(fake.Agent(3))
+	msgs := userAsks("Spend your day.")
+	for turn := 0; ; turn++ {
+		if turn == 15 {
+			t.Fatal("the agent never closed")
+		}
+		resp, err := p.Complete(t.Context(), model.Request{System: "You are Ada.", Messages: msgs, Tools: tools})
+		if err != nil {
+			t.Fatalf("turn %d: %v", turn, err)
+		}
+		msgs = append(msgs, model.Message{Role: model.Assistant, Text: resp.Text, ToolCalls: resp.ToolCalls})
+		if len(resp.ToolCalls) == 0 {
+			break
+		}
+		var results []model.ToolResult
+		for _, c := range resp.ToolCalls {
+			if _, err := c.Args(); err != nil {
+				t.Errorf("agent sent bad arguments: %v", err)
+			}
+			results = append(results, model.ToolResult{CallID: c.ID, Content: "ok"})
+		}
+		msgs = append(msgs, model.Message{Role: model.User, ToolResults: results})
+	}
+	msgs = append(msgs, model.Message{Role: model.User, Text: "Rate the modules you used."})
+	resp, err := p.Complete(t.Context(), model.Request{System: "You are Ada.", Messages: msgs, Phase: model.PhaseRating})
+	if err != nil {
+		t.Fatalf("rating turn: %v", err)
+	}
+	if resp.Text != `{"ratings":[{"module":"todo","rating":4,"notes":"todo did what I needed."}]}` {
+		t.Errorf("ratings = %s", resp.Text)
+	}
+	if srv.Count() != 5 {
+		t.Errorf("model calls = %d, want 3 tool turns + closing + rating", srv.Count())
+	}
+}

@@ -12,6 +12,12 @@
 //		fake.Text("Done for today."),
 //	)
 //	p, _ := anthropic.New(anthropic.Config{APIKey: "k", BaseURL: srv.URL()})
+//	// or: openai.New(openai.Config{BaseURL: srv.OpenAIURL()})
+//
+// Malformed tool-call arguments are scripted as such (fake.Call("todo_create", `{"title":`)),
+// an empty reply is fake.Empty(), a slow one fake.Text("…").WithDelay(d). Benchmarks drive any
+// number of personas without a script: fake.New(b, fake.WithHandler(fake.Agent(5)),
+// fake.WithLatency(50*time.Millisecond), fake.WithoutRecording()).
 //
 // Each request takes the next step; when the script is used up the handler (WithHandler or
 // Handle) answers, and without one the request fails with 400 and the test with it. Every request

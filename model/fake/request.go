@@ -111,8 +111,11 @@ func anthropicBlocks(raw json.RawMessage) ([]anthropicBlock, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
 		return []anthropicBlock{{Type: "text", Text: s}}, nil
 	}
 	var bs []anthropicBlock
@@ -213,9 +216,10 @@ func openaiText(raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return s, nil
+	if raw[0] == '"' {
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err
 	}
 	var parts []struct {
 		Text string `json:"text"`

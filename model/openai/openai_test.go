@@ -379,3 +379,27 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("defaults: %v, model %q", err, p.Model())
 	}
 }
+
+// BenchmarkComplete measures one model call through the SDK to the fake server on loopback
+// with zero model latency: the provider's request overhead (fake server time included).
+func BenchmarkComplete(b *testing.B) {
+	srv := fake.New(b, fake.WithoutRecording(), fake.WithHandler(func(fake.Request) fake.Step {
+		return fake.ToolCalls(fake.Call("todo_create", `{"title":"milk"}`))
+	}))
+	p, err := openai.New(openai.Config{APIKey: "k", BaseURL: srv.OpenAIURL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs := []model.Message{
+		{Role: model.User, Text: strings.Repeat("Spend a short day in the app. ", 20)},
+		{Role: model.Assistant, Text: "Let me look.", ToolCalls: []model.ToolCall{{ID: "c1", Name: "todo_list", Input: json.RawMessage(`{}`)}}},
+		{Role: model.User, ToolResults: []model.ToolResult{{CallID: "c1", Content: `[{"id":1,"title":"milk"}]`}}},
+	}
+	req := model.Request{System: strings.Repeat("You are Ada, a busy nurse. ", 40), Messages: msgs, Tools: tools}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Complete(b.Context(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
