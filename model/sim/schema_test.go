@@ -14,7 +14,7 @@ import (
 // keywordSchemas cover every keyword the simulator supports, each as the input schema of one
 // tool. Formats are checked by checkFormats, since the validator treats them as annotations.
 var keywordSchemas = map[string]string{
-	"kw_strings": `{"type":"object","required":["title","code","alt","fixed","choice","short","long","day","at","clock","ref","mail","link"],"properties":{
+	"kw_strings": `{"type":"object","required":["title","code","alt","fixed","choice","short","long","day","at","clock","ref","mail","link","slug","loose","path","hex"],"properties":{
 		"title":{"type":"string","minLength":3,"maxLength":12},
 		"code":{"type":"string","pattern":"^[A-Z]{3}-\\d{4}$"},
 		"alt":{"type":"string","pattern":"^(red|green|blue)(-[a-f0-9]{2,4})?$","maxLength":9},
@@ -29,6 +29,13 @@ var keywordSchemas = map[string]string{
 		"mail":{"type":"string","format":"email"},
 		"link":{"type":"string","format":"uri"},
 		"notes":{"type":"string","maxLength":40},
+		"slug":{"type":"string","pattern":"^[a-z]+(-[a-z]+)*$","maxLength":30},
+		"loose":{"type":"string","pattern":"^.{2,5}x?\\.?$"},
+		"path":{"type":"string","pattern":"^[^/]+/\\w+$"},
+		"hex":{"type":"string","pattern":"^#[0-9a-fA-F]{6}$"},
+		"dur":{"type":"string","format":"duration"},
+		"host":{"type":"string","format":"hostname"},
+		"ip":{"type":"string","format":"ipv4"},
 		"mode":{"type":"string","enum":["a","b"],"default":"a"}}}`,
 	"kw_numbers": `{"type":"object","required":["count","score","ratio","half","five","neg","any","big","open"],"properties":{
 		"count":{"type":"integer","minimum":1,"maximum":3},

@@ -468,3 +468,13 @@ func TestChainingFromCutResult(t *testing.T) {
 		}
 	}
 }
+
+func TestWithCalls(t *testing.T) {
+	t.Parallel()
+	for seed := range int64(10) {
+		r := playRun(t, sim.New(seed, sim.WithCalls(1, 2)), student, "tick", demoTools())
+		if n := len(r.calls()); n < 1 || n > 2 {
+			t.Errorf("seed %d: %d calls, want 1–2", seed, n)
+		}
+	}
+}
