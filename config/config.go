@@ -32,7 +32,7 @@ const (
 const (
 	DefaultAnthropicModel = "claude-sonnet-4-5"
 	DefaultOpenAIModel    = "gpt-4o-mini"
-	DefaultSimModel       = "sim-1"
+	DefaultSimModel       = "persona-sim-v1"
 )
 
 // Config is everything the runner reads at start. Secrets are of type Secret so that printing
@@ -57,6 +57,7 @@ type Config struct {
 	OpenAIAPIKey     Secret `yaml:"openaiApiKey" json:"openaiApiKey"`         // OPENAI_API_KEY
 	OpenAIBaseURL    string `yaml:"openaiBaseUrl" json:"openaiBaseUrl"`       // OPENAI_BASE_URL
 	MaxTokens        int    `yaml:"maxTokens" json:"maxTokens"`               // MODEL_MAX_TOKENS per model call
+	SimSeed          int64  `yaml:"simSeed" json:"simSeed"`                   // SIM_SEED; the offline simulator's seed
 
 	TickInterval time.Duration `yaml:"tickInterval" json:"tickInterval"` // TICK_INTERVAL_MS
 	Concurrency  int           `yaml:"concurrency" json:"concurrency"`   // PERSONA_CONCURRENCY
@@ -297,7 +298,7 @@ var envVars = []string{
 	"PERSONA_SEED_SECRET", "MODEL_PROVIDER", "MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
 	"OPENAI_API_KEY", "OPENAI_BASE_URL", "MODEL_MAX_TOKENS", "TICK_INTERVAL_MS", "PERSONA_CONCURRENCY",
 	"RUNNER_PAUSED", "RUN_DEADLINE", "RUN_MAX_TURNS", "RUN_TOKEN_BUDGET", "MEMORY_RUNS",
-	"SHUTDOWN_GRACE", "DATABASE_URL",
+	"SHUTDOWN_GRACE", "DATABASE_URL", "SIM_SEED",
 }
 
 // EnvVars returns the names of the environment variables the configuration reads.
@@ -386,6 +387,14 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 		}
 	}
 	dur("SHUTDOWN_GRACE", &c.Grace)
+	if v := getenv("SIM_SEED"); v != "" {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			probs.Add("SIM_SEED must be a whole number (got %q)", v)
+		} else {
+			c.SimSeed = n
+		}
+	}
 	if v := getenv("DATABASE_URL"); v != "" {
 		c.DB = DSN(v)
 	}
@@ -530,6 +539,7 @@ func (c Config) YAML() ([]byte, error) {
 		OpenAIAPIKey     string           `yaml:"openaiApiKey"`
 		OpenAIBaseURL    string           `yaml:"openaiBaseUrl"`
 		MaxTokens        int              `yaml:"maxTokens"`
+		SimSeed          int64            `yaml:"simSeed"`
 		TickInterval     string           `yaml:"tickInterval"`
 		Concurrency      int              `yaml:"concurrency"`
 		Paused           bool             `yaml:"paused"`
@@ -546,7 +556,7 @@ func (c Config) YAML() ([]byte, error) {
 		ServiceKey: c.ServiceKey.String(), SeedSecret: c.SeedSecret.String(),
 		Provider: c.Provider, Model: c.Model,
 		AnthropicAPIKey: c.AnthropicAPIKey.String(), AnthropicBaseURL: c.AnthropicBaseURL,
-		OpenAIAPIKey: c.OpenAIAPIKey.String(), OpenAIBaseURL: c.OpenAIBaseURL, MaxTokens: c.MaxTokens,
+		OpenAIAPIKey: c.OpenAIAPIKey.String(), OpenAIBaseURL: c.OpenAIBaseURL, MaxTokens: c.MaxTokens, SimSeed: c.SimSeed,
 		TickInterval: c.TickInterval.String(), Concurrency: c.Concurrency, Paused: c.Paused,
 		RunDeadline: c.RunDeadline.String(), MaxTurns: c.MaxTurns, TokenBudget: c.TokenBudget,
 		MemoryRuns: c.MemoryRuns, Grace: c.Grace.String(), DB: c.DB.String(), Prices: c.Prices,
