@@ -1,0 +1,294 @@
+// Package app is the demo app the personas use: a small personal organiser (todos, notes, journal,
+// habits, mood, calendar, contacts, spaces) served as MCP tools over Streamable HTTP at /mcp
+// (SPEC §7). Its data lives in the store's database, in tables of its own scoped to a space.
+//
+// The registry (allTools) is the single place tools are defined. Each tool's JSON Schema is
+// derived from its Go input type and enforced by the gateway before the handler runs. Every
+// request is authenticated with the auth API's JWT and must name a space the user belongs to;
+// each call is rate-limited, logged as one line and counted in /metrics.
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/persona-runner/persona-runner/jwtauth"
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// ServerName is the MCP server name the gateway announces (Mana's).
+const ServerName = "mana"
+
+// Defaults of Config.
+const (
+	DefaultSessionIdleTimeout = 30 * time.Minute
+	DefaultRateLimit          = 30
+	DefaultRateWindow         = 60 * time.Second
+)
+
+// TokenVerifier checks an access token (signature, expiry, audience and issuer). *jwtauth.Verifier
+// implements it. Errors wrapping jwtauth.ErrInvalidToken mean the caller's token is bad (401);
+// others mean the keys could not be obtained (503).
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (*jwtauth.Claims, error)
+}
+
+// Config is what New needs.
+type Config struct {
+	// DB is the store's database handle and Dialect its Dialect() ("sqlite" or "postgres").
+	// Migrate must have been applied to it.
+	DB      *sql.DB
+	Dialect string
+	// Spaces answers membership questions (the store).
+	Spaces Spaces
+	// Verifier checks the bearer tokens.
+	Verifier TokenVerifier
+	// Logger receives one line per tool call and the gateway's errors (slog.Default() when nil).
+	Logger *slog.Logger
+	// SessionIdleTimeout closes an MCP session that has seen no request for that long
+	// (DefaultSessionIdleTimeout when zero).
+	SessionIdleTimeout time.Duration
+	// RateLimit is the most calls of one tool one user may make per RateWindow
+	// (DefaultRateLimit and DefaultRateWindow when zero; a negative RateLimit means no limit).
+	RateLimit  int
+	RateWindow time.Duration
+	// Now is the clock of the data and of the rate limit (time.Now when nil).
+	Now func() time.Time
+}
+
+// App is the demo app: the tool registry bound to the store, and the MCP gateway in front of it.
+type App struct {
+	cfg      Config
+	db       *sqlDB
+	reg      *registry
+	log      *slog.Logger
+	limiter  *rateLimiter
+	metrics  *metrics
+	server   *mcp.Server
+	mcpHTTP  *mcp.StreamableHTTPHandler
+	verifier TokenVerifier
+}
+
+// New builds the app over cfg. It does not migrate: call Migrate first.
+func New(cfg Config) (*App, error) {
+	var problems []string
+	if cfg.DB == nil {
+		problems = append(problems, "DB is required")
+	}
+	d, err := dialectFor(cfg.Dialect)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if cfg.Spaces == nil {
+		problems = append(problems, "Spaces is required")
+	}
+	if cfg.Verifier == nil {
+		problems = append(problems, "Verifier is required")
+	}
+	if cfg.SessionIdleTimeout < 0 {
+		problems = append(problems, "SessionIdleTimeout must not be negative")
+	}
+	if cfg.RateWindow < 0 {
+		problems = append(problems, "RateWindow must not be negative")
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("new app: %s", strings.Join(problems, "; "))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SessionIdleTimeout == 0 {
+		cfg.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = DefaultRateLimit
+	}
+	if cfg.RateWindow == 0 {
+		cfg.RateWindow = DefaultRateWindow
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &App{
+		cfg:      cfg,
+		db:       newSQLDB(cfg.DB, d),
+		log:      cfg.Logger,
+		limiter:  newRateLimiter(cfg.RateLimit, cfg.RateWindow, cfg.Now),
+		verifier: cfg.Verifier,
+	}
+	a.reg = newRegistry(allTools(&deps{db: a.db, spaces: cfg.Spaces, now: cfg.Now})...)
+	a.server = mcp.NewServer(&mcp.Implementation{Name: ServerName, Title: "Mana demo app", Version: "1.0.0"},
+		&mcp.ServerOptions{
+			Instructions: instructions,
+			Logger:       discardLogger,
+		})
+	for _, t := range a.reg.tools {
+		// The policy in one place: destructive and admin tools are never added to the MCP
+		// server, so no client can list or call them.
+		if !t.Exposed() {
+			continue
+		}
+		a.server.AddTool(mcpTool(t), a.toolHandler(t))
+	}
+	a.metrics = newMetrics(a.server)
+	a.mcpHTTP = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return a.server },
+		&mcp.StreamableHTTPOptions{
+			SessionTimeout: cfg.SessionIdleTimeout,
+			Logger:         a.log,
+		})
+	return a, nil
+}
+
+// instructions is what the server tells a client's model at initialisation.
+const instructions = `Mana is a personal organiser: todos, notes, a journal, habits, mood, a calendar and contacts.
+Everything you read or write belongs to the current space (see spaces.list); other spaces are not visible.
+Ids are UUIDs returned by the tools; dates are YYYY-MM-DD and times RFC 3339.`
+
+var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// Tools describes the tools a client can list and call (user-space read and write tools), in
+// registry order.
+func (a *App) Tools() []ToolInfo { return a.reg.infos(ToolInfo.Exposed) }
+
+// AllTools describes every tool of the registry, including the destructive and admin tools the
+// gateway never exposes.
+func (a *App) AllTools() []ToolInfo { return a.reg.infos(nil) }
+
+// Tools describes the exposed tools without an App (for the simulator and reports, which need the
+// catalog but no database).
+func Tools() []ToolInfo { return newRegistry(allTools(&deps{})...).infos(ToolInfo.Exposed) }
+
+// Modules lists the app's modules in registry order.
+func Modules() []string { return newRegistry(allTools(&deps{})...).modules() }
+
+// Close ends every open MCP session.
+func (a *App) Close() error {
+	for ss := range a.server.Sessions() {
+		_ = ss.Close()
+	}
+	return nil
+}
+
+// mcpTool is the MCP description of t: name, description, schema and the policy as annotations.
+func mcpTool(t *tool) *mcp.Tool {
+	readOnly := t.Policy == PolicyRead
+	destructive := t.Policy == PolicyDestructive
+	closedWorld := false
+	return &mcp.Tool{
+		Name:        t.Name,
+		Description: t.Description,
+		InputSchema: t.InputSchema,
+		Annotations: &mcp.ToolAnnotations{
+			ReadOnlyHint:    readOnly,
+			DestructiveHint: &destructive,
+			OpenWorldHint:   &closedWorld,
+		},
+	}
+}
+
+// Call results, as logged and counted in mcp_tool_calls_total{result}.
+const (
+	resultOK          = "ok"
+	resultInvalid     = "invalid"      // the input broke a rule
+	resultNotFound    = "not_found"    // a record id not in the space
+	resultRateLimited = "rate_limited" // over the per-user, per-tool limit
+	resultError       = "error"        // the app failed
+)
+
+func (a *App) toolHandler(t *tool) mcp.ToolHandler {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return a.call(ctx, t, req), nil
+	}
+}
+
+// call runs one tool call through the policy (exposure, rate limit, validation), the handler, the
+// log and the metrics. Every failure is a tool error (isError) the model can read and act on.
+func (a *App) call(ctx context.Context, t *tool, req *mcp.CallToolRequest) *mcp.CallToolResult {
+	started := time.Now()
+	id, _ := identityOf(req)
+	args := []byte(req.Params.Arguments)
+	if len(args) == 0 || string(args) == "null" {
+		args = []byte("{}")
+	}
+	res, result, detail := a.run(ctx, t, id, args)
+	latency := time.Since(started)
+	a.metrics.observe(t.Name, result, latency)
+	attrs := []slog.Attr{
+		slog.String("user", id.userID), slog.String("space", id.spaceID), slog.String("tool", t.Name),
+		slog.String("inputHash", InputHash(args)), slog.Int64("latencyMs", latency.Milliseconds()),
+		slog.String("result", result),
+	}
+	if detail != "" {
+		attrs = append(attrs, slog.String("error", detail))
+	}
+	level := slog.LevelInfo
+	if result == resultError {
+		level = slog.LevelError
+	}
+	a.log.LogAttrs(ctx, level, "tool call", attrs...)
+	return res
+}
+
+func (a *App) run(ctx context.Context, t *tool, id identity, args []byte) (res *mcp.CallToolResult, result, detail string) {
+	if !t.Exposed() {
+		// Unreachable through the MCP server (such tools are never added); kept so that the rule
+		// holds even if a tool is ever wired in another way.
+		return toolError("tool %s is not available", t.Name), resultInvalid, "not exposed"
+	}
+	if id.userID == "" || id.spaceID == "" {
+		return toolError("internal error: the request carries no identity"), resultError, "no identity"
+	}
+	if ok, retry := a.limiter.allow(id.userID, t.Name); !ok {
+		msg := fmt.Sprintf("rate limit: at most %d calls of %s per %s per user; try again in %ds",
+			a.cfg.RateLimit, t.Name, a.cfg.RateWindow, int(retry.Seconds()+0.999))
+		return toolError("%s", msg), resultRateLimited, msg
+	}
+	valid, err := validateArgs(t.fields, args)
+	if err != nil {
+		return toolError("invalid input: %v", err), resultInvalid, err.Error()
+	}
+	caller := Caller{UserID: id.userID, SpaceID: id.spaceID,
+		Logger: a.log.With("user", id.userID, "space", id.spaceID, "tool", t.Name)}
+	out, err := t.run(WithCaller(ctx, caller), valid)
+	switch {
+	case err == nil:
+	case errors.Is(err, persona.ErrInvalid):
+		return toolError("invalid input: %v", err), resultInvalid, err.Error()
+	case errors.Is(err, persona.ErrNotFound):
+		return toolError("%v", err), resultNotFound, err.Error()
+	default:
+		// The details (SQL, driver messages) go to the log, not to the model.
+		return toolError("internal error: %s failed; try again later", t.Name), resultError, err.Error()
+	}
+	text, err := json.Marshal(out)
+	if err != nil {
+		return toolError("internal error: %s failed; try again later", t.Name), resultError, "encode result: " + err.Error()
+	}
+	return &mcp.CallToolResult{
+		Content:           []mcp.Content{&mcp.TextContent{Text: string(text)}},
+		StructuredContent: json.RawMessage(text),
+	}, resultOK, ""
+}
+
+func toolError(format string, args ...any) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(format, args...)}}}
+}
+
+// InputHash is the hash of a call's JSON arguments that action rows carry (SPEC §5.3): the first
+// 16 hex characters of their SHA-256.
+func InputHash(args []byte) string {
+	sum := sha256.Sum256(args)
+	return hex.EncodeToString(sum[:8])
+}

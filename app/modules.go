@@ -1,0 +1,75 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// Spaces is what the app needs to know about spaces and their members. persona.Store implements it.
+type Spaces interface {
+	// IsMember reports whether the user is a member of the space.
+	IsMember(ctx context.Context, spaceID, userID string) (bool, error)
+	// SpacesOfUser lists the spaces the user is a member of, personal space first.
+	SpacesOfUser(ctx context.Context, userID string) ([]persona.Space, error)
+}
+
+// deps is what the modules' handlers work with.
+type deps struct {
+	db     *sqlDB
+	spaces Spaces
+	now    func() time.Time
+}
+
+// clock returns the current time at the precision stored (microseconds), in UTC.
+func (d *deps) clock() time.Time { return d.now().UTC().Truncate(time.Microsecond) }
+
+// today is the current date (UTC) as stored.
+func (d *deps) today() string { return d.clock().Format(dateLayout) }
+
+// allTools is the registry, in the order clients list the tools. It is the single place where
+// tools are defined: each module's file adds its own.
+func allTools(d *deps) []*tool {
+	var out []*tool
+	for _, module := range []func(*deps) []*tool{
+		todoTools, notesTools, journalTools, habitsTools, moodTools, calendarTools, contactsTools, spacesTools,
+	} {
+		out = append(out, module(d)...)
+	}
+	return out
+}
+
+// callerOf returns the caller a handler runs for; the gateway always sets one.
+func callerOf(ctx context.Context) (Caller, error) {
+	c, ok := CallerFrom(ctx)
+	if !ok || c.UserID == "" || c.SpaceID == "" {
+		return Caller{}, errors.New("no caller in context")
+	}
+	return c, nil
+}
+
+func newID() string { return uuid.NewString() }
+
+// notFoundError is a record that does not exist in the caller's space. Records of other spaces
+// are reported the same way, so a caller cannot learn that they exist.
+type notFoundError struct{ what, id string }
+
+func (e *notFoundError) Error() string {
+	return fmt.Sprintf("%s %s not found in this space", e.what, e.id)
+}
+
+// Is makes errors.Is(err, persona.ErrNotFound) true.
+func (e *notFoundError) Is(target error) bool { return target == persona.ErrNotFound }
+
+func notFound(what, id string) error { return &notFoundError{what: what, id: id} }
+
+// invalid is a problem with one field that only the handler can see (a rule across fields, or a
+// rule that needs the data).
+func invalid(field, format string, args ...any) error {
+	return &persona.FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,70 @@
+package app
+
+import (
+	"context"
+	"fmt"
+)
+
+type spacesListInput struct{}
+
+type spacesListAllInput struct {
+	Limit int `json:"limit,omitempty" jsonschema:"Maximum number of spaces to return." schema:"minimum=1,maximum=1000,default=100"`
+}
+
+type spaceItem struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Slug    string `json:"slug"`
+	Type    string `json:"type"`
+	Current bool   `json:"current"`
+}
+
+type spacesModule struct{ *deps }
+
+func spacesTools(d *deps) []*tool {
+	m := spacesModule{d}
+	return []*tool{
+		define("spaces.list", "List the spaces you belong to (your personal space first) and which one you are working in now. Everything you create goes into the current space.",
+			ScopeUserSpace, PolicyRead, m.list),
+		// listAll is an administrator's tool: it stays in the registry to show the policy at work,
+		// and the gateway never lists it nor lets anyone call it.
+		define("spaces.listAll", "List every space of every user (administrators only).",
+			ScopeAdmin, PolicyRead, m.listAll),
+	}
+}
+
+func (m spacesModule) list(ctx context.Context, _ spacesListInput) (any, error) {
+	c, err := callerOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spaces, err := m.spaces.SpacesOfUser(ctx, c.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("list spaces: %w", err)
+	}
+	out := make([]spaceItem, 0, len(spaces))
+	for _, s := range spaces {
+		out = append(out, spaceItem{ID: s.ID, Name: s.Name, Slug: s.Slug, Type: string(s.Type), Current: s.ID == c.SpaceID})
+	}
+	return map[string]any{"spaces": out, "currentSpaceId": c.SpaceID}, nil
+}
+
+func (m spacesModule) listAll(ctx context.Context, in spacesListAllInput) (any, error) {
+	rows, err := m.db.query(ctx, `SELECT id, name, slug, type FROM {spaces} ORDER BY slug LIMIT $1`, in.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list all spaces: %w", err)
+	}
+	defer rows.Close()
+	out := []spaceItem{}
+	for rows.Next() {
+		var s spaceItem
+		if err := rows.Scan(&s.ID, &s.Name, &s.Slug, &s.Type); err != nil {
+			return nil, fmt.Errorf("list all spaces: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list all spaces: %w", err)
+	}
+	return map[string]any{"spaces": out, "count": len(out)}, nil
+}
