@@ -94,6 +94,10 @@ func TestAdminUpsert(t *testing.T) {
 		wantValidation(t, r, "email", "password", "archetype", "systemPrompt", "moduleMix", "tickCadence", "timezone")
 		wantValidation(t, b.do(t, "POST", authapi.PathAdminPersona, `{"email":"a@b.c","moduleMix":"lots"}`, b.admin()), "moduleMix")
 		wantBody(t, b.do(t, "POST", authapi.PathAdminPersona, `{"email":`, b.admin()), 400, `{"error":"Invalid JSON"}`)
+		nul := in
+		nul.Archetype = "tes\x00ter"
+		body2, _ := json.Marshal(nul)
+		wantValidation(t, b.do(t, "POST", authapi.PathAdminPersona, string(body2), b.admin()), "archetype")
 		r = b.do(t, "POST", authapi.PathAdminPersona, string(body), b.admin(), "Content-Type: text/plain")
 		if r.status != 415 {
 			t.Fatalf("text/plain: %d %s", r.status, r.body)
