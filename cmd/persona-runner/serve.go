@@ -4,4 +4,5 @@ package main
 // component is a subcommand in a file named after it (serve_auth.go, …).
 type ServeCmd struct {
 	Auth ServeAuthCmd `cmd:"" help:"Serve the auth API (login, JWKS, spaces, admin and internal persona routes) on :3001."`
+	MCP  ServeMCPCmd  `cmd:"" name:"mcp" help:"Serve the demo app's MCP gateway (Streamable HTTP at /mcp) on :3069."`
 }

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/persona-runner/persona-runner/app"
+	"github.com/persona-runner/persona-runner/jwtauth"
+)
+
+// mcpShutdownGrace is how long in-flight requests get to finish after SIGTERM.
+const mcpShutdownGrace = 10 * time.Second
+
+// ServeMCPCmd serves the demo app (the MCP gateway, SPEC §7) on its own. Tokens are checked
+// against the auth API's JWKS at <auth-url>/api/auth/jwks.
+type ServeMCPCmd struct {
+	StoreFlags  `embed:""`
+	Addr        string        `name:"addr" default:":3069" placeholder:"ADDR" help:"Listen address."`
+	AuthURL     string        `name:"auth-url" env:"MANA_AUTH_URL" default:"http://localhost:3001" placeholder:"URL" help:"Base URL of the auth API, whose JWKS signs the access tokens."`
+	Issuer      string        `name:"issuer" placeholder:"URL" help:"The iss the tokens must carry (default: the auth URL)."`
+	SessionIdle time.Duration `name:"session-idle" default:"30m" help:"Close an MCP session after this long without a request."`
+	RateLimit   int           `name:"rate-limit" default:"30" help:"Most calls of one tool per user per minute."`
+}
+
+// Run serves until the context ends, then closes the MCP sessions and shuts down gracefully.
+func (c *ServeMCPCmd) Run(env *Env) error {
+	if c.RateLimit < 1 {
+		return fmt.Errorf("--rate-limit must be at least 1 (got %d)", c.RateLimit)
+	}
+	if c.SessionIdle <= 0 {
+		return fmt.Errorf("--session-idle must be positive (got %s)", c.SessionIdle)
+	}
+	authURL := strings.TrimRight(strings.TrimSpace(c.AuthURL), "/")
+	if !strings.HasPrefix(authURL, "http://") && !strings.HasPrefix(authURL, "https://") {
+		return fmt.Errorf("--auth-url must be an http(s) URL (got %q)", c.AuthURL)
+	}
+	issuer := strings.TrimRight(strings.TrimSpace(c.Issuer), "/")
+	if issuer == "" {
+		issuer = authURL
+	}
+	log := slog.New(slog.NewJSONHandler(env.Stderr, nil))
+
+	db, err := c.StoreFlags.Open(env.Ctx, env)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := app.Migrate(env.Ctx, db.SQL(), db.Dialect()); err != nil {
+		return err
+	}
+	jwks := authURL + "/api/auth/jwks"
+	demo, err := app.New(app.Config{
+		DB: db.SQL(), Dialect: db.Dialect(), Spaces: db,
+		Verifier:           jwtauth.NewVerifier(jwks, issuer, jwtauth.Audience, nil),
+		Logger:             log,
+		SessionIdleTimeout: c.SessionIdle,
+		RateLimit:          c.RateLimit,
+	})
+	if err != nil {
+		return err
+	}
+	defer demo.Close()
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("serve mcp: listen on %s: %w", c.Addr, err)
+	}
+	defer ln.Close()
+	srv := &http.Server{Handler: demo.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(env.Stdout, "MCP gateway listening on %s (endpoint /mcp, %s store, tokens from %s)\n", ln.Addr(), db.Dialect(), jwks)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve mcp: %w", err)
+	case <-env.Ctx.Done():
+	}
+	log.Info("shutting down")
+	// Closing the sessions first ends their event streams, which Shutdown would otherwise wait
+	// for until the grace period runs out.
+	_ = demo.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), mcpShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("serve mcp: shut down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve mcp: %w", err)
+	}
+	return nil
+}
