@@ -100,7 +100,7 @@ func DefaultPrices() map[string]Price {
 		"gpt-4.1":           {Input: 2, Output: 8, CachedInput: 0.5},
 		"gpt-5-mini":        {Input: 0.25, Output: 2, CachedInput: 0.025},
 		"gpt-5":             {Input: 1.25, Output: 10, CachedInput: 0.125},
-		"sim":               {},
+		"persona-sim":       {},
 	}
 }
 

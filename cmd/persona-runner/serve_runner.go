@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/persona-runner/persona-runner/authapi"
+	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/runner"
+	"github.com/persona-runner/persona-runner/runner/providers"
+	"github.com/persona-runner/persona-runner/store"
+)
+
+// ServeRunnerCmd serves the runner (SPEC §5): the tick loop plus /health, /metrics, /diag/* and
+// /control/*. Secrets (service key, provider keys, seed secret) come from the environment or the
+// config file only: flags show up in process listings.
+type ServeRunnerCmd struct {
+	RunnerFlags `embed:""`
+	Addr        string `name:"addr" placeholder:"ADDR" help:"Listen address (default :$PORT, else :3070)."`
+	DB          string `name:"db" placeholder:"DSN" help:"Write to this store directly instead of through the auth API's internal endpoints (default DATABASE_URL when set)."`
+}
+
+// RunnerFlags are the runner settings a flag may override (the last word after the config file
+// and the environment). They are shared with the config command so that it shows what serve
+// runner would use.
+type RunnerFlags struct {
+	Config      string        `name:"config" placeholder:"FILE" type:"existingfile" help:"YAML configuration file (environment variables and flags override it)."`
+	AuthURL     string        `name:"auth-url" placeholder:"URL" help:"Auth API base URL (MANA_AUTH_URL)."`
+	MCPURL      string        `name:"mcp-url" placeholder:"URL" help:"MCP server base URL; /mcp is appended (MANA_MCP_URL)."`
+	Provider    string        `name:"provider" enum:",anthropic,openai,sim" default:"" help:"Model provider: anthropic, openai or sim (MODEL_PROVIDER)."`
+	Model       string        `name:"model" placeholder:"NAME" help:"Model name (MODEL)."`
+	Concurrency int           `name:"concurrency" placeholder:"N" help:"Personas run at once (PERSONA_CONCURRENCY)."`
+	Interval    time.Duration `name:"interval" placeholder:"D" help:"Time between ticks, e.g. 60s (TICK_INTERVAL_MS)."`
+}
+
+// overrides turns the flags that were given into config overrides naming the flag.
+func (f RunnerFlags) overrides() config.Overrides {
+	var o config.Overrides
+	set := func(flag, v string, dst func(*config.Config) *string) {
+		if v != "" {
+			o = append(o, config.Override{Flag: flag, Apply: func(c *config.Config) error { *dst(c) = v; return nil }})
+		}
+	}
+	set("--auth-url", f.AuthURL, func(c *config.Config) *string { return &c.AuthURL })
+	set("--mcp-url", f.MCPURL, func(c *config.Config) *string { return &c.MCPURL })
+	set("--provider", f.Provider, func(c *config.Config) *string { return &c.Provider })
+	set("--model", f.Model, func(c *config.Config) *string { return &c.Model })
+	if f.Concurrency != 0 {
+		o = append(o, config.Override{Flag: "--concurrency", Apply: func(c *config.Config) error {
+			if f.Concurrency < 0 {
+				return fmt.Errorf("must be a positive number of personas (got %d)", f.Concurrency)
+			}
+			c.Concurrency = f.Concurrency
+			return nil
+		}})
+	}
+	if f.Interval != 0 {
+		o = append(o, config.Override{Flag: "--interval", Apply: func(c *config.Config) error {
+			if f.Interval < 0 {
+				return fmt.Errorf("must be a positive duration (got %s)", f.Interval)
+			}
+			c.TickInterval = f.Interval
+			return nil
+		}})
+	}
+	return o
+}
+
+// Load reads the configuration: defaults < file < environment < these flags.
+func (f RunnerFlags) Load(env *Env, extra ...config.Override) (config.Config, error) {
+	return config.Load(f.Config, env.Getenv, append(f.overrides(), extra...))
+}
+
+// Run serves until SIGTERM or SIGINT, then stops claiming, lets running personas finish within
+// the grace period (SHUTDOWN_GRACE), records the rest as cancelled and exits.
+func (c *ServeRunnerCmd) Run(env *Env) error {
+	var extra config.Overrides
+	if c.Addr != "" {
+		extra = append(extra, config.Override{Flag: "--addr", Apply: func(cfg *config.Config) error { cfg.Addr = c.Addr; return nil }})
+	}
+	if c.DB != "" {
+		extra = append(extra, config.Override{Flag: "--db", Apply: func(cfg *config.Config) error { cfg.DB = config.DSN(c.DB); return nil }})
+	}
+	cfg, err := c.Load(env, extra...)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	provider, err := providers.New(cfg, nil)
+	if err != nil {
+		return err
+	}
+
+	var persist runner.Persistence
+	if cfg.DB != "" {
+		db, err := store.Open(env.Ctx, cfg.DB.Value())
+		if err != nil {
+			return fmt.Errorf("cannot open the store %s: %w", cfg.DB, err)
+		}
+		defer db.Close()
+		persist = runner.NewStorePersistence(db)
+	} else {
+		if cfg.ServiceKey == "" {
+			return errors.New("MANA_SERVICE_KEY is required to claim personas and write rows through the auth API (or give --db to use the store directly)")
+		}
+		client := authapi.NewClient(cfg.AuthURL, nil)
+		client.ServiceKey = cfg.ServiceKey.Value()
+		persist = runner.NewHTTPPersistence(client)
+	}
+	r, err := runner.New(cfg, runner.Deps{Provider: provider, Persistence: persist, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr())
+	if err != nil {
+		return fmt.Errorf("serve runner: listen on %s: %w", cfg.ListenAddr(), err)
+	}
+	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	fmt.Fprintf(env.Stdout, "persona-runner runner listening on http://%s (provider %s, model %s)\n", ln.Addr(), cfg.Provider, cfg.Model)
+	log.Info("runner listening", "addr", ln.Addr().String(), "provider", cfg.Provider, "model", cfg.Model,
+		"concurrency", cfg.Concurrency, "interval", cfg.TickInterval, "paused", cfg.Paused, "runnerId", cfg.RunnerID)
+	if cfg.ServiceKey == "" {
+		log.Warn("MANA_SERVICE_KEY is not set: /control and /diag answer 401")
+	}
+
+	// The loop gets a context of its own so that SIGTERM goes through Stop and its grace period.
+	loopCtx, cancelLoop := context.WithCancel(context.WithoutCancel(env.Ctx))
+	defer cancelLoop()
+	r.Start(loopCtx)
+	select {
+	case <-env.Ctx.Done():
+	case err := <-serveErr:
+		cancelLoop()
+		return fmt.Errorf("serve runner: %w", err)
+	}
+	log.Info("stopping: no new claims; running personas get the grace period", "grace", cfg.Grace)
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Grace+30*time.Second)
+	defer cancel()
+	stopErr := r.Stop(stopCtx)
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShut()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	return stopErr
+}

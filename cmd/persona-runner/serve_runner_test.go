@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestServeRunnerHealthAndStop(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"RUNNER_PAUSED": "true", "MANA_SERVICE_KEY": "runner-test-key-0123456789", "MODEL_PROVIDER": "sim"}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	logs := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		code := Run(ctx, []string{"serve", "runner", "--addr", "127.0.0.1:0", "--interval", "1h"}, pw, logs, func(k string) string { return env[k] })
+		pw.Close()
+		done <- code
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("serve runner did not start: %v; stderr:\n%s", err, logs.String())
+	}
+	go io.Copy(io.Discard, pr)
+	m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(line)
+	if m == nil {
+		cancel()
+		t.Fatalf("unexpected first line %q", line)
+	}
+	resp, err := http.Get(m[1] + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if h["status"] != "ok" || h["paused"] != true || h["tickIntervalMs"] != float64(3600000) {
+		t.Errorf("health: %v", h)
+	}
+	req, _ := http.NewRequest(http.MethodPost, m[1]+"/control/resume", nil)
+	req.Header.Set("X-Service-Key", "runner-test-key-0123456789")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("resume: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit status %d; stderr:\n%s", code, logs.String())
+	}
+}
+
+func TestServeRunnerRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	env := map[string]string{"APP_ENV": "production", "PERSONA_CONCURRENCY": "zero"}
+	code := Run(context.Background(), []string{"serve", "runner", "--addr", "127.0.0.1:0"}, io.Discard, &stderr, func(k string) string { return env[k] })
+	if code == 0 {
+		t.Fatal("serve runner started with a bad production config")
+	}
+	for _, want := range []string{"PERSONA_CONCURRENCY", "MANA_SERVICE_KEY", "ANTHROPIC_API_KEY", "PERSONA_SEED_SECRET"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("message does not name %s:\n%s", want, stderr.String())
+		}
+	}
+}
+
+func TestConfigCommandMasksSecrets(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	vars := map[string]string{"MANA_SERVICE_KEY": "svc-secret-value-4321", "ANTHROPIC_API_KEY": "sk-ant-secret-value-8765"}
+	env := &Env{Ctx: context.Background(), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }}
+	cmd := &ConfigCmd{RunnerFlags: RunnerFlags{Concurrency: 7}}
+	if err := cmd.Run(env); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	out := stdout.String()
+	if strings.Contains(out, "secret-value") {
+		t.Errorf("secret printed:\n%s", out)
+	}
+	for _, want := range []string{`serviceKey: "****4321"`, "concurrency: 7", "provider: anthropic"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
