@@ -12,24 +12,16 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 )
 
-// personaExists locks the persona row against deletion for the rest of tx (FOR KEY SHARE blocks
-// only a concurrent delete or key change, not other writers) and reports whether it exists.
-func personaExists(ctx context.Context, tx pgx.Tx, personaID string) (bool, error) {
-	var one int
-	err := tx.QueryRow(ctx, `SELECT 1 FROM auth.personas WHERE user_id = $1 FOR KEY SHARE`, personaID).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// InsertActions inserts action rows with ON CONFLICT DO NOTHING in one transaction. The whole batch
-// is one INSERT over unnest'ed column arrays: a single round trip whatever the batch size.
+// InsertActions inserts action rows with ON CONFLICT DO NOTHING. The whole batch is one INSERT
+// over unnest'ed column arrays, joined with the persona row so an unknown persona writes nothing
+// even when every id exists already (ids derive from the tick, not the persona): one statement,
+// so one implicit transaction and one round trip whatever the batch size.
 func (db *DB) InsertActions(ctx context.Context, personaID string, rows []persona.Action) (written, duplicates int, err error) {
 	var es persona.FieldErrors
 	for i, a := range rows {
-		if err := persona.ValidateAction(i, a); err != nil {
-			es = append(es, err.(persona.FieldErrors)...)
+		var rowErrs persona.FieldErrors
+		if errors.As(persona.ValidateAction(i, a), &rowErrs) {
+			es = append(es, rowErrs...)
 		}
 	}
 	if err := es.Err(); err != nil {
@@ -50,40 +42,39 @@ func (db *DB) InsertActions(ctx context.Context, personaID string, rows []person
 		results[i], msgs[i], latencies[i], seqs[i] = string(a.Result), a.ErrorMessage, a.LatencyMs, int32(a.Seq)
 		created[i] = orNow(a.CreatedAt, now)
 	}
-	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		ok, err := personaExists(ctx, tx, personaID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("persona %q: %w", personaID, persona.ErrNotFound)
-		}
-		tag, err := tx.Exec(ctx, `INSERT INTO auth.persona_actions
-			(id, persona_id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at)
-			SELECT id, $1, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at
-			FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+	var found bool
+	err = db.pool.QueryRow(ctx, `WITH p AS (
+			SELECT user_id FROM auth.personas WHERE user_id = $1 FOR KEY SHARE
+		), ins AS (
+			INSERT INTO auth.persona_actions
+				(id, persona_id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at)
+			SELECT r.id, p.user_id, r.tick_id, r.tool_name, r.module, r.input_hash, r.result, r.error_message,
+				r.latency_ms, r.seq, r.created_at
+			FROM p, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 				$9::bigint[], $10::int[], $11::timestamptz[])
 				AS r(id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at)
-			ON CONFLICT (id) DO NOTHING`,
-			personaID, ids, ticks, tools, modules, hashes, results, msgs, latencies, seqs, created)
-		if err != nil {
-			return err
-		}
-		written = int(tag.RowsAffected())
-		return nil
-	})
+			ON CONFLICT (id) DO NOTHING
+			RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM p), (SELECT count(*) FROM ins)`,
+		personaID, ids, ticks, tools, modules, hashes, results, msgs, latencies, seqs, created).Scan(&found, &written)
 	if err != nil {
 		return 0, 0, fmt.Errorf("insert actions: %w", err)
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("insert actions: persona %q: %w", personaID, persona.ErrNotFound)
 	}
 	return written, n - written, nil
 }
 
-// InsertFeedback inserts feedback rows with ON CONFLICT DO NOTHING in one transaction.
+// InsertFeedback inserts feedback rows with ON CONFLICT DO NOTHING in one statement, like
+// InsertActions.
 func (db *DB) InsertFeedback(ctx context.Context, personaID string, rows []persona.Feedback) (written, duplicates int, err error) {
 	var es persona.FieldErrors
 	for i, fb := range rows {
-		if err := persona.ValidateFeedback(i, fb); err != nil {
-			es = append(es, err.(persona.FieldErrors)...)
+		var rowErrs persona.FieldErrors
+		if errors.As(persona.ValidateFeedback(i, fb), &rowErrs) {
+			es = append(es, rowErrs...)
 		}
 	}
 	if err := es.Err(); err != nil {
@@ -102,28 +93,24 @@ func (db *DB) InsertFeedback(ctx context.Context, personaID string, rows []perso
 		ids[i], ticks[i], modules[i], notes[i] = fb.ID, fb.TickID, fb.Module, fb.Notes
 		ratings[i], created[i] = int16(fb.Rating), orNow(fb.CreatedAt, now)
 	}
-	err = db.inTx(ctx, func(tx pgx.Tx) error {
-		ok, err := personaExists(ctx, tx, personaID)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("persona %q: %w", personaID, persona.ErrNotFound)
-		}
-		tag, err := tx.Exec(ctx, `INSERT INTO auth.persona_feedback (id, persona_id, tick_id, module, rating, notes, created_at)
-			SELECT id, $1, tick_id, module, rating, notes, created_at
-			FROM unnest($2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::timestamptz[])
+	var found bool
+	err = db.pool.QueryRow(ctx, `WITH p AS (
+			SELECT user_id FROM auth.personas WHERE user_id = $1 FOR KEY SHARE
+		), ins AS (
+			INSERT INTO auth.persona_feedback (id, persona_id, tick_id, module, rating, notes, created_at)
+			SELECT r.id, p.user_id, r.tick_id, r.module, r.rating, r.notes, r.created_at
+			FROM p, unnest($2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::timestamptz[])
 				AS r(id, tick_id, module, rating, notes, created_at)
-			ON CONFLICT (id) DO NOTHING`,
-			personaID, ids, ticks, modules, ratings, notes, created)
-		if err != nil {
-			return err
-		}
-		written = int(tag.RowsAffected())
-		return nil
-	})
+			ON CONFLICT (id) DO NOTHING
+			RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM p), (SELECT count(*) FROM ins)`,
+		personaID, ids, ticks, modules, ratings, notes, created).Scan(&found, &written)
 	if err != nil {
 		return 0, 0, fmt.Errorf("insert feedback: %w", err)
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("insert feedback: persona %q: %w", personaID, persona.ErrNotFound)
 	}
 	return written, n - written, nil
 }
