@@ -88,6 +88,32 @@ type feedbackEnvelope struct {
 // personaID: either rows, or a body-level error (bad JSON, wrong type), or the field problems of
 // every bad row. Nothing is written unless all rows are good.
 func decodeActions(body []byte, personaID string) ([]persona.Action, *decodeError, []FieldDetail) {
+	// The fast path decodes the whole batch in one pass; only a batch that fails to decode is
+	// decoded again row by row, to name the bad row and field.
+	var fast struct {
+		Actions *[]*ActionRow `json:"actions"`
+	}
+	if decodeInto(body, &fast, true, "", "") == nil && fast.Actions != nil {
+		in := *fast.Actions
+		if len(in) < 1 || len(in) > persona.MaxActionsPerBatch {
+			return nil, nil, []FieldDetail{{Field: "actions", Message: fmt.Sprintf("must have 1 to %d rows (got %d)", persona.MaxActionsPerBatch, len(in))}}
+		}
+		rows := make([]persona.Action, 0, len(in))
+		var details []FieldDetail
+		for i, row := range in {
+			if row == nil {
+				details = append(details, FieldDetail{Field: fmt.Sprintf("actions[%d]", i), Message: "must be a JSON object"})
+				continue
+			}
+			a, d := checkAction(i, *row, personaID)
+			details = append(details, d...)
+			rows = append(rows, a)
+		}
+		if len(details) > 0 {
+			return nil, nil, details
+		}
+		return rows, nil, nil
+	}
 	var env actionsEnvelope
 	if derr := decodeInto(body, &env, true, "", ""); derr != nil {
 		return nil, derr, nil
@@ -115,17 +141,9 @@ func decodeActions(body []byte, personaID string) ([]persona.Action, *decodeErro
 			details = append(details, FieldDetail{Field: prefix, Message: "must be a JSON object"})
 			continue
 		}
-		a := actionFromRow(row)
-		if err := persona.ValidateAction(i, a); err != nil {
-			details = append(details, detailsOf(err)...)
-			continue
-		}
-		if d := nulFields(prefix, "tickId", a.TickID, "toolName", a.ToolName, "module", a.Module,
-			"inputHash", a.InputHash, "errorMessage", a.ErrorMessage); d != nil {
-			details = append(details, d...)
-			continue
-		}
-		rows = append(rows, persona.NormalizeAction(personaID, a))
+		a, d := checkAction(i, row, personaID)
+		details = append(details, d...)
+		rows = append(rows, a)
 	}
 	if len(details) > 0 {
 		return nil, nil, details
@@ -135,6 +153,30 @@ func decodeActions(body []byte, personaID string) ([]persona.Action, *decodeErro
 
 // decodeFeedback is decodeActions for POST …/{id}/feedback.
 func decodeFeedback(body []byte, personaID string) ([]persona.Feedback, *decodeError, []FieldDetail) {
+	var fast struct {
+		Feedback *[]*FeedbackRow `json:"feedback"`
+	}
+	if decodeInto(body, &fast, true, "", "") == nil && fast.Feedback != nil {
+		in := *fast.Feedback
+		if len(in) < 1 || len(in) > persona.MaxFeedbackPerBatch {
+			return nil, nil, []FieldDetail{{Field: "feedback", Message: fmt.Sprintf("must have 1 to %d rows (got %d)", persona.MaxFeedbackPerBatch, len(in))}}
+		}
+		rows := make([]persona.Feedback, 0, len(in))
+		var details []FieldDetail
+		for i, row := range in {
+			if row == nil {
+				details = append(details, FieldDetail{Field: fmt.Sprintf("feedback[%d]", i), Message: "must be a JSON object"})
+				continue
+			}
+			fb, d := checkFeedback(i, *row, personaID)
+			details = append(details, d...)
+			rows = append(rows, fb)
+		}
+		if len(details) > 0 {
+			return nil, nil, details
+		}
+		return rows, nil, nil
+	}
 	var env feedbackEnvelope
 	if derr := decodeInto(body, &env, true, "", ""); derr != nil {
 		return nil, derr, nil
@@ -162,16 +204,9 @@ func decodeFeedback(body []byte, personaID string) ([]persona.Feedback, *decodeE
 			details = append(details, FieldDetail{Field: prefix, Message: "must be a JSON object"})
 			continue
 		}
-		fb := feedbackFromRow(row)
-		if err := persona.ValidateFeedback(i, fb); err != nil {
-			details = append(details, detailsOf(err)...)
-			continue
-		}
-		if d := nulFields(prefix, "tickId", fb.TickID, "module", fb.Module, "notes", fb.Notes); d != nil {
-			details = append(details, d...)
-			continue
-		}
-		rows = append(rows, persona.NormalizeFeedback(personaID, fb))
+		fb, d := checkFeedback(i, row, personaID)
+		details = append(details, d...)
+		rows = append(rows, fb)
 	}
 	if len(details) > 0 {
 		return nil, nil, details
@@ -316,4 +351,29 @@ func nulFields(prefix string, pairs ...string) []FieldDetail {
 		}
 	}
 	return out
+}
+
+// checkAction validates row i of a batch and returns it normalised, or its problems.
+func checkAction(i int, row ActionRow, personaID string) (persona.Action, []FieldDetail) {
+	a := actionFromRow(row)
+	if err := persona.ValidateAction(i, a); err != nil {
+		return a, detailsOf(err)
+	}
+	if d := nulFields(fmt.Sprintf("actions[%d]", i), "tickId", a.TickID, "toolName", a.ToolName, "module", a.Module,
+		"inputHash", a.InputHash, "errorMessage", a.ErrorMessage); d != nil {
+		return a, d
+	}
+	return persona.NormalizeAction(personaID, a), nil
+}
+
+// checkFeedback validates row i of a batch and returns it normalised, or its problems.
+func checkFeedback(i int, row FeedbackRow, personaID string) (persona.Feedback, []FieldDetail) {
+	fb := feedbackFromRow(row)
+	if err := persona.ValidateFeedback(i, fb); err != nil {
+		return fb, detailsOf(err)
+	}
+	if d := nulFields(fmt.Sprintf("feedback[%d]", i), "tickId", fb.TickID, "module", fb.Module, "notes", fb.Notes); d != nil {
+		return fb, d
+	}
+	return persona.NormalizeFeedback(personaID, fb), nil
 }
