@@ -18,6 +18,7 @@ var version = "dev"
 
 // CLI is the whole command line. Each command lives in a file of its own named after it.
 type CLI struct {
+	Up       UpCmd       `cmd:"" help:"Run the whole loop in one process: auth API, demo app and runner on an embedded store, seeded on first start."`
 	Version  VersionCmd  `cmd:"" help:"Print the version."`
 	Seed     SeedCmd     `cmd:"" help:"Create or update the catalog's personas and spaces in one transaction."`
 	Cleanup  CleanupCmd  `cmd:"" help:"Delete personas not in the catalog (or all) with all their data."`

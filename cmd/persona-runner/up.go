@@ -1,0 +1,479 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/persona-runner/persona-runner/app"
+	"github.com/persona-runner/persona-runner/authapi"
+	"github.com/persona-runner/persona-runner/catalog"
+	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/model"
+	"github.com/persona-runner/persona-runner/model/anthropic"
+	"github.com/persona-runner/persona-runner/model/openai"
+	"github.com/persona-runner/persona-runner/model/sim"
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/progress"
+	"github.com/persona-runner/persona-runner/runner"
+	"github.com/persona-runner/persona-runner/store"
+)
+
+// Default listen addresses of `up` (SPEC §1 ports, loopback only: the embedded mode is for one
+// machine, and the demo app must not be reachable from the network by accident).
+const (
+	DefaultUpAuthAddr   = "127.0.0.1:3001"
+	DefaultUpMCPAddr    = "127.0.0.1:3069"
+	DefaultUpRunnerAddr = "127.0.0.1:3070"
+)
+
+// UpCmd runs the whole loop in one process (the embedded mode, SPEC §1 and §8): the store, the
+// auth API, the demo app and the runner, seeded with the default catalog on the first start.
+type UpCmd struct {
+	StoreFlags  `embed:""`
+	Once        bool          `help:"Run one tick, print the summary and exit; the exit status is 1 if any persona run failed."`
+	AuthAddr    string        `name:"auth-addr" default:"127.0.0.1:3001" placeholder:"ADDR" help:"Listen address of the auth API (port 0: any free port)."`
+	MCPAddr     string        `name:"mcp-addr" default:"127.0.0.1:3069" placeholder:"ADDR" help:"Listen address of the demo app's MCP gateway."`
+	RunnerAddr  string        `name:"runner-addr" default:"127.0.0.1:3070" placeholder:"ADDR" help:"Listen address of the runner's HTTP API (/health, /metrics)."`
+	Provider    string        `placeholder:"NAME" help:"Model provider: anthropic, openai or sim (default: anthropic with ANTHROPIC_API_KEY, openai with OPENAI_BASE_URL or OPENAI_API_KEY, else the offline simulator)."`
+	Model       string        `placeholder:"M" help:"Model name (default: MODEL, else the provider's default)."`
+	Concurrency int           `placeholder:"N" help:"Personas run at once (default: PERSONA_CONCURRENCY, else 2)."`
+	Interval    time.Duration `placeholder:"D" help:"Time between ticks, e.g. 1m or 30s (default: TICK_INTERVAL_MS, else 1m)."`
+	Seed        *int64        `placeholder:"N" help:"Seed of the offline simulator: the same seed on the same day replays the same personas' days (default: random, printed at start)."`
+	Config      string        `placeholder:"FILE" help:"Runner configuration file (YAML); the environment and flags override it."`
+	Verbose     bool          `short:"v" help:"Log every request, tool call and run to stderr (default: warnings and errors only)."`
+	// StartTime runs every component on a clock that starts at this instant and advances in
+	// real time. Tests use it to run on a weekday (weekday personas are due only then) and to
+	// make two runs see the same dates; demos use it to show a given day.
+	StartTime string `name:"start-time" hidden:"" placeholder:"RFC3339" help:"Run on a clock that starts at this time."`
+
+	// wrapTools, when set, wraps the runner's MCP client. Tests use it to add a tool the app
+	// does not have; the command line cannot set it.
+	wrapTools func(runner.Tools) runner.Tools
+}
+
+// Run starts everything, runs the first tick at once and then one per interval until the
+// context ends (Ctrl-C), or runs one tick with --once.
+func (c *UpCmd) Run(env *Env) error {
+	ctx := env.Ctx
+	now, err := c.clock()
+	if err != nil {
+		return err
+	}
+	cfg, err := c.config(env.Getenv)
+	if err != nil {
+		return err
+	}
+	seed := c.seed()
+	dsn, err := c.DSN(env.Getenv)
+	if err != nil {
+		return err
+	}
+	logLevel := slog.LevelWarn
+	if c.Verbose {
+		logLevel = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: logLevel}))
+
+	// The listeners come first: a port in use fails before anything is migrated or seeded, and
+	// the URLs the components give each other are those of the real addresses (port 0 works).
+	lns, err := listenAll([]listenSpec{{"--auth-addr", c.AuthAddr}, {"--mcp-addr", c.MCPAddr}, {"--runner-addr", c.RunnerAddr}})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	authURL, mcpURL, runnerURL := baseURL(lns[0].Addr()), baseURL(lns[1].Addr()), baseURL(lns[2].Addr())
+
+	db, err := store.Open(ctx, dsn, store.WithNow(now))
+	if err != nil {
+		return fmt.Errorf("cannot open the store: %w", err)
+	}
+	defer db.Close()
+	if err := app.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "persona-runner up: store %s (%s)\n", config.DSN(dsn), db.Dialect())
+	if err := seedOnFirstStart(ctx, db, cfg.SeedSecret.Value(), env.Stdout); err != nil {
+		return err
+	}
+	provider, line, err := c.provider(cfg, env.Getenv, seed, now)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, line)
+
+	authSrv, err := authapi.New(ctx, authapi.Config{Store: db, Issuer: authURL, ServiceKey: cfg.ServiceKey.Value(),
+		Logger: log.With("component", "auth"), Now: now})
+	if err != nil {
+		return err
+	}
+	// The app checks tokens with the auth server's own verifier: same process, same keys, so no
+	// JWKS round trip; signature, expiry, audience and issuer are checked all the same.
+	demo, err := app.New(app.Config{DB: db.SQL(), Dialect: db.Dialect(), Spaces: db, Verifier: authSrv.Verifier(),
+		Logger: log.With("component", "app"), Now: now})
+	if err != nil {
+		return err
+	}
+	defer demo.Close()
+
+	cfg.AuthURL, cfg.MCPURL, cfg.Addr = authURL, mcpURL, lns[2].Addr().String()
+	live := isTerminal(env.Stdout)
+	display := progress.New(env.Stdout, live)
+	defer display.Close()
+	deps := runner.Deps{
+		Provider:    provider,
+		Persistence: runner.NewStorePersistence(db),
+		Logger:      log.With("component", "runner"),
+		Now:         now,
+		OnEvent: func(e runner.Event) {
+			display.Handle(e)
+			if e.Kind == runner.TickStarted {
+				// The due count gives the live line its total; it is read before the tick claims
+				// anyone, in the same process, so it is exact.
+				if due, _, err := db.DuePersonas(ctx, 0); err == nil {
+					display.Expect(len(due))
+				}
+			}
+			if rp, ok := provider.(*replayable); ok && e.Kind == runner.RunFinished {
+				rp.forget(e.TickID)
+			}
+		},
+	}
+	if c.wrapTools != nil {
+		deps.Tools = c.wrapTools(&runner.MCPTools{Endpoint: cfg.MCPEndpoint(), Version: version})
+	}
+	run, err := runner.New(cfg, deps)
+	if err != nil {
+		return err
+	}
+
+	servers := []*http.Server{
+		authapi.NewHTTPServer(lns[0].Addr().String(), authSrv, log),
+		authapi.NewHTTPServer(lns[1].Addr().String(), demo.Handler(), log),
+		authapi.NewHTTPServer(lns[2].Addr().String(), run.Handler(), log),
+	}
+	serveErr := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() {
+			if err := srv.Serve(lns[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("serve %s: %w", lns[i].Addr(), err)
+			}
+		}()
+	}
+	defer shutdownAll(servers, log)
+	fmt.Fprintf(env.Stdout, "auth API %s · demo app %s/mcp · runner %s/health\n", authURL, mcpURL, runnerURL)
+
+	if c.Once {
+		return c.once(ctx, env, run, display, serveErr)
+	}
+	return c.loop(ctx, env, run, cfg, serveErr)
+}
+
+// once runs one tick and tells what to look at next. The exit status is 1 when a run failed.
+func (c *UpCmd) once(ctx context.Context, env *Env, run *runner.Runner, display *progress.Display, serveErr <-chan error) error {
+	type ticked struct {
+		res runner.Result
+		err error
+	}
+	done := make(chan ticked, 1)
+	go func() {
+		res, err := run.Tick(ctx)
+		done <- ticked{res, err}
+	}()
+	var t ticked
+	select {
+	case t = <-done:
+	case err := <-serveErr:
+		// A server died under the tick: stop it (grace, then cancel) and report the server.
+		stopCtx, cancel := context.WithTimeout(context.Background(), run.Config().Grace+5*time.Second)
+		defer cancel()
+		_ = run.Stop(stopCtx)
+		return err
+	}
+	display.Close()
+	if t.err != nil {
+		return fmt.Errorf("tick: %w", t.err)
+	}
+	fmt.Fprintf(env.Stdout, "next: %s   (module ratings, failing tools, tool coverage)\n", c.reportHint())
+	if len(t.res.Failed) > 0 {
+		fmt.Fprintf(env.Stderr, "persona-runner: %d of %d persona runs failed (see STATUS above)\n", len(t.res.Failed), t.res.Due)
+		return exitCode(1)
+	}
+	return nil
+}
+
+// loop ticks until the context ends, then stops the runner gracefully: no more claims, running
+// personas get the grace period, the rest are recorded as cancelled. The servers stop after.
+func (c *UpCmd) loop(ctx context.Context, env *Env, run *runner.Runner, cfg config.Config, serveErr <-chan error) error {
+	fmt.Fprintf(env.Stdout, "ticking every %s; Ctrl-C stops\n", cfg.TickInterval)
+	run.Start(ctx)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	fmt.Fprintf(env.Stdout, "stopping: running personas get up to %s to finish\n", cfg.Grace)
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Grace+5*time.Second)
+	defer cancel()
+	if serr := run.Stop(stopCtx); serr != nil && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// reportHint is the report command for the store this run used.
+func (c *UpCmd) reportHint() string {
+	switch {
+	case strings.TrimSpace(c.DB) != "":
+		return "persona-runner report --db " + shellQuote(c.DB)
+	case strings.TrimSpace(c.Data) != "":
+		return "persona-runner report --data " + shellQuote(c.Data)
+	}
+	return "persona-runner report"
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@=+,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// config loads the runner configuration with up's flags as the last word.
+func (c *UpCmd) config(getenv func(string) string) (config.Config, error) {
+	var ov config.Overrides
+	if p := strings.TrimSpace(c.Provider); p != "" {
+		ov = append(ov, config.Override{Flag: "--provider", Apply: func(cfg *config.Config) error {
+			switch strings.ToLower(p) {
+			case config.ProviderAnthropic, config.ProviderOpenAI, config.ProviderSim:
+				cfg.Provider = strings.ToLower(p)
+				if c.Model == "" && getenv("MODEL") == "" {
+					cfg.Model = "" // the chosen provider's default, not another provider's
+				}
+				return nil
+			}
+			return fmt.Errorf("must be anthropic, openai or sim (got %q)", p)
+		}})
+	}
+	if c.Model != "" {
+		ov = append(ov, config.Override{Flag: "--model", Apply: func(cfg *config.Config) error { cfg.Model = c.Model; return nil }})
+	}
+	if c.Concurrency != 0 {
+		ov = append(ov, config.Override{Flag: "--concurrency", Apply: func(cfg *config.Config) error {
+			if c.Concurrency < 0 {
+				return fmt.Errorf("must be a positive number (got %d)", c.Concurrency)
+			}
+			cfg.Concurrency = c.Concurrency
+			return nil
+		}})
+	}
+	if c.Interval != 0 {
+		ov = append(ov, config.Override{Flag: "--interval", Apply: func(cfg *config.Config) error {
+			if c.Interval < 0 {
+				return fmt.Errorf("must be a positive duration such as 1m (got %s)", c.Interval)
+			}
+			cfg.TickInterval = c.Interval
+			return nil
+		}})
+	}
+	return config.Load(c.Config, getenv, ov)
+}
+
+// clock is the process's clock: the real one, or one started at --start-time.
+func (c *UpCmd) clock() (func() time.Time, error) {
+	if c.StartTime == "" {
+		return time.Now, nil
+	}
+	t0, err := time.Parse(time.RFC3339, c.StartTime)
+	if err != nil {
+		return nil, fmt.Errorf("--start-time must be an RFC 3339 time such as 2025-06-04T09:00:00Z (got %q)", c.StartTime)
+	}
+	base := time.Now()
+	return func() time.Time { return t0.Add(time.Since(base)) }, nil
+}
+
+// seed is --seed, else a random one (printed, so that a day can be replayed).
+func (c *UpCmd) seed() int64 {
+	if c.Seed != nil {
+		return *c.Seed
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return int64(binary.LittleEndian.Uint64(b[:]) % 1_000_000)
+}
+
+// provider builds the model provider the configuration names and the one line that says which it
+// is. The simulator is labelled as what it is, and when it was chosen only for want of a key the
+// line says so.
+func (c *UpCmd) provider(cfg config.Config, getenv func(string) string, seed int64, now func() time.Time) (model.Provider, string, error) {
+	switch cfg.Provider {
+	case config.ProviderSim:
+		p := newReplayable(sim.New(seed, sim.WithModel(cfg.Model)), now)
+		if c.Provider == "" && getenv("MODEL_PROVIDER") == "" {
+			return p, fmt.Sprintf("no model key found: using the offline simulator (not an LLM; seed %d); set ANTHROPIC_API_KEY or OPENAI_BASE_URL for real personas", seed), nil
+		}
+		return p, fmt.Sprintf("provider: the offline simulator %s (not an LLM; seed %d)", cfg.Model, seed), nil
+	case config.ProviderAnthropic:
+		p, err := anthropic.New(anthropic.Config{APIKey: cfg.AnthropicAPIKey.Value(), Model: cfg.Model,
+			BaseURL: cfg.AnthropicBaseURL, MaxTokens: cfg.MaxTokens})
+		if err != nil {
+			if cfg.AnthropicAPIKey == "" {
+				return nil, "", errors.New("--provider anthropic needs ANTHROPIC_API_KEY")
+			}
+			return nil, "", err
+		}
+		return p, "provider: anthropic " + p.Model(), nil
+	case config.ProviderOpenAI:
+		p, err := openai.New(openai.Config{APIKey: cfg.OpenAIAPIKey.Value(), Model: cfg.Model,
+			BaseURL: cfg.OpenAIBaseURL, MaxTokens: cfg.MaxTokens})
+		if err != nil {
+			return nil, "", err
+		}
+		where := cfg.OpenAIBaseURL
+		if where == "" {
+			where = openai.DefaultBaseURL
+		}
+		return p, fmt.Sprintf("provider: openai-compatible %s at %s", p.Model(), where), nil
+	}
+	return nil, "", fmt.Errorf("MODEL_PROVIDER must be one of anthropic, openai, sim (got %q)", cfg.Provider)
+}
+
+// seedOnFirstStart seeds the default catalog into a store that has no personas yet, and says so
+// in one line. A store with personas is left as it is: it may hold the user's own catalog.
+func seedOnFirstStart(ctx context.Context, db store.DB, secret string, w io.Writer) error {
+	existing, err := db.ListPersonas(ctx, time.Time{})
+	if err != nil {
+		return fmt.Errorf("list personas: %w", err)
+	}
+	if len(existing) > 0 {
+		return nil
+	}
+	cat := catalog.Default()
+	plan, err := cat.Plan(secret)
+	if err != nil {
+		return err
+	}
+	if _, err := db.ApplySeed(ctx, plan, false); err != nil {
+		return fmt.Errorf("seed the %s: %w", cat.Source, err)
+	}
+	_, err = fmt.Fprintf(w, "first start: seeded the %s (%d personas, %d shared spaces; `persona-runner seed --catalog FILE` loads your own)\n",
+		cat.Source, len(plan.Personas), len(plan.Spaces))
+	return err
+}
+
+type listenSpec struct{ flag, addr string }
+
+// listenAll opens every listener or none. A port in use is an error naming the flag.
+func listenAll(specs []listenSpec) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, s := range specs {
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("%s %s: the address is already in use (is another persona-runner running?); stop it or choose another address, e.g. %s 127.0.0.1:0 for any free port", s.flag, s.addr, s.flag)
+			}
+			return nil, fmt.Errorf("%s %s: %w", s.flag, s.addr, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// baseURL is the http URL of a listener; an unspecified address (":3001") is reached on loopback.
+func baseURL(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return "http://" + a.String()
+	}
+	host := tcp.IP.String()
+	if tcp.IP == nil || tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+}
+
+// upShutdownGrace is how long requests in flight get when the servers stop; the runner has
+// stopped by then, so only stray clients are cut off.
+const upShutdownGrace = 5 * time.Second
+
+// shutdownAll stops the servers together, each with upShutdownGrace for requests in flight.
+func shutdownAll(servers []*http.Server, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), upShutdownGrace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Go(func() {
+			if err := srv.Shutdown(ctx); err != nil {
+				log.Warn("shut down server", "addr", srv.Addr, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// isTerminal reports whether w is a terminal, where the live progress line makes sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// replayable makes the simulator's runs reproducible. The simulator derives every choice from its
+// seed, the persona and the request's tick id; tick ids are random UUIDs (SPEC §5.3), so the
+// simulator is given instead a run key that only depends on when the run happens: the hour of
+// its start in the persona's time zone. The same seed on the same day (or the same --start-time)
+// so replays the same days, while later days differ. A run keeps the key it started with even
+// when it crosses an hour.
+type replayable struct {
+	model.Provider
+	now func() time.Time
+
+	mu   sync.Mutex
+	keys map[string]string // tick id → run key, for runs in progress
+}
+
+func newReplayable(p model.Provider, now func() time.Time) *replayable {
+	return &replayable{Provider: p, now: now, keys: map[string]string{}}
+}
+
+// Complete plays the turn with the run key in place of the tick id.
+func (r *replayable) Complete(ctx context.Context, req model.Request) (model.Response, error) {
+	r.mu.Lock()
+	key, ok := r.keys[req.TickID]
+	if !ok {
+		key = "run " + r.now().In(persona.Location(req.Persona.Timezone)).Format("2006-01-02T15")
+		r.keys[req.TickID] = key
+	}
+	r.mu.Unlock()
+	req.TickID = key
+	return r.Provider.Complete(ctx, req)
+}
+
+// forget drops the key of a finished run.
+func (r *replayable) forget(tickID string) {
+	r.mu.Lock()
+	delete(r.keys, tickID)
+	r.mu.Unlock()
+}

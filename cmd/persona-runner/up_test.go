@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/persona-runner/persona-runner/catalog"
+	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/report"
+	"github.com/persona-runner/persona-runner/runner"
+	"github.com/persona-runner/persona-runner/store"
+)
+
+// upStart is a Wednesday morning in every time zone of the default catalog (São Paulo 06:00,
+// Sydney 19:00), so the weekday personas are due too; the tests pin the clock to it so that
+// they do not depend on the day they run on, and two runs see the same dates.
+const upStart = "2025-06-04T09:00:00Z"
+
+// upArgs are the arguments of an offline `up --once` on dir with every server on a free port.
+func upArgs(dir string, extra ...string) []string {
+	return append([]string{"up", "--once", "--data", dir, "--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0",
+		"--runner-addr", "127.0.0.1:0", "--provider", "sim", "--seed", "1", "--start-time", upStart}, extra...)
+}
+
+// runs are the tick records of every persona in the store at dsn, by persona email.
+func runsByEmail(t *testing.T, db store.DB) map[string][]persona.Tick {
+	t.Helper()
+	ctx := context.Background()
+	people, err := db.ListPersonas(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]persona.Tick{}
+	for _, p := range people {
+		ticks, err := db.Ticks(ctx, persona.TickQuery{PersonaID: p.UserID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[p.Email] = ticks
+	}
+	return out
+}
+
+// TestUpOnce runs the whole loop offline twice on one data directory and once on another: the
+// first start seeds and runs every persona, the second finds nobody due, and the same seed on the
+// same (pinned) day plays the same conversations.
+func TestUpOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dirA, dirB := t.TempDir(), t.TempDir()
+
+	code, out, errOut := run(t, nil, upArgs(dirA)...)
+	if code != 0 {
+		t.Fatalf("up --once: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"first start: seeded the default catalog (10 personas, 2 shared spaces",
+		"provider: the offline simulator " + config.DefaultSimModel + " (not an LLM; seed 1)",
+		"PERSONA", "RATINGS", "10 runs: 10 ok, 0 failed",
+		"next: persona-runner report --data " + dirA,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+
+	db := openStore(t, dbPath(dirA))
+	emails := catalog.Default().Emails()
+	first := runsByEmail(t, db)
+	if len(first) != len(emails) {
+		t.Fatalf("store has %d personas, want the %d of the default catalog", len(first), len(emails))
+	}
+	for _, email := range emails {
+		ticks := first[email]
+		if len(ticks) != 1 {
+			t.Errorf("%s: %d tick records, want 1", email, len(ticks))
+			continue
+		}
+		tk := ticks[0]
+		if tk.Status != persona.TickOK || tk.ToolCalls == 0 || len(tk.Transcript) == 0 {
+			t.Errorf("%s: tick %+v, want status ok with tool calls and a transcript", email, tk)
+		}
+		actions, err := db.Actions(ctx, persona.ActionQuery{TickID: tk.TickID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(actions) != tk.ToolCalls {
+			t.Errorf("%s: %d action rows, the tick record counts %d calls", email, len(actions), tk.ToolCalls)
+		}
+		fb, err := db.Feedback(ctx, persona.FeedbackQuery{TickID: tk.TickID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fb) == 0 {
+			t.Errorf("%s: no feedback rows", email)
+		}
+		if !strings.Contains(out, email) {
+			t.Errorf("summary lacks a row for %s", email)
+		}
+	}
+
+	// The second start on the same store: the personas exist, so nothing is seeded, and every
+	// one of them ran moments ago on this (pinned) clock. Daily and weekday personas are due
+	// again after 24 hours and hourly ones after one, so nobody is due and nothing is written.
+	code, out2, errOut2 := run(t, nil, upArgs(dirA)...)
+	if code != 0 {
+		t.Fatalf("second up --once: exit %d\nstdout:\n%s\nstderr:\n%s", code, out2, errOut2)
+	}
+	if strings.Contains(out2, "first start") {
+		t.Errorf("second start seeded again:\n%s", out2)
+	}
+	if !strings.Contains(out2, "nobody was due") {
+		t.Errorf("second start does not say that nobody was due:\n%s", out2)
+	}
+	if diff := cmp.Diff(tickIDs(first), tickIDs(runsByEmail(t, db))); diff != "" {
+		t.Errorf("second start changed the tick records (-before +after):\n%s", diff)
+	}
+
+	// Another store, the same seed and day: the same conversations, persona by persona.
+	if code, out, errOut := run(t, nil, upArgs(dirB)...); code != 0 {
+		t.Fatalf("up --once on a second store: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	second := runsByEmail(t, openStore(t, dbPath(dirB)))
+	for _, email := range emails {
+		if len(second[email]) != 1 {
+			t.Fatalf("%s: %d tick records in the second store, want 1", email, len(second[email]))
+		}
+		a, b := normalizeTranscript(t, first[email][0].Transcript), normalizeTranscript(t, second[email][0].Transcript)
+		if diff := cmp.Diff(a, b); diff != "" {
+			t.Errorf("%s: transcripts differ with the same seed (-first +second):\n%s", email, diff)
+		}
+	}
+}
+
+func tickIDs(runs map[string][]persona.Tick) map[string][]string {
+	out := map[string][]string{}
+	for email, ticks := range runs {
+		for _, tk := range ticks {
+			out[email] = append(out[email], tk.TickID+" "+string(tk.Status))
+		}
+	}
+	return out
+}
+
+var (
+	uuidPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	// Timestamps with a time of day; plain dates stay, they are part of what must match.
+	timePattern = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`)
+)
+
+// normalizeTranscript replaces what two stores cannot share: the ids the app and the store give
+// records (random UUIDs, so a todo created in each store has a different id) and instants (the
+// pinned clock advances with real time, so a record created a few milliseconds later in one run
+// has another createdAt). Everything else — the prompts, which tools were called with which
+// arguments, what they answered, the summary and the ratings — must be equal.
+func normalizeTranscript(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("transcript is not JSON: %v", err)
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := uuidPattern.ReplaceAllString(string(b), "<uuid>")
+	return timePattern.ReplaceAllString(s, "<time>")
+}
+
+// TestUpPortInUse: a taken port stops `up` before it touches the store, naming the flag.
+func TestUpPortInUse(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	code, _, errOut := run(t, nil, "up", "--once", "--data", dir, "--auth-addr", "127.0.0.1:0",
+		"--mcp-addr", ln.Addr().String(), "--runner-addr", "127.0.0.1:0", "--provider", "sim")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", code, errOut)
+	}
+	for _, want := range []string{"--mcp-addr " + ln.Addr().String(), "already in use"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("a failed start wrote %v (%v)", entries, err)
+	}
+}
+
+// TestUpBadFlags: each bad flag is refused by name.
+func TestUpBadFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--provider", "gpt"}, `--provider: must be anthropic, openai or sim (got "gpt")`},
+		{[]string{"--concurrency=-1"}, "--concurrency: must be a positive number"},
+		{[]string{"--start-time", "tomorrow"}, "--start-time must be an RFC 3339 time"},
+		{[]string{"--provider", "anthropic"}, "ANTHROPIC_API_KEY"},
+	} {
+		dir := t.TempDir()
+		args := append([]string{"up", "--once", "--data", dir, "--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0",
+			"--runner-addr", "127.0.0.1:0"}, tc.args...)
+		code, _, errOut := run(t, nil, args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("up %v: exit %d, stderr %q; want exit 1 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// TestUpNoKeySaysSimulator: without any model key, up says in one line that it uses the
+// simulator, and that the simulator is not an LLM.
+func TestUpNoKeySaysSimulator(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	args := []string{"up", "--once", "--data", dir, "--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0",
+		"--runner-addr", "127.0.0.1:0", "--seed", "3", "--start-time", upStart}
+	// One persona keeps this quick; an existing persona also means nothing is seeded.
+	seedOne(t, dir, "persona.solo@mana.test", persona.ModuleMix{"notes": 1})
+	code, out, errOut := run(t, nil, args...)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "simulator") {
+			lines = append(lines, l)
+		}
+	}
+	want := []string{"no model key found: using the offline simulator (not an LLM; seed 3); set ANTHROPIC_API_KEY or OPENAI_BASE_URL for real personas"}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("lines about the simulator (-want +got):\n%s\nstdout:\n%s", diff, out)
+	}
+	if strings.Contains(out, "first start") {
+		t.Errorf("seeded a store that had a persona:\n%s", out)
+	}
+}
+
+// seedOne creates one persona with the development seed secret in the store under dir.
+func seedOne(t *testing.T, dir, email string, mix persona.ModuleMix) {
+	t.Helper()
+	db := openStore(t, dbPath(dir))
+	pw, err := persona.DerivePassword(persona.DevSeedSecret, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.UpsertPersona(context.Background(), persona.PersonaInput{
+		Email: email, Name: "Tester", Password: pw, Archetype: "careful-tester",
+		SystemPrompt: "You try every feature once.", ModuleMix: mix, TickCadence: persona.Daily, Timezone: "UTC",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// brokenTool is the one tool of the test-only module "broken": it is listed like the app's tools
+// and always fails, as an app's tool with a bug would.
+const brokenTool = "broken.save"
+
+// withBrokenModule adds the broken module to every tool session the runner opens. The demo app
+// has no hook for extra modules, so the tool is added where the runner meets the app's tools.
+type withBrokenModule struct{ runner.Tools }
+
+func (w withBrokenModule) Open(ctx context.Context, token func() string, space string) (runner.ToolSession, error) {
+	s, err := w.Tools.Open(ctx, token, space)
+	if err != nil {
+		return nil, err
+	}
+	return brokenSession{s}, nil
+}
+
+type brokenSession struct{ runner.ToolSession }
+
+func (s brokenSession) ListTools(ctx context.Context) ([]runner.ToolSpec, error) {
+	specs, err := s.ToolSession.ListTools(ctx)
+	return append(specs, runner.ToolSpec{Name: brokenTool, Description: "Save a draft.",
+		InputSchema: json.RawMessage(`{"type":"object","properties":{"title":{"type":"string","maxLength":80}},"required":["title"]}`)}), err
+}
+
+func (s brokenSession) CallTool(ctx context.Context, name string, args json.RawMessage) (runner.ToolOutput, error) {
+	if name == brokenTool {
+		return runner.ToolOutput{IsError: true, Text: "internal error: broken.save failed; try again later"}, nil
+	}
+	return s.ToolSession.CallTool(ctx, name, args)
+}
+
+// TestUpFailingToolTopsReport: a module whose tool always fails ends up first among report's
+// failing tools, with the lowest rating.
+func TestUpFailingToolTopsReport(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	// The tester spends nearly all its day in the broken module; a second persona uses only
+	// working modules, so there are other ratings (and the odd rejected input) to compare with.
+	seedOne(t, dir, "persona.tester@mana.test", persona.ModuleMix{"broken": 0.9, "notes": 0.1})
+	seedOne(t, dir, "persona.control@mana.test", persona.ModuleMix{"notes": 0.5, "todo": 0.5})
+	seed := int64(1)
+	var out, errOut bytes.Buffer
+	cmd := &UpCmd{StoreFlags: StoreFlags{Data: dir}, Once: true, AuthAddr: "127.0.0.1:0", MCPAddr: "127.0.0.1:0",
+		RunnerAddr: "127.0.0.1:0", Provider: "sim", Seed: &seed, StartTime: upStart,
+		wrapTools: func(t runner.Tools) runner.Tools { return withBrokenModule{t} }}
+	if err := cmd.Run(&Env{Ctx: ctx, Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}); err != nil {
+		t.Fatalf("up --once: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+
+	db := openStore(t, dbPath(dir))
+	start, _ := time.Parse(time.RFC3339, upStart)
+	r, err := report.Build(ctx, db, report.Options{Now: start.Add(time.Hour), Since: 7 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.FailingTools) == 0 || r.FailingTools[0].Tool != brokenTool {
+		t.Fatalf("failing tools %+v, want %s first\nstdout:\n%s", r.FailingTools, brokenTool, out.String())
+	}
+	if f := r.FailingTools[0]; f.Errors != f.Calls || f.Errors == 0 {
+		t.Errorf("%s: %d errors of %d calls, want every call failed", brokenTool, f.Errors, f.Calls)
+	}
+	ratings := map[string]float64{}
+	for _, m := range r.Modules {
+		ratings[m.Module] = m.AvgRating
+	}
+	broken, ok := ratings["broken"]
+	if !ok || broken > 2 {
+		t.Fatalf("module ratings %v: want broken rated, at most 2", ratings)
+	}
+	for m, avg := range ratings {
+		if m != "broken" && avg <= broken {
+			t.Errorf("module %s rated %.1f, not above broken's %.1f", m, avg, broken)
+		}
+	}
+	if !strings.Contains(out.String(), "broken 1") {
+		t.Errorf("summary does not show broken's rating:\n%s", out.String())
+	}
+}

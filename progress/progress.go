@@ -1,0 +1,298 @@
+// Package progress shows what the runner is doing for `persona-runner up`: on a terminal a live
+// status line (personas done of due, tool calls, errors, elapsed time) above which each finished
+// run gets one line; elsewhere plain log lines. After every tick it writes a summary table with
+// one row per persona run. It reads only runner events, so it works with any runner wiring.
+package progress
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/runner"
+)
+
+// refresh is how often the live line redraws itself so that the elapsed time moves on even while
+// no run finishes.
+const refresh = 250 * time.Millisecond
+
+// maxStatus bounds the status column of the summary, so a long error message does not push the
+// table off the screen; the full message is in the tick record.
+const maxStatus = 72
+
+// Run is one finished persona run as the summary shows it.
+type Run struct {
+	Email    string
+	Status   persona.TickStatus
+	Calls    int
+	Errors   int
+	Ratings  []runner.Rating
+	Error    string
+	Duration time.Duration
+}
+
+// Display turns runner events into progress output. Handle is safe for concurrent use (the
+// runner calls it from its workers). Close stops the live line's redraws.
+type Display struct {
+	w    io.Writer
+	live bool
+	now  func() time.Time
+
+	mu       sync.Mutex
+	ticks    int
+	start    time.Time
+	expected int
+	started  int
+	runs     []Run
+	calls    int
+	errs     int
+	drawn    bool          // the live line is on screen (the cursor is at its end)
+	stop     chan struct{} // closed to end the redraw goroutine of the current tick
+	finished chan struct{} // closed when that goroutine has ended
+	last     []Run         // the runs of the last finished tick
+}
+
+// New returns a display writing to w. live selects the terminal form (a status line redrawn in
+// place with carriage returns); otherwise every event is one plain line.
+func New(w io.Writer, live bool) *Display {
+	return &Display{w: w, live: live, now: time.Now}
+}
+
+// Expect sets how many personas the current tick is expected to run (the due count), for the
+// "done of total" figure. Without it the total is the number of runs started so far.
+func (d *Display) Expect(n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.expected = n
+	if d.live && d.drawn {
+		d.drawLocked()
+	}
+}
+
+// Handle takes one runner event. Use it as runner.Deps.OnEvent.
+func (d *Display) Handle(e runner.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch e.Kind {
+	case runner.TickStarted:
+		d.ticks++
+		d.start = d.now()
+		d.expected, d.started, d.calls, d.errs = 0, 0, 0, 0
+		d.runs = nil
+		if d.live {
+			d.drawLocked()
+			d.startRedrawLocked()
+		} else {
+			d.logf("tick %d started", d.ticks)
+		}
+	case runner.RunStarted:
+		d.started++
+		if d.live {
+			d.drawLocked()
+		}
+	case runner.RunFinished:
+		r := Run{Email: e.Email, Status: e.Status, Calls: e.ToolCalls, Errors: e.Errors,
+			Ratings: e.Ratings, Error: e.Error, Duration: e.Duration}
+		d.runs = append(d.runs, r)
+		d.calls += r.Calls
+		d.errs += r.Errors
+		line := runLine(r)
+		if d.live {
+			d.clearLocked()
+			fmt.Fprintf(d.w, "  %s %s\n", mark(r.Status), line)
+			d.drawLocked()
+		} else {
+			d.logf("%s", line)
+		}
+	case runner.TickFinished:
+		d.stopRedrawLocked()
+		if d.live {
+			d.clearLocked()
+		}
+		d.last = append([]Run(nil), d.runs...)
+		elapsed := e.Duration
+		if elapsed == 0 {
+			elapsed = d.now().Sub(d.start)
+		}
+		if !d.live {
+			due, ok, failed := len(d.runs), 0, 0
+			if e.Result != nil {
+				due, ok, failed = e.Result.Due, e.Result.RanSuccessfully, len(e.Result.Failed)
+			}
+			d.logf("tick %d finished: %d due, %d ok, %d failed in %s", d.ticks, due, ok, failed, round(elapsed))
+		}
+		// The summary is written once per tick whatever the form, so that logs and terminals
+		// tell the same story.
+		_ = WriteSummary(d.w, d.runs, elapsed)
+	}
+}
+
+// Runs returns the runs of the last finished tick, sorted as the summary shows them.
+func (d *Display) Runs() []Run {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := append([]Run(nil), d.last...)
+	sortRuns(out)
+	return out
+}
+
+// Close stops redrawing and clears the live line; output written afterwards starts on a clean
+// line.
+func (d *Display) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopRedrawLocked()
+	if d.live {
+		d.clearLocked()
+	}
+}
+
+func (d *Display) logf(format string, args ...any) {
+	fmt.Fprintf(d.w, "%s %s\n", d.now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// drawLocked writes the status line in place of the previous one.
+func (d *Display) drawLocked() {
+	total := max(d.expected, d.started)
+	fmt.Fprintf(d.w, "\r\x1b[Ktick %d ▸ %d/%d personas done · %d tool calls · %d errors · %s",
+		d.ticks, len(d.runs), total, d.calls, d.errs, round(d.now().Sub(d.start)))
+	d.drawn = true
+}
+
+// clearLocked removes the status line so that ordinary lines can be written.
+func (d *Display) clearLocked() {
+	if d.drawn {
+		fmt.Fprint(d.w, "\r\x1b[K")
+		d.drawn = false
+	}
+}
+
+func (d *Display) startRedrawLocked() {
+	d.stopRedrawLocked()
+	stop, finished := make(chan struct{}), make(chan struct{})
+	d.stop, d.finished = stop, finished
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(refresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				d.mu.Lock()
+				if d.drawn {
+					d.drawLocked()
+				}
+				d.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// stopRedrawLocked ends the redraw goroutine. It releases the lock while waiting, because the
+// goroutine may be waiting for the lock to draw once more.
+func (d *Display) stopRedrawLocked() {
+	if d.stop == nil {
+		return
+	}
+	close(d.stop)
+	finished := d.finished
+	d.stop, d.finished = nil, nil
+	d.mu.Unlock()
+	<-finished
+	d.mu.Lock()
+}
+
+func mark(s persona.TickStatus) string {
+	if s == persona.TickOK {
+		return "✓"
+	}
+	return "✗"
+}
+
+// runLine is one finished run in a few words.
+func runLine(r Run) string {
+	line := fmt.Sprintf("%s %s: %s, %s (%s)", r.Email, r.Status, plural(r.Calls, "tool call"), plural(r.Errors, "error"), round(r.Duration))
+	if r.Status != persona.TickOK && r.Error != "" {
+		line += ": " + persona.Truncate(r.Error, maxStatus)
+	}
+	return line
+}
+
+// WriteSummary writes the table of a tick's runs (sorted by persona) and a totals line. A tick
+// that ran nobody says so in one line.
+func WriteSummary(w io.Writer, runs []Run, elapsed time.Duration) error {
+	if len(runs) == 0 {
+		_, err := fmt.Fprintln(w, "nobody was due: every persona has run within its cadence (hourly, daily or weekdays)")
+		return err
+	}
+	sorted := append([]Run(nil), runs...)
+	sortRuns(sorted)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PERSONA\tCALLS\tERRORS\tRATINGS\tSTATUS")
+	ok, calls, errs := 0, 0, 0
+	for _, r := range sorted {
+		if r.Status == persona.TickOK {
+			ok++
+		}
+		calls += r.Calls
+		errs += r.Errors
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", r.Email, r.Calls, r.Errors, Ratings(r.Ratings), status(r))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%s: %d ok, %d failed · %s, %s · %s\n", plural(len(sorted), "run"), ok, len(sorted)-ok,
+		plural(calls, "tool call"), plural(errs, "error"), round(elapsed))
+	return err
+}
+
+// Ratings renders a run's ratings in the order given, e.g. "todo 4, notes 2"; "-" for none.
+func Ratings(rs []runner.Rating) string {
+	if len(rs) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%s %d", r.Module, r.Rating)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func status(r Run) string {
+	if r.Status == persona.TickOK || r.Error == "" {
+		return string(r.Status)
+	}
+	return persona.Truncate(string(r.Status)+": "+oneLine(r.Error), maxStatus)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func sortRuns(rs []Run) {
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Email < rs[j].Email })
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// round shows durations as people read them: 850ms, 3.2s, 1m5s.
+func round(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
