@@ -201,6 +201,9 @@ func (p *player) arguments(pc planned, seq int) (map[string]any, string) {
 	if args == nil {
 		args = map[string]any{}
 	}
+	if pc.tool.kind == kindUpdate {
+		g.changeSomething(args)
+	}
 	var note string
 	if p.newbie && r.Float64() < 0.25 {
 		if what, ok := g.spoil(args); ok {
@@ -348,6 +351,10 @@ func (p *player) choose(first bool, exclude string) (_ planned, ok bool) {
 		w := map[kind]float64{kindCreate: 3, kindRead: 2, kindUpdate: 1.5, kindOther: 1, kindDelete: 0.2}[t.kind]
 		if !p.satisfiable(t) {
 			w *= 0.3
+		}
+		// A person seldom reads the same list twice in a day; adding several things is normal.
+		if n := p.called[t.name]; n > 0 && t.kind == kindRead {
+			w /= float64(1 + 3*n)
 		}
 		return w
 	})

@@ -23,7 +23,11 @@ type moduleExperience struct {
 	worked   []string // tools that answered without error
 	failures []string // "todo_create rejected my input (title: too long)"
 	failed   int
-	empty    []string // tools whose result held nothing
+	empty    []string // reads that came back empty after something was added to the module
+	// nothingYet are reads that came back empty before anything was added: noted, not held
+	// against the module.
+	nothingYet []string
+	live       int // things added in this module and not since completed, archived or removed
 	probesOK int      // boundary probes the app accepted
 	probesNo int      // boundary probes the app rejected
 }
@@ -44,6 +48,8 @@ func (s *Sim) rate(req model.Request, h *history) model.Response {
 			order = append(order, c.module)
 		}
 		x.calls++
+		// An empty list in a fresh space is no fault; an empty list right after adding something
+		// to the module, asked for without filters, is what a person notices.
 		probe := strings.Contains(c.intent, "probing boundaries")
 		switch {
 		case c.isError || !c.answered:
@@ -59,8 +65,18 @@ func (s *Sim) rate(req model.Request, h *history) model.Response {
 			}
 		default:
 			x.worked = appendUnique(x.worked, c.tool)
-			if isEmptyResult(c) {
-				x.empty = appendUnique(x.empty, c.tool)
+					if isEmptyResult(c) {
+				if x.live > 0 && unfiltered(c.args) {
+					x.empty = appendUnique(x.empty, c.tool)
+				} else {
+					x.nothingYet = appendUnique(x.nothingYet, c.tool)
+				}
+			}
+			switch v := verbOf(c.tool); {
+			case kindOf(v) == kindCreate:
+				x.live++
+			case kindOf(v) == kindDelete || hasAnyPrefix(v, "complete", "done", "archive", "finish", "mark"):
+				x.live = max(x.live-1, 0)
 			}
 			if probe {
 				x.probesOK++
@@ -83,7 +99,10 @@ func (s *Sim) rate(req model.Request, h *history) model.Response {
 		}
 		if len(x.empty) > 0 {
 			rating--
-			notes = append(notes, fmt.Sprintf("%s came back empty", strings.Join(x.empty, ", ")))
+			notes = append(notes, fmt.Sprintf("%s came back empty although I had just added something", strings.Join(x.empty, ", ")))
+		}
+		if len(x.nothingYet) > 0 {
+			notes = append(notes, fmt.Sprintf("%s had nothing yet", strings.Join(x.nothingYet, ", ")))
 		}
 		if x.probesNo > 0 {
 			rating--
@@ -110,6 +129,26 @@ func (s *Sim) rate(req model.Request, h *history) model.Response {
 		b = []byte(`{"ratings":[]}`)
 	}
 	return model.Response{Text: string(b), StopReason: model.StopEnd}
+}
+
+// unfiltered reports whether a read asked for everything (only paging arguments), so that an
+// empty answer after adding something is a surprise rather than the effect of a filter.
+func unfiltered(args map[string]any) bool {
+	for k := range args {
+		if !contains([]string{"limit", "offset", "page", "days", "pageSize"}, k) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasAnyPrefix(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func appendUnique(xs []string, x string) []string {

@@ -353,12 +353,16 @@ func TestRatingFromConversation(t *testing.T) {
 			{ID: "b", Name: "todo_create", Input: json.RawMessage(`{"title":"y"}`)},
 			{ID: "c", Name: "todo_list", Input: json.RawMessage(`{}`)},
 			{ID: "d", Name: "notes_search", Input: json.RawMessage(`{"query":"z"}`)},
+			{ID: "e", Name: "mood_log", Input: json.RawMessage(`{"rating":3}`)},
+			{ID: "f", Name: "mood_recent", Input: json.RawMessage(`{"days":7}`)},
 		}},
 		{Role: model.User, ToolResults: []model.ToolResult{
 			{CallID: "a", Content: `{"error":"title: too long (max 200)"}`, IsError: true},
 			{CallID: "b", Content: `{"todo":{"id":"1"}}`},
 			{CallID: "c", Content: `{"todos":[{"id":"1"}]}`},
 			{CallID: "d", Content: `{"notes":[]}`},
+			{CallID: "e", Content: `{"entry":{"id":"m1","rating":3}}`},
+			{CallID: "f", Content: `{"since":"2026-02-24","days":[],"entries":[]}`},
 		}},
 		{Role: model.User, Text: "Rate the modules you used."},
 	}
@@ -373,11 +377,16 @@ func TestRatingFromConversation(t *testing.T) {
 	if todo := got["todo"]; todo.Rating != 4 || !strings.Contains(todo.Notes, "1 of 3 calls failed: todo_create rejected my input (title: too long (max 200))") {
 		t.Errorf("todo rating = %+v; want 4 with the rejected title in the notes", todo)
 	}
-	if notes := got["notes"]; notes.Rating > 4 || !strings.Contains(notes.Notes, "notes_search came back empty") {
-		t.Errorf("notes rating = %+v; want ≤ 4 and the empty search in the notes", notes)
+	// An empty search in a fresh space is noted, not held against the module; an empty list
+	// right after adding something is.
+	if notes := got["notes"]; notes.Rating < 4 || !strings.Contains(notes.Notes, "notes_search had nothing yet") {
+		t.Errorf("notes rating = %+v; want ≥ 4 and the empty search noted", notes)
 	}
-	if len(got) != 2 {
-		t.Errorf("rated %d modules, want 2: %v", len(got), got)
+	if mood := got["mood"]; mood.Rating > 4 || !strings.Contains(mood.Notes, "mood_recent came back empty although I had just added something") {
+		t.Errorf("mood rating = %+v; want ≤ 4 and the surprising empty list in the notes", mood)
+	}
+	if len(got) != 3 {
+		t.Errorf("rated %d modules, want 3: %v", len(got), got)
 	}
 
 	resp, err = s.Complete(context.Background(), model.Request{Messages: msgs[:1], Phase: model.PhaseRating, Persona: student, TickID: "t"})

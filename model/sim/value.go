@@ -766,3 +766,34 @@ func (g *gen) orderRanges(s *jsonschema.Schema, out map[string]any) {
 func (g *gen) dropProbes(name string) {
 	g.probes = slices.DeleteFunc(g.probes, func(p string) bool { return strings.HasPrefix(p, name+" ") })
 }
+
+// changeSomething makes an update change something: when only ids were filled, it adds one of
+// the other optional properties, as a person editing a record would (and as apps require).
+func (g *gen) changeSomething(args map[string]any) {
+	for k := range args {
+		if !isIDName(k) {
+			return
+		}
+	}
+	root := g.resolve(g.root)
+	if root == nil {
+		return
+	}
+	var options []string
+	for _, name := range sortedKeys(root.Properties) {
+		if ps := g.resolve(root.Properties[name]); !isIDName(name) && (ps == nil || !ps.ReadOnly) {
+			options = append(options, name)
+		}
+	}
+	if len(options) == 0 {
+		return
+	}
+	name := pick(g.r, options)
+	v := g.value(root.Properties[name], name, true, 1)
+	// An empty string would change nothing; ask again as a required value, which a power user
+	// does not leave empty.
+	if v == "" {
+		v = g.fit(g.plausible(name), 1, -1)
+	}
+	args[name] = v
+}
