@@ -28,8 +28,8 @@ type moduleExperience struct {
 	// against the module.
 	nothingYet []string
 	live       int // things added in this module and not since completed, archived or removed
-	probesOK int      // boundary probes the app accepted
-	probesNo int      // boundary probes the app rejected
+	probesOK   int // boundary probes the app accepted
+	probesNo   int // boundary probes the app rejected
 }
 
 // rejectionWords mark an error that refused the input rather than failing to do the work.
@@ -65,7 +65,7 @@ func (s *Sim) rate(req model.Request, h *history) model.Response {
 			}
 		default:
 			x.worked = appendUnique(x.worked, c.tool)
-					if isEmptyResult(c) {
+			if isEmptyResult(c) {
 				if x.live > 0 && unfiltered(c.args) {
 					x.empty = appendUnique(x.empty, c.tool)
 				} else {
