@@ -347,3 +347,31 @@ func TestClientErrors(t *testing.T) {
 		t.Fatalf("cancelled context: %v", err)
 	}
 }
+
+// failingStore is a real store whose due query fails, as a lost database connection would.
+type failingStore struct{ persona.Store }
+
+func (failingStore) DuePersonas(context.Context, int) ([]persona.DuePersona, time.Time, error) {
+	return nil, time.Time{}, errors.New("connection reset by peer")
+}
+
+func TestStoreFailureIs500WithLoggedRequestID(t *testing.T) {
+	t.Parallel()
+	clock := storetest.NewClock(storetest.Start)
+	b := serve(t, failingStore{newStore(t, "sqlite", clock)}, clock, serviceKey, "")
+	r := b.do(t, "GET", authapi.PathInternal+"/due", "", b.svc(), "X-Request-Id: req-500")
+	wantBody(t, r, 500, `{"error":"Internal Server Error"}`)
+	var found bool
+	for _, line := range strings.Split(b.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"due personas failed"`) {
+			found = strings.Contains(line, `"request_id":"req-500"`) && strings.Contains(line, "connection reset by peer")
+		}
+	}
+	if !found {
+		t.Fatalf("no error line with the request id and cause:\n%s", b.logs.String())
+	}
+	// The cause stays in the log; the client learns nothing about the database.
+	if strings.Contains(string(r.body), "connection") {
+		t.Fatalf("500 body leaks the cause: %s", r.body)
+	}
+}

@@ -136,7 +136,7 @@ func (s *Server) locked(w http.ResponseWriter, until time.Time) bool {
 
 func (s *Server) internalAuthError(w http.ResponseWriter, r *http.Request, op string, err error) {
 	if r.Context().Err() == nil {
-		s.log.ErrorContext(r.Context(), op+" failed", "request_id", RequestID(r.Context()), "err", err)
+		s.log.ErrorContext(r.Context(), op+" failed", "err", err)
 	}
 	writeAuthError(w, http.StatusInternalServerError, codeInternal, "Internal error")
 }

@@ -105,7 +105,6 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			sw.status = http.StatusOK
 		}
 		s.log.LogAttrs(r.Context(), levelFor(sw.status), "http request",
-			slog.String("request_id", RequestID(r.Context())),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status),
@@ -135,7 +134,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.ErrorContext(r.Context(), "handler panic", "request_id", RequestID(r.Context()),
+			s.log.ErrorContext(r.Context(), "handler panic",
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			writeError(w, http.StatusInternalServerError, "Internal Server Error", "")
 		}()
@@ -232,7 +231,7 @@ func (s *Server) requireUser(next http.HandlerFunc) http.Handler {
 		c, err := s.verifier.Verify(r.Context(), tok)
 		if err != nil {
 			if !errors.Is(err, jwtauth.ErrInvalidToken) {
-				s.log.ErrorContext(r.Context(), "verify token", "request_id", RequestID(r.Context()), "err", err)
+				s.log.ErrorContext(r.Context(), "verify token", "err", err)
 				writeError(w, http.StatusInternalServerError, "Internal Server Error", "")
 				return
 			}
@@ -253,4 +252,23 @@ func (s *Server) requireAdmin(next http.HandlerFunc) http.Handler {
 		}
 		next(w, r)
 	})
+}
+
+// requestIDHandler adds the request id of the record's context to every log line, so error
+// lines can be matched with their access-log line without each call site remembering it.
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, rec slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		rec.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, rec)
+}
+
+func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }

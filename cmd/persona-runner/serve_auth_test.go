@@ -88,6 +88,10 @@ func TestServeAuthRefusesWeakKeyInProduction(t *testing.T) {
 			t.Errorf("%s key: code %d, stderr %q, want %q", name, code, errOut, c.want)
 		}
 	}
+	code, _, errOut := run(t, map[string]string{"PORT": "http"}, "serve", "auth", "--data", dir)
+	if code != 1 || !strings.Contains(errOut, "PORT must be a port number") {
+		t.Errorf("bad PORT: code %d, stderr %q", code, errOut)
+	}
 }
 
 func TestServeAuthAndAdminCommands(t *testing.T) {
