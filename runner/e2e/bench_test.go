@@ -1,0 +1,297 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/model"
+	"github.com/persona-runner/persona-runner/model/anthropic"
+	"github.com/persona-runner/persona-runner/model/fake"
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/runner"
+	"github.com/persona-runner/persona-runner/store/sqlite"
+)
+
+// The benchmarks measure the runner itself: the model is the fake server over HTTP through the
+// real Anthropic adapter, the store is real, and login and the app's tools are in-process fakes
+// that answer at once, so that neither bcrypt nor the app's own work is counted.
+
+type instantAuth struct{}
+
+func (instantAuth) Login(_ context.Context, email, _ string) (runner.Session, error) {
+	return runner.Session{UserID: email, AccessToken: "jwt", RefreshToken: "rt"}, nil
+}
+func (instantAuth) Refresh(context.Context, string) (string, error) { return "jwt", nil }
+func (instantAuth) Spaces(context.Context, string) ([]runner.Space, error) {
+	return []runner.Space{{ID: "s", Type: "personal"}}, nil
+}
+
+type instantTools struct{}
+
+var benchSpecs = []runner.ToolSpec{
+	{Name: "todo.create", Description: "Add a todo.", InputSchema: json.RawMessage(`{"type":"object","properties":{"title":{"type":"string"}},"required":["title"]}`)},
+	{Name: "todo.list", Description: "List todos.", InputSchema: json.RawMessage(`{"type":"object","properties":{}}`)},
+	{Name: "notes.create", Description: "Add a note.", InputSchema: json.RawMessage(`{"type":"object","properties":{"title":{"type":"string"},"body":{"type":"string"}},"required":["title"]}`)},
+	{Name: "journal.write", Description: "Write an entry.", InputSchema: json.RawMessage(`{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}`)},
+}
+
+func (instantTools) Open(context.Context, func() string, string) (runner.ToolSession, error) {
+	return instantSession{}, nil
+}
+
+type instantSession struct{}
+
+func (instantSession) ListTools(context.Context) ([]runner.ToolSpec, error) { return benchSpecs, nil }
+func (instantSession) CallTool(_ context.Context, name string, _ json.RawMessage) (runner.ToolOutput, error) {
+	return runner.ToolOutput{Text: `{"id":"` + name + `-1","ok":true}`}, nil
+}
+func (instantSession) Close() error { return nil }
+
+// seedSQLite creates n personas directly in a fresh SQLite store.
+func seedSQLite(b *testing.B, n int, opts ...sqlite.Option) (*sqlite.DB, []string) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	plan := persona.SeedPlan{}
+	emails := make([]string, n)
+	for i := range n {
+		emails[i] = fmt.Sprintf("persona.b%05d@mana.test", i)
+		plan.Personas = append(plan.Personas, persona.PersonaInput{
+			Email: emails[i], Password: "pw", Archetype: "bench",
+			SystemPrompt: "You are a benchmark persona who uses every module a little.",
+			ModuleMix:    persona.ModuleMix{"todo": 0.5, "notes": 0.3, "journal": 0.2},
+		})
+	}
+	if _, err := db.ApplySeed(ctx, plan, false); err != nil {
+		b.Fatal(err)
+	}
+	return db, emails
+}
+
+func benchProvider(b *testing.B, srv *fake.Server) model.Provider {
+	p, err := anthropic.New(anthropic.Config{APIKey: "k", BaseURL: srv.URL(), Model: "claude-sonnet-4-5", Retry: fastRetry})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+func benchConfig(concurrency int) config.Config {
+	cfg := config.Default()
+	cfg.RunnerID = "bench"
+	cfg.Provider, cfg.Model = config.ProviderAnthropic, "claude-sonnet-4-5"
+	cfg.Concurrency = concurrency
+	return cfg
+}
+
+// BenchmarkRunOverhead is the runner's cost per persona run with a model that answers at once
+// (3 tool calls, a closing text and the rating turn: 5 model calls over loopback HTTP through the
+// Anthropic SDK, the fake server's own work included), the app's tool time excluded. One op is
+// one persona run; four run at a time. "store=sqlite" writes every row to SQLite; "store=none"
+// keeps them in memory, which isolates the runner from the store.
+func BenchmarkRunOverhead(b *testing.B) {
+	for _, name := range []string{"sqlite", "none", "none/model=inprocess"} {
+		b.Run("store="+name, func(b *testing.B) {
+			srv := fake.New(b, fake.WithHandler(fake.Agent(3)), fake.WithoutRecording())
+			provider := benchProvider(b, srv)
+			if strings.HasSuffix(name, "inprocess") {
+				provider = inProcessAgent{calls: 3}
+			}
+			var persist runner.Persistence
+			if name == "sqlite" {
+				db, _ := seedSQLite(b, b.N)
+				persist = runner.NewStorePersistence(db)
+			} else {
+				persist = newMemPersistence(b.N)
+			}
+			r, err := runner.New(benchConfig(4), runner.Deps{
+				Provider: provider, Persistence: persist, Auth: instantAuth{}, Tools: instantTools{},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := cpuTime()
+			res, err := r.Tick(context.Background())
+			cpu = cpuTime() - cpu
+			b.StopTimer()
+			// Wall time per op depends on how busy the machine is; the process's CPU time per run
+			// (runner, adapter, SDK and the in-process fake server together) does not.
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/run")
+			if err != nil || res.RanSuccessfully != b.N {
+				b.Fatalf("ran %d of %d: %v %+v", res.RanSuccessfully, b.N, err, res.Failed)
+			}
+			b.ReportMetric(float64(srv.BytesIn())/float64(b.N), "model-bytes/run")
+		})
+	}
+}
+
+// inProcessAgent plays fake.Agent's script without HTTP or an SDK, so that the runner's own cost
+// shows alone.
+type inProcessAgent struct{ calls int }
+
+func (inProcessAgent) Name() string  { return "inprocess" }
+func (inProcessAgent) Model() string { return "inprocess" }
+
+func (a inProcessAgent) Complete(_ context.Context, req model.Request) (model.Response, error) {
+	var made []model.ToolCall
+	for _, m := range req.Messages {
+		made = append(made, m.ToolCalls...)
+	}
+	usage := model.Usage{InputTokens: 500, OutputTokens: 40}
+	if len(req.Tools) == 0 {
+		return model.Response{Text: fake.Ratings(made), Usage: usage}, nil
+	}
+	if len(made) >= a.calls {
+		return model.Response{Text: "A good day.", Usage: usage}, nil
+	}
+	t := req.Tools[len(made)%len(req.Tools)]
+	return model.Response{ToolCalls: []model.ToolCall{{ID: "c" + strconv.Itoa(len(made)), Name: t.Name, Input: fake.SampleArgs(t.InputSchema)}}, Usage: usage}, nil
+}
+
+// memPersistence hands out n personas and keeps nothing.
+type memPersistence struct {
+	mu   sync.Mutex
+	next int
+	n    int
+}
+
+func newMemPersistence(n int) *memPersistence { return &memPersistence{n: n} }
+
+func (m *memPersistence) Claim(_ context.Context, _ string, limit int, _ time.Duration) ([]persona.DuePersona, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []persona.DuePersona
+	for ; m.next < m.n && len(out) < limit; m.next++ {
+		out = append(out, persona.DuePersona{UserID: strconv.Itoa(m.next), Email: fmt.Sprintf("persona.m%d@mana.test", m.next),
+			SystemPrompt: "You are a benchmark persona.", ModuleMix: persona.ModuleMix{"todo": 1}, TickCadence: persona.Daily, PersonalSpaceID: "s"})
+	}
+	return out, nil
+}
+func (m *memPersistence) InsertActions(context.Context, string, []persona.Action) error { return nil }
+func (m *memPersistence) InsertFeedback(context.Context, string, []persona.Feedback) error {
+	return nil
+}
+func (m *memPersistence) RecordTick(context.Context, persona.Tick) error { return nil }
+func (m *memPersistence) History(context.Context, string, int) ([]persona.RunHistory, error) {
+	return nil, nil
+}
+
+// BenchmarkTenThousandPersonas runs 10,000 due personas through one tick with the fake model
+// answering each call after 50 ms, concurrency 256, on SQLite, and compares the wall time with
+// the ideal runs × turns × latency / concurrency. It is heavy: run it with -benchtime=1x and
+// BENCH_PERSONAS to change the count.
+func BenchmarkTenThousandPersonas(b *testing.B) {
+	n := 10000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_PERSONAS")); err == nil && v > 0 {
+		n = v
+	}
+	const (
+		latency     = 50 * time.Millisecond
+		concurrency = 256
+		calls       = 3
+		turns       = calls + 2 // tool turns, the closing text, the rating turn
+	)
+	for range b.N {
+		b.StopTimer()
+		srv := fake.New(b, fake.WithHandler(fake.Agent(calls)), fake.WithoutRecording(), fake.WithLatency(latency))
+		db, _ := seedSQLite(b, n)
+		r, err := runner.New(benchConfig(concurrency), runner.Deps{
+			Provider: benchProvider(b, srv), Persistence: runner.NewStorePersistence(db), Auth: instantAuth{}, Tools: instantTools{},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start, cpu := time.Now(), cpuTime()
+		res, err := r.Tick(context.Background())
+		wall, cpu := time.Since(start), cpuTime()-cpu
+		b.StopTimer()
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(n), "cpu-ms/run")
+		if err != nil || res.RanSuccessfully != n {
+			b.Fatalf("ran %d of %d: %v", res.RanSuccessfully, n, err)
+		}
+		ideal := time.Duration(n*turns) * latency / concurrency
+		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(ideal.Seconds(), "ideal-s")
+		b.ReportMetric(100*(wall.Seconds()/ideal.Seconds()-1), "over-ideal-%")
+		b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+	}
+}
+
+// BenchmarkPromptBytes measures the bytes sent to the model for a persona's second run, with the
+// memory digest of its first run and without it.
+func BenchmarkPromptBytes(b *testing.B) {
+	for _, memory := range []int{0, 3} {
+		b.Run(fmt.Sprintf("memoryRuns=%d", memory), func(b *testing.B) {
+			var perRun float64
+			for range b.N {
+				srv := fake.New(b, fake.WithHandler(fake.Agent(4)), fake.WithoutRecording())
+				var clock atomic.Int64
+				clock.Store(time.Now().UnixNano())
+				now := func() time.Time { return time.Unix(0, clock.Load()) }
+				db, _ := seedSQLite(b, 1, sqlite.WithNow(now))
+				cfg := benchConfig(1)
+				cfg.MemoryRuns = memory
+				r, err := runner.New(cfg, runner.Deps{
+					Provider: benchProvider(b, srv), Persistence: runner.NewStorePersistence(db), Auth: instantAuth{}, Tools: instantTools{},
+					Now: now,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := context.Background()
+				if res, err := r.Tick(ctx); err != nil || res.RanSuccessfully != 1 {
+					b.Fatalf("day 1: %+v %v", res, err)
+				}
+				clock.Add(int64(25 * time.Hour)) // day 2: the persona is due again
+				before := srv.BytesIn()
+				if res, err := r.Tick(ctx); err != nil || res.RanSuccessfully != 1 {
+					b.Fatalf("day 2: %+v %v", res, err)
+				}
+				perRun += float64(srv.BytesIn() - before)
+			}
+			b.ReportMetric(perRun/float64(b.N), "prompt-bytes/run")
+		})
+	}
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakRSS is the process's peak resident set size in bytes (VmHWM), 0 where unknown.
+func peakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
