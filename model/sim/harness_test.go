@@ -229,7 +229,8 @@ func playRun(t testing.TB, p model.Provider, persona model.Persona, tick string,
 	t.Helper()
 	ctx := context.Background()
 	app := newFakeApp(t, tools)
-	msgs := []model.Message{{Role: model.User, Text: userPrompt}}
+	// The run label stands for what makes one day differ from another in the opening message.
+	msgs := []model.Message{{Role: model.User, Text: userPrompt + "\n(" + tick + ")"}}
 	var out run
 	for turn := 0; ; turn++ {
 		if turn == 15 {

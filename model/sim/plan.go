@@ -129,7 +129,7 @@ type planned struct {
 }
 
 func (s *Sim) play(req model.Request, h *history) model.Response {
-	n := s.plannedCalls(req.Persona, req.TickID)
+	n := s.plannedCalls(req.Persona, runKey(req))
 	made := len(h.calls)
 	// The runner allows 15 model turns (SPEC §5.3); close well before, whatever happened.
 	if made >= n || h.turns >= 12 {
@@ -137,7 +137,7 @@ func (s *Sim) play(req model.Request, h *history) model.Response {
 	}
 	p := &player{
 		s: s, req: req, h: h, tools: parseTools(req.Tools),
-		r:      s.rng(req.Persona, req.TickID, "step", made),
+		r:      s.rng(req.Persona, runKey(req), "step", made),
 		newbie: isNewbie(req.Persona.Archetype), power: isPowerUser(req.Persona.Archetype),
 		used: map[string]bool{}, called: map[string]int{}, today: s.today(req),
 	}
@@ -171,7 +171,7 @@ func (s *Sim) play(req model.Request, h *history) model.Response {
 	var lines []string
 	for i, pc := range batch {
 		seq := made + i
-		id := fmt.Sprintf("sim_%d_%08x", seq, s.rng(req.Persona, req.TickID, "id", seq).Uint32())
+		id := fmt.Sprintf("sim_%d_%08x", seq, s.rng(req.Persona, runKey(req), "id", seq).Uint32())
 		args, note := p.arguments(pc, seq)
 		input, err := json.Marshal(args)
 		if err != nil {
@@ -189,7 +189,7 @@ func (s *Sim) play(req model.Request, h *history) model.Response {
 // arguments builds the call's input from its own random stream, so that one call's arguments do
 // not depend on how many calls share its turn. note describes deliberate mistakes and probes.
 func (p *player) arguments(pc planned, seq int) (map[string]any, string) {
-	r := p.s.rng(p.req.Persona, p.req.TickID, "call", seq)
+	r := p.s.rng(p.req.Persona, runKey(p.req), "call", seq)
 	g := &gen{
 		r: r, w: wordsFor(p.req.Persona.Archetype), module: pc.tool.module,
 		today: p.today, email: p.req.Persona.Email, tz: p.req.Persona.Timezone,

@@ -89,7 +89,7 @@ func (s *Sim) rate(req model.Request, h *history) model.Response {
 	}{Ratings: []Rating{}}
 	for _, m := range order {
 		x := byModule[m]
-		r := s.rng(req.Persona, req.TickID, "rate", m)
+		r := s.rng(req.Persona, runKey(req), "rate", m)
 		rating := 5 - int(math.Round(4*float64(x.failed)/float64(x.calls)))
 		var notes []string
 		if x.failed == 0 {

@@ -114,14 +114,28 @@ func (s *Sim) Complete(ctx context.Context, req model.Request) (model.Response, 
 	return resp, nil
 }
 
-// rng returns a generator derived from the seed, the persona, the tick and a purpose, so that
-// each decision has its own reproducible stream.
-func (s *Sim) rng(p model.Persona, tickID string, purpose ...any) *rand.Rand {
+// runKey identifies a run for the simulator's choices: the opening user message, which carries
+// the persona's date and the digest of its earlier runs. The tick id is not used on purpose: it is
+// a fresh random UUID every run, and keying on it would make the same --seed play differently
+// each time (two fresh data directories must replay the same day). Runs on different days or
+// after different histories still differ, because their opening messages do.
+func runKey(req model.Request) string {
+	for _, m := range req.Messages {
+		if m.Role == model.User && m.Text != "" {
+			return m.Text
+		}
+	}
+	return req.TickID
+}
+
+// rng returns a generator derived from the seed, the persona, the run (runKey) and a purpose,
+// so that each decision has its own reproducible stream.
+func (s *Sim) rng(p model.Persona, run string, purpose ...any) *rand.Rand {
 	h := sha256.New()
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], uint64(s.seed))
 	h.Write(b[:])
-	for _, part := range append([]any{p.Email, tickID}, purpose...) {
+	for _, part := range append([]any{p.Email, run}, purpose...) {
 		h.Write([]byte{0})
 		switch v := part.(type) {
 		case string:
@@ -136,9 +150,9 @@ func (s *Sim) rng(p model.Persona, tickID string, purpose ...any) *rand.Rand {
 	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(sum[:8]), binary.LittleEndian.Uint64(sum[8:16])))
 }
 
-// plannedCalls is how many tool calls this persona makes in this tick.
-func (s *Sim) plannedCalls(p model.Persona, tickID string) int {
-	r := s.rng(p, tickID, "plan")
+// plannedCalls is how many tool calls this persona makes in this run.
+func (s *Sim) plannedCalls(p model.Persona, run string) int {
+	r := s.rng(p, run, "plan")
 	return s.minCalls + r.IntN(s.maxCalls-s.minCalls+1)
 }
 

@@ -49,7 +49,7 @@ func TestCancelledContext(t *testing.T) {
 	}
 }
 
-// A run is a function of seed, persona, tick and conversation; other seeds play differently.
+// A run is a function of seed, persona and conversation (its opening message stands for the day); other seeds play differently.
 func TestDeterministic(t *testing.T) {
 	t.Parallel()
 	for _, p := range personas {
