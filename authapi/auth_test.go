@@ -83,7 +83,7 @@ func TestLoginErrors(t *testing.T) {
 		}
 		big := `{"email":"a@b.c","password":"` + strings.Repeat("x", authapi.MaxBodyBytes) + `"}`
 		r = b.do(t, "POST", authapi.PathLogin, big)
-		if m := r.json(t); r.status != 413 || m["error"] == "" {
+		if m := r.json(t); r.status != 413 || m["error"] != "PAYLOAD_TOO_LARGE" || m["status"] != float64(413) {
 			t.Errorf("oversized body: %d %s, want 413 JSON", r.status, r.body)
 		}
 	})
