@@ -159,8 +159,8 @@ func (d *Display) logf(format string, args ...any) {
 // drawLocked writes the status line in place of the previous one.
 func (d *Display) drawLocked() {
 	total := max(d.expected, d.started)
-	fmt.Fprintf(d.w, "\r\x1b[Ktick %d ▸ %d/%d personas done · %d tool calls · %d errors · %s",
-		d.ticks, len(d.runs), total, d.calls, d.errs, round(d.now().Sub(d.start)))
+	fmt.Fprintf(d.w, "\r\x1b[Ktick %d ▸ %d/%d personas done · %s · %s · %s",
+		d.ticks, len(d.runs), total, plural(d.calls, "tool call"), plural(d.errs, "error"), round(d.now().Sub(d.start)))
 	d.drawn = true
 }
 

@@ -81,7 +81,7 @@ func TestLive(t *testing.T) {
 	for _, want := range []string{
 		"\r\x1b[Ktick 1 ▸ 0/2 personas done · 0 tool calls · 0 errors · 0s",
 		"\r\x1b[K  ✗ persona.ben@mana.test failed: 2 tool calls",
-		"\r\x1b[Ktick 1 ▸ 1/2 personas done · 2 tool calls · 1 errors · 0s",
+		"\r\x1b[Ktick 1 ▸ 1/2 personas done · 2 tool calls · 1 error · 0s",
 		"\r\x1b[K  ✓ persona.anna@mana.test ok: 6 tool calls, 1 error (850ms)\n",
 		"\r\x1b[Ktick 1 ▸ 2/2 personas done · 8 tool calls · 2 errors · 0s\r\x1b[K" + wantSummary,
 	} {

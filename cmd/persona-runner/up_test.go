@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,5 +349,86 @@ func TestUpFailingToolTopsReport(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "broken 1") {
 		t.Errorf("summary does not show broken's rating:\n%s", out.String())
+	}
+}
+
+// signalWriter collects output and closes seen once it contains want.
+type signalWriter struct {
+	mu   sync.Mutex
+	b    bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.b.Write(p)
+	if strings.Contains(w.b.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
+}
+
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestUpRunsUntilCancelled: without --once, up ticks at once, keeps serving, and on Ctrl-C (the
+// context ending) stops the runner and the servers and returns 0.
+func TestUpRunsUntilCancelled(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	seedOne(t, dir, "persona.solo@mana.test", persona.ModuleMix{"todo": 1})
+	out := &signalWriter{want: "1 run: ", seen: make(chan struct{})}
+	var errOut bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() {
+		code <- Run(ctx, []string{"up", "--data", dir, "--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0",
+			"--runner-addr", "127.0.0.1:0", "--provider", "sim", "--seed", "2", "--interval", "1h", "--start-time", upStart},
+			out, &errOut, func(string) string { return "" })
+	}()
+	select {
+	case <-out.seen:
+	case c := <-code:
+		t.Fatalf("up returned %d before its first tick finished\nstdout:\n%s\nstderr:\n%s", c, out.String(), errOut.String())
+	}
+	// The runner's HTTP API is up while up runs.
+	m := regexp.MustCompile(`runner (http://\S+)/health`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no runner URL in the output:\n%s", out.String())
+	}
+	resp, err := http.Get(m[1] + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health struct {
+		Status   string         `json:"status"`
+		LastTick *runner.Result `json:"lastTick"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	if err != nil || health.Status != "ok" || health.LastTick == nil || health.LastTick.RanSuccessfully != 1 {
+		t.Errorf("GET /health: %+v (%v), want ok with a last tick of one successful run", health, err)
+	}
+
+	cancel()
+	if c := <-code; c != 0 {
+		t.Fatalf("exit %d after Ctrl-C, want 0\nstdout:\n%s\nstderr:\n%s", c, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "stopping: ") {
+		t.Errorf("no word of stopping:\n%s", out.String())
+	}
+	if _, err := http.Get(m[1] + "/health"); err == nil {
+		t.Errorf("the runner's HTTP API still answers after up returned")
+	}
+	ticks := runsByEmail(t, openStore(t, dbPath(dir)))["persona.solo@mana.test"]
+	if len(ticks) != 1 || ticks[0].Status != persona.TickOK {
+		t.Errorf("ticks %+v, want one ok", ticks)
 	}
 }
