@@ -36,6 +36,12 @@ const (
 	DefaultSessionIdleTimeout = 30 * time.Minute
 	DefaultRateLimit          = 30
 	DefaultRateWindow         = 60 * time.Second
+	DefaultMembershipCacheTTL = 5 * time.Second
+	// tokenCacheTTL bounds how long a verified token is remembered (it is never remembered past
+	// its expiry), so a key withdrawn from the JWKS stops working soon after.
+	tokenCacheTTL = time.Minute
+	// authCacheSize bounds the number of tokens and memberships remembered.
+	authCacheSize = 10000
 )
 
 // TokenVerifier checks an access token (signature, expiry, audience and issuer). *jwtauth.Verifier
@@ -64,7 +70,11 @@ type Config struct {
 	// (DefaultRateLimit and DefaultRateWindow when zero; a negative RateLimit means no limit).
 	RateLimit  int
 	RateWindow time.Duration
-	// Now is the clock of the data and of the rate limit (time.Now when nil).
+	// MembershipCacheTTL is how long a checked membership is trusted before it is checked
+	// again: the longest a member removed from a space can keep working in it
+	// (DefaultMembershipCacheTTL when zero; negative means check on every request).
+	MembershipCacheTTL time.Duration
+	// Now is the clock of the data, the rate limit and the caches (time.Now when nil).
 	Now func() time.Time
 }
 
@@ -79,6 +89,7 @@ type App struct {
 	server   *mcp.Server
 	mcpHTTP  *mcp.StreamableHTTPHandler
 	verifier TokenVerifier
+	auth     *authCache
 }
 
 // New builds the app over cfg. It does not migrate: call Migrate first.
@@ -118,6 +129,9 @@ func New(cfg Config) (*App, error) {
 	if cfg.RateWindow == 0 {
 		cfg.RateWindow = DefaultRateWindow
 	}
+	if cfg.MembershipCacheTTL == 0 {
+		cfg.MembershipCacheTTL = DefaultMembershipCacheTTL
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -127,6 +141,7 @@ func New(cfg Config) (*App, error) {
 		log:      cfg.Logger,
 		limiter:  newRateLimiter(cfg.RateLimit, cfg.RateWindow, cfg.Now),
 		verifier: cfg.Verifier,
+		auth:     newAuthCache(cfg.Now, tokenCacheTTL, cfg.MembershipCacheTTL, authCacheSize),
 	}
 	a.reg = newRegistry(allTools(&deps{db: a.db, spaces: cfg.Spaces, now: cfg.Now})...)
 	a.server = mcp.NewServer(&mcp.Implementation{Name: ServerName, Title: "Mana demo app", Version: "1.0.0"},
@@ -178,6 +193,7 @@ func (a *App) Close() error {
 	for ss := range a.server.Sessions() {
 		_ = ss.Close()
 	}
+	a.db.close()
 	return nil
 }
 

@@ -75,30 +75,38 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			reject(http.StatusUnauthorized, "UNAUTHORIZED", "an Authorization: Bearer <access token> header is required")
 			return
 		}
-		claims, err := a.verifier.Verify(r.Context(), token)
-		if err != nil {
-			if errors.Is(err, jwtauth.ErrInvalidToken) {
-				reject(http.StatusUnauthorized, "INVALID_TOKEN", err.Error())
+		claims, ok := a.auth.token(token)
+		if !ok {
+			var err error
+			claims, err = a.verifier.Verify(r.Context(), token)
+			if err != nil {
+				if errors.Is(err, jwtauth.ErrInvalidToken) {
+					reject(http.StatusUnauthorized, "INVALID_TOKEN", err.Error())
+					return
+				}
+				a.log.ErrorContext(r.Context(), "verify access token", "error", err)
+				reject(http.StatusServiceUnavailable, "AUTH_UNAVAILABLE", "the access token cannot be checked right now; try again later")
 				return
 			}
-			a.log.ErrorContext(r.Context(), "verify access token", "error", err)
-			reject(http.StatusServiceUnavailable, "AUTH_UNAVAILABLE", "the access token cannot be checked right now; try again later")
-			return
+			a.auth.rememberToken(token, claims)
 		}
 		space := strings.TrimSpace(r.Header.Get(SpaceHeader))
 		if space == "" {
 			reject(http.StatusForbidden, "SPACE_REQUIRED", "an "+SpaceHeader+" header naming one of your spaces is required")
 			return
 		}
-		ok, err := a.cfg.Spaces.IsMember(r.Context(), space, claims.Subject)
-		if err != nil {
-			a.log.ErrorContext(r.Context(), "check space membership", "space", space, "user", claims.Subject, "error", err)
-			writeError(w, http.StatusInternalServerError, "INTERNAL", "space membership could not be checked")
-			return
-		}
-		if !ok {
-			reject(http.StatusForbidden, "FORBIDDEN", fmt.Sprintf("you are not a member of space %q", space))
-			return
+		if !a.auth.member(space, claims.Subject) {
+			ok, err := a.cfg.Spaces.IsMember(r.Context(), space, claims.Subject)
+			if err != nil {
+				a.log.ErrorContext(r.Context(), "check space membership", "space", space, "user", claims.Subject, "error", err)
+				writeError(w, http.StatusInternalServerError, "INTERNAL", "space membership could not be checked")
+				return
+			}
+			if !ok {
+				reject(http.StatusForbidden, "FORBIDDEN", fmt.Sprintf("you are not a member of space %q", space))
+				return
+			}
+			a.auth.rememberMember(space, claims.Subject)
 		}
 		info := &auth.TokenInfo{
 			// UserID makes the MCP handler bind a session to the user who opened it and refuse

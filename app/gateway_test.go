@@ -188,3 +188,37 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		}
 	})
 }
+
+func TestATokenExpiringMidSessionIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	c := b.connect(t, b.anna, b.anna.Personal)
+	c.ok(t, "todo.list", nil) // the token is verified and remembered
+	b.clock.Advance(jwtauth.AccessTTL)
+	if _, err := c.try("todo.list", nil); err == nil {
+		t.Error("a call with an expired token succeeded")
+	}
+	r := b.post(t, b.token(t, b.anna), b.anna.Personal, "", initializeMsg)
+	if r.status != http.StatusOK {
+		t.Errorf("a fresh token: status %d: %s", r.status, r.raw)
+	}
+}
+
+func TestRemovedMemberLosesTheSpace(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	ben := b.connect(t, b.ben, b.family)
+	ben.ok(t, "todo.list", nil)
+	if _, _, err := b.store.UpsertSpace(context.Background(), persona.SpaceInput{Slug: "berg-family", Name: "The Bergs",
+		Type: persona.SpaceFamily, Members: []string{b.anna.Email}}); err != nil {
+		t.Fatal(err)
+	}
+	// The membership is trusted for MembershipCacheTTL, then checked again.
+	b.clock.Advance(app.DefaultMembershipCacheTTL)
+	if _, err := ben.try("todo.list", nil); err == nil {
+		t.Error("ben still works in the family space after leaving it")
+	}
+	if r := b.post(t, b.token(t, b.ben), b.family, "", initializeMsg); r.status != http.StatusForbidden {
+		t.Errorf("ben in the family space after leaving: status %d", r.status)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -49,28 +50,80 @@ func dialectFor(name string) (dialect, error) {
 // sqlDB is the app's handle on the store's database: the app's statements are written with
 // {app} before each of its table names and {spaces} for the store's spaces table, which rewrite
 // replaces for the dialect.
+//
+// Statements are prepared once and kept: the app runs a fixed set of them, and SQLite (which has
+// no statement cache in the driver) would otherwise parse each one on every call.
 type sqlDB struct {
-	db  *sql.DB
-	d   dialect
-	rep *strings.Replacer
+	db    *sql.DB
+	d     dialect
+	rep   *strings.Replacer
+	stmts sync.Map // query text as written → *sql.Stmt
 }
 
 func newSQLDB(db *sql.DB, d dialect) *sqlDB {
 	return &sqlDB{db: db, d: d, rep: strings.NewReplacer("{app}", d.tablePrefix, "{spaces}", d.spacesTable)}
 }
 
-func (s *sqlDB) rewrite(query string) string { return s.rep.Replace(query) }
+// stmt returns the prepared statement of query, preparing it on first use.
+func (s *sqlDB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, s.rep.Replace(query))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		_ = st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
 
 func (s *sqlDB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return s.db.ExecContext(ctx, s.rewrite(query), args...)
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 func (s *sqlDB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return s.db.QueryContext(ctx, s.rewrite(query), args...)
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
-func (s *sqlDB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return s.db.QueryRowContext(ctx, s.rewrite(query), args...)
+// row is a single-row result whose Scan reports a failed prepare as well.
+type row struct {
+	r   *sql.Row
+	err error
+}
+
+func (r row) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.r.Scan(dest...)
+}
+
+func (s *sqlDB) queryRow(ctx context.Context, query string, args ...any) row {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return row{err: err}
+	}
+	return row{r: st.QueryRowContext(ctx, args...)}
+}
+
+// close releases the prepared statements.
+func (s *sqlDB) close() {
+	s.stmts.Range(func(k, v any) bool {
+		_ = v.(*sql.Stmt).Close()
+		s.stmts.Delete(k)
+		return true
+	})
 }
 
 // Migrate applies the app's pending migrations to db, after the store's own migrations (the app's
