@@ -125,14 +125,30 @@ func scanDue(row pgx.Row, lease bool) (persona.DuePersona, error) {
 	return d, nil
 }
 
+// dueSQL lists due personas: $1 now, $2 limit (NULL for none).
+const dueSQL = `SELECT ` + dueCols + `
+	FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
+	WHERE ` + dueWhere + `
+	ORDER BY ` + dueOrder + `
+	LIMIT $2`
+
+// claimSQL leases due personas: $1 now, $2 limit, $3 runner id, $4 lease end.
+const claimSQL = `WITH due AS (
+		SELECT p.user_id FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
+		WHERE ` + dueWhere + `
+		ORDER BY ` + dueOrder + `
+		LIMIT $2
+		FOR UPDATE OF p SKIP LOCKED
+	)
+	UPDATE auth.personas p SET lease_owner = $3, lease_expires_at = $4
+	FROM due, auth.users u
+	WHERE p.user_id = due.user_id AND u.id = p.user_id
+	RETURNING ` + dueCols + `, p.lease_expires_at`
+
 // DuePersonas returns up to limit personas due now, in due order, with the time of the query.
 func (db *DB) DuePersonas(ctx context.Context, limit int) ([]persona.DuePersona, time.Time, error) {
 	now := db.clock()
-	rows, err := db.pool.Query(ctx, `SELECT `+dueCols+`
-		FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
-		WHERE `+dueWhere+`
-		ORDER BY `+dueOrder+`
-		LIMIT $2`, now, limitArg(limit))
+	rows, err := db.pool.Query(ctx, dueSQL, now, limitArg(limit))
 	if err != nil {
 		return nil, now, fmt.Errorf("due personas: %w", err)
 	}
@@ -160,17 +176,7 @@ func (db *DB) ClaimPersonas(ctx context.Context, runnerID string, limit int, lea
 	}
 	now := db.clock()
 	until := now.Add(lease)
-	rows, err := db.pool.Query(ctx, `WITH due AS (
-			SELECT p.user_id FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
-			WHERE `+dueWhere+`
-			ORDER BY `+dueOrder+`
-			LIMIT $2
-			FOR UPDATE OF p SKIP LOCKED
-		)
-		UPDATE auth.personas p SET lease_owner = $3, lease_expires_at = $4
-		FROM due, auth.users u
-		WHERE p.user_id = due.user_id AND u.id = p.user_id
-		RETURNING `+dueCols+`, p.lease_expires_at`, now, limitArg(limit), runnerID, until)
+	rows, err := db.pool.Query(ctx, claimSQL, now, limitArg(limit), runnerID, until)
 	if err != nil {
 		return nil, fmt.Errorf("claim personas: %w", err)
 	}
