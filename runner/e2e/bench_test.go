@@ -144,12 +144,24 @@ func BenchmarkRunOverhead(b *testing.B) {
 
 // inProcessAgent plays fake.Agent's script without HTTP or an SDK, so that the runner's own cost
 // shows alone.
-type inProcessAgent struct{ calls int }
+type inProcessAgent struct {
+	calls   int
+	latency time.Duration // a model's thinking time, slept per call
+}
 
 func (inProcessAgent) Name() string  { return "inprocess" }
 func (inProcessAgent) Model() string { return "inprocess" }
 
-func (a inProcessAgent) Complete(_ context.Context, req model.Request) (model.Response, error) {
+func (a inProcessAgent) Complete(ctx context.Context, req model.Request) (model.Response, error) {
+	if a.latency > 0 {
+		t := time.NewTimer(a.latency)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return model.Response{}, ctx.Err()
+		}
+	}
 	var made []model.ToolCall
 	for _, m := range req.Messages {
 		made = append(made, m.ToolCalls...)
@@ -195,8 +207,10 @@ func (m *memPersistence) History(context.Context, string, int) ([]persona.RunHis
 
 // BenchmarkTenThousandPersonas runs 10,000 due personas through one tick with the fake model
 // answering each call after 50 ms, concurrency 256, on SQLite, and compares the wall time with
-// the ideal runs × turns × latency / concurrency. It is heavy: run it with -benchtime=1x and
-// BENCH_PERSONAS to change the count.
+// the ideal runs × turns × latency / concurrency. It is heavy: run it with -benchtime=1x.
+// BENCH_PERSONAS changes the count; BENCH_STORE=none keeps rows in memory and
+// BENCH_MODEL=inprocess replaces the fake server and SDK with an in-process model of the same
+// latency, to tell the runner's share from the store's and the HTTP stack's.
 func BenchmarkTenThousandPersonas(b *testing.B) {
 	n := 10000
 	if v, err := strconv.Atoi(os.Getenv("BENCH_PERSONAS")); err == nil && v > 0 {
@@ -211,9 +225,20 @@ func BenchmarkTenThousandPersonas(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		srv := fake.New(b, fake.WithHandler(fake.Agent(calls)), fake.WithoutRecording(), fake.WithLatency(latency))
-		db, _ := seedSQLite(b, n)
+		var persist runner.Persistence
+		if os.Getenv("BENCH_STORE") == "none" {
+			persist = newMemPersistence(n) // to tell the store's share from the runner's
+		} else {
+			db, _ := seedSQLite(b, n)
+			persist = runner.NewStorePersistence(db)
+		}
+		provider := benchProvider(b, srv)
+		if os.Getenv("BENCH_MODEL") == "inprocess" {
+			// The same script and latency without HTTP or an SDK: the runner's scheduling alone.
+			provider = inProcessAgent{calls: calls, latency: latency}
+		}
 		r, err := runner.New(benchConfig(concurrency), runner.Deps{
-			Provider: benchProvider(b, srv), Persistence: runner.NewStorePersistence(db), Auth: instantAuth{}, Tools: instantTools{},
+			Provider: provider, Persistence: persist, Auth: instantAuth{}, Tools: instantTools{},
 		})
 		if err != nil {
 			b.Fatal(err)
