@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/catalog"
 	"github.com/persona-runner/persona-runner/persona"
 )
@@ -19,6 +20,8 @@ type SeedCmd struct {
 	Catalog    string `placeholder:"FILE" help:"Catalog file, YAML or JSON (default: the catalog built into the binary)."`
 	DryRun     bool   `help:"Report what would change and write nothing."`
 	Secret     string `placeholder:"S" help:"Seed secret the persona passwords derive from (default: PERSONA_SEED_SECRET, else the development secret)."`
+	Auth       string `placeholder:"URL" help:"Seed through the admin API of a running auth service at URL instead of the local store."`
+	JWT        string `placeholder:"TOKEN" help:"Admin JWT for --auth (see 'persona-runner admin token'); default ADMIN_JWT."`
 }
 
 // seeder applies a seed plan. The store does it directly; seeding through the admin HTTP API
@@ -48,6 +51,10 @@ func (c *SeedCmd) Run(env *Env) error {
 	}
 	defer closeFn()
 	changes, err := s.ApplySeed(env.Ctx, plan, c.DryRun)
+	if err != nil && c.Auth != "" {
+		printSeedChanges(env.Stdout, changes)
+		return fmt.Errorf("seed from %s through %s: %w", cat.Source, c.Auth, err)
+	}
 	if err != nil {
 		return fmt.Errorf("seed from %s: %w (nothing was written)", cat.Source, err)
 	}
@@ -61,6 +68,24 @@ func (c *SeedCmd) Run(env *Env) error {
 
 // seeder returns what applies the plan and how to release it.
 func (c *SeedCmd) seeder(env *Env) (seeder, func(), error) {
+	if c.Auth != "" {
+		if c.DB != "" || c.Data != "" {
+			return nil, nil, errors.New("--auth seeds through the admin API: it cannot be combined with --db or --data")
+		}
+		token := c.JWT
+		if token == "" {
+			token = env.Getenv("ADMIN_JWT")
+		}
+		if token == "" && !c.DryRun {
+			return nil, nil, errors.New("--auth needs an admin token: pass --jwt TOKEN or set ADMIN_JWT (persona-runner admin token EMAIL prints one)")
+		}
+		cl := authapi.NewClient(strings.TrimRight(c.Auth, "/"), nil)
+		cl.AdminToken = token
+		return apiSeeder{cl}, func() {}, nil
+	}
+	if c.JWT != "" {
+		return nil, nil, errors.New("--jwt goes with --auth URL")
+	}
 	db, err := c.Open(env.Ctx, env)
 	if err != nil {
 		return nil, nil, err
@@ -113,4 +138,45 @@ func printSeedChanges(w io.Writer, changes []persona.SeedChange) error {
 	_, err := fmt.Fprintf(w, "created %d, updated %d, unchanged %d\n",
 		counts[persona.Created], counts[persona.Updated], counts[persona.Unchanged])
 	return err
+}
+
+// apiSeeder applies a plan through the admin HTTP API: personas, then shared spaces, one request
+// each. Unlike the store it cannot do it in one transaction; each request is an idempotent upsert,
+// so after a failure the report lists what was applied and running seed again finishes the job.
+// A dry run sends nothing (and so needs no token): it lists what would be sent.
+type apiSeeder struct{ c *authapi.Client }
+
+// Planned is the outcome of a dry run through the API: the request was not sent.
+const Planned persona.Outcome = "planned"
+
+func (a apiSeeder) ApplySeed(ctx context.Context, plan persona.SeedPlan, dryRun bool) ([]persona.SeedChange, error) {
+	var changes []persona.SeedChange
+	for _, p := range plan.Personas {
+		if dryRun {
+			changes = append(changes, persona.SeedChange{Kind: "persona", Key: p.Email, Outcome: Planned, Detail: "dry run: not sent"})
+			continue
+		}
+		res, err := a.c.UpsertPersona(ctx, p)
+		if err != nil {
+			return changes, partial(changes, err)
+		}
+		changes = append(changes, persona.SeedChange{Kind: "persona", Key: p.Email, Outcome: res.Outcome})
+	}
+	for _, s := range plan.Spaces {
+		if dryRun {
+			changes = append(changes, persona.SeedChange{Kind: "space", Key: s.Slug, Outcome: Planned, Detail: "dry run: not sent"})
+			continue
+		}
+		res, err := a.c.UpsertSpace(ctx, s)
+		if err != nil {
+			return changes, partial(changes, err)
+		}
+		changes = append(changes, persona.SeedChange{Kind: "space", Key: s.Slug, Outcome: res.Outcome})
+	}
+	return changes, nil
+}
+
+// partial says how far an API seed got before err.
+func partial(done []persona.SeedChange, err error) error {
+	return fmt.Errorf("%w (the %d entries before it were applied; run seed again to finish)", err, len(done))
 }
