@@ -121,11 +121,8 @@ func TestSessionIsRefusedToAnotherUser(t *testing.T) {
 func TestIdleSessionsExpire(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{cfg: func(c *app.Config) { c.SessionIdleTimeout = 50 * time.Millisecond }})
+	// The session may expire any time after the connect; nothing between depends on it.
 	c := b.connect(t, b.anna, b.anna.Personal)
-	c.ok(t, "todo.list", nil)
-	if n := app.OpenSessions(b.app); n != 1 {
-		t.Fatalf("%d open sessions, want 1", n)
-	}
 	app.WaitSessionsClosed(b.app) // returns when the idle timer has closed the session
 	if n := app.OpenSessions(b.app); n != 0 {
 		t.Errorf("%d open sessions after the idle timeout, want 0", n)
