@@ -258,11 +258,11 @@ func testConfig() config.Config {
 }
 
 type bundle struct {
-	r     *runner.Runner
-	store *memStore
-	tools *fakeTools
-	model *scripted
-	auth  *fakeAuth
+	r      *runner.Runner
+	store  *memStore
+	tools  *fakeTools
+	model  *scripted
+	auth   *fakeAuth
 	mu     sync.Mutex
 	events []runner.Event
 }

@@ -378,3 +378,21 @@ func TestLoginFailureFailsTheRun(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 }
+
+func TestLongRunRefreshesTheAccessToken(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.max@mana.test")
+	b := setup(t, testConfig(), day(threeCalls(), goodRating), p)
+	runner.SetTimeouts(b.r, time.Minute, time.Minute, 0) // every turn counts as long
+	if _, err := b.r.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b.auth.refreshes == 0 {
+		t.Fatal("the access token was never refreshed")
+	}
+	// Calls made after a refresh carry the new token on the same MCP session.
+	last := b.tools.calls[len(b.tools.calls)-1]
+	if !strings.Contains(last, "jwt-refreshed-") {
+		t.Errorf("last tool call made with %q", last)
+	}
+}
