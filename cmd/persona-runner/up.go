@@ -24,12 +24,10 @@ import (
 	"github.com/persona-runner/persona-runner/catalog"
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/model"
-	"github.com/persona-runner/persona-runner/model/anthropic"
 	"github.com/persona-runner/persona-runner/model/openai"
-	"github.com/persona-runner/persona-runner/model/sim"
-	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/progress"
 	"github.com/persona-runner/persona-runner/runner"
+	"github.com/persona-runner/persona-runner/runner/providers"
 	"github.com/persona-runner/persona-runner/store"
 )
 
@@ -49,12 +47,12 @@ type UpCmd struct {
 	AuthAddr    string        `name:"auth-addr" default:"127.0.0.1:3001" placeholder:"ADDR" help:"Listen address of the auth API (port 0: any free port)."`
 	MCPAddr     string        `name:"mcp-addr" default:"127.0.0.1:3069" placeholder:"ADDR" help:"Listen address of the demo app's MCP gateway."`
 	RunnerAddr  string        `name:"runner-addr" default:"127.0.0.1:3070" placeholder:"ADDR" help:"Listen address of the runner's HTTP API (/health, /metrics)."`
-	Provider    string        `placeholder:"NAME" help:"Model provider: anthropic, openai or sim (default: anthropic with ANTHROPIC_API_KEY, openai with OPENAI_BASE_URL or OPENAI_API_KEY, else the offline simulator)."`
+	Provider    string        `enum:",anthropic,openai,sim" default:"" placeholder:"NAME" help:"Model provider: anthropic, openai or sim (default: anthropic with ANTHROPIC_API_KEY, openai with OPENAI_BASE_URL or OPENAI_API_KEY, else the offline simulator)."`
 	Model       string        `placeholder:"M" help:"Model name (default: MODEL, else the provider's default)."`
 	Concurrency int           `placeholder:"N" help:"Personas run at once (default: PERSONA_CONCURRENCY, else 2)."`
 	Interval    time.Duration `placeholder:"D" help:"Time between ticks, e.g. 1m or 30s (default: TICK_INTERVAL_MS, else 1m)."`
-	Seed        *int64        `placeholder:"N" help:"Seed of the offline simulator: the same seed on the same day replays the same personas' days (default: random, printed at start)."`
-	Config      string        `placeholder:"FILE" help:"Runner configuration file (YAML); the environment and flags override it."`
+	Seed        *int64        `placeholder:"N" help:"Seed of the offline simulator: runs with the same seed, date and history play the same (default: SIM_SEED, else random, printed at start)."`
+	Config      string        `placeholder:"FILE" type:"existingfile" help:"Runner configuration file (YAML); the environment and flags override it."`
 	Verbose     bool          `short:"v" help:"Log every request, tool call and run to stderr (default: warnings and errors only)."`
 	// StartTime runs every component on a clock that starts at this instant and advances in
 	// real time. Tests use it to run on a weekday (weekday personas are due only then) and to
@@ -74,11 +72,17 @@ func (c *UpCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := c.config(env.Getenv)
+	cfg, err := c.config(env)
 	if err != nil {
 		return err
 	}
-	seed := c.seed()
+	cfg.SimSeed = c.seed(cfg, env.Getenv)
+	// The provider is checked before anything listens or is written: a missing key is a
+	// mistake to fix first.
+	provider, providerLine, err := c.provider(cfg, env.Getenv)
+	if err != nil {
+		return err
+	}
 	dsn, err := c.DSN(env.Getenv)
 	if err != nil {
 		return err
@@ -114,11 +118,7 @@ func (c *UpCmd) Run(env *Env) error {
 	if err := seedOnFirstStart(ctx, db, cfg.SeedSecret.Value(), env.Stdout); err != nil {
 		return err
 	}
-	provider, line, err := c.provider(cfg, env.Getenv, seed, now)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, line)
+	fmt.Fprintln(env.Stdout, providerLine)
 
 	authSrv, err := authapi.New(ctx, authapi.Config{Store: db, Issuer: authURL, ServiceKey: cfg.ServiceKey.Value(),
 		Logger: log.With("component", "auth"), Now: now})
@@ -151,9 +151,6 @@ func (c *UpCmd) Run(env *Env) error {
 				if due, _, err := db.DuePersonas(ctx, 0); err == nil {
 					display.Expect(len(due))
 				}
-			}
-			if rp, ok := provider.(*replayable); ok && e.Kind == runner.RunFinished {
-				rp.forget(e.TickID)
 			}
 		},
 	}
@@ -259,44 +256,11 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// config loads the runner configuration with up's flags as the last word.
-func (c *UpCmd) config(getenv func(string) string) (config.Config, error) {
-	var ov config.Overrides
-	if p := strings.TrimSpace(c.Provider); p != "" {
-		ov = append(ov, config.Override{Flag: "--provider", Apply: func(cfg *config.Config) error {
-			switch strings.ToLower(p) {
-			case config.ProviderAnthropic, config.ProviderOpenAI, config.ProviderSim:
-				cfg.Provider = strings.ToLower(p)
-				if c.Model == "" && getenv("MODEL") == "" {
-					cfg.Model = "" // the chosen provider's default, not another provider's
-				}
-				return nil
-			}
-			return fmt.Errorf("must be anthropic, openai or sim (got %q)", p)
-		}})
-	}
-	if c.Model != "" {
-		ov = append(ov, config.Override{Flag: "--model", Apply: func(cfg *config.Config) error { cfg.Model = c.Model; return nil }})
-	}
-	if c.Concurrency != 0 {
-		ov = append(ov, config.Override{Flag: "--concurrency", Apply: func(cfg *config.Config) error {
-			if c.Concurrency < 0 {
-				return fmt.Errorf("must be a positive number (got %d)", c.Concurrency)
-			}
-			cfg.Concurrency = c.Concurrency
-			return nil
-		}})
-	}
-	if c.Interval != 0 {
-		ov = append(ov, config.Override{Flag: "--interval", Apply: func(cfg *config.Config) error {
-			if c.Interval < 0 {
-				return fmt.Errorf("must be a positive duration such as 1m (got %s)", c.Interval)
-			}
-			cfg.TickInterval = c.Interval
-			return nil
-		}})
-	}
-	return config.Load(c.Config, getenv, ov)
+// config loads the runner configuration as serve runner does (defaults < file < environment <
+// flags); the URLs and the listen address are up's own, set once the listeners exist.
+func (c *UpCmd) config(env *Env) (config.Config, error) {
+	flags := RunnerFlags{Config: c.Config, Provider: c.Provider, Model: c.Model, Concurrency: c.Concurrency, Interval: c.Interval}
+	return flags.Load(env)
 }
 
 // clock is the process's clock: the real one, or one started at --start-time.
@@ -312,50 +276,44 @@ func (c *UpCmd) clock() (func() time.Time, error) {
 	return func() time.Time { return t0.Add(time.Since(base)) }, nil
 }
 
-// seed is --seed, else a random one (printed, so that a day can be replayed).
-func (c *UpCmd) seed() int64 {
-	if c.Seed != nil {
+// seed is --seed, else SIM_SEED, else a random one (printed, so that a day can be replayed).
+func (c *UpCmd) seed(cfg config.Config, getenv func(string) string) int64 {
+	switch {
+	case c.Seed != nil:
 		return *c.Seed
+	case strings.TrimSpace(getenv("SIM_SEED")) != "":
+		return cfg.SimSeed
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return int64(binary.LittleEndian.Uint64(b[:]) % 1_000_000)
 }
 
-// provider builds the model provider the configuration names and the one line that says which it
-// is. The simulator is labelled as what it is, and when it was chosen only for want of a key the
-// line says so.
-func (c *UpCmd) provider(cfg config.Config, getenv func(string) string, seed int64, now func() time.Time) (model.Provider, string, error) {
+// provider builds the model provider the configuration names (as serve runner does) and the
+// one line that says which it is. The simulator is labelled as what it is, and when it was chosen
+// only for want of a key the line says so.
+func (c *UpCmd) provider(cfg config.Config, getenv func(string) string) (model.Provider, string, error) {
+	if cfg.Provider == config.ProviderAnthropic && cfg.AnthropicAPIKey == "" {
+		return nil, "", errors.New("the anthropic provider needs ANTHROPIC_API_KEY (or use --provider sim, the offline simulator)")
+	}
+	p, err := providers.New(cfg, nil)
+	if err != nil {
+		return nil, "", err
+	}
 	switch cfg.Provider {
 	case config.ProviderSim:
-		p := newReplayable(sim.New(seed, sim.WithModel(cfg.Model)), now)
 		if c.Provider == "" && getenv("MODEL_PROVIDER") == "" {
-			return p, fmt.Sprintf("no model key found: using the offline simulator (not an LLM; seed %d); set ANTHROPIC_API_KEY or OPENAI_BASE_URL for real personas", seed), nil
+			return p, fmt.Sprintf("no model key found: using the offline simulator (not an LLM; seed %d); set ANTHROPIC_API_KEY or OPENAI_BASE_URL for real personas", cfg.SimSeed), nil
 		}
-		return p, fmt.Sprintf("provider: the offline simulator %s (not an LLM; seed %d)", cfg.Model, seed), nil
-	case config.ProviderAnthropic:
-		p, err := anthropic.New(anthropic.Config{APIKey: cfg.AnthropicAPIKey.Value(), Model: cfg.Model,
-			BaseURL: cfg.AnthropicBaseURL, MaxTokens: cfg.MaxTokens})
-		if err != nil {
-			if cfg.AnthropicAPIKey == "" {
-				return nil, "", errors.New("--provider anthropic needs ANTHROPIC_API_KEY")
-			}
-			return nil, "", err
-		}
-		return p, "provider: anthropic " + p.Model(), nil
+		return p, fmt.Sprintf("provider: the offline simulator %s (not an LLM; seed %d)", p.Model(), cfg.SimSeed), nil
 	case config.ProviderOpenAI:
-		p, err := openai.New(openai.Config{APIKey: cfg.OpenAIAPIKey.Value(), Model: cfg.Model,
-			BaseURL: cfg.OpenAIBaseURL, MaxTokens: cfg.MaxTokens})
-		if err != nil {
-			return nil, "", err
-		}
 		where := cfg.OpenAIBaseURL
 		if where == "" {
 			where = openai.DefaultBaseURL
 		}
 		return p, fmt.Sprintf("provider: openai-compatible %s at %s", p.Model(), where), nil
 	}
-	return nil, "", fmt.Errorf("MODEL_PROVIDER must be one of anthropic, openai, sim (got %q)", cfg.Provider)
+	return p, fmt.Sprintf("provider: %s %s", cfg.Provider, p.Model()), nil
 }
 
 // seedOnFirstStart seeds the default catalog into a store that has no personas yet, and says so
@@ -438,42 +396,4 @@ func shutdownAll(servers []*http.Server, log *slog.Logger) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
-}
-
-// replayable makes the simulator's runs reproducible. The simulator derives every choice from its
-// seed, the persona and the request's tick id; tick ids are random UUIDs (SPEC §5.3), so the
-// simulator is given instead a run key that only depends on when the run happens: the hour of
-// its start in the persona's time zone. The same seed on the same day (or the same --start-time)
-// so replays the same days, while later days differ. A run keeps the key it started with even
-// when it crosses an hour.
-type replayable struct {
-	model.Provider
-	now func() time.Time
-
-	mu   sync.Mutex
-	keys map[string]string // tick id → run key, for runs in progress
-}
-
-func newReplayable(p model.Provider, now func() time.Time) *replayable {
-	return &replayable{Provider: p, now: now, keys: map[string]string{}}
-}
-
-// Complete plays the turn with the run key in place of the tick id.
-func (r *replayable) Complete(ctx context.Context, req model.Request) (model.Response, error) {
-	r.mu.Lock()
-	key, ok := r.keys[req.TickID]
-	if !ok {
-		key = "run " + r.now().In(persona.Location(req.Persona.Timezone)).Format("2006-01-02T15")
-		r.keys[req.TickID] = key
-	}
-	r.mu.Unlock()
-	req.TickID = key
-	return r.Provider.Complete(ctx, req)
-}
-
-// forget drops the key of a finished run.
-func (r *replayable) forget(tickID string) {
-	r.mu.Lock()
-	delete(r.keys, tickID)
-	r.mu.Unlock()
 }

@@ -208,19 +208,20 @@ func TestUpBadFlags(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"--provider", "gpt"}, `--provider: must be anthropic, openai or sim (got "gpt")`},
-		{[]string{"--concurrency=-1"}, "--concurrency: must be a positive number"},
-		{[]string{"--start-time", "tomorrow"}, "--start-time must be an RFC 3339 time"},
-		{[]string{"--provider", "anthropic"}, "ANTHROPIC_API_KEY"},
+		{[]string{"--provider", "gpt"}, 2, `--provider must be one of "","anthropic","openai","sim" but got "gpt"`},
+		{[]string{"--concurrency=-1"}, 1, "--concurrency: must be a positive number"},
+		{[]string{"--start-time", "tomorrow"}, 1, "--start-time must be an RFC 3339 time"},
+		{[]string{"--provider", "anthropic"}, 1, "the anthropic provider needs ANTHROPIC_API_KEY"},
 	} {
 		dir := t.TempDir()
 		args := append([]string{"up", "--once", "--data", dir, "--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0",
 			"--runner-addr", "127.0.0.1:0"}, tc.args...)
 		code, _, errOut := run(t, nil, args...)
-		if code != 1 || !strings.Contains(errOut, tc.want) {
-			t.Errorf("up %v: exit %d, stderr %q; want exit 1 and %q", tc.args, code, errOut, tc.want)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("up %v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut, tc.code, tc.want)
 		}
 	}
 }
