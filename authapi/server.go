@@ -34,6 +34,8 @@ type Config struct {
 	Lockout persona.LockoutPolicy
 	// SessionTTL is the lifetime of a session (refresh) token; zero means DefaultSessionTTL.
 	SessionTTL time.Duration
+	// ReportTools lists the app's tools (MCP names) for the coverage part of the admin report.
+	ReportTools []string
 }
 
 // DefaultSessionTTL is the lifetime of a session token. Access tokens live 15 minutes and are
@@ -53,6 +55,8 @@ type Server struct {
 	sessionTTL time.Duration
 	handler    http.Handler
 	dummyHash  string
+
+	reportTools []string
 }
 
 // New prepares a Server: it makes sure the store holds a signing key (creating one on first
@@ -65,12 +69,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, errors.New("new auth server: Issuer (the public base URL) is required")
 	}
 	s := &Server{
-		store:      cfg.Store,
-		serviceKey: []byte(cfg.ServiceKey),
-		log:        cfg.Logger,
-		now:        cfg.Now,
-		lockout:    cfg.Lockout,
-		sessionTTL: cfg.SessionTTL,
+		store:       cfg.Store,
+		reportTools: cfg.ReportTools,
+		serviceKey:  []byte(cfg.ServiceKey),
+		log:         cfg.Logger,
+		now:         cfg.Now,
+		lockout:     cfg.Lockout,
+		sessionTTL:  cfg.SessionTTL,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -156,6 +161,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET "+PathAdminPersona+"/{id}", s.requireAdmin(s.handleAdminGet))
 	mux.Handle("DELETE "+PathAdminPersona+"/{id}", s.requireAdmin(s.handleAdminDelete))
 	mux.Handle("POST "+PathAdminSpaces, s.requireAdmin(s.handleAdminUpsertSpace))
+	mux.Handle("GET "+PathAdminReport, s.requireAdmin(s.handleAdminReport))
 
 	mux.Handle("GET "+PathInternal+"/due", s.requireServiceKey(s.handleDue))
 	mux.Handle("POST "+PathInternal+"/claim", s.requireServiceKey(s.handleClaim))

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"errors"
+	"strings"
+
 	"github.com/persona-runner/persona-runner/app"
+	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/report"
 )
 
@@ -13,6 +17,8 @@ type ReportCmd struct {
 	Persona    string `placeholder:"EMAIL|ID" help:"Only this persona."`
 	Module     string `help:"Only this module."`
 	Format     string `enum:"table,json,markdown" default:"table" help:"Output format: table, json or markdown (ready to paste into an issue)."`
+	Auth       string `placeholder:"URL" help:"Read the report from the admin API of a running auth service at URL instead of the local store."`
+	JWT        string `placeholder:"TOKEN" help:"Admin JWT for --auth (see 'persona-runner admin token'); default ADMIN_JWT."`
 }
 
 // Run builds the report from the store and writes it.
@@ -20,6 +26,25 @@ func (c *ReportCmd) Run(env *Env) error {
 	since, err := report.ParseSince(c.Since)
 	if err != nil {
 		return err
+	}
+	if c.Auth != "" {
+		if c.DB != "" || c.Data != "" {
+			return errors.New("--auth reads the report from the admin API: it cannot be combined with --db or --data")
+		}
+		token := c.JWT
+		if token == "" {
+			token = env.Getenv("ADMIN_JWT")
+		}
+		if token == "" {
+			return errors.New("--auth needs an admin token: pass --jwt TOKEN or set ADMIN_JWT (persona-runner admin token EMAIL prints one)")
+		}
+		cl := authapi.NewClient(strings.TrimRight(c.Auth, "/"), nil)
+		cl.AdminToken = token
+		r, err := cl.Report(env.Ctx, c.Since, c.Persona, c.Module)
+		if err != nil {
+			return err
+		}
+		return report.Write(env.Stdout, r, c.Format)
 	}
 	db, err := c.Open(env.Ctx, env)
 	if err != nil {

@@ -73,7 +73,7 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 	}
 	public = strings.TrimRight(public, "/")
 
-	api, err := authapi.New(env.Ctx, authapi.Config{Store: db, Issuer: public, ServiceKey: key, Logger: log})
+	api, err := authapi.New(env.Ctx, authapi.Config{Store: db, Issuer: public, ServiceKey: key, Logger: log, ReportTools: offeredTools()})
 	if err != nil {
 		return err
 	}
