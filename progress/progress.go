@@ -69,7 +69,7 @@ func (d *Display) Expect(n int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.expected = n
-	if d.live && d.drawn {
+	if d.live && d.stop != nil {
 		d.drawLocked()
 	}
 }
@@ -85,7 +85,8 @@ func (d *Display) Handle(e runner.Event) {
 		d.expected, d.started, d.calls, d.errs = 0, 0, 0, 0
 		d.runs = nil
 		if d.live {
-			d.drawLocked()
+			// The first draw waits for Expect or the first run, so the line does not flash
+			// "0/0" before the due count is known; the redraw loop draws it if neither comes.
 			d.startRedrawLocked()
 		} else {
 			d.logf("tick %d started", d.ticks)
@@ -186,9 +187,7 @@ func (d *Display) startRedrawLocked() {
 				return
 			case <-t.C:
 				d.mu.Lock()
-				if d.drawn {
-					d.drawLocked()
-				}
+				d.drawLocked()
 				d.mu.Unlock()
 			}
 		}
