@@ -16,7 +16,7 @@ func TestProviderSelection(t *testing.T) {
 	srv.Script(fake.Text("from anthropic"), fake.Text("from openai"))
 	for _, tc := range []struct {
 		provider, want string
-		set        func(*config.Config)
+		set            func(*config.Config)
 	}{
 		{config.ProviderAnthropic, "from anthropic", func(c *config.Config) { c.AnthropicAPIKey, c.AnthropicBaseURL = "k", srv.URL() }},
 		{config.ProviderOpenAI, "from openai", func(c *config.Config) { c.OpenAIAPIKey, c.OpenAIBaseURL = "k", srv.OpenAIURL() }},
