@@ -120,7 +120,7 @@ type Provider interface {
 
 // Error is a failed model call as the API reported it.
 type Error struct {
-	Status     int           // HTTP status, 0 for transport errors
+	Status     int // HTTP status, 0 for transport errors
 	Message    string
 	RetryAfter time.Duration // from Retry-After, when given
 }

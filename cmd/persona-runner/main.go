@@ -25,8 +25,9 @@ type CLI struct {
 	Personas PersonasCmd `cmd:"" help:"List personas or show one."`
 	Migrate  MigrateCmd  `cmd:"" help:"Apply the store's migrations and report its schema version."`
 	Report   ReportCmd   `cmd:"" help:"What the personas found: module ratings and trend, failing tools, coverage, last runs."`
-	Serve    ServeCmd    `cmd:"" help:"Run one component as a server (auth, …)."`
+	Serve    ServeCmd    `cmd:"" help:"Run one component as a server: auth, mcp or runner."`
 	Admin    AdminCmd    `cmd:"" help:"Operator accounts: create or reset one, print a token for one."`
+	Config   ConfigCmd   `cmd:"" help:"Print the runner's effective configuration, secrets masked."`
 }
 
 // Env is what every command gets: where to write and the process context (cancelled on SIGINT or
