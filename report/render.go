@@ -82,11 +82,19 @@ func statusLine(r *Report) string {
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s %d", k, r.Runs.ByStatus[k]))
 	}
-	s := fmt.Sprintf("%d runs", r.Runs.Total)
+	s := plural(r.Runs.Total, "run")
 	if len(parts) > 0 {
 		s += " (" + strings.Join(parts, ", ") + ")"
 	}
-	return s + fmt.Sprintf(", %d tool calls, %d errors", r.Runs.ToolCalls, r.Runs.Errors)
+	return s + ", " + plural(r.Runs.ToolCalls, "tool call") + ", " + plural(r.Runs.Errors, "error")
+}
+
+// plural writes "1 error", "2 errors".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func scope(r *Report) string {
