@@ -2,8 +2,9 @@
 // habits, mood, calendar, contacts, spaces) served as MCP tools over Streamable HTTP at /mcp
 // (SPEC §7). Its data lives in the store's database, in tables of its own scoped to a space.
 //
-// The registry (allTools) is the single place tools are defined. Each tool's JSON Schema is
-// derived from its Go input type and enforced by the gateway before the handler runs. Every
+// The registry (allTools) is the single place the built-in tools are defined; Config.ExtraTools
+// adds tools made with Define, served the same way. Each tool's JSON Schema is derived from its
+// Go input type and enforced by the gateway before the handler runs. Every
 // request is authenticated with the auth API's JWT and must name a space the user belongs to;
 // each call is rate-limited, logged as one line and counted in /metrics.
 package app
@@ -76,6 +77,10 @@ type Config struct {
 	MembershipCacheTTL time.Duration
 	// Now is the clock of the data, the rate limit and the caches (time.Now when nil).
 	Now func() time.Time
+	// ExtraTools are tools made with Define, registered after the built-in ones and served
+	// exactly like them. Each name must be module.verb and not taken by another tool. Tests
+	// use them to add a module of their own (one that always fails, say).
+	ExtraTools []Tool
 }
 
 // App is the demo app: the tool registry bound to the store, and the MCP gateway in front of it.
@@ -143,7 +148,11 @@ func New(cfg Config) (*App, error) {
 		verifier: cfg.Verifier,
 		auth:     newAuthCache(cfg.Now, tokenCacheTTL, cfg.MembershipCacheTTL, authCacheSize),
 	}
-	a.reg = newRegistry(allTools(&deps{db: a.db, spaces: cfg.Spaces, now: cfg.Now})...)
+	tools, err := withExtras(allTools(&deps{db: a.db, spaces: cfg.Spaces, now: cfg.Now}), cfg.ExtraTools)
+	if err != nil {
+		return nil, fmt.Errorf("new app: %w", err)
+	}
+	a.reg = newRegistry(tools...)
 	a.server = mcp.NewServer(&mcp.Implementation{Name: ServerName, Title: "Mana demo app", Version: "1.0.0"},
 		&mcp.ServerOptions{
 			Instructions: instructions,
@@ -174,15 +183,15 @@ Ids are UUIDs returned by the tools; dates are YYYY-MM-DD and times RFC 3339.`
 var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // Tools describes the tools a client can list and call (user-space read and write tools), in
-// registry order.
+// registry order: the built-in ones, then Config.ExtraTools.
 func (a *App) Tools() []ToolInfo { return a.reg.infos(ToolInfo.Exposed) }
 
 // AllTools describes every tool of the registry, including the destructive and admin tools the
 // gateway never exposes.
 func (a *App) AllTools() []ToolInfo { return a.reg.infos(nil) }
 
-// Tools describes the exposed tools without an App (for the simulator and reports, which need the
-// catalog but no database).
+// Tools describes the exposed built-in tools without an App (for the simulator and reports, which
+// need the catalog but no database).
 func Tools() []ToolInfo { return newRegistry(allTools(&deps{})...).infos(ToolInfo.Exposed) }
 
 // Modules lists the app's modules in registry order.

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -75,18 +76,48 @@ type tool struct {
 	run func(ctx context.Context, args []byte) (any, error)
 }
 
-// define builds a registry entry from a typed handler. The JSON Schema comes from In: property
-// names from json tags; optional properties are those tagged omitempty, all others required;
-// descriptions from jsonschema tags; constraints from schema tags (see parseRules). It panics on
-// a malformed definition, which is a programming error caught by every test run.
+// define builds a built-in registry entry from a typed handler (see newTool). It panics on a
+// malformed definition, which is a programming error caught by every test run.
 func define[In any](name, description string, scope Scope, policy Policy, handler func(context.Context, In) (any, error)) *tool {
-	module, _, ok := strings.Cut(name, ".")
-	if !ok || module == "" {
-		panic(fmt.Sprintf("define %s: tool names are module.verb", name))
+	t, err := newTool(name, description, scope, policy, handler)
+	if err != nil {
+		panic(err.Error())
+	}
+	return t
+}
+
+// Tool is a tool made with Define, for Config.ExtraTools.
+type Tool struct {
+	t   *tool
+	err error // why the definition is malformed; New reports it
+}
+
+// Define builds a tool from a typed handler, with the same machinery as the app's own tools:
+// the JSON Schema comes from In and is enforced by the gateway before handler runs, and calls go
+// through the same policy, rate limit, logging and metrics. name is module.verb. A malformed
+// definition (a bad name, an input type the schema cannot describe) is reported by New, naming
+// the tool. handler gets the Caller from its context (CallerFrom); errors wrapping
+// persona.ErrInvalid or persona.ErrNotFound reach the client as such, any other as an internal
+// error whose details are only logged.
+func Define[In any](name, description string, scope Scope, policy Policy, handler func(context.Context, In) (any, error)) Tool {
+	t, err := newTool(name, description, scope, policy, handler)
+	return Tool{t: t, err: err}
+}
+
+// newTool builds a registry entry from a typed handler. The JSON Schema comes from In: property
+// names from json tags; optional properties are those tagged omitempty, all others required;
+// descriptions from jsonschema tags; constraints from schema tags (see parseRules).
+func newTool[In any](name, description string, scope Scope, policy Policy, handler func(context.Context, In) (any, error)) (*tool, error) {
+	module, verb, ok := strings.Cut(name, ".")
+	if !ok || module == "" || verb == "" {
+		return nil, fmt.Errorf("define %q: tool names are module.verb", name)
+	}
+	if handler == nil {
+		return nil, fmt.Errorf("define %s: handler is required", name)
 	}
 	schema, fields, err := deriveSchema(reflect.TypeFor[In]())
 	if err != nil {
-		panic(fmt.Sprintf("define %s: %v", name, err))
+		return nil, fmt.Errorf("define %s: %w", name, err)
 	}
 	return &tool{
 		ToolInfo: ToolInfo{
@@ -101,7 +132,36 @@ func define[In any](name, description string, scope Scope, policy Policy, handle
 			}
 			return handler(ctx, in)
 		},
+	}, nil
+}
+
+// withExtras returns the built-in tools followed by the extra ones, or an error naming each extra
+// tool that is malformed or whose name is taken.
+func withExtras(builtins []*tool, extras []Tool) ([]*tool, error) {
+	// taken says, for each name in use, whose it is.
+	taken := make(map[string]string, len(builtins)+len(extras))
+	for _, t := range builtins {
+		taken[t.Name] = "a built-in tool"
 	}
+	all := builtins
+	var problems []string
+	for i, x := range extras {
+		switch {
+		case x.err != nil:
+			problems = append(problems, fmt.Sprintf("ExtraTools[%d]: %v", i, x.err))
+		case x.t == nil:
+			problems = append(problems, fmt.Sprintf("ExtraTools[%d]: not made with Define", i))
+		case taken[x.t.Name] != "":
+			problems = append(problems, fmt.Sprintf("ExtraTools[%d]: tool %s clashes with %s", i, x.t.Name, taken[x.t.Name]))
+		default:
+			taken[x.t.Name] = fmt.Sprintf("ExtraTools[%d]", i)
+			all = append(all, x.t)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	return all, nil
 }
 
 // registry is the ordered set of every tool, exposed or not.

@@ -59,9 +59,10 @@ type UpCmd struct {
 	// make two runs see the same dates; demos use it to show a given day.
 	StartTime string `name:"start-time" hidden:"" placeholder:"RFC3339" help:"Run on a clock that starts at this time."`
 
-	// wrapTools, when set, wraps the runner's MCP client. Tests use it to add a tool the app
-	// does not have; the command line cannot set it.
-	wrapTools func(runner.Tools) runner.Tools
+	// extraTools are added to the demo app's own (app.Config.ExtraTools) and served through its
+	// gateway like them. Tests use it to give the app a module of their own; the command line
+	// cannot set it.
+	extraTools []app.Tool
 }
 
 // Run starts everything, runs the first tick at once and then one per interval until the
@@ -128,7 +129,7 @@ func (c *UpCmd) Run(env *Env) error {
 	// The app checks tokens with the auth server's own verifier: same process, same keys, so no
 	// JWKS round trip; signature, expiry, audience and issuer are checked all the same.
 	demo, err := app.New(app.Config{DB: db.SQL(), Dialect: db.Dialect(), Spaces: db, Verifier: authSrv.Verifier(),
-		Logger: log.With("component", "app"), Now: now})
+		Logger: log.With("component", "app"), Now: now, ExtraTools: c.extraTools})
 	if err != nil {
 		return err
 	}
@@ -153,9 +154,6 @@ func (c *UpCmd) Run(env *Env) error {
 				}
 			}
 		},
-	}
-	if c.wrapTools != nil {
-		deps.Tools = c.wrapTools(&runner.MCPTools{Endpoint: cfg.MCPEndpoint(), Version: version})
 	}
 	run, err := runner.New(cfg, deps)
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/persona-runner/persona-runner/app"
 	"github.com/persona-runner/persona-runner/catalog"
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/persona"
@@ -273,35 +276,17 @@ func seedOne(t *testing.T, dir, email string, mix persona.ModuleMix) {
 	}
 }
 
-// brokenTool is the one tool of the test-only module "broken": it is listed like the app's tools
-// and always fails, as an app's tool with a bug would.
+// brokenTool is the one tool of the test-only module "broken". It is a tool of the demo app like
+// the others, served through the same gateway, and it always fails, as a tool with a bug would.
 const brokenTool = "broken.save"
 
-// withBrokenModule adds the broken module to every tool session the runner opens. The demo app
-// has no hook for extra modules, so the tool is added where the runner meets the app's tools.
-type withBrokenModule struct{ runner.Tools }
-
-func (w withBrokenModule) Open(ctx context.Context, token func() string, space string) (runner.ToolSession, error) {
-	s, err := w.Tools.Open(ctx, token, space)
-	if err != nil {
-		return nil, err
-	}
-	return brokenSession{s}, nil
+type brokenDraft struct {
+	Title string `json:"title" jsonschema:"The draft's title." schema:"maxLength=80"`
 }
 
-type brokenSession struct{ runner.ToolSession }
-
-func (s brokenSession) ListTools(ctx context.Context) ([]runner.ToolSpec, error) {
-	specs, err := s.ToolSession.ListTools(ctx)
-	return append(specs, runner.ToolSpec{Name: brokenTool, Description: "Save a draft.",
-		InputSchema: json.RawMessage(`{"type":"object","properties":{"title":{"type":"string","maxLength":80}},"required":["title"]}`)}), err
-}
-
-func (s brokenSession) CallTool(ctx context.Context, name string, args json.RawMessage) (runner.ToolOutput, error) {
-	if name == brokenTool {
-		return runner.ToolOutput{IsError: true, Text: "internal error: broken.save failed; try again later"}, nil
-	}
-	return s.ToolSession.CallTool(ctx, name, args)
+func brokenModule() []app.Tool {
+	return []app.Tool{app.Define(brokenTool, "Save a draft.", app.ScopeUserSpace, app.PolicyWrite,
+		func(context.Context, brokenDraft) (any, error) { return nil, errors.New("the drafts table is missing") })}
 }
 
 // TestUpFailingToolTopsReport: a module whose tool always fails ends up first among report's
@@ -312,20 +297,22 @@ func TestUpFailingToolTopsReport(t *testing.T) {
 	dir := t.TempDir()
 	// The tester spends nearly all its day in the broken module; a second persona uses only
 	// working modules, so there are other ratings (and the odd rejected input) to compare with.
+	// The personas are written to the store directly: a catalog file may only name the demo
+	// app's own modules, and "broken" is not one of them.
 	seedOne(t, dir, "persona.tester@mana.test", persona.ModuleMix{"broken": 0.9, "notes": 0.1})
 	seedOne(t, dir, "persona.control@mana.test", persona.ModuleMix{"notes": 0.5, "todo": 0.5})
 	seed := int64(1)
 	var out, errOut bytes.Buffer
 	cmd := &UpCmd{StoreFlags: StoreFlags{Data: dir}, Once: true, AuthAddr: "127.0.0.1:0", MCPAddr: "127.0.0.1:0",
-		RunnerAddr: "127.0.0.1:0", Provider: "sim", Seed: &seed, StartTime: upStart,
-		wrapTools: func(t runner.Tools) runner.Tools { return withBrokenModule{t} }}
+		RunnerAddr: "127.0.0.1:0", Provider: "sim", Seed: &seed, StartTime: upStart, extraTools: brokenModule()}
 	if err := cmd.Run(&Env{Ctx: ctx, Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}); err != nil {
 		t.Fatalf("up --once: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
 
 	db := openStore(t, dbPath(dir))
 	start, _ := time.Parse(time.RFC3339, upStart)
-	r, err := report.Build(ctx, db, report.Options{Now: start.Add(time.Hour), Since: 7 * 24 * time.Hour})
+	offered := append(offeredTools(), brokenTool)
+	r, err := report.Build(ctx, db, report.Options{Now: start.Add(time.Hour), Since: 7 * 24 * time.Hour, Offered: offered})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,6 +334,9 @@ func TestUpFailingToolTopsReport(t *testing.T) {
 		if m != "broken" && avg <= broken {
 			t.Errorf("module %s rated %.1f, not above broken's %.1f", m, avg, broken)
 		}
+	}
+	if c := r.Coverage; c.Offered != len(offered) || slices.Contains(c.NeverUsed, brokenTool) {
+		t.Errorf("coverage %+v, want all %d tools offered and %s used", c, len(offered), brokenTool)
 	}
 	if !strings.Contains(out.String(), "broken 1") {
 		t.Errorf("summary does not show broken's rating:\n%s", out.String())
