@@ -171,6 +171,11 @@ func New(cfg Config) (*App, error) {
 		&mcp.StreamableHTTPOptions{
 			SessionTimeout: cfg.SessionIdleTimeout,
 			Logger:         a.log,
+			// A tool call answers with one JSON body instead of an event stream: no tool here
+			// sends progress or server-to-client requests mid-call, and a plain body costs
+			// fewer writes and flushes per call (1,100 → 1,900 calls/s over one session in
+			// BenchmarkToolCallsOneSession on an idle machine).
+			JSONResponse: true,
 		})
 	return a, nil
 }
