@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,6 +130,76 @@ func TestLoginLockout(t *testing.T) {
 			t.Fatalf("login after the lock: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// TestLoginLockoutUnderConcurrency fires many wrong passwords at once: the lock check and the
+// counting of a failure are one step, so only as many passwords as the limit allows are
+// compared, and every other attempt is refused as locked without being evaluated.
+func TestLoginLockoutUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	const attempts = 24
+	for _, d := range dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			clock := storetest.NewClock(storetest.Start)
+			cs := &countingStore{Store: newStore(t, d, clock), email: "persona.burst@mana.test"}
+			b := serve(t, cs, clock, serviceKey, "")
+			b.mustPersona(t, cs.email)
+			bad := `{"email":"` + cs.email + `","password":"wrong"}`
+
+			statuses := make(chan int, attempts)
+			var wg sync.WaitGroup
+			for range attempts {
+				wg.Go(func() {
+					req, err := http.NewRequestWithContext(b.ctx, "POST", b.url+authapi.PathLogin, strings.NewReader(bad))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := b.hc.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					statuses <- resp.StatusCode
+				})
+			}
+			wg.Wait()
+			close(statuses)
+			got := map[int]int{}
+			for st := range statuses {
+				got[st]++
+			}
+			limit := persona.DefaultLockout.MaxFailures
+			// limit-1 plain failures, then the failure that locks and every later attempt: 429.
+			if got[401] != limit-1 || got[429] != attempts-(limit-1) {
+				t.Errorf("statuses = %v; want %d×401 and %d×429", got, limit-1, attempts-(limit-1))
+			}
+			if n := cs.lookups.Load(); n != int64(limit) {
+				t.Errorf("%d passwords were evaluated; want at most the limit, %d", n, limit)
+			}
+			good := `{"email":"` + cs.email + `","password":"pw-` + cs.email + `"}`
+			if r := b.do(t, "POST", authapi.PathLogin, good); r.status != 429 {
+				t.Fatalf("right password after the burst: %d %s; want 429", r.status, r.body)
+			}
+		})
+	}
+}
+
+// countingStore counts the user lookups of one email: every evaluated password starts with one.
+type countingStore struct {
+	persona.Store
+	email   string
+	lookups atomic.Int64
+}
+
+func (c *countingStore) UserByEmail(ctx context.Context, email string) (persona.User, error) {
+	if email == c.email {
+		c.lookups.Add(1)
+	}
+	return c.Store.UserByEmail(ctx, email)
 }
 
 func TestRefresh(t *testing.T) {

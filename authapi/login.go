@@ -1,6 +1,7 @@
 package authapi
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,6 +53,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeAuthError(w, http.StatusBadRequest, codeValidation, "email or password is too long")
 		return
 	}
+	// The lock check, the password comparison and the counting of a failure are one step per
+	// email: otherwise parallel attempts all pass the check before the first failure is counted,
+	// and far more guesses than the limit are evaluated.
+	unlock, err := s.loginLocks.lock(ctx, req.Email)
+	if err != nil {
+		// The client gave up while waiting for an earlier attempt on the same email.
+		writeAuthError(w, http.StatusServiceUnavailable, codeInternal, "Login was cancelled")
+		return
+	}
+	defer unlock()
 	until, err := s.store.LoginLockedUntil(ctx, req.Email)
 	if err != nil {
 		s.internalAuthError(w, r, "check login lock", err)
@@ -211,4 +223,48 @@ func (s *Server) handleOrgList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// emailLocks serialises the login attempts of each email within this process. An entry lives
+// only while attempts on its email are running or waiting, so the map stays as small as the
+// number of emails being tried at once. Replicas each serialise their own attempts: with R
+// replicas at most R-1 attempts beyond the limit can be evaluated.
+type emailLocks struct {
+	mu sync.Mutex
+	m  map[string]*emailLock
+}
+
+type emailLock struct {
+	sem  chan struct{} // holds one token while an attempt runs
+	refs int           // attempts running or waiting
+}
+
+// lock waits for the email's turn (or ctx's end) and returns the function that ends it.
+func (l *emailLocks) lock(ctx context.Context, email string) (func(), error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*emailLock{}
+	}
+	e := l.m[email]
+	if e == nil {
+		e = &emailLock{sem: make(chan struct{}, 1)}
+		l.m[email] = e
+	}
+	e.refs++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(l.m, email)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case e.sem <- struct{}{}:
+		return func() { <-e.sem; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
 }

@@ -55,6 +55,7 @@ type Server struct {
 	sessionTTL time.Duration
 	handler    http.Handler
 	dummyHash  string
+	loginLocks emailLocks
 
 	reportTools []string
 }
