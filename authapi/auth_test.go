@@ -326,7 +326,12 @@ func TestOrganizationList(t *testing.T) {
 				`{"error":"Unauthorized","message":"invalid or expired token"}`)
 			_ = name
 		}
-		b.clock.Advance(15*time.Minute + time.Second)
+		// Within the clock-skew leeway after its exp the token still works; beyond it, it does not.
+		b.clock.Advance(jwtauth.AccessTTL + jwtauth.DefaultLeeway - time.Second)
+		if r := b.do(t, "GET", authapi.PathOrgList, "", bearerHeader(login.AccessToken)); r.status != 200 {
+			t.Fatalf("org list just inside the leeway: %d %s", r.status, r.body)
+		}
+		b.clock.Advance(2 * time.Second)
 		wantBody(t, b.do(t, "GET", authapi.PathOrgList, "", bearerHeader(login.AccessToken)), 401,
 			`{"error":"Unauthorized","message":"invalid or expired token"}`)
 	})

@@ -2,7 +2,8 @@
 // JWTs that live 15 minutes, with iss = the auth service's public base URL, aud = "mana" and the
 // claims sub, email, role, tier, kind and sid. The public keys are published as a JWKS (RFC 8037
 // OKP keys); a Verifier fetches and caches that JWKS so other services (the MCP gateway, the
-// runner) can check tokens without sharing a secret.
+// runner) can check tokens without sharing a secret. Verification tolerates DefaultLeeway (30 s)
+// of clock skew on exp, nbf and iat.
 package jwtauth
 
 import (

@@ -248,6 +248,51 @@ func TestVerifyRejects(t *testing.T) {
 	}
 }
 
+// TestVerifyClockSkewLeeway: clocks of the auth service and a verifier drift apart a little. A
+// token is accepted until DefaultLeeway after its exp and from DefaultLeeway before its iat/nbf,
+// and refused beyond that on either side.
+func TestVerifyClockSkewLeeway(t *testing.T) {
+	t.Parallel()
+	k := mustKey(t)
+	start := time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC) // whole seconds: NumericDate has no fraction
+	verifierClock := &clock{t: start}
+	v := jwtauth.NewStaticVerifier([]persona.SigningKey{k}, issuerURL, jwtauth.Audience)
+	v.Now = verifierClock.Now
+	if v.Leeway != jwtauth.DefaultLeeway || jwtauth.DefaultLeeway != 30*time.Second {
+		t.Fatalf("Leeway = %s, DefaultLeeway = %s; want 30s", v.Leeway, jwtauth.DefaultLeeway)
+	}
+	issuedAt := func(at time.Time) string { return mustIssue(t, mustIssuer(t, k, issuerURL, &clock{t: at})) }
+	justInside := jwtauth.DefaultLeeway - time.Second
+	justOutside := jwtauth.DefaultLeeway + time.Second
+	cases := []struct {
+		name   string
+		token  string
+		accept bool
+	}{
+		// The verifier's clock is behind the issuer's: iat and nbf lie in its future.
+		{"issued within the leeway ahead", issuedAt(start.Add(justInside)), true},
+		{"issued beyond the leeway ahead", issuedAt(start.Add(justOutside)), false},
+		// The verifier's clock is ahead: the token's exp has just passed by its clock.
+		{"expired within the leeway", issuedAt(start.Add(-jwtauth.AccessTTL - justInside)), true},
+		{"expired beyond the leeway", issuedAt(start.Add(-jwtauth.AccessTTL - justOutside)), false},
+	}
+	for _, c := range cases {
+		_, err := v.Verify(context.Background(), c.token)
+		switch {
+		case c.accept && err != nil:
+			t.Errorf("%s: Verify = %v, want accepted", c.name, err)
+		case !c.accept && !errors.Is(err, jwtauth.ErrInvalidToken):
+			t.Errorf("%s: Verify = %v, want ErrInvalidToken", c.name, err)
+		}
+	}
+	// A verifier may tighten or widen the leeway.
+	v0 := jwtauth.NewStaticVerifier([]persona.SigningKey{k}, issuerURL, jwtauth.Audience)
+	v0.Now, v0.Leeway = verifierClock.Now, 0
+	if _, err := v0.Verify(context.Background(), issuedAt(start.Add(-jwtauth.AccessTTL-time.Second))); !errors.Is(err, jwtauth.ErrInvalidToken) {
+		t.Errorf("Leeway 0, expired 1s ago: Verify = %v, want ErrInvalidToken", err)
+	}
+}
+
 func claimsFor(now time.Time, iss, aud string) jwtauth.Claims {
 	return jwtauth.Claims{
 		Email: user.Email, Role: "user", Tier: "founder", Kind: "persona",

@@ -24,11 +24,17 @@ const (
 	// DefaultCacheTTL is how long a fetched JWKS is trusted before the next Verify refreshes it,
 	// so a key withdrawn by the auth service stops being accepted eventually.
 	DefaultCacheTTL = 10 * time.Minute
+	// DefaultLeeway is the clock skew tolerated between the auth service and a verifier: a token
+	// is still accepted up to this long after its exp, and already accepted up to this long
+	// before its nbf and iat. Small against the 15-minute lifetime, large enough for clocks that
+	// NTP keeps in step.
+	DefaultLeeway = 30 * time.Second
 	// maxJWKSBytes bounds the JWKS body we are willing to read.
 	maxJWKSBytes = 1 << 20
 )
 
-// Verifier checks access tokens: signature (EdDSA only), expiry, audience and issuer. A remote
+// Verifier checks access tokens: signature (EdDSA only), expiry, audience and issuer; exp, nbf and
+// iat are checked with Leeway for clock skew. A remote
 // Verifier fetches the public keys from a JWKS URL and caches them; a static one has fixed keys.
 // It is safe for concurrent use.
 type Verifier struct {
@@ -38,9 +44,10 @@ type Verifier struct {
 	client   *http.Client
 	static   bool
 
-	// MinRefetch, CacheTTL and Now may be changed before first use.
+	// MinRefetch, CacheTTL, Leeway and Now may be changed before first use.
 	MinRefetch time.Duration
 	CacheTTL   time.Duration
+	Leeway     time.Duration // tolerated clock skew for exp, nbf and iat (DefaultLeeway)
 	Now        func() time.Time
 
 	mu          sync.RWMutex
@@ -60,7 +67,7 @@ func NewVerifier(jwksURL, issuer, audience string, client *http.Client) *Verifie
 	}
 	return &Verifier{
 		jwksURL: jwksURL, issuer: issuer, audience: audience, client: client,
-		MinRefetch: DefaultMinRefetch, CacheTTL: DefaultCacheTTL, Now: time.Now,
+		MinRefetch: DefaultMinRefetch, CacheTTL: DefaultCacheTTL, Leeway: DefaultLeeway, Now: time.Now,
 		keys: map[string]ed25519.PublicKey{}, fetchSem: make(chan struct{}, 1),
 	}
 }
@@ -107,6 +114,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		jwt.WithIssuer(v.issuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		jwt.WithLeeway(v.Leeway),
 		jwt.WithTimeFunc(v.Now),
 	)
 	var c Claims
