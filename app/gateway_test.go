@@ -191,7 +191,8 @@ func TestATokenExpiringMidSessionIsRefused(t *testing.T) {
 	b := setup(t, options{})
 	c := b.connect(t, b.anna, b.anna.Personal)
 	c.ok(t, "todo.list", nil) // the token is verified and remembered
-	b.clock.Advance(jwtauth.AccessTTL + jwtauth.DefaultLeeway) // past exp and the clock-skew leeway
+	// Past exp and the clock-skew leeway.
+	b.clock.Advance(jwtauth.AccessTTL + jwtauth.DefaultLeeway)
 	if _, err := c.try("todo.list", nil); err == nil {
 		t.Error("a call with an expired token succeeded")
 	}
