@@ -3,6 +3,7 @@ package authapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -295,6 +296,13 @@ func (s *Server) handleTick(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.store.RecordTick(r.Context(), t); err != nil {
+		if errors.Is(err, persona.ErrConflict) {
+			// The tick id is already another persona's. Like every bad field of an internal
+			// request this is a 400 naming the field (SPEC §4), on every store: SQLite reports it
+			// as a conflict, PostgreSQL as a field error.
+			writeValidation(w, []FieldDetail{{Field: "tickId", Message: "belongs to another persona"}})
+			return
+		}
 		s.writeStoreError(w, r, "record tick", err)
 		return
 	}

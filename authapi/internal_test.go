@@ -374,6 +374,32 @@ func TestTicksAndHistory(t *testing.T) {
 	})
 }
 
+// TestTickIDOfAnotherPersona: a tick id already recorded for one persona cannot be reused for
+// another. Every store answers the same 400 naming tickId, and nothing changes.
+func TestTickIDOfAnotherPersona(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, b *bundle) {
+		anna := b.mustPersona(t, "persona.anna@mana.test")
+		ben := b.mustPersona(t, "persona.ben@mana.test")
+		wantBody(t, b.do(t, "POST", authapi.PathInternal+"/"+anna+"/ticks", `{"tickId":"tick-x","runnerId":"r1","status":"running"}`, b.svc()),
+			200, `{"ok":true,"tickId":"tick-x"}`)
+		r := b.do(t, "POST", authapi.PathInternal+"/"+ben+"/ticks", `{"tickId":"tick-x","runnerId":"r1","status":"ok"}`, b.svc())
+		wantBody(t, r, 400, `{"error":"ValidationError","details":[{"field":"tickId","message":"belongs to another persona"}]}`)
+		tk, err := b.store.Tick(b.ctx, "tick-x")
+		if err != nil || tk.PersonaID != anna || tk.Status != persona.TickRunning {
+			t.Fatalf("tick after the refused reuse = %+v, %v; want anna's running tick", tk, err)
+		}
+		if p, err := b.store.Persona(b.ctx, ben); err != nil || p.LastActiveAt != nil {
+			t.Fatalf("ben after the refused tick: %+v, %v; want never active", p, err)
+		}
+		// The client sees it as invalid input, which the runner does not retry.
+		err = b.client.PostTick(b.ctx, persona.Tick{TickID: "tick-x", PersonaID: ben, RunnerID: "r1", Status: persona.TickOK})
+		if !errors.Is(err, persona.ErrInvalid) {
+			t.Fatalf("PostTick(reused id) = %v; want ErrInvalid", err)
+		}
+	})
+}
+
 // TestEndToEnd is the issue's definition of done, through the client only: log a persona in,
 // list its spaces, claim it, post actions, feedback and a tick record, and read them back through
 // the admin API.
