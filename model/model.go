@@ -65,16 +65,35 @@ type Persona struct {
 	Timezone  string             `json:"timezone"`
 }
 
+// ToolChoice says whether the model may call the tools a request defines.
+type ToolChoice string
+
+const (
+	// ToolChoiceAuto lets the model call a tool or answer in text (the zero value).
+	ToolChoiceAuto ToolChoice = ""
+	// ToolChoiceNone keeps the tool definitions in the request but lets the model answer in text
+	// only. The rating turn uses it: its history holds tool calls, and the APIs reject a request
+	// whose history has tool_use blocks but no tool definitions.
+	ToolChoiceNone ToolChoice = "none"
+)
+
 // Request is one model call.
 type Request struct {
-	System    string
-	Messages  []Message
-	Tools     []Tool // none in the rating turn
-	MaxTokens int    // 0 = provider default
-	Phase     Phase
-	Persona   Persona
-	TickID    string
+	System   string
+	Messages []Message
+	// Tools are the tools defined for the model. The rating turn sends the main turn's tools
+	// with ToolChoice ToolChoiceNone, so that it may not call them.
+	Tools      []Tool
+	ToolChoice ToolChoice
+	MaxTokens  int // 0 = provider default
+	Phase      Phase
+	Persona    Persona
+	TickID     string
 }
+
+// CanCallTools reports whether the model may call a tool in this request: tools are defined
+// and the tool choice does not forbid them.
+func (r Request) CanCallTools() bool { return len(r.Tools) > 0 && r.ToolChoice != ToolChoiceNone }
 
 // StopReason says why the model stopped.
 type StopReason string

@@ -30,6 +30,7 @@ type memStore struct {
 	batches  []int // sizes of action batches
 
 	failActions int   // fail this many InsertActions calls with failErr
+	failTicks   int   // fail this many RecordTick calls with failErr
 	failErr     error // default: a transient error
 	claimed     chan persona.DuePersona
 }
@@ -90,6 +91,13 @@ func (s *memStore) InsertFeedback(_ context.Context, _ string, rows []persona.Fe
 func (s *memStore) RecordTick(_ context.Context, t persona.Tick) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failTicks > 0 {
+		s.failTicks--
+		if s.failErr != nil {
+			return s.failErr
+		}
+		return errors.New("database is locked")
+	}
 	s.ticks = append(s.ticks, t)
 	delete(s.leased, t.PersonaID)
 	if t.Status == persona.TickOK || t.Status.Failure() {

@@ -54,15 +54,16 @@ type run struct {
 	session Session
 	tokenAt time.Time
 
-	system    string
-	tools     []string // model-facing tool names offered
-	messages  []model.Message
-	ratingAt  int // index of the rating request in messages, -1 without a rating turn
-	usage     model.Usage
-	turns     int
-	modelName string
-	summary   string
-	notes     []string // problems that did not end the run, kept in the tick record's error
+	system     string
+	tools      []string     // model-facing tool names offered
+	modelTools []model.Tool // the tools as the model sees them, sent in every turn
+	messages   []model.Message
+	ratingAt   int // index of the rating request in messages, -1 without a rating turn
+	usage      model.Usage
+	turns      int
+	modelName  string
+	summary    string
+	notes      []string // problems that did not end the run, kept in the tick record's error
 
 	actions []persona.Action
 	used    []string // modules of the app's tools called, in order of first use
@@ -105,10 +106,15 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 	defer pcancel()
 	tick := rn.record(status, errText)
 	if perr := rn.persist(pctx, &tick); perr != nil {
+		// Rows that were not written make the run a failure wherever it is reported (result,
+		// events, metrics), not only in the tick record persist marked failed, whose back-off
+		// the store then applies.
 		r.metrics.errors.WithLabelValues(stagePersist).Inc()
 		r.log.Error("persist run", "persona", p.Email, "tick", rn.tickID, "err", perr)
-		if tick.Status == persona.TickOK {
-			status, errText = persona.TickFailed, perr.Error()
+		if status == persona.TickOK {
+			status, errText = persona.TickFailed, fmt.Sprintf("%s: %v", stagePersist, perr)
+		} else {
+			errText = fmt.Sprintf("%s; %s: %v", errText, stagePersist, perr)
 		}
 	}
 	r.metrics.ticks.WithLabelValues(string(status)).Inc()
@@ -176,9 +182,9 @@ func (rn *run) execute(ctx context.Context) error {
 		mcpNames[i] = s.Name
 	}
 	names := mapToolNames(mcpNames)
-	modelTools := modelTools(specs, names)
-	rn.tools = make([]string, len(modelTools))
-	for i, t := range modelTools {
+	rn.modelTools = modelTools(specs, names)
+	rn.tools = make([]string, len(rn.modelTools))
+	for i, t := range rn.modelTools {
 		rn.tools[i] = t.Name
 	}
 
@@ -190,7 +196,7 @@ func (rn *run) execute(ctx context.Context) error {
 			break
 		}
 		rn.maybeRefresh(ctx)
-		resp, err := rn.complete(ctx, model.PhaseMain, modelTools)
+		resp, err := rn.complete(ctx, model.PhaseMain, model.ToolChoiceAuto)
 		if err != nil {
 			if errors.Is(err, model.ErrBudget) {
 				rn.note("the provider's token budget ran out: %v", err)
@@ -318,16 +324,17 @@ func (rn *run) overBudget() bool {
 	return true
 }
 
-func (rn *run) complete(ctx context.Context, phase model.Phase, tools []model.Tool) (model.Response, error) {
+func (rn *run) complete(ctx context.Context, phase model.Phase, choice model.ToolChoice) (model.Response, error) {
 	r := rn.r
 	resp, err := r.provider.Complete(ctx, model.Request{
-		System:    rn.system,
-		Messages:  rn.messages,
-		Tools:     tools,
-		MaxTokens: r.cfg.MaxTokens,
-		Phase:     phase,
-		Persona:   model.Persona{Email: rn.p.Email, Archetype: rn.p.Archetype, ModuleMix: rn.p.ModuleMix, Timezone: rn.p.Timezone},
-		TickID:    rn.tickID,
+		System:     rn.system,
+		Messages:   rn.messages,
+		Tools:      rn.modelTools,
+		ToolChoice: choice,
+		MaxTokens:  r.cfg.MaxTokens,
+		Phase:      phase,
+		Persona:    model.Persona{Email: rn.p.Email, Archetype: rn.p.Archetype, ModuleMix: rn.p.ModuleMix, Timezone: rn.p.Timezone},
+		TickID:     rn.tickID,
 	})
 	if err != nil {
 		return resp, err
@@ -415,14 +422,16 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 	return model.ToolResult{CallID: c.ID, Content: content, IsError: a.Result == persona.ResultError}, nil
 }
 
-// rate runs the rating turn in the same conversation, without tools (SPEC §5.3 step 4). A model
-// failure here is noted and the run still counts; only the end of the run context ends it.
+// rate runs the rating turn in the same conversation, without tool use (SPEC §5.3 step 4): the
+// tools stay defined, because the history holds calls of them and the APIs refuse tool calls in
+// a request without tool definitions, but the tool choice is "none". A model failure here is
+// noted and the run still counts; only the end of the run context ends it.
 func (rn *run) rate(ctx context.Context, used []string) error {
 	r := rn.r
 	rn.ratingAt = len(rn.messages)
 	rn.messages = append(rn.messages, model.Message{Role: model.User, Text: ratingMessage(used)})
 	rn.maybeRefresh(ctx)
-	resp, err := rn.complete(ctx, model.PhaseRating, nil)
+	resp, err := rn.complete(ctx, model.PhaseRating, model.ToolChoiceNone)
 	if err != nil {
 		if ctx.Err() != nil {
 			return stageErr(stageRating, err)
@@ -557,14 +566,15 @@ func stripNUL(v any) any {
 
 // persist writes the actions (chunks of ≤500), the feedback (≤100) and then the tick record,
 // which releases the lease. Rows carry deterministic ids, so retries cannot duplicate them. When
-// rows cannot be written, the tick record says so (status failed) and is still written.
+// rows cannot be written, the tick record says so (status failed, so the store backs the persona
+// off) and is still written. The error names what was not written, without a stage prefix.
 func (rn *run) persist(ctx context.Context, tick *persona.Tick) error {
 	r := rn.r
-	var errs []error
+	var errs []string
 	for i := 0; i < len(rn.actions); i += persona.MaxActionsPerBatch {
 		chunk := rn.actions[i:min(i+persona.MaxActionsPerBatch, len(rn.actions))]
 		if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.InsertActions(ctx, rn.p.UserID, chunk) }); err != nil {
-			errs = append(errs, fmt.Errorf("persist actions %d–%d: %w", i+1, i+len(chunk), err))
+			errs = append(errs, fmt.Sprintf("actions %d–%d of %d not written: %v", i+1, len(rn.actions), len(rn.actions), err))
 			break
 		}
 	}
@@ -572,18 +582,23 @@ func (rn *run) persist(ctx context.Context, tick *persona.Tick) error {
 	for i := 0; i < len(fb); i += persona.MaxFeedbackPerBatch {
 		chunk := fb[i:min(i+persona.MaxFeedbackPerBatch, len(fb))]
 		if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.InsertFeedback(ctx, rn.p.UserID, chunk) }); err != nil {
-			errs = append(errs, fmt.Errorf("persist feedback: %w", err))
+			errs = append(errs, fmt.Sprintf("feedback %d–%d of %d not written: %v", i+1, len(fb), len(fb), err))
 			break
 		}
 	}
-	if len(errs) > 0 && tick.Status == persona.TickOK {
-		tick.Status = persona.TickFailed
-		tick.Error = cleanText(strings.Trim(errors.Join(errs...).Error()+"; "+tick.Error, "; "), 2000)
+	if len(errs) > 0 {
+		if tick.Status == persona.TickOK {
+			tick.Status = persona.TickFailed
+		}
+		tick.Error = cleanText(strings.Trim(stagePersist+": "+strings.Join(errs, "; ")+"; "+tick.Error, "; "), 2000)
 	}
 	if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.RecordTick(ctx, *tick) }); err != nil {
-		errs = append(errs, fmt.Errorf("record tick: %w", err))
+		errs = append(errs, fmt.Sprintf("tick record not written: %v", err))
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(errs, "; "))
 }
 
 func (rn *run) feedback() []persona.Feedback {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -165,7 +166,7 @@ func TestErrorAttributedToTheCallThatFailed(t *testing.T) {
 	}
 }
 
-func TestRatingTurnContinuesTheConversationWithoutTools(t *testing.T) {
+func TestRatingTurnContinuesTheConversationWithoutToolUse(t *testing.T) {
 	t.Parallel()
 	p := testPersona("persona.cleo@mana.test")
 	b := setup(t, testConfig(), day(threeCalls(), goodRating), p)
@@ -174,8 +175,13 @@ func TestRatingTurnContinuesTheConversationWithoutTools(t *testing.T) {
 	}
 	reqs := b.model.requests()
 	last, main := reqs[len(reqs)-1], reqs[len(reqs)-2]
-	if last.Phase != model.PhaseRating || len(last.Tools) != 0 || main.Phase != model.PhaseMain || len(main.Tools) != 4 {
-		t.Fatalf("phases %s/%s, tools %d/%d", main.Phase, last.Phase, len(main.Tools), len(last.Tools))
+	if last.Phase != model.PhaseRating || main.Phase != model.PhaseMain || len(main.Tools) != 4 {
+		t.Fatalf("phases %s/%s, tools %d", main.Phase, last.Phase, len(main.Tools))
+	}
+	// The history has tool calls, which the APIs refuse without the tool definitions: the rating
+	// turn keeps them and forbids their use.
+	if !cmp.Equal(main.Tools, last.Tools) || last.ToolChoice != model.ToolChoiceNone || last.CanCallTools() || !main.CanCallTools() {
+		t.Errorf("rating turn: %d tools, choice %q; main turn choice %q", len(last.Tools), last.ToolChoice, main.ToolChoice)
 	}
 	// The main turn's messages, its closing answer included, come first, unchanged.
 	mainConv := append(main.Messages, model.Message{Role: model.Assistant, Text: "A calm day; the list was quick."})
@@ -355,8 +361,54 @@ func TestPersistenceRetriesTransientFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	tick2, _ := b2.store.tickOf(q.UserID)
-	if tick2.Status != persona.TickFailed || !strings.Contains(tick2.Error, "persist actions") {
+	if tick2.Status != persona.TickFailed || !strings.HasPrefix(tick2.Error, "persist: actions 1–3 of 3 not written") {
 		t.Errorf("a permanent failure must fail the run: %s %q", tick2.Status, tick2.Error)
+	}
+}
+
+// TestFailedPersistenceFailsTheRun: a run whose rows or record could not be written is a failed
+// run everywhere it is reported — tick result, run event, /metrics — not only in its record.
+func TestFailedPersistenceFailsTheRun(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		fail       func(*memStore)
+		wantErr    string
+		wantRecord bool
+	}{
+		{"actions", func(s *memStore) { s.failActions = 1 }, "persist: actions 1–3 of 3 not written: actions[0].result: invalid", true},
+		{"tick record", func(s *memStore) { s.failTicks = 1 }, "persist: tick record not written: actions[0].result: invalid", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := testPersona("persona.pia@mana.test")
+			b := setup(t, testConfig(), day(threeCalls(), goodRating), p)
+			b.store.failErr = fmt.Errorf("actions[0].result: %w", persona.ErrInvalid)
+			tc.fail(b.store)
+			res, err := b.r.Tick(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.RanSuccessfully != 0 || len(res.Failed) != 1 || !strings.HasPrefix(res.Failed[0].Error, tc.wantErr) {
+				t.Errorf("result: %+v, want one failure starting %q", res, tc.wantErr)
+			}
+			fin := b.eventsOf(runner.RunFinished)
+			if len(fin) != 1 || fin[0].Status != persona.TickFailed || !strings.HasPrefix(fin[0].Error, tc.wantErr) {
+				t.Errorf("run finished events: %+v", fin)
+			}
+			tick, recorded := b.store.tickOf(p.UserID)
+			if recorded != tc.wantRecord || (recorded && (tick.Status != persona.TickFailed || !strings.HasPrefix(tick.Error, tc.wantErr))) {
+				t.Errorf("tick record (%v): %s %q", recorded, tick.Status, tick.Error)
+			}
+			srv := httptest.NewServer(b.r.Handler())
+			defer srv.Close()
+			m := get(t, srv.URL+"/metrics")
+			for _, want := range []string{`persona_ticks_total{result="failed"} 1`, `persona_ticks_total{result="ok"} 0`, `persona_errors_total{stage="persist"} 1`} {
+				if !strings.Contains(m, want) {
+					t.Errorf("metrics lack %s:\n%s", want, grep(m, "persona_"))
+				}
+			}
+		})
 	}
 }
 

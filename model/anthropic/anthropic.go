@@ -161,6 +161,11 @@ func (p *Provider) params(req model.Request) sdk.MessageNewParams {
 	}
 	if n := len(params.Tools); n > 0 {
 		params.Tools[n-1].OfTool.CacheControl = sdk.NewCacheControlEphemeralParam()
+		if req.ToolChoice == model.ToolChoiceNone {
+			// The rating turn: the definitions stay (the history has tool_use blocks, which the
+			// API refuses without them, and the cached prefix stays the same), but no calls.
+			params.ToolChoice = sdk.ToolChoiceUnionParam{OfNone: &sdk.ToolChoiceNoneParam{}}
+		}
 	}
 	if n := len(params.Messages); n > 0 {
 		markLast(params.Messages[n-1].Content)

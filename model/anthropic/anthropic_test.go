@@ -194,7 +194,9 @@ func TestToolCallsRoundTrip(t *testing.T) {
 	}
 }
 
-func TestRatingTurnWithoutTools(t *testing.T) {
+// TestRatingTurnKeepsToolsButForbidsCalls: the rating turn's history holds tool_use blocks, which
+// the API refuses without tool definitions, so the tools are sent with tool_choice none.
+func TestRatingTurnKeepsToolsButForbidsCalls(t *testing.T) {
 	t.Parallel()
 	p, srv, _ := setup(t)
 	srv.Script(fake.Text(`{"ratings":[]}`))
@@ -206,12 +208,12 @@ func TestRatingTurnWithoutTools(t *testing.T) {
 		{Role: model.Assistant},
 		{Role: model.User, Text: "Rate the modules."},
 	}
-	if _, err := p.Complete(t.Context(), model.Request{System: "You are Ada.", Messages: msgs, Phase: model.PhaseRating}); err != nil {
+	if _, err := p.Complete(t.Context(), model.Request{System: "You are Ada.", Messages: msgs, Tools: tools, ToolChoice: model.ToolChoiceNone, Phase: model.PhaseRating}); err != nil {
 		t.Fatalf("Complete: %v", err)
 	}
 	got := srv.Requests()[0]
-	if got.HasTools() || strings.Contains(string(got.Body), `"tools"`) {
-		t.Errorf("tools sent in the rating turn: %s", got.Body)
+	if got.HasTools() || len(got.Tools) != len(tools) || got.ToolChoice != "none" || !strings.Contains(string(got.Body), `"tool_choice":{"type":"none"}`) {
+		t.Errorf("rating turn: %d tools, tool choice %q: %s", len(got.Tools), got.ToolChoice, got.Body)
 	}
 	// The empty assistant message is dropped and trailing whitespace trimmed, both of which the
 	// API would reject.
@@ -415,7 +417,7 @@ func BenchmarkComplete(b *testing.B) {
 }
 
 // TestAgentDrivesARun plays a whole persona run with the fake's Agent through the provider: tool
-// calls until the agent closes, then a rating turn without tools that rates the modules used.
+// calls until the agent closes, then a rating turn that may not call tools and rates the modules used.
 func TestAgentDrivesARun(t *testing.T) {
 	t.Parallel()
 	p, srv, _ := setup(t)
@@ -443,7 +445,7 @@ func TestAgentDrivesARun(t *testing.T) {
 		msgs = append(msgs, model.Message{Role: model.User, ToolResults: results})
 	}
 	msgs = append(msgs, model.Message{Role: model.User, Text: "Rate the modules you used."})
-	resp, err := p.Complete(t.Context(), model.Request{System: "You are Ada.", Messages: msgs, Phase: model.PhaseRating})
+	resp, err := p.Complete(t.Context(), model.Request{System: "You are Ada.", Messages: msgs, Tools: tools, ToolChoice: model.ToolChoiceNone, Phase: model.PhaseRating})
 	if err != nil {
 		t.Fatalf("rating turn: %v", err)
 	}

@@ -12,8 +12,8 @@ import (
 // Agent plays a whole persona run from the conversation alone, so one handler serves any number
 // of personas at once (benchmarks, load tests): while tools are offered it makes calls tool
 // calls, one per turn, going round the offered tools with arguments made from each tool's
-// required properties, then closes with a short text; when no tools are offered (the rating
-// turn) it rates every module it used 4 out of 5, a module being the tool name up to its first
+// required properties, then closes with a short text; when no tools may be called (the rating
+// turn, which defines them with tool choice "none") it rates every module it used 4 out of 5, a module being the tool name up to its first
 // "_" (todo_create → todo).
 func Agent(calls int) func(Request) Step {
 	return func(req Request) Step {

@@ -19,7 +19,8 @@
 // number of personas without a script: fake.New(b, fake.WithHandler(fake.Agent(5)),
 // fake.WithLatency(50*time.Millisecond), fake.WithoutRecording()).
 //
-// Each request takes the next step; when the script is used up the handler (WithHandler or
+// A request the real APIs refuse because its history has tool calls or results but it defines no
+// tools is answered 400, as they do, and fails the test. Each request takes the next step; when the script is used up the handler (WithHandler or
 // Handle) answers, and without one the request fails with 400 and the test with it. Every request
 // is recorded in a provider-neutral form (Requests) unless recording is switched off for long
 // benchmarks. The server is safe for concurrent use.
@@ -193,6 +194,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, api API) {
 	s.mu.Lock()
 	if s.record {
 		s.requests = append(s.requests, req)
+	}
+	if msg := req.invalid(); msg != "" {
+		// The real API answers 400; the test fails too, since the adapter sent what it refuses.
+		s.mu.Unlock()
+		s.tb.Errorf("fake model server: request %d (%s) would be refused: %s", n, api, msg)
+		writeError(w, api, http.StatusBadRequest, msg)
+		return
 	}
 	latency := s.latency
 	var step Step

@@ -351,3 +351,68 @@ func TestWithoutRecording(t *testing.T) {
 		t.Errorf("Count=%d recorded=%d BytesIn=%d", srv.Count(), len(srv.Requests()), srv.BytesIn())
 	}
 }
+
+func (r *recordingTB) failures() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.errs...)
+}
+
+// TestToolHistoryNeedsToolDefinitions: like the real APIs, the fake refuses a conversation with
+// tool calls when the request defines no tools, and fails the test that sent it.
+func TestToolHistoryNeedsToolDefinitions(t *testing.T) {
+	t.Parallel()
+	withoutTools := func(body string) string {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m, "tools")
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	for _, tc := range []struct {
+		path, body, msg string
+	}{
+		{"/v1/messages", anthropicBody, "must define tools"},
+		{"/v1/chat/completions", openaiBody, "require 'tools'"},
+	} {
+		rec := &recordingTB{TB: t}
+		srv := fake.New(rec, fake.WithHandler(fake.Agent(1)))
+		status, _, reply := post(t, srv, tc.path, withoutTools(tc.body))
+		if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(reply), tc.msg) {
+			t.Errorf("%s without tools: %d %v", tc.path, status, reply)
+		}
+		if f := rec.failures(); len(f) != 1 || !strings.Contains(f[0], tc.msg) {
+			t.Errorf("%s without tools: test failures %q", tc.path, f)
+		}
+		// The same conversation with its tools is fine.
+		if status, _, reply := post(t, srv, tc.path, tc.body); status != http.StatusOK {
+			t.Errorf("%s with tools: %d %v", tc.path, status, reply)
+		}
+		if f := rec.failures(); len(f) != 1 {
+			t.Errorf("%s with tools: test failures %q", tc.path, f)
+		}
+	}
+}
+
+// TestToolChoiceNoneIsTheRatingTurn: tools defined with tool choice none may not be called, so
+// Agent rates instead of calling one.
+func TestToolChoiceNoneIsTheRatingTurn(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ path, body, choice string }{
+		{"/v1/messages", anthropicBody, `{"type":"none"}`},
+		{"/v1/chat/completions", openaiBody, `"none"`},
+	} {
+		srv := fake.New(t, fake.WithHandler(fake.Agent(5)))
+		body := strings.TrimSuffix(strings.TrimSpace(tc.body), "}") + `,"tool_choice":` + tc.choice + "}"
+		status, _, reply := post(t, srv, tc.path, body)
+		got := srv.Requests()[0]
+		if status != http.StatusOK || got.ToolChoice != "none" || got.HasTools() || len(got.Tools) == 0 {
+			t.Fatalf("%s: %d, tool choice %q, %d tools: %v", tc.path, status, got.ToolChoice, len(got.Tools), reply)
+		}
+		if !strings.Contains(fmt.Sprint(reply), "ratings") {
+			t.Errorf("%s: the agent did not rate: %v", tc.path, reply)
+		}
+	}
+}

@@ -20,13 +20,16 @@ const (
 // Request is one request the server got, decoded into the provider-neutral shapes of package
 // model so that tests assert on it the same way whichever adapter sent it.
 type Request struct {
-	N         int // 1-based order of arrival
-	API       API
-	Model     string
-	System    string // the system prompt (system blocks or system/developer messages, joined by "\n")
-	Messages  []model.Message
-	Tools     []model.Tool
-	MaxTokens int
+	N        int // 1-based order of arrival
+	API      API
+	Model    string
+	System   string // the system prompt (system blocks or system/developer messages, joined by "\n")
+	Messages []model.Message
+	Tools    []model.Tool
+	// ToolChoice is the request's tool choice as its type: "" when not sent, else "auto", "none",
+	// "any", "tool" (Anthropic) or "auto", "none", "required", "function" (OpenAI).
+	ToolChoice string
+	MaxTokens  int
 	// CacheMarks lists where Anthropic cache_control markers were set: "system", "tool:<name>" or
 	// "message:<index>". Empty for OpenAI.
 	CacheMarks []string
@@ -34,8 +37,42 @@ type Request struct {
 	Body       []byte // the raw request body
 }
 
-// HasTools reports whether the request offered tools (the rating turn does not).
-func (r Request) HasTools() bool { return len(r.Tools) > 0 }
+// HasTools reports whether the request offered tools the model may call: tools are defined and
+// the tool choice is not "none" (the rating turn defines them but forbids calls).
+func (r Request) HasTools() bool { return len(r.Tools) > 0 && r.ToolChoice != "none" }
+
+// invalid returns why the real API would refuse the request, or "". Both APIs refuse a
+// conversation with tool calls or tool results when the request defines no tools.
+func (r Request) invalid() string {
+	if len(r.Tools) > 0 {
+		return ""
+	}
+	for _, m := range r.Messages {
+		if len(m.ToolCalls) > 0 || len(m.ToolResults) > 0 {
+			if r.API == Anthropic {
+				return "Requests which include `tool_use` or `tool_result` blocks must define tools."
+			}
+			return "messages with tool_calls or role 'tool' require 'tools' to be defined"
+		}
+	}
+	return ""
+}
+
+// toolChoice reads a tool_choice: a string ("none") or an object with a type ({"type":"none"}).
+func toolChoice(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var o struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(raw, &o)
+	return o.Type
+}
 
 // ToolCalls returns every tool call of the assistant messages so far, in order.
 func (r Request) ToolCalls() []model.ToolCall {
@@ -92,6 +129,7 @@ type anthropicRequest struct {
 		InputSchema  json.RawMessage `json:"input_schema"`
 		CacheControl json.RawMessage `json:"cache_control"`
 	} `json:"tools"`
+	ToolChoice json.RawMessage `json:"tool_choice"`
 }
 
 type anthropicBlock struct {
@@ -132,7 +170,7 @@ func decodeAnthropic(body []byte) (Request, error) {
 	if err := json.Unmarshal(body, &in); err != nil {
 		return Request{}, fmt.Errorf("decode anthropic request: %w", err)
 	}
-	r := Request{API: Anthropic, Model: in.Model, MaxTokens: in.MaxTokens}
+	r := Request{API: Anthropic, Model: in.Model, MaxTokens: in.MaxTokens, ToolChoice: toolChoice(in.ToolChoice)}
 	sys, err := anthropicBlocks(in.System)
 	if err != nil {
 		return Request{}, fmt.Errorf("decode anthropic request: system: %w", err)
@@ -209,6 +247,7 @@ type openaiRequest struct {
 			Parameters  json.RawMessage `json:"parameters"`
 		} `json:"function"`
 	} `json:"tools"`
+	ToolChoice json.RawMessage `json:"tool_choice"`
 }
 
 // openaiText reads content that is a string, null or an array of text parts.
@@ -252,7 +291,7 @@ func decodeOpenAI(body []byte) (Request, error) {
 	if err := json.Unmarshal(body, &in); err != nil {
 		return Request{}, fmt.Errorf("decode openai request: %w", err)
 	}
-	r := Request{API: OpenAI, Model: in.Model, MaxTokens: in.MaxTokens}
+	r := Request{API: OpenAI, Model: in.Model, MaxTokens: in.MaxTokens, ToolChoice: toolChoice(in.ToolChoice)}
 	if in.MaxCompletionTokens > 0 {
 		r.MaxTokens = in.MaxCompletionTokens
 	}

@@ -167,6 +167,11 @@ func (p *Provider) params(req model.Request) sdk.ChatCompletionNewParams {
 		}
 		params.Tools = append(params.Tools, sdk.ChatCompletionFunctionTool(fn))
 	}
+	if len(params.Tools) > 0 && req.ToolChoice == model.ToolChoiceNone {
+		// The rating turn: the definitions stay, since the history has tool calls, but the
+		// model must answer in text.
+		params.ToolChoice = sdk.ChatCompletionToolChoiceOptionUnionParam{OfAuto: sdk.String("none")}
+	}
 	return params
 }
 

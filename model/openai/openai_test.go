@@ -207,6 +207,37 @@ func TestToolCallsRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRatingTurnKeepsToolsButForbidsCalls: a history with tool calls needs the tool definitions,
+// so the rating turn sends them with tool_choice "none".
+func TestRatingTurnKeepsToolsButForbidsCalls(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Script(fake.Text(`{"ratings":[]}`))
+	msgs := []model.Message{
+		{Role: model.User, Text: "Plan your day."},
+		{Role: model.Assistant, ToolCalls: []model.ToolCall{{ID: "call_1", Name: "todo_list", Input: json.RawMessage(`{}`)}}},
+		{Role: model.User, ToolResults: []model.ToolResult{{CallID: "call_1", Content: "[]"}}},
+		{Role: model.Assistant, Text: "A quiet day."},
+		{Role: model.User, Text: "Rate the modules."},
+	}
+	resp, err := p.Complete(t.Context(), model.Request{System: "You are Ada.", Messages: msgs, Tools: tools, ToolChoice: model.ToolChoiceNone, Phase: model.PhaseRating})
+	if err != nil || resp.Text != `{"ratings":[]}` {
+		t.Fatalf("Complete = %+v, %v", resp, err)
+	}
+	got := srv.Requests()[0]
+	if got.HasTools() || len(got.Tools) != len(tools) || got.ToolChoice != "none" || !strings.Contains(string(got.Body), `"tool_choice":"none"`) {
+		t.Errorf("rating turn: %d tools, tool choice %q: %s", len(got.Tools), got.ToolChoice, got.Body)
+	}
+	// The main turn sends no tool_choice at all: the API's default lets the model call tools.
+	srv.Script(fake.Text("ok"))
+	if _, err := p.Complete(t.Context(), model.Request{Messages: msgs[:1], Tools: tools}); err != nil {
+		t.Fatal(err)
+	}
+	if body := string(srv.Requests()[1].Body); strings.Contains(body, "tool_choice") {
+		t.Errorf("main turn sent a tool choice: %s", body)
+	}
+}
+
 func str(v any) string {
 	s, _ := v.(string)
 	return s

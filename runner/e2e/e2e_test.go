@@ -240,11 +240,13 @@ func TestScriptedRunExactRows(t *testing.T) {
 				if err != nil || p.LastActiveAt == nil || p.LeaseOwner != "" {
 					t.Errorf("persona after run: %+v %v", p, err)
 				}
-				// The rating request continues the main conversation and offers no tools.
+				// The rating request continues the main conversation; it keeps the tool definitions
+				// (its history has tool calls, which the APIs refuse otherwise) with tool choice none.
 				reqs := s.fake.Requests()
 				last, main := reqs[len(reqs)-1], reqs[len(reqs)-2]
-				if last.HasTools() || !main.HasTools() || len(last.Messages) != len(main.Messages)+2 {
-					t.Errorf("rating request: tools %d, %d messages after %d", len(last.Tools), len(last.Messages), len(main.Messages))
+				if last.HasTools() || !main.HasTools() || len(last.Tools) != len(main.Tools) || last.ToolChoice != "none" ||
+					len(last.Messages) != len(main.Messages)+2 {
+					t.Errorf("rating request: tools %d, choice %q, %d messages after %d", len(last.Tools), last.ToolChoice, len(last.Messages), len(main.Messages))
 				}
 				if last.System != main.System || last.Messages[0].Text != main.Messages[0].Text {
 					t.Error("rating request does not continue the conversation")
