@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store/postgres"
 )
 
 const testServiceKey = "serve-auth-test-key-0123456789abcdef"
@@ -171,5 +175,44 @@ func TestAdminCommandErrors(t *testing.T) {
 	code, _, errOut = run(t, nil, "admin", "create", "not an email", "--data", dir)
 	if code != 1 || !strings.Contains(errOut, "email") {
 		t.Fatalf("create with a bad email: %d %q", code, errOut)
+	}
+}
+
+// TestAdminCreateGivesFounderTier: an operator gets the same access tier as a persona, founder
+// (the whole app), on every store; SQLite used to give operators "public" while PostgreSQL gave
+// "founder". The tier is what the operator's tokens carry.
+func TestAdminCreateGivesFounderTier(t *testing.T) {
+	t.Parallel()
+	stores := map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), dbFile) },
+		"postgres": func(t *testing.T) string { return postgres.TestDSN(t) },
+	}
+	for name, dsn := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := dsn(t)
+			if code, _, errOut := run(t, nil, "admin", "create", "ops@example.com", "--db", db, "--password", "an-operator-password"); code != 0 {
+				t.Fatalf("admin create: %d %s", code, errOut)
+			}
+			code, out, errOut := run(t, nil, "admin", "token", "ops@example.com", "--db", db)
+			if code != 0 {
+				t.Fatalf("admin token: %d %s", code, errOut)
+			}
+			parts := strings.Split(strings.TrimSpace(out), ".")
+			if len(parts) != 3 {
+				t.Fatalf("admin token printed %q, want a JWT", out)
+			}
+			payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var claims struct{ Tier, Role, Kind string }
+			if err := json.Unmarshal(payload, &claims); err != nil {
+				t.Fatal(err)
+			}
+			if claims.Tier != string(persona.TierFounder) || claims.Role != "admin" || claims.Kind != "human" {
+				t.Fatalf("operator claims = %+v; want tier founder, role admin, kind human", claims)
+			}
+		})
 	}
 }

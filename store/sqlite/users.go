@@ -117,7 +117,7 @@ func (db *DB) UpsertUser(ctx context.Context, in persona.UserInput) (persona.Use
 			}
 			if _, err := t.ExecContext(ctx, `INSERT INTO users (id, email, name, email_verified, role, access_tier, kind, password_hash, created_at, updated_at)
 				VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
-				id, in.Email, name, string(in.Role), string(persona.TierPublic), string(in.Kind), hash, micro(t.now), micro(t.now)); err != nil {
+				id, in.Email, name, string(in.Role), string(persona.TierFounder), string(in.Kind), hash, micro(t.now), micro(t.now)); err != nil {
 				return fmt.Errorf("insert user: %w", err)
 			}
 			if _, err := ensurePersonalSpace(ctx, t, id, in.Email, name); err != nil {
