@@ -540,6 +540,14 @@ func (p *problems) validate(c *Catalog, known []string) {
 		if strings.TrimSpace(pe.Name) == "" {
 			p.add(at("name"), where, "name", "is required")
 		}
+		// Text the stores cannot keep alike (NUL, invalid UTF-8) is refused here, with its line.
+		for _, f := range []struct{ field, value string }{
+			{"name", pe.Name}, {"archetype", pe.Archetype}, {"systemPrompt", pe.SystemPrompt},
+		} {
+			if msg := persona.TextProblem(f.value); msg != "" {
+				p.add(at(f.field), where, f.field, "%s", msg)
+			}
+		}
 		switch {
 		case pe.Email == "":
 			p.add(at("email"), where, "email", "is required")
@@ -594,6 +602,8 @@ func (p *problems) validate(c *Catalog, known []string) {
 		}
 		if strings.TrimSpace(s.Name) == "" {
 			p.add(at("name"), where, "name", "is required")
+		} else if msg := persona.TextProblem(s.Name); msg != "" {
+			p.add(at("name"), where, "name", "%s", msg)
 		}
 		if !isSharedType(s.Type) {
 			p.add(at("type"), where, "type", "must be one of %s (got %q)", sharedTypeList(), s.Type)
@@ -636,6 +646,8 @@ func (p *problems) validateMix(path, where string, mix persona.ModuleMix, known 
 		switch {
 		case strings.TrimSpace(k) == "":
 			p.add(at("moduleMix"), where, "moduleMix", "has an empty module name")
+		case persona.TextProblem(k) != "":
+			p.add(at("moduleMix"), where, "moduleMix", "module names %s", persona.TextProblem(k))
 		case known != nil && !contains(known, k):
 			p.add(at(field), where, field, "unknown module %q (known: %s)", k, strings.Join(known, ", "))
 		}

@@ -1,6 +1,8 @@
 package persona
 
 import (
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 )
@@ -33,9 +35,10 @@ func IsWeekday(now time.Time, tz string) bool {
 
 var locations sync.Map // name → *time.Location
 
-// Location loads an IANA zone once and caches it; unknown or empty names give UTC.
+// Location loads an IANA zone once and caches it. Empty, unknown and non-IANA names (Local,
+// which Go maps to the machine's zone) give UTC, the zone PostgreSQL's migration gives such rows.
 func Location(name string) *time.Location {
-	if name == "" || name == "UTC" {
+	if name == "" || name == "UTC" || name == "Local" {
 		return time.UTC
 	}
 	if l, ok := locations.Load(name); ok {
@@ -49,9 +52,21 @@ func Location(name string) *time.Location {
 	return l
 }
 
-// ValidTimezone reports whether name is a loadable IANA zone.
+// tzName is the shape of an IANA zone name ("UTC", "EST5EDT", "Europe/Berlin",
+// "America/Argentina/Buenos_Aires", "Etc/GMT+5").
+var tzName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`)
+
+// notZones are names time.LoadLocation may accept that are no IANA zone: Go's own "Local" (the
+// machine's zone, unknown to PostgreSQL, which judges a weekday in the persona's zone) and
+// files some zoneinfo directories hold besides the zones.
+var notZones = map[string]bool{"Local": true, "localtime": true, "posixrules": true, "Factory": true}
+
+// ValidTimezone reports whether name is an IANA zone that both stores evaluate the same way: a
+// zone name (not Go's "Local", not the posix/ and right/ variants of some zoneinfo directories)
+// that Go can load.
 func ValidTimezone(name string) bool {
-	if name == "" {
+	if !tzName.MatchString(name) || notZones[name] ||
+		strings.HasPrefix(name, "posix/") || strings.HasPrefix(name, "right/") {
 		return false
 	}
 	_, err := time.LoadLocation(name)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // The error vocabulary. Storage says what went wrong; the HTTP layer maps these to statuses in
@@ -51,4 +52,27 @@ func (es FieldErrors) Err() error {
 		return nil
 	}
 	return es
+}
+
+// Text records a problem when s is text the stores cannot keep alike: PostgreSQL refuses NUL
+// characters and invalid UTF-8 in text columns, where SQLite would store them. Both stores
+// refuse such input through the domain's validation instead.
+func (es *FieldErrors) Text(field, s string) {
+	if err := textError(s); err != "" {
+		es.Add(field, "%s", err)
+	}
+}
+
+// TextProblem says what makes s unfit for a text field ("must not contain NUL characters"), or
+// "" when it is fine. Validation that reports problems its own way (the catalog) uses it.
+func TextProblem(s string) string { return textError(s) }
+
+func textError(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		return "must not contain NUL characters"
+	}
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	return ""
 }

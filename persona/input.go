@@ -1,7 +1,11 @@
 package persona
 
 import (
+	"fmt"
+	"math"
 	"net/mail"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,23 +31,32 @@ const MinPromptLength = 20
 func (in PersonaInput) Validate() error {
 	var es FieldErrors
 	if err := ValidateEmail(in.Email); err != nil {
-		es.Add("email", "%s", err.Error())
+		es.Add("email", "%s", strings.TrimPrefix(err.Error(), "email: "))
 	}
+	es.Text("name", in.Name)
 	if in.Password == "" {
 		es.Add("password", "is required")
 	} else if len(in.Password) > 72 {
 		es.Add("password", "must be at most 72 bytes")
+	} else {
+		es.Text("password", in.Password)
 	}
 	if strings.TrimSpace(in.Archetype) == "" {
 		es.Add("archetype", "is required")
+	} else {
+		es.Text("archetype", in.Archetype)
 	}
 	if len(strings.TrimSpace(in.SystemPrompt)) < MinPromptLength {
 		es.Add("systemPrompt", "must be at least %d characters", MinPromptLength)
+	} else {
+		es.Text("systemPrompt", in.SystemPrompt)
 	}
 	validateMix(&es, "moduleMix", in.ModuleMix)
 	if in.TickCadence != "" && !in.TickCadence.Valid() {
 		es.Add("tickCadence", "must be one of hourly, daily, weekdays (got %q)", in.TickCadence)
 	}
+	// Empty means UTC on create and "keep" on update; anything else must be a zone both stores
+	// evaluate alike (ValidTimezone).
 	if in.Timezone != "" && !ValidTimezone(in.Timezone) {
 		es.Add("timezone", "must be an IANA time zone such as Europe/Berlin (got %q)", in.Timezone)
 	}
@@ -59,9 +72,11 @@ func validateMix(es *FieldErrors, field string, m ModuleMix) {
 	for k, w := range m {
 		if strings.TrimSpace(k) == "" {
 			es.Add(field, "has an empty module name")
+		} else if msg := textError(k); msg != "" {
+			es.Add(field, "module names %s", msg)
 		}
-		if w < 0 {
-			es.Add(field+"."+k, "weight must be ≥ 0 (got %v)", w)
+		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+			es.Add(field+"."+k, "weight must be a number ≥ 0 (got %v)", w)
 		}
 		if w > 0 {
 			positive = true
@@ -76,6 +91,9 @@ func validateMix(es *FieldErrors, field string, m ModuleMix) {
 func ValidateEmail(s string) error {
 	if s == "" {
 		return &FieldError{Field: "email", Message: "is required"}
+	}
+	if msg := textError(s); msg != "" {
+		return &FieldError{Field: "email", Message: msg}
 	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" {
@@ -93,13 +111,85 @@ type UserInput struct {
 	Kind     Kind // human or system
 }
 
+// Validate checks a non-persona account; empty Role and Kind mean user and human.
+func (in UserInput) Validate() error {
+	var es FieldErrors
+	if err := ValidateEmail(in.Email); err != nil {
+		es.Add("email", "%s", strings.TrimPrefix(err.Error(), "email: "))
+	}
+	es.Text("name", in.Name)
+	if in.Password == "" {
+		es.Add("password", "is required")
+	} else if len(in.Password) > 72 {
+		es.Add("password", "must be at most 72 bytes")
+	} else {
+		es.Text("password", in.Password)
+	}
+	if in.Role != "" && in.Role != RoleUser && in.Role != RoleAdmin && in.Role != RoleService {
+		es.Add("role", "must be one of user, admin, service (got %q)", in.Role)
+	}
+	if in.Kind != "" && in.Kind != KindHuman && in.Kind != KindSystem {
+		es.Add("kind", "must be human or system (got %q)", in.Kind)
+	}
+	return es.Err()
+}
+
 // SpaceInput creates or updates a shared space by slug; Members are emails of existing users
-// (personas of the same plan included). Membership is set to exactly this list.
+// (personas of the same plan included). Membership is set to exactly this list; the first member
+// is the space's owner, the others are members.
 type SpaceInput struct {
 	Slug    string    `json:"slug"`
 	Name    string    `json:"name"`
 	Type    SpaceType `json:"type"`
 	Members []string  `json:"members"`
+}
+
+// MaxSlugLength is the longest space slug (SPEC §3).
+const MaxSlugLength = 30
+
+var slugPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// ValidSlug reports whether s is a space slug: 1–30 characters of a-z, 0-9 and single inner dashes.
+func ValidSlug(s string) bool { return len(s) <= MaxSlugLength && slugPattern.MatchString(s) }
+
+// Validate checks the fields of a shared space (not whether the members exist: that is the
+// store's part) and returns every problem at once.
+func (in SpaceInput) Validate() error {
+	var es FieldErrors
+	switch {
+	case in.Slug == "":
+		es.Add("slug", "is required")
+	case !ValidSlug(in.Slug):
+		es.Add("slug", "must be 1–%d characters of a-z, 0-9 and single inner dashes (got %q)", MaxSlugLength, in.Slug)
+	}
+	if strings.TrimSpace(in.Name) == "" {
+		es.Add("name", "is required")
+	} else {
+		es.Text("name", in.Name)
+	}
+	if !slices.Contains(SharedSpaceTypes, in.Type) {
+		es.Add("type", "must be one of brand, club, family, team, practice (got %q)", in.Type)
+	}
+	if len(in.Members) == 0 {
+		es.Add("members", "needs at least one member")
+	}
+	seen := make(map[string]bool, len(in.Members))
+	for i, m := range in.Members {
+		field := fmt.Sprintf("members[%d]", i)
+		if m == "" {
+			es.Add(field, "is required")
+			continue
+		}
+		if msg := textError(m); msg != "" {
+			es.Add(field, "%s", msg)
+			continue
+		}
+		if seen[m] {
+			es.Add(field, "lists %s twice", m)
+		}
+		seen[m] = true
+	}
+	return es.Err()
 }
 
 // Outcome says what an upsert did.

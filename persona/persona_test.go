@@ -2,6 +2,7 @@ package persona_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,5 +130,35 @@ func TestPersonaInputValidate(t *testing.T) {
 	ok := persona.PersonaInput{Email: "persona.x@mana.test", Password: "pw", Archetype: "a", SystemPrompt: "You are X, a person who does things.", ModuleMix: persona.ModuleMix{"todo": 1}}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid input rejected: %v", err)
+	}
+}
+
+func TestValidTimezone(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]bool{
+		"UTC": true, "Europe/Berlin": true, "America/Argentina/Buenos_Aires": true, "Etc/GMT+5": true, "EST5EDT": true,
+		"": false, "Local": false, "localtime": false, "posixrules": false, "Factory": false,
+		"posix/Europe/Berlin": false, "right/UTC": false, " UTC": false, "Europe/Atlantis": false, "../etc/passwd": false,
+	} {
+		if got := persona.ValidTimezone(name); got != want {
+			t.Errorf("ValidTimezone(%q) = %v, want %v", name, got, want)
+		}
+	}
+	// Old rows with Go's "Local" are judged in UTC, not in the machine's zone.
+	if l := persona.Location("Local"); l != time.UTC {
+		t.Errorf("Location(Local) = %v, want UTC", l)
+	}
+}
+
+func TestSpaceInputValidate(t *testing.T) {
+	t.Parallel()
+	err := persona.SpaceInput{Slug: "a--b", Name: " ", Type: persona.SpacePersonal, Members: []string{"x@y.z", "x@y.z", "n\x00ul@y.z"}}.Validate()
+	for _, f := range []string{"slug", "name", "type", "members[1]", "members[2]"} {
+		if err == nil || !strings.Contains(err.Error(), f+":") {
+			t.Errorf("error %v does not name %s", err, f)
+		}
+	}
+	if err := (persona.SpaceInput{Slug: "berg-family", Name: "The Bergs", Type: persona.SpaceFamily, Members: []string{"a@b.c"}}).Validate(); err != nil {
+		t.Errorf("valid space refused: %v", err)
 	}
 }

@@ -1,9 +1,15 @@
 package persona
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 )
+
+// MaxInt32 bounds the counters PostgreSQL keeps as integer (seq, tool calls, errors, turns):
+// a larger value would fail there and be kept by SQLite, so both stores refuse it.
+const MaxInt32 = math.MaxInt32
 
 // ValidateAction checks one action row of a batch; field names carry the row index.
 func ValidateAction(i int, a Action) error {
@@ -21,11 +27,17 @@ func ValidateAction(i int, a Action) error {
 	if a.LatencyMs < 0 {
 		es.Add(f("latencyMs"), "must be ≥ 0")
 	}
-	if a.Seq < 0 {
-		es.Add(f("seq"), "must be ≥ 0")
+	if a.Seq < 0 || a.Seq > MaxInt32 {
+		es.Add(f("seq"), "must be from 0 to %d (got %d)", MaxInt32, a.Seq)
 	}
 	if len(a.InputHash) > 64 {
 		es.Add(f("inputHash"), "must be at most 64 characters")
+	}
+	for _, t := range []struct{ name, value string }{
+		{"id", a.ID}, {"tickId", a.TickID}, {"toolName", a.ToolName}, {"module", a.Module},
+		{"inputHash", a.InputHash}, {"errorMessage", a.ErrorMessage},
+	} {
+		es.Text(f(t.name), t.value)
 	}
 	return es.Err()
 }
@@ -45,6 +57,11 @@ func ValidateFeedback(i int, fb Feedback) error {
 	}
 	if len([]rune(fb.Notes)) > MaxFeedbackNotes {
 		es.Add(f("notes"), "must be at most %d characters", MaxFeedbackNotes)
+	}
+	for _, t := range []struct{ name, value string }{
+		{"id", fb.ID}, {"tickId", fb.TickID}, {"module", fb.Module}, {"notes", fb.Notes},
+	} {
+		es.Text(f(t.name), t.value)
 	}
 	return es.Err()
 }
@@ -72,7 +89,7 @@ func NormalizeFeedback(personaID string, fb Feedback) Feedback {
 	return fb
 }
 
-// ValidateTick checks a tick record.
+// ValidateTick checks a tick record, naming each bad field.
 func ValidateTick(t Tick) error {
 	var es FieldErrors
 	if strings.TrimSpace(t.TickID) == "" {
@@ -84,8 +101,47 @@ func ValidateTick(t Tick) error {
 	if !t.Status.Valid() {
 		es.Add("status", "must be one of running, ok, failed, timeout, cancelled (got %q)", t.Status)
 	}
-	if t.ToolCalls < 0 || t.Errors < 0 || t.Turns < 0 || t.InputTokens < 0 || t.OutputTokens < 0 || t.CachedTokens < 0 || t.CostUSD < 0 {
-		es.Add("counts", "must be ≥ 0")
+	for _, c := range []struct {
+		name string
+		v    int
+	}{{"toolCalls", t.ToolCalls}, {"errors", t.Errors}, {"turns", t.Turns}} {
+		if c.v < 0 || c.v > MaxInt32 {
+			es.Add(c.name, "must be from 0 to %d (got %d)", MaxInt32, c.v)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{{"inputTokens", t.InputTokens}, {"outputTokens", t.OutputTokens}, {"cachedTokens", t.CachedTokens}} {
+		if c.v < 0 {
+			es.Add(c.name, "must be ≥ 0 (got %d)", c.v)
+		}
+	}
+	// SQLite stores NaN as NULL (refused by NOT NULL) while PostgreSQL keeps it.
+	if t.CostUSD < 0 || math.IsNaN(t.CostUSD) || math.IsInf(t.CostUSD, 0) {
+		es.Add("costUsd", "must be a number ≥ 0 (got %v)", t.CostUSD)
+	}
+	for _, f := range []struct{ name, value string }{
+		{"tickId", t.TickID}, {"personaId", t.PersonaID}, {"runnerId", t.RunnerID}, {"model", t.Model},
+		{"summary", t.Summary}, {"error", t.Error},
+	} {
+		es.Text(f.name, f.value)
+	}
+	// PostgreSQL's json column refuses what is not JSON; SQLite's TEXT would keep it.
+	if len(t.Transcript) > 0 && !json.Valid(t.Transcript) {
+		es.Add("transcript", "must be valid JSON")
+	} else if len(t.Transcript) > 0 {
+		es.Text("transcript", string(t.Transcript))
 	}
 	return es.Err()
+}
+
+// MaxTickError is the longest tick error kept, in characters; longer ones are cut.
+const MaxTickError = 2000
+
+// NormalizeTick prepares a valid tick record for storage the same way in every store: the error
+// text is cut to MaxTickError characters (never inside a character).
+func NormalizeTick(t Tick) Tick {
+	t.Error = Truncate(t.Error, MaxTickError)
+	return t
 }

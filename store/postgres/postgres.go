@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -238,4 +239,31 @@ func limitArg(n int) *int {
 		return nil
 	}
 	return &n
+}
+
+// knownZones caches the time zone names this server has evaluated (a zone never goes away).
+var knownZones sync.Map // name → struct{}
+
+// checkTimezone refuses, as a field error on "timezone", a zone PostgreSQL cannot evaluate. The
+// domain accepts only IANA names Go can load, but the server's zone database may be older or
+// built differently, and one persona with a zone the server does not know would make every due
+// query fail (the weekday is judged in the persona's zone). Empty means the default, UTC.
+func (db *DB) checkTimezone(ctx context.Context, zone string) error {
+	if zone == "" {
+		return nil
+	}
+	if _, ok := knownZones.Load(zone); ok {
+		return nil
+	}
+	var ok bool
+	err := db.pool.QueryRow(ctx, `SELECT now() AT TIME ZONE $1 IS NOT NULL`, zone).Scan(&ok)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "22023" { // invalid_parameter_value: unknown zone
+		return &persona.FieldError{Field: "timezone", Message: fmt.Sprintf("must be a time zone the database knows (got %q)", zone)}
+	}
+	if err != nil {
+		return fmt.Errorf("check time zone %q: %w", zone, err)
+	}
+	knownZones.Store(zone, struct{}{})
+	return nil
 }

@@ -564,3 +564,50 @@ func TestConformance(t *testing.T) {
 		return postgres.NewTestDB(t, postgres.WithNow(clock.Now))
 	})
 }
+
+func newConformanceStore(t *testing.T, clock *storetest.Clock) persona.Store {
+	return postgres.NewTestDB(t, postgres.WithNow(clock.Now))
+}
+
+func TestSpaceRoles(t *testing.T) {
+	storetest.SpaceRoles(t, newConformanceStore, func(s persona.Store, spaceID string) (map[string]string, error) {
+		rows, err := s.(*postgres.DB).Pool().Query(context.Background(), `SELECT user_id, role FROM auth.members WHERE space_id = $1`, spaceID)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		out := map[string]string{}
+		for rows.Next() {
+			var uid, role string
+			if err := rows.Scan(&uid, &role); err != nil {
+				return nil, err
+			}
+			out[uid] = role
+		}
+		return out, rows.Err()
+	})
+}
+
+// TestLegacyZoneMigration also shows why the repair is needed: with a "Local" row, PostgreSQL's
+// due query fails for every persona.
+func TestLegacyZoneMigration(t *testing.T) {
+	storetest.LegacyZone(t, newConformanceStore,
+		func(s persona.Store, userID string) error {
+			ctx := context.Background()
+			if _, err := s.(*postgres.DB).Pool().Exec(ctx, `UPDATE auth.personas SET timezone = 'Local' WHERE user_id = $1`, userID); err != nil {
+				return err
+			}
+			if _, _, err := s.DuePersonas(ctx, 0); err == nil || !strings.Contains(err.Error(), "time zone") {
+				return fmt.Errorf("due with a Local zone: error %v; want PostgreSQL's unknown time zone", err)
+			}
+			return nil
+		},
+		func(s persona.Store) error {
+			db := s.(*postgres.DB)
+			ctx := context.Background()
+			if _, err := db.Pool().Exec(ctx, `DELETE FROM auth.goose_db_version WHERE version_id = 4`); err != nil {
+				return err
+			}
+			return postgres.Migrate(ctx, db.SQL())
+		})
+}

@@ -129,7 +129,7 @@ func (db *DB) RecordTick(ctx context.Context, t persona.Tick) error {
 		// A terminal record without an end time ended when it was recorded.
 		t.FinishedAt = &now
 	}
-	t.Error = persona.Truncate(t.Error, 2000)
+	t = persona.NormalizeTick(t)
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var cadence string
 		var failures int

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"strings"
 	"time"
 
@@ -60,6 +59,9 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (persona.User, erro
 // UpsertPersona creates or updates a persona by email in one transaction.
 func (db *DB) UpsertPersona(ctx context.Context, in persona.PersonaInput) (string, persona.Outcome, error) {
 	if err := in.Validate(); err != nil {
+		return "", "", fmt.Errorf("upsert persona: %w", err)
+	}
+	if err := db.checkTimezone(ctx, in.Timezone); err != nil {
 		return "", "", fmt.Errorf("upsert persona: %w", err)
 	}
 	var id string
@@ -268,22 +270,7 @@ func (db *DB) UpsertUser(ctx context.Context, in persona.UserInput) (persona.Use
 	if in.Role == "" {
 		in.Role = persona.RoleUser
 	}
-	var es persona.FieldErrors
-	if err := persona.ValidateEmail(in.Email); err != nil {
-		es.Add("email", "%s", strings.TrimPrefix(err.Error(), "email: "))
-	}
-	if in.Password == "" {
-		es.Add("password", "is required")
-	} else if len(in.Password) > 72 {
-		es.Add("password", "must be at most 72 bytes")
-	}
-	if in.Role != persona.RoleUser && in.Role != persona.RoleAdmin && in.Role != persona.RoleService {
-		es.Add("role", "must be one of user, admin, service (got %q)", in.Role)
-	}
-	if in.Kind != persona.KindHuman && in.Kind != persona.KindSystem {
-		es.Add("kind", "must be human or system (got %q)", in.Kind)
-	}
-	if err := es.Err(); err != nil {
+	if err := in.Validate(); err != nil {
 		return persona.User{}, "", fmt.Errorf("upsert user: %w", err)
 	}
 
@@ -361,32 +348,11 @@ func upsertUser(ctx context.Context, tx pgx.Tx, now time.Time, in persona.UserIn
 	return u, persona.Updated, nil
 }
 
-var slugPattern = regexp.MustCompile(`^[a-z0-9]+(?:-[a-z0-9]+)*$`)
-
-func validateSpace(in persona.SpaceInput) error {
-	var es persona.FieldErrors
-	if !slugPattern.MatchString(in.Slug) || len(in.Slug) > 30 {
-		es.Add("slug", "must be 1–30 characters of a-z, 0-9 and single dashes (got %q)", in.Slug)
-	}
-	valid := false
-	for _, t := range persona.SharedSpaceTypes {
-		valid = valid || in.Type == t
-	}
-	if !valid {
-		es.Add("type", "must be one of brand, club, family, team, practice (got %q)", in.Type)
-	}
-	seen := map[string]bool{}
-	for i, m := range in.Members {
-		if seen[m] {
-			es.Add(fmt.Sprintf("members[%d]", i), "lists %s twice", m)
-		}
-		seen[m] = true
-	}
-	return es.Err()
-}
-
 // UpsertSpace creates or updates a shared space by slug with exactly the given members.
 func (db *DB) UpsertSpace(ctx context.Context, in persona.SpaceInput) (string, persona.Outcome, error) {
+	if err := in.Validate(); err != nil {
+		return "", "", fmt.Errorf("upsert space %q: %w", in.Slug, err)
+	}
 	var id string
 	var out persona.Outcome
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
@@ -401,13 +367,10 @@ func (db *DB) UpsertSpace(ctx context.Context, in persona.SpaceInput) (string, p
 }
 
 func upsertSpace(ctx context.Context, tx pgx.Tx, now time.Time, in persona.SpaceInput) (id string, out persona.Outcome, detail string, err error) {
-	if err := validateSpace(in); err != nil {
+	if err := in.Validate(); err != nil {
 		return "", "", "", err
 	}
 	name := in.Name
-	if name == "" {
-		name = in.Slug
-	}
 	// Resolve member emails first so an unknown one fails before anything is written.
 	memberIDs := make([]string, len(in.Members))
 	var es persona.FieldErrors
@@ -458,13 +421,21 @@ func upsertSpace(ctx context.Context, tx pgx.Tx, now time.Time, in persona.Space
 		}
 	}
 
+	// The first member owns the space, the others are members; a changed role counts as a change
+	// of the members.
+	roles := make([]string, len(memberIDs))
+	for i := range roles {
+		roles[i] = persona.MemberMember
+	}
+	roles[0] = persona.MemberOwner
 	del, err := tx.Exec(ctx, `DELETE FROM auth.members WHERE space_id = $1 AND NOT (user_id = ANY($2))`, id, memberIDs)
 	if err != nil {
 		return "", "", "", err
 	}
 	ins, err := tx.Exec(ctx, `INSERT INTO auth.members (space_id, user_id, role, created_at)
-		SELECT $1, u, 'member', $3 FROM unnest($2::text[]) AS u
-		ON CONFLICT (space_id, user_id) DO NOTHING`, id, memberIDs, now)
+		SELECT $1, u.id, u.role, $4 FROM unnest($2::text[], $3::text[]) AS u(id, role)
+		ON CONFLICT (space_id, user_id) DO UPDATE SET role = excluded.role
+		WHERE auth.members.role IS DISTINCT FROM excluded.role`, id, memberIDs, roles, now)
 	if err != nil {
 		return "", "", "", err
 	}
@@ -485,6 +456,14 @@ func (db *DB) ApplySeed(ctx context.Context, plan persona.SeedPlan, dryRun bool)
 	for i, in := range plan.Personas {
 		if err := in.Validate(); err != nil {
 			return nil, fmt.Errorf("apply seed: personas[%d] (%s): %w", i, in.Email, err)
+		}
+		if err := db.checkTimezone(ctx, in.Timezone); err != nil {
+			return nil, fmt.Errorf("apply seed: personas[%d] (%s): %w", i, in.Email, err)
+		}
+	}
+	for i, in := range plan.Spaces {
+		if err := in.Validate(); err != nil {
+			return nil, fmt.Errorf("apply seed: spaces[%d] (%s): %w", i, in.Slug, err)
 		}
 	}
 	tx, err := db.pool.Begin(ctx)

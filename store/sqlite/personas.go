@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -174,31 +172,8 @@ func insertPersonaRow(ctx context.Context, t *tx, id string, in persona.PersonaI
 	return nil
 }
 
-var slugPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$`)
-
-func validateSpace(in persona.SpaceInput) error {
-	var es persona.FieldErrors
-	if !slugPattern.MatchString(in.Slug) {
-		es.Add("slug", "must be 1–64 characters of a-z, 0-9 and inner '-' (got %q)", in.Slug)
-	}
-	if strings.TrimSpace(in.Name) == "" {
-		es.Add("name", "is required")
-	}
-	if !slices.Contains(persona.SharedSpaceTypes, in.Type) {
-		es.Add("type", "must be one of brand, club, family, team, practice (got %q)", in.Type)
-	}
-	if len(in.Members) == 0 {
-		es.Add("members", "needs at least one member")
-	}
-	seen := map[string]bool{}
-	for i, m := range in.Members {
-		if seen[m] {
-			es.Add(fmt.Sprintf("members[%d]", i), "lists %q twice", m)
-		}
-		seen[m] = true
-	}
-	return es.Err()
-}
+// validateSpace checks a space input by the domain's rules (the same in every store).
+func validateSpace(in persona.SpaceInput) error { return in.Validate() }
 
 // UpsertSpace creates or updates a shared space by slug.
 func (db *DB) UpsertSpace(ctx context.Context, in persona.SpaceInput) (string, persona.Outcome, error) {

@@ -147,6 +147,7 @@ func (db *DB) RecordTick(ctx context.Context, tk persona.Tick) error {
 	if err := persona.ValidateTick(tk); err != nil {
 		return fmt.Errorf("record tick %q: %w", tk.TickID, err)
 	}
+	tk = persona.NormalizeTick(tk)
 	err := db.write(ctx, func(t *tx) error {
 		var (
 			cadence, owner string

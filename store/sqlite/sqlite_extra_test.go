@@ -157,3 +157,41 @@ func TestOpenRefusesQuestionMarkPath(t *testing.T) {
 		t.Fatal("Open(path with '?') succeeded")
 	}
 }
+
+func newConformanceStore(t *testing.T, clock *storetest.Clock) persona.Store {
+	return newStore(t, clock)
+}
+
+func TestSpaceRoles(t *testing.T) {
+	storetest.SpaceRoles(t, newConformanceStore, func(s persona.Store, spaceID string) (map[string]string, error) {
+		rows, err := s.(*sqlite.DB).SQL().Query(`SELECT user_id, role FROM members WHERE space_id = ?`, spaceID)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		out := map[string]string{}
+		for rows.Next() {
+			var uid, role string
+			if err := rows.Scan(&uid, &role); err != nil {
+				return nil, err
+			}
+			out[uid] = role
+		}
+		return out, rows.Err()
+	})
+}
+
+func TestLegacyZoneMigration(t *testing.T) {
+	storetest.LegacyZone(t, newConformanceStore,
+		func(s persona.Store, userID string) error {
+			_, err := s.(*sqlite.DB).SQL().Exec(`UPDATE personas SET timezone = 'Local' WHERE user_id = ?`, userID)
+			return err
+		},
+		func(s persona.Store) error {
+			db := s.(*sqlite.DB).SQL()
+			if _, err := db.Exec(`DELETE FROM goose_db_version WHERE version_id = 2`); err != nil {
+				return err
+			}
+			return sqlite.Migrate(context.Background(), db)
+		})
+}

@@ -60,28 +60,16 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (persona.User, erro
 }
 
 func validateUserInput(in *persona.UserInput) error {
-	var es persona.FieldErrors
-	if err := persona.ValidateEmail(in.Email); err != nil {
-		es.Add("email", "%s", strings.TrimPrefix(err.Error(), "email: "))
-	}
-	if in.Password == "" {
-		es.Add("password", "is required")
-	} else if len(in.Password) > 72 {
-		es.Add("password", "must be at most 72 bytes")
+	if err := in.Validate(); err != nil {
+		return err
 	}
 	if in.Role == "" {
 		in.Role = persona.RoleUser
 	}
-	if in.Role != persona.RoleUser && in.Role != persona.RoleAdmin && in.Role != persona.RoleService {
-		es.Add("role", "must be one of user, admin, service (got %q)", in.Role)
-	}
 	if in.Kind == "" {
 		in.Kind = persona.KindHuman
 	}
-	if in.Kind != persona.KindHuman && in.Kind != persona.KindSystem {
-		es.Add("kind", "must be human or system (got %q)", in.Kind)
-	}
-	return es.Err()
+	return nil
 }
 
 // UpsertUser creates or updates a non-persona account.
