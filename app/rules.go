@@ -324,6 +324,11 @@ func (f *field) normalise(v any) (any, string) {
 func (f *field) check(v any) string {
 	switch x := v.(type) {
 	case string:
+		// PostgreSQL cannot store a NUL in text (SQLite can), so it is refused here, alike on
+		// both engines, before it reaches either.
+		if strings.IndexByte(x, 0) >= 0 {
+			return `must not contain NUL characters (\u0000)`
+		}
 		n := utf8.RuneCountInString(x)
 		if f.required && strings.TrimSpace(x) == "" {
 			return "must not be empty"
