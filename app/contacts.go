@@ -50,9 +50,11 @@ func (m contactsModule) create(ctx context.Context, in contactCreateInput) (any,
 	}
 	now := m.clock()
 	p := contactItem{ID: newID(), Name: in.Name, Email: in.Email, Phone: in.Phone, Birthday: in.Birthday, Notes: in.Notes, CreatedBy: c.UserID, CreatedAt: now}
-	if _, err := m.db.exec(ctx, `INSERT INTO {app}contacts (id, space_id, name, email, phone, birthday, notes, created_by, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		p.ID, c.SpaceID, p.Name, p.Email, p.Phone, nullString(p.Birthday), p.Notes, p.CreatedBy, micros(now)); err != nil {
+	if _, err := m.db.exec(ctx, `INSERT INTO {app}contacts (id, space_id, name, email, phone, birthday, notes,
+			name_key, email_key, phone_key, notes_key, created_by, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		p.ID, c.SpaceID, p.Name, p.Email, p.Phone, nullString(p.Birthday), p.Notes,
+		fold(p.Name), fold(p.Email), fold(p.Phone), fold(p.Notes), p.CreatedBy, micros(now)); err != nil {
 		return nil, fmt.Errorf("create contact: %w", err)
 	}
 	return map[string]any{"contact": p}, nil
@@ -63,10 +65,11 @@ func (m contactsModule) search(ctx context.Context, in contactSearchInput) (any,
 	if err != nil {
 		return nil, err
 	}
+	// The keys are folded in Go, as for notes.search, so case is ignored alike on both engines.
 	rows, err := m.db.query(ctx, `SELECT id, name, email, phone, birthday, notes, created_by, created_at FROM {app}contacts
-		WHERE space_id = $1 AND (lower(name) LIKE $2 ESCAPE '\' OR lower(email) LIKE $2 ESCAPE '\'
-		                         OR lower(phone) LIKE $2 ESCAPE '\' OR lower(notes) LIKE $2 ESCAPE '\')
-		ORDER BY lower(name), id LIMIT $3`, c.SpaceID, likePattern(in.Query), in.Limit)
+		WHERE space_id = $1 AND (name_key LIKE $2 ESCAPE '\' OR email_key LIKE $2 ESCAPE '\'
+		                         OR phone_key LIKE $2 ESCAPE '\' OR notes_key LIKE $2 ESCAPE '\')
+		ORDER BY name_key, id LIMIT $3`, c.SpaceID, likePattern(in.Query), in.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("search contacts: %w", err)
 	}

@@ -76,7 +76,7 @@ func (m habitsModule) create(ctx context.Context, in habitCreateInput) (any, err
 	// same habit cannot both succeed.
 	res, err := m.db.exec(ctx, `INSERT INTO {app}habits (id, space_id, name, name_key, cadence, created_by, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (space_id, name_key) DO NOTHING`,
-		h.ID, c.SpaceID, h.Name, strings.ToLower(h.Name), h.Cadence, h.CreatedBy, micros(now))
+		h.ID, c.SpaceID, h.Name, fold(h.Name), h.Cadence, h.CreatedBy, micros(now))
 	if err != nil {
 		return nil, fmt.Errorf("create habit: %w", err)
 	}

@@ -75,9 +75,9 @@ func (m notesModule) create(ctx context.Context, in noteCreateInput) (any, error
 		return nil, err
 	}
 	now := micros(m.clock())
-	row := m.db.queryRow(ctx, `INSERT INTO {app}notes (id, space_id, title, body, created_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING `+noteColumns,
-		newID(), c.SpaceID, in.Title, in.Body, c.UserID, now)
+	row := m.db.queryRow(ctx, `INSERT INTO {app}notes (id, space_id, title, body, title_key, body_key, created_by, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING `+noteColumns,
+		newID(), c.SpaceID, in.Title, in.Body, fold(in.Title), fold(in.Body), c.UserID, now)
 	n, err := scanNote(row)
 	if err != nil {
 		return nil, fmt.Errorf("create note: %w", err)
@@ -90,10 +90,10 @@ func (m notesModule) search(ctx context.Context, in noteSearchInput) (any, error
 	if err != nil {
 		return nil, err
 	}
-	// lower(…) LIKE lower(…) is case-insensitive on both engines (PostgreSQL's LIKE is not, and
-	// SQLite has no ILIKE).
+	// The keys are the texts folded in Go (see fold), so the search ignores case the same way on
+	// both engines: SQLite's lower() and LIKE fold A–Z only, PostgreSQL's follow its locale.
 	rows, err := m.db.query(ctx, `SELECT `+noteColumns+` FROM {app}notes
-		WHERE space_id = $1 AND (lower(title) LIKE $2 ESCAPE '\' OR lower(body) LIKE $2 ESCAPE '\')
+		WHERE space_id = $1 AND (title_key LIKE $2 ESCAPE '\' OR body_key LIKE $2 ESCAPE '\')
 		ORDER BY updated_at DESC, id LIMIT $3`, c.SpaceID, likePattern(in.Query), in.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("search notes: %w", err)
@@ -121,9 +121,10 @@ func (m notesModule) update(ctx context.Context, in noteUpdateInput) (any, error
 	if in.Title == "" && in.Body == "" {
 		return nil, invalid("id", "give title or body to change")
 	}
-	row := m.db.queryRow(ctx, `UPDATE {app}notes SET title = COALESCE($3, title), body = COALESCE($4, body), updated_at = $5
+	row := m.db.queryRow(ctx, `UPDATE {app}notes SET title = COALESCE($3, title), body = COALESCE($4, body),
+		title_key = COALESCE($5, title_key), body_key = COALESCE($6, body_key), updated_at = $7
 		WHERE id = $1 AND space_id = $2 RETURNING `+noteColumns,
-		in.ID, c.SpaceID, nullString(in.Title), nullString(in.Body), micros(m.clock()))
+		in.ID, c.SpaceID, nullString(in.Title), nullString(in.Body), nullString(fold(in.Title)), nullString(fold(in.Body)), micros(m.clock()))
 	n, err := scanNote(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("note", in.ID)

@@ -130,9 +130,22 @@ func (s *sqlDB) close() {
 // tables reference the store's spaces table). dialectName is the store's Dialect(). It is
 // idempotent, and on PostgreSQL replicas starting together serialise on an advisory lock.
 func Migrate(ctx context.Context, db *sql.DB, dialectName string) error {
-	d, err := dialectFor(dialectName)
+	p, err := migrations(ctx, db, dialectName)
 	if err != nil {
 		return fmt.Errorf("migrate app: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate app: %w", err)
+	}
+	return nil
+}
+
+// migrations returns the goose provider of the app's migrations on db: the SQL files of the
+// dialect, and the Go migrations (those that need Go to compute their data).
+func migrations(ctx context.Context, db *sql.DB, dialectName string) (*goose.Provider, error) {
+	d, err := dialectFor(dialectName)
+	if err != nil {
+		return nil, err
 	}
 	var opts []goose.ProviderOption
 	gooseDialect := goose.DialectSQLite3
@@ -142,27 +155,21 @@ func Migrate(ctx context.Context, db *sql.DB, dialectName string) error {
 		// looks. Two replicas racing on CREATE SCHEMA IF NOT EXISTS can still collide, hence the
 		// transaction-scoped advisory lock around it.
 		if err := createSchema(ctx, db); err != nil {
-			return fmt.Errorf("migrate app: %w", err)
+			return nil, err
 		}
 		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID), lock.WithLockTimeout(1, 300))
 		if err != nil {
-			return fmt.Errorf("migrate app: session locker: %w", err)
+			return nil, fmt.Errorf("session locker: %w", err)
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
 	fsys, err := fs.Sub(migrationFiles, "migrations/"+d.name)
 	if err != nil {
-		return fmt.Errorf("migrate app: %w", err)
+		return nil, err
 	}
-	opts = append(opts, goose.WithTableName(d.versionTable), goose.WithDisableGlobalRegistry(true))
-	p, err := goose.NewProvider(gooseDialect, db, fsys, opts...)
-	if err != nil {
-		return fmt.Errorf("migrate app: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate app: %w", err)
-	}
-	return nil
+	opts = append(opts, goose.WithTableName(d.versionTable), goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(searchKeysMigration(d)))
+	return goose.NewProvider(gooseDialect, db, fsys, opts...)
 }
 
 func createSchema(ctx context.Context, db *sql.DB) error {
@@ -201,10 +208,16 @@ func nullMicros(n sql.NullInt64) *time.Time {
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-// likePattern turns a user's search words into a LIKE pattern matching them anywhere, with the
-// LIKE wildcards in the words escaped (used with ESCAPE '\').
+// fold is the form of a text that searches and name keys compare: lower case by Go's Unicode
+// tables. The app computes it in Go and stores it next to the text, because neither engine's
+// lower() can be trusted to agree with the other's (SQLite's folds A–Z only; PostgreSQL's follows
+// the database's locale).
+func fold(s string) string { return strings.ToLower(s) }
+
+// likePattern turns a user's search words into a LIKE pattern matching their folded form anywhere
+// in a folded column, with the LIKE wildcards in the words escaped (used with ESCAPE '\').
 func likePattern(q string) string {
-	q = strings.ToLower(strings.TrimSpace(q))
+	q = fold(strings.TrimSpace(q))
 	q = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q)
 	return "%" + q + "%"
 }

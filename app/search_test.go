@@ -1,0 +1,123 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/persona-runner/persona-runner/app"
+)
+
+// titles returns the value of key of every record in the list under listKey of a tool's result.
+func titles(t *testing.T, out map[string]any, listKey, key string) []string {
+	t.Helper()
+	list, ok := out[listKey].([]any)
+	if !ok {
+		t.Fatalf("result has no %s list: %v", listKey, out)
+	}
+	var got []string
+	for _, r := range list {
+		got = append(got, str(r.(map[string]any)[key]))
+	}
+	slices.Sort(got)
+	return got
+}
+
+// TestSearchIgnoresCaseBeyondASCII: notes.search and contacts.search ignore the case of every
+// letter, not only of A–Z, and find the same records on both engines (SQLite's lower() and LIKE
+// fold ASCII only).
+func TestSearchIgnoresCaseBeyondASCII(t *testing.T) {
+	bothStores(t, func(t *testing.T, pg bool) {
+		b := setup(t, options{postgres: pg})
+		c := b.connect(t, b.anna, b.anna.Personal)
+		c.ok(t, "notes.create", map[string]any{"title": "Émile's birthday", "body": "Gift: a book by ÖRSTED"})
+		c.ok(t, "notes.create", map[string]any{"title": "Łódź trip", "body": "ΑΘΗΝΑ next"})
+		c.ok(t, "notes.create", map[string]any{"title": "Emile (no accent)", "body": "plain"})
+		c.ok(t, "contacts.create", map[string]any{"name": "Émile Zola", "notes": "Met in ŁÓDŹ"})
+		c.ok(t, "contacts.create", map[string]any{"name": "Ørjan", "email": "orjan@example.com"})
+
+		notes := []struct {
+			query string
+			want  []string
+		}{
+			{"émile", []string{"Émile's birthday"}},
+			{"ÉMILE", []string{"Émile's birthday"}},
+			{"örsted", []string{"Émile's birthday"}},
+			{"łódź", []string{"Łódź trip"}},
+			{"αθηνα", []string{"Łódź trip"}},
+			{"EMILE", []string{"Emile (no accent)"}}, // case is ignored, accents are not
+		}
+		for _, tc := range notes {
+			out := c.ok(t, "notes.search", map[string]any{"query": tc.query})
+			if got := titles(t, out, "notes", "title"); !slices.Equal(got, tc.want) {
+				t.Errorf("notes.search %q: %q, want %q", tc.query, got, tc.want)
+			}
+		}
+		contacts := []struct {
+			query string
+			want  []string
+		}{
+			{"émile", []string{"Émile Zola"}},
+			{"łódź", []string{"Émile Zola"}},
+			{"øRJ", []string{"Ørjan"}},
+			{"ORJAN@", []string{"Ørjan"}},
+		}
+		for _, tc := range contacts {
+			out := c.ok(t, "contacts.search", map[string]any{"query": tc.query})
+			if got := titles(t, out, "contacts", "name"); !slices.Equal(got, tc.want) {
+				t.Errorf("contacts.search %q: %q, want %q", tc.query, got, tc.want)
+			}
+		}
+
+		// An update changes what the note is found by.
+		found := c.ok(t, "notes.search", map[string]any{"query": "Łódź trip"})["notes"].([]any)
+		if len(found) != 1 {
+			t.Fatalf("notes.search %q finds %d notes, want 1", "Łódź trip", len(found))
+		}
+		c.ok(t, "notes.update", map[string]any{"id": found[0].(map[string]any)["id"], "title": "Kraków trip"})
+		for query, want := range map[string]int{"łódź": 0, "KRAKÓW": 1, "αθηνα": 1} {
+			if got := c.ok(t, "notes.search", map[string]any{"query": query})["count"]; got != float64(want) {
+				t.Errorf("after the update, notes.search %q finds %v notes, want %d", query, got, want)
+			}
+		}
+	})
+}
+
+// TestSearchFindsRowsWrittenBeforeTheSearchKeys: notes and contacts written before the migration
+// that added the search keys are found like new ones once it has run.
+func TestSearchFindsRowsWrittenBeforeTheSearchKeys(t *testing.T) {
+	bothStores(t, func(t *testing.T, pg bool) {
+		b := setup(t, options{postgres: pg})
+		ctx := context.Background()
+		db := b.store.SQL()
+		prefix := "app_"
+		if pg {
+			prefix = "app."
+		}
+		// Take the app's tables back to the first version and write there as the old code did.
+		if err := app.MigrateDownTo(ctx, db, b.store.Dialect(), 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %snotes (id, space_id, title, body, created_by, created_at, updated_at)
+			VALUES ('0b6c4f4e-3f6a-4d8e-9a51-2f1f8c7d9e10', $1, 'Émile', 'ÜBER', $2, 1, 1)`, prefix), b.anna.Personal, b.anna.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %scontacts (id, space_id, name, created_by, created_at)
+			VALUES ('1b6c4f4e-3f6a-4d8e-9a51-2f1f8c7d9e10', $1, 'Ærø Ferry', $2, 1)`, prefix), b.anna.Personal, b.anna.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := app.Migrate(ctx, db, b.store.Dialect()); err != nil {
+			t.Fatal(err)
+		}
+		c := b.connect(t, b.anna, b.anna.Personal)
+		for _, q := range []string{"émile", "über"} {
+			if got := c.ok(t, "notes.search", map[string]any{"query": q})["count"]; got != 1.0 {
+				t.Errorf("notes.search %q finds %v notes, want the old one", q, got)
+			}
+		}
+		if got := c.ok(t, "contacts.search", map[string]any{"query": "ærø"})["count"]; got != 1.0 {
+			t.Errorf("contacts.search finds %v contacts, want the old one", got)
+		}
+	})
+}
