@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/model"
@@ -71,6 +73,15 @@ func (s *memStore) InsertActions(_ context.Context, _ string, rows []persona.Act
 			return s.failErr
 		}
 		return errors.New("database is locked")
+	}
+	// Like the real stores: one bad row refuses the whole batch.
+	for i, r := range rows {
+		if err := persona.ValidateAction(i, r); err != nil {
+			return err
+		}
+		if strings.ContainsRune(r.ToolName, 0) || !utf8.ValidString(r.ToolName) {
+			return fmt.Errorf("actions[%d].toolName: not valid text: %w", i, persona.ErrInvalid)
+		}
 	}
 	s.batches = append(s.batches, len(rows))
 	for _, r := range rows {

@@ -212,6 +212,11 @@ func (rn *run) execute(ctx context.Context) error {
 				// Results are paired to calls by id; a server that sends none gets one made up.
 				calls[i].ID = fmt.Sprintf("call_%d_%d", turn, i+1)
 			}
+			if !json.Valid(calls[i].Input) {
+				// Arguments that are not JSON at all are kept as a JSON string (as the adapters
+				// do), so the transcript stays valid JSON; callTool answers them with an error.
+				calls[i].Input = model.WireArgs(calls[i].Input)
+			}
 		}
 		rn.messages = append(rn.messages, model.Message{Role: model.Assistant, Text: resp.Text, ToolCalls: calls})
 		if t := strings.TrimSpace(resp.Text); t != "" {
@@ -358,16 +363,19 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 	r := rn.r
 	seq := len(rn.actions) + 1
 	mcpName, known := names.toMCP[c.Name]
-	toolName := mcpName
+	toolName, module := mcpName, persona.ModuleOf(mcpName)
 	if !known {
-		toolName = c.Name
+		// A name the model made up is kept for the record, cleaned so the row is always valid
+		// (a row the store refuses would take its whole batch with it); its module is the one
+		// fixed "unknown" bucket, so made-up names cannot grow the metric's label set.
+		toolName, module = unknownToolName(c.Name), UnknownModule
 	}
 	args := compactArgs(c.Input)
 	a := persona.Action{
 		PersonaID: rn.p.UserID,
 		TickID:    rn.tickID,
 		ToolName:  toolName,
-		Module:    persona.ModuleOf(toolName),
+		Module:    module,
 		InputHash: InputHash(args),
 		Seq:       seq,
 		CreatedAt: r.now(),
@@ -380,11 +388,15 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 		out     ToolOutput
 		callErr error
 	)
+	_, argsErr := c.Args()
 	switch {
 	case !known:
-		out = ToolOutput{IsError: true, Text: fmt.Sprintf("unknown tool %q: use one of the tools listed", c.Name)}
-	case !json.Valid(args):
-		out = ToolOutput{IsError: true, Text: "malformed tool call: the arguments are not valid JSON"}
+		out = ToolOutput{IsError: true, Text: fmt.Sprintf("unknown tool %.80q: use one of the tools listed", c.Name)}
+	case argsErr != nil:
+		// Providers keep arguments that are not a JSON object as a JSON string, which is valid
+		// JSON: what matters is whether they decode to the object a tool takes.
+		detail := strings.TrimPrefix(argsErr.Error(), "tool call "+c.Name+": ")
+		out = ToolOutput{IsError: true, Text: "malformed tool call: " + detail + "; send the arguments as one JSON object"}
 	default:
 		cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
 		t0 := time.Now()
@@ -616,6 +628,26 @@ func (rn *run) feedback() []persona.Feedback {
 		}
 	}
 	return out
+}
+
+// UnknownModule is the module of an action whose tool name is not one the app listed.
+const UnknownModule = "unknown"
+
+// unknownToolName is the tool_name kept for a call of a tool the app did not list: the name as
+// the model sent it, as valid UTF-8 without control characters and at most 64 characters, or
+// "unknown" when nothing is left.
+func unknownToolName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(name, ""))
+	name = persona.Truncate(strings.TrimSpace(name), 64)
+	if name == "" {
+		return UnknownModule
+	}
+	return name
 }
 
 // compactArgs returns a call's arguments as compact JSON ({} when empty), the form they are

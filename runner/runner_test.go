@@ -166,6 +166,92 @@ func TestErrorAttributedToTheCallThatFailed(t *testing.T) {
 	}
 }
 
+// TestUnknownToolNamesAreRecordedAndBucketed: calls of tools the app did not list — empty, made
+// up, absurd — each get an error row and the rest of the batch goes on; their rows are valid for
+// the store, and the metric puts them all under module "unknown".
+func TestUnknownToolNamesAreRecordedAndBucketed(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.uma@mana.test")
+	long := strings.Repeat("x", 300) + "\x00.evil"
+	turns := []model.Response{
+		{ToolCalls: []model.ToolCall{
+			call("a", "", `{}`), call("b", "todo_delete", `{"id":1}`), call("c", long, `{}`), call("d", "todo_list", `{}`),
+		}},
+		{Text: "Some tools were missing."},
+	}
+	b := setup(t, testConfig(), day(turns, `{"ratings":[{"module":"todo","rating":3}]}`), p)
+	res, err := b.r.Tick(context.Background())
+	if err != nil || res.RanSuccessfully != 1 {
+		t.Fatalf("tick: %+v %v", res, err)
+	}
+	var got []string
+	for _, a := range b.store.actions {
+		got = append(got, fmt.Sprintf("%d %s %s %s", a.Seq, a.ToolName, a.Module, a.Result))
+		if a.Result == persona.ResultError && !strings.HasPrefix(a.ErrorMessage, "unknown tool ") {
+			t.Errorf("row %d error %q", a.Seq, a.ErrorMessage)
+		}
+	}
+	want := []string{"1 unknown unknown error", "2 todo_delete unknown error", "3 " + strings.Repeat("x", 64) + " unknown error", "4 todo.list todo ok"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	if len(b.tools.calls) != 1 {
+		t.Errorf("calls made on the app: %q", b.tools.calls)
+	}
+	srv := httptest.NewServer(b.r.Handler())
+	defer srv.Close()
+	m := grep(get(t, srv.URL+"/metrics"), "persona_tool_calls_total{")
+	if diff := cmp.Diff(`persona_tool_calls_total{module="todo",result="ok"} 1`+"\n"+`persona_tool_calls_total{module="unknown",result="error"} 3`, m); diff != "" {
+		t.Errorf("tool call metrics (-want +got):\n%s", diff)
+	}
+}
+
+// TestMalformedArgumentsAreAnErrorRow: arguments that are not a JSON object — broken JSON as a
+// model sent it, the same kept as a JSON string (as the adapters keep it), or an array — never
+// reach the app; each call gets an error row saying why, and the model gets the error back.
+func TestMalformedArgumentsAreAnErrorRow(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.mo@mana.test")
+	turns := []model.Response{
+		{ToolCalls: []model.ToolCall{
+			call("a", "todo_create", `{"title": "mi`),
+			{ID: "b", Name: "todo_create", Input: model.WireArgs([]byte(`{"title": "mi`))},
+			call("c", "todo_list", `[1,2]`),
+			call("d", "todo_list", `{}`),
+		}},
+		{Text: "My typing was off today."},
+	}
+	b := setup(t, testConfig(), day(turns, `{"ratings":[{"module":"todo","rating":3}]}`), p)
+	if _, err := b.r.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range b.store.actions {
+		got = append(got, fmt.Sprintf("%d %s %s %s", a.Seq, a.ToolName, a.Result, a.ErrorMessage))
+	}
+	const tail = "; send the arguments as one JSON object"
+	want := []string{
+		`1 todo.create error malformed tool call: arguments are not a JSON object: "{\"title\": \"mi"` + tail,
+		`2 todo.create error malformed tool call: arguments are not a JSON object: "{\"title\": \"mi"` + tail,
+		`3 todo.list error malformed tool call: arguments are not a JSON object: "[1,2]"` + tail,
+		"4 todo.list ok ",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	if len(b.tools.calls) != 1 || !strings.HasPrefix(b.tools.calls[0], "todo.list ") {
+		t.Errorf("calls made on the app: %q", b.tools.calls)
+	}
+	results := b.model.requests()[1].Messages[2].ToolResults
+	if len(results) != 4 || !results[0].IsError || !results[2].IsError || results[3].IsError {
+		t.Errorf("tool results: %+v", results)
+	}
+	tick, _ := b.store.tickOf(p.UserID)
+	if tick.Errors != 3 || !json.Valid(tick.Transcript) || len(tick.Transcript) == 0 {
+		t.Errorf("tick: %d errors, transcript %d bytes valid=%v", tick.Errors, len(tick.Transcript), json.Valid(tick.Transcript))
+	}
+}
+
 func TestRatingTurnContinuesTheConversationWithoutToolUse(t *testing.T) {
 	t.Parallel()
 	p := testPersona("persona.cleo@mana.test")
