@@ -534,8 +534,8 @@ func (db *DB) IsMember(ctx context.Context, spaceID, userID string) (bool, error
 // no other user is a member of are deleted explicitly first, taking their app data with them.
 func (db *DB) DeletePersona(ctx context.Context, userID string) error {
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		var kind string
-		err := tx.QueryRow(ctx, `SELECT kind FROM auth.users WHERE id = $1 FOR UPDATE`, userID).Scan(&kind)
+		var kind, email string
+		err := tx.QueryRow(ctx, `SELECT kind, email FROM auth.users WHERE id = $1 FOR UPDATE`, userID).Scan(&kind, &email)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return persona.ErrNotFound
 		}
@@ -550,7 +550,15 @@ func (db *DB) DeletePersona(ctx context.Context, userID string) error {
 			  AND NOT EXISTS (SELECT 1 FROM auth.members m WHERE m.space_id = s.id AND m.user_id <> $1)`, userID); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM auth.users WHERE id = $1`, userID)
+		if _, err := tx.Exec(ctx, `DELETE FROM auth.users WHERE id = $1`, userID); err != nil {
+			return err
+		}
+		// Login failures and locks are kept by email, not by user: they go explicitly, as on
+		// SQLite, so a persona seeded again with the same email does not start out locked.
+		if _, err := tx.Exec(ctx, `DELETE FROM auth.login_failures WHERE email = $1`, email); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM auth.login_locks WHERE email = $1`, email)
 		return err
 	})
 	if err != nil {

@@ -169,7 +169,7 @@ func (db *DB) RecordTick(ctx context.Context, tk persona.Tick) error {
 		case err != nil:
 			return fmt.Errorf("read tick: %w", err)
 		case prevPersona != tk.PersonaID:
-			return fmt.Errorf("tick belongs to another persona: %w", persona.ErrConflict)
+			return &persona.FieldError{Field: "tickId", Message: "belongs to another persona"}
 		}
 		wasTerminal := prevStatus != "" && prevStatus != string(persona.TickRunning)
 

@@ -24,6 +24,8 @@ func init() {
 		suiteTest{"Parity/TickErrorCut", testTickErrorCut},
 		suiteTest{"Parity/NULRefused", testNULRefused},
 		suiteTest{"Parity/TickNumbersAndJSON", testTickNumbersAndJSON},
+		suiteTest{"Parity/TickIDOfAnotherPersona", testTickIDOfAnotherPersona},
+		suiteTest{"Parity/DeletePersonaForgetsLoginLock", testDeletePersonaForgetsLock},
 	)
 }
 
@@ -325,5 +327,51 @@ func LegacyZone(t *testing.T, newStore NewStoreFunc, corrupt func(s persona.Stor
 	}
 	if got := e.claim("runner-a", 0, time.Minute); len(got) != 2 {
 		t.Errorf("claim = %v; want both personas", ids(got))
+	}
+}
+
+// testTickIDOfAnotherPersona: reusing another persona's tick id is the same field error in every
+// store (SQLite said ErrConflict, PostgreSQL a field error on tickId), and changes nothing.
+func testTickIDOfAnotherPersona(e *env) {
+	anna := e.persona("persona.anna@mana.test", persona.Daily, "UTC")
+	ben := e.persona("persona.ben@mana.test", persona.Daily, "UTC")
+	e.tick(persona.Tick{TickID: "tick-x", PersonaID: anna, RunnerID: "r1", Status: persona.TickRunning})
+	err := e.s.RecordTick(e.ctx, persona.Tick{TickID: "tick-x", PersonaID: ben, RunnerID: "r1", Status: persona.TickOK})
+	wantErrMentions(e.t, "RecordTick(another persona's tick id)", err, persona.ErrInvalid, "tickId", "belongs to another persona")
+	var fe *persona.FieldError
+	if !errors.As(err, &fe) || fe.Field != "tickId" {
+		e.t.Errorf("error %v: want a field error on tickId", err)
+	}
+	if tk, err := e.s.Tick(e.ctx, "tick-x"); err != nil || tk.PersonaID != anna || tk.Status != persona.TickRunning {
+		e.t.Errorf("tick after the refused reuse = %+v, %v; want anna's running tick", tk, err)
+	}
+	if p := e.get(ben); p.LastActiveAt != nil {
+		e.t.Error("the refused tick changed ben's schedule")
+	}
+}
+
+// testDeletePersonaForgetsLock: deleting a persona deletes its login failures and lock (kept by
+// email) in every store, so the persona seeded again can log in.
+func testDeletePersonaForgetsLock(e *env) {
+	email := "persona.locked@mana.test"
+	id := e.upsert(input(email))
+	p := persona.DefaultLockout
+	for range p.MaxFailures {
+		if _, err := e.s.RecordLoginFailure(e.ctx, email, p); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if until, _ := e.s.LoginLockedUntil(e.ctx, email); until.IsZero() {
+		e.t.Fatal("the persona is not locked after the failures")
+	}
+	if err := e.s.DeletePersona(e.ctx, id); err != nil {
+		e.t.Fatal(err)
+	}
+	e.upsert(input(email))
+	if until, err := e.s.LoginLockedUntil(e.ctx, email); err != nil || !until.IsZero() {
+		e.t.Errorf("lock of a deleted and re-created persona = %v, %v; want none", until, err)
+	}
+	if until, _ := e.s.RecordLoginFailure(e.ctx, email, p); !until.IsZero() {
+		e.t.Errorf("the first failure after re-creation locks until %v; old failures were kept", until)
 	}
 }
