@@ -183,7 +183,9 @@ func New(cfg Config) (*App, error) {
 // instructions is what the server tells a client's model at initialisation.
 const instructions = `Mana is a personal organiser: todos, notes, a journal, habits, mood, a calendar and contacts.
 Everything you read or write belongs to the current space (see spaces.list); other spaces are not visible.
-Ids are UUIDs returned by the tools; dates are YYYY-MM-DD and times RFC 3339.`
+Ids are UUIDs returned by the tools; dates are YYYY-MM-DD and times RFC 3339.
+"Today" in this app is the current date in UTC, whatever your time zone: entries filed under today and the
+views of today or of the last days use the UTC date. To file something under your own local day, give its date.`
 
 var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 

@@ -18,14 +18,14 @@ type habitListInput struct{}
 
 type habitLogInput struct {
 	HabitID string `json:"habitId" jsonschema:"The habit's id, as returned by habits.create or habits.list." schema:"format=uuid"`
-	Date    string `json:"date,omitempty" jsonschema:"The day it happened, YYYY-MM-DD; today when left out." schema:"format=date"`
+	Date    string `json:"date,omitempty" jsonschema:"The day it happened, YYYY-MM-DD; today's date in UTC when left out." schema:"format=date"`
 	Count   int    `json:"count,omitempty" jsonschema:"How many times it happened that day." schema:"minimum=1,maximum=100,default=1"`
 	Note    string `json:"note,omitempty" jsonschema:"Optional remark." schema:"maxLength=500"`
 }
 
 type habitRecentInput struct {
 	HabitID string `json:"habitId,omitempty" jsonschema:"Only logs of this habit; all habits when left out." schema:"format=uuid"`
-	Days    int    `json:"days,omitempty" jsonschema:"How many days back to look, today included." schema:"minimum=1,maximum=90,default=7"`
+	Days    int    `json:"days,omitempty" jsonschema:"How many days back to look, today (UTC) included." schema:"minimum=1,maximum=90,default=7"`
 }
 
 type habitItem struct {
@@ -58,7 +58,7 @@ func habitsTools(d *deps) []*tool {
 			ScopeUserSpace, PolicyWrite, m.create),
 		define("habits.list", "List the habits of the current space with how often each was logged in the last 7 days.",
 			ScopeUserSpace, PolicyRead, m.list),
-		define("habits.log", "Record that a habit happened (today unless a date is given).",
+		define("habits.log", "Record that a habit happened (today, the UTC date, unless a date is given).",
 			ScopeUserSpace, PolicyWrite, m.log),
 		define("habits.recentLogs", "Show the habit logs of the last days, newest first, with totals per habit.",
 			ScopeUserSpace, PolicyRead, m.recentLogs),

@@ -8,7 +8,7 @@ import (
 
 type journalAddInput struct {
 	Body string `json:"body" jsonschema:"The entry: what happened, what you thought or felt." schema:"maxLength=5000"`
-	Date string `json:"date,omitempty" jsonschema:"The day the entry is about, YYYY-MM-DD; today when left out." schema:"format=date"`
+	Date string `json:"date,omitempty" jsonschema:"The day the entry is about, YYYY-MM-DD; today's date in UTC when left out." schema:"format=date"`
 }
 
 type journalListInput struct {

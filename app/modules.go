@@ -29,7 +29,10 @@ type deps struct {
 // clock returns the current time at the precision stored (microseconds), in UTC.
 func (d *deps) clock() time.Time { return d.now().UTC().Truncate(time.Microsecond) }
 
-// today is the current date (UTC) as stored.
+// today is the current date in UTC, as stored. The app knows no user's time zone (the token
+// carries none, and a shared space's members may live in different zones), so every "today" of
+// the tools is the UTC date, and the tools' descriptions and the server's instructions say so; a
+// persona told its local date (SPEC §5.3) can pass that date explicitly where a tool takes one.
 func (d *deps) today() string { return d.clock().Format(dateLayout) }
 
 // allTools is the registry, in the order clients list the tools. It is the single place where

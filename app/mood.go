@@ -15,7 +15,7 @@ type moodLogInput struct {
 type moodTodayInput struct{}
 
 type moodRecentInput struct {
-	Days int `json:"days,omitempty" jsonschema:"How many days back to look, today included." schema:"minimum=1,maximum=90,default=7"`
+	Days int `json:"days,omitempty" jsonschema:"How many days back to look, today (UTC) included." schema:"minimum=1,maximum=90,default=7"`
 }
 
 type moodEntry struct {
@@ -38,9 +38,9 @@ type moodModule struct{ *deps }
 func moodTools(d *deps) []*tool {
 	m := moodModule{d}
 	return []*tool{
-		define("mood.log", "Record your current mood (1–5) in the current space, with an optional note.",
+		define("mood.log", "Record your current mood (1–5) in the current space, with an optional note. It is filed under today's date in UTC.",
 			ScopeUserSpace, PolicyWrite, m.log),
-		define("mood.today", "Show today's mood entries in the current space and their average.",
+		define("mood.today", "Show today's mood entries (today being the UTC date) in the current space and their average.",
 			ScopeUserSpace, PolicyRead, m.today),
 		define("mood.recent", "Show the mood entries of the last days with an average per day, newest first.",
 			ScopeUserSpace, PolicyRead, m.recent),
