@@ -38,7 +38,8 @@ const (
 // Config is everything the runner reads at start. Secrets are of type Secret so that printing
 // the struct (fmt, JSON, YAML) never shows them.
 type Config struct {
-	// Env is APP_ENV, else NODE_ENV ("production" switches on the production checks).
+	// Env is "production" when APP_ENV or NODE_ENV says so (SPEC §5.1: either one switches on the
+	// production checks), else APP_ENV, else NODE_ENV.
 	Env string `yaml:"env" json:"env"`
 
 	Port     int    `yaml:"port" json:"port"`         // PORT; the runner's HTTP port (default 3070)
@@ -123,7 +124,7 @@ func Default() Config {
 }
 
 // Production reports whether the production checks apply (APP_ENV or NODE_ENV = production).
-func (c Config) Production() bool { return strings.EqualFold(c.Env, "production") }
+func (c Config) Production() bool { return strings.EqualFold(strings.TrimSpace(c.Env), "production") }
 
 // DiagEnabled reports whether /diag/* is served: never in production.
 func (c Config) DiagEnabled() bool { return !c.Production() }
@@ -325,11 +326,16 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 			*dst = n
 		}
 	}
-	if v := getenv("NODE_ENV"); v != "" {
-		c.Env = v
-	}
-	if v := getenv("APP_ENV"); v != "" {
-		c.Env = v
+	// Production mode is APP_ENV=production or NODE_ENV=production (SPEC §5.1): a development
+	// value of one never switches off production named by the other.
+	appEnv, nodeEnv := strings.TrimSpace(getenv("APP_ENV")), strings.TrimSpace(getenv("NODE_ENV"))
+	switch {
+	case strings.EqualFold(appEnv, "production") || strings.EqualFold(nodeEnv, "production"):
+		c.Env = "production"
+	case appEnv != "":
+		c.Env = appEnv
+	case nodeEnv != "":
+		c.Env = nodeEnv
 	}
 	integer("PORT", &c.Port)
 	str("MANA_AUTH_URL", &c.AuthURL)
@@ -508,6 +514,9 @@ func (c Config) problems() Problems {
 		}
 		if c.SeedSecret == persona.DevSeedSecret {
 			p.Add("PERSONA_SEED_SECRET must not be the development default in production")
+		}
+		if c.Provider == ProviderSim {
+			p.Add("MODEL_PROVIDER=sim (the offline simulator) is not allowed in production: use anthropic or openai")
 		}
 	}
 	return p

@@ -113,6 +113,29 @@ func TestProductionChecks(t *testing.T) {
 			}
 		}
 	}
+	// Either variable saying production is production: the other saying otherwise does not win.
+	for _, env := range []map[string]string{
+		{"APP_ENV": "development", "NODE_ENV": "production"},
+		{"APP_ENV": "production", "NODE_ENV": "development"},
+		{"APP_ENV": " Production "},
+	} {
+		cfg, err := config.Load("", envOf(env), nil)
+		if err == nil || !cfg.Production() || !strings.Contains(err.Error(), "MANA_SERVICE_KEY is required in production") {
+			t.Errorf("%v: production=%v, err %v", env, cfg.Production(), err)
+		}
+	}
+	if cfg, err := config.Load("", envOf(map[string]string{"APP_ENV": "staging", "NODE_ENV": "development"}), nil); err != nil || cfg.Production() || cfg.Env != "staging" {
+		t.Errorf("staging: env %q production=%v err %v", cfg.Env, cfg.Production(), err)
+	}
+	// The offline simulator is refused in production, by name, with everything else in order.
+	_, err := config.Load("", envOf(map[string]string{
+		"NODE_ENV": "production", "MANA_SERVICE_KEY": "svc-key-0123456789", "PERSONA_SEED_SECRET": "prod-secret",
+		"MODEL_PROVIDER": "sim",
+	}), nil)
+	var ce *config.Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || !strings.Contains(ce.Problems[0], "MODEL_PROVIDER=sim") {
+		t.Errorf("sim in production: %v", err)
+	}
 	cfg, err := config.Load("", envOf(map[string]string{
 		"APP_ENV": "production", "MANA_SERVICE_KEY": "svc-key-0123456789", "PERSONA_SEED_SECRET": "prod-secret",
 		"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": "sk-openai-0123456789",

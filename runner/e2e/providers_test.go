@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/persona-runner/persona-runner/config"
@@ -44,5 +45,10 @@ func TestProviderSelection(t *testing.T) {
 	cfg.Provider = "gemini"
 	if _, err := providers.New(cfg, nil); err == nil {
 		t.Error("an unknown provider was accepted")
+	}
+	cfg = config.Default()
+	cfg.Provider, cfg.Env = config.ProviderSim, "production"
+	if p, err := providers.New(cfg, nil); err == nil || !strings.Contains(err.Error(), "not allowed in production") {
+		t.Errorf("the simulator in production: %v, %v", p, err)
 	}
 }

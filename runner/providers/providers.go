@@ -3,6 +3,7 @@
 package providers
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -15,7 +16,8 @@ import (
 
 // New returns the provider of cfg.Provider: anthropic (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL),
 // openai (OPENAI_API_KEY, OPENAI_BASE_URL: OpenAI or any compatible server such as Ollama, vLLM,
-// llama.cpp or OpenRouter) or sim (the offline simulator, seeded with cfg.SimSeed). hc nil means
+// llama.cpp or OpenRouter) or sim (the offline simulator, seeded with cfg.SimSeed; refused in
+// production). hc nil means
 // each adapter's pooled default client.
 func New(cfg config.Config, hc *http.Client) (model.Provider, error) {
 	switch cfg.Provider {
@@ -38,6 +40,10 @@ func New(cfg config.Config, hc *http.Client) (model.Provider, error) {
 		}
 		return p, nil
 	case config.ProviderSim:
+		if cfg.Production() {
+			// Config validation refuses it too; a config built by hand must not slip through.
+			return nil, errors.New("MODEL_PROVIDER=sim (the offline simulator) is not allowed in production")
+		}
 		return sim.New(cfg.SimSeed, sim.WithModel(cfg.Model)), nil
 	}
 	return nil, fmt.Errorf("MODEL_PROVIDER must be one of anthropic, openai, sim (got %q)", cfg.Provider)
