@@ -34,6 +34,8 @@ type memStore struct {
 	failActions int   // fail this many InsertActions calls with failErr
 	failTicks   int   // fail this many RecordTick calls with failErr
 	failErr     error // default: a transient error
+	dueAgain    bool  // a finished run leaves its persona due at once (only its lease is released)
+	maxClaims   int   // > 0: claims after this many return nobody
 	claimed     chan persona.DuePersona
 }
 
@@ -46,6 +48,9 @@ func (s *memStore) Claim(_ context.Context, runnerID string, limit int, _ time.D
 	defer s.mu.Unlock()
 	s.claims++
 	var out []persona.DuePersona
+	if s.maxClaims > 0 && s.claims > s.maxClaims {
+		return nil, nil
+	}
 	for _, p := range s.due {
 		if len(out) >= limit {
 			break
@@ -111,7 +116,7 @@ func (s *memStore) RecordTick(_ context.Context, t persona.Tick) error {
 	}
 	s.ticks = append(s.ticks, t)
 	delete(s.leased, t.PersonaID)
-	if t.Status == persona.TickOK || t.Status.Failure() {
+	if (t.Status == persona.TickOK || t.Status.Failure()) && !s.dueAgain {
 		s.done[t.PersonaID] = true
 	}
 	return nil

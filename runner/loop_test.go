@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
@@ -77,6 +78,28 @@ func TestOverlappingTickIsSkipped(t *testing.T) {
 	}
 	if m := get(t, srv.URL+"/metrics"); !strings.Contains(m, "tick_skipped_total 2") {
 		t.Errorf("metrics do not count the two skips:\n%s", grep(m, "tick_skipped"))
+	}
+}
+
+// TestPersonaRunsOncePerTick: when a claim hands back a persona that already ran in this tick
+// (here: its store leaves it due at once), the tick does not run it again.
+func TestPersonaRunsOncePerTick(t *testing.T) {
+	t.Parallel()
+	for _, conc := range []int{1, 3} {
+		a, c := testPersona("persona.once@mana.test"), testPersona("persona.twice@mana.test")
+		cfg := testConfig()
+		cfg.Concurrency = conc
+		b := setup(t, cfg, day(threeCalls(), goodRating), a, c)
+		b.store.dueAgain = true
+		b.store.maxClaims = 10 // without the rule the tick would otherwise rerun them forever
+		res, err := b.r.Tick(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Due != 2 || res.RanSuccessfully != 2 || len(b.store.ticks) != 2 || len(b.eventsOf(runner.RunStarted)) != 2 {
+			t.Errorf("concurrency %d: result %+v, %d tick records, %d runs started; want each persona once",
+				conc, res, len(b.store.ticks), len(b.eventsOf(runner.RunStarted)))
+		}
 	}
 }
 
@@ -251,6 +274,7 @@ func TestDiagOffInProduction(t *testing.T) {
 	cfg := testConfig()
 	cfg.Env = "production"
 	cfg.SeedSecret = "prod-seed-secret"
+	cfg.Provider, cfg.AnthropicAPIKey = config.ProviderAnthropic, "sk-test" // production refuses the simulator
 	b := setup(t, cfg, day(nil, ""))
 	srv := httptest.NewServer(b.r.Handler())
 	defer srv.Close()

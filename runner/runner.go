@@ -364,6 +364,12 @@ func (r *Runner) tick(ctx context.Context) (Result, error) {
 		mu      sync.Mutex
 		wg      sync.WaitGroup
 		claimEr error
+		// Personas claimed in this tick, and how often. A claim can hand one back after its run
+		// (a store whose due rule lets it be due again at once, a lease that ran out while its
+		// rows were being written); a persona still runs at most once per tick. Claiming it
+		// again leased it anew, so it is not handed back again, and the next claim goes on to
+		// the others; a store that does hand it back again ends the claiming.
+		seen = map[string]int{}
 	)
 	claimCtx, cancelClaim := context.WithCancel(ctx)
 	defer cancelClaim()
@@ -406,10 +412,22 @@ claiming:
 			}
 			break
 		}
-		mu.Lock()
-		res.Due += len(ps)
-		mu.Unlock()
+		fresh := ps[:0:0]
+		looping := false
 		for _, p := range ps {
+			seen[p.UserID]++
+			if seen[p.UserID] > 1 {
+				r.log.Warn("persona claimed again in the same tick; not run twice", "persona", p.Email)
+				slots <- struct{}{}
+				looping = looping || seen[p.UserID] > 2
+				continue
+			}
+			fresh = append(fresh, p)
+		}
+		mu.Lock()
+		res.Due += len(fresh)
+		mu.Unlock()
+		for _, p := range fresh {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -425,8 +443,8 @@ claiming:
 				slots <- struct{}{}
 			}()
 		}
-		if len(ps) < n {
-			break // nothing more is due
+		if len(ps) < n || looping {
+			break // nothing more is due, or the store keeps handing back personas that ran
 		}
 	}
 	wg.Wait()
