@@ -23,19 +23,37 @@ const authMinServiceKeyBytes = 32
 // authShutdownGrace is how long in-flight requests get to finish after SIGTERM.
 const authShutdownGrace = 10 * time.Second
 
-// ServeAuthCmd serves the auth API. The service key comes only from the environment
-// (MANA_SERVICE_KEY): flags show up in process listings.
+// ServeAuthCmd serves the auth API. The service key comes from the environment
+// (MANA_SERVICE_KEY) or the --config file, never from a flag: flags show up in process listings.
 type ServeAuthCmd struct {
 	StoreFlags `embed:""`
 	Addr       string `name:"addr" placeholder:"ADDR" help:"Listen address (default :$PORT, else :3001)."`
-	PublicURL  string `name:"public-url" placeholder:"URL" help:"Public base URL, the iss of every token (default AUTH_PUBLIC_URL, else http://localhost:<port>)."`
+	AuthURL    string `name:"auth-url" aliases:"public-url" placeholder:"URL" help:"The auth API's public base URL, the iss of every token (default AUTH_PUBLIC_URL, else MANA_AUTH_URL, else the file's authUrl, else http://localhost:<port>)."`
+	Config     string `name:"config" placeholder:"FILE" type:"existingfile" help:"YAML configuration file shared with the runner; serve auth reads serviceKey, db, authUrl and env from it (environment variables and flags override it)."`
 }
 
 // Run serves until the context ends, then shuts down gracefully.
 func (c *ServeAuthCmd) Run(env *Env) error {
-	key := env.Getenv("MANA_SERVICE_KEY")
-	if err := checkAuthServiceKey(key, isProduction(env.Getenv)); err != nil {
+	file, err := readSharedConfig(c.Config)
+	if err != nil {
 		return err
+	}
+	key := firstNonEmpty(env.Getenv("MANA_SERVICE_KEY"), file.ServiceKey.Value())
+	production := isProduction(env.Getenv)
+	if env.Getenv("APP_ENV") == "" && env.Getenv("NODE_ENV") == "" {
+		production = file.Production()
+	}
+	if err := checkAuthServiceKey(key, production); err != nil {
+		return err
+	}
+	from, public := firstSet(
+		"--auth-url", c.AuthURL, "AUTH_PUBLIC_URL", env.Getenv("AUTH_PUBLIC_URL"),
+		"MANA_AUTH_URL", env.Getenv("MANA_AUTH_URL"), "authUrl in "+c.Config, file.AuthURL)
+	public = strings.TrimRight(public, "/")
+	if public != "" {
+		if err := checkHTTPURL(from, public); err != nil {
+			return err
+		}
 	}
 	addr := c.Addr
 	if addr == "" {
@@ -53,7 +71,7 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 		log.Warn("MANA_SERVICE_KEY is not set: every internal route answers 401")
 	}
 
-	db, err := c.StoreFlags.Open(env.Ctx, env)
+	db, err := withFileDB(c.StoreFlags, file, env.Getenv).Open(env.Ctx, env)
 	if err != nil {
 		return err
 	}
@@ -64,14 +82,9 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 		return fmt.Errorf("serve auth: listen on %s: %w", addr, err)
 	}
 	defer ln.Close()
-	public := c.PublicURL
-	if public == "" {
-		public = env.Getenv("AUTH_PUBLIC_URL")
-	}
 	if public == "" {
 		public = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
-	public = strings.TrimRight(public, "/")
 
 	api, err := authapi.New(env.Ctx, authapi.Config{Store: db, Issuer: public, ServiceKey: key, Logger: log, ReportTools: offeredTools()})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -43,6 +44,19 @@ func (l *lockedBuffer) String() string {
 // stop cancels it and returns its exit status.
 func startServeAuth(t *testing.T, env map[string]string, args ...string) (url string, stop func() int, logs *lockedBuffer) {
 	t.Helper()
+	line, stop, logs := startServeAuthLine(t, env, args...)
+	m := regexp.MustCompile(`public URL ([^\s,)]+)`).FindStringSubmatch(line)
+	if m == nil {
+		stop()
+		t.Fatalf("unexpected first line %q", line)
+	}
+	return m[1], stop, logs
+}
+
+// startServeAuthLine runs `serve auth` in the background and returns the first line it prints
+// ("auth API listening on ADDR (public URL …, … store)") once it listens.
+func startServeAuthLine(t *testing.T, env map[string]string, args ...string) (line string, stop func() int, logs *lockedBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	logs = &lockedBuffer{}
@@ -58,11 +72,6 @@ func startServeAuth(t *testing.T, env map[string]string, args ...string) (url st
 		t.Fatalf("serve auth did not start: %v; stderr:\n%s", err, logs.String())
 	}
 	go io.Copy(io.Discard, pr)
-	m := regexp.MustCompile(`public URL ([^\s,)]+)`).FindStringSubmatch(line)
-	if m == nil {
-		cancel()
-		t.Fatalf("unexpected first line %q", line)
-	}
 	stopped := false
 	var code int
 	stop = func() int {
@@ -74,7 +83,7 @@ func startServeAuth(t *testing.T, env map[string]string, args ...string) (url st
 		return code
 	}
 	t.Cleanup(func() { stop() })
-	return m[1], stop, logs
+	return line, stop, logs
 }
 
 func TestServeAuthRefusesWeakKeyInProduction(t *testing.T) {
@@ -214,5 +223,118 @@ func TestAdminCreateGivesFounderTier(t *testing.T) {
 				t.Fatalf("operator claims = %+v; want tier founder, role admin, kind human", claims)
 			}
 		})
+	}
+}
+
+// TestServeAuthSpecFlags: serve auth takes every flag SPEC §8 lists for it. --config reads the
+// runner's YAML file (service key, store, public URL, production mode), environment variables
+// and flags override the file, and --auth-url is the public URL (--public-url still works).
+func TestServeAuthSpecFlags(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "auth.db")
+	if code, _, errOut := run(t, nil, "admin", "create", "ops@example.com", "--db", dbPath, "--password", "an-operator-password"); code != 0 {
+		t.Fatalf("admin create: %d %s", code, errOut)
+	}
+	writeFile := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := writeFile("persona-runner.yaml", "serviceKey: "+testServiceKey+"\ndb: "+dbPath+"\nauthUrl: http://auth.test:3001/\n")
+	listenRE := regexp.MustCompile(`listening on (\S+) \(public URL ([^\s,)]+), (\w+) store\)`)
+	ctx := context.Background()
+
+	// start serves with args and returns a client of it (carrying the file's service key) and
+	// the public URL it announced.
+	start := func(env map[string]string, args ...string) (*authapi.Client, string, func() int) {
+		t.Helper()
+		line, stop, logs := startServeAuthLine(t, env, append(args, "--addr", "127.0.0.1:0")...)
+		m := listenRE.FindStringSubmatch(line)
+		if m == nil || m[3] != "sqlite" {
+			t.Fatalf("first line %q; stderr:\n%s", line, logs.String())
+		}
+		c := authapi.NewClient("http://"+m[1], nil)
+		c.ServiceKey = testServiceKey
+		return c, m[2], stop
+	}
+	issuerOf := func(tok string) string {
+		t.Helper()
+		parts := strings.Split(tok, ".")
+		if len(parts) != 3 {
+			t.Fatalf("not a JWT: %q", tok)
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims struct {
+			Iss string `json:"iss"`
+		}
+		if err := json.Unmarshal(payload, &claims); err != nil {
+			t.Fatal(err)
+		}
+		return claims.Iss
+	}
+
+	// Everything from the file: its store holds the operator, its key opens the internal
+	// routes, its authUrl is the issuer.
+	c, public, stop := start(nil, "--config", cfg)
+	if public != "http://auth.test:3001" {
+		t.Errorf("public URL = %q; want the file's authUrl without the trailing slash", public)
+	}
+	login, err := c.Login(ctx, "ops@example.com", "an-operator-password")
+	if err != nil {
+		t.Fatalf("login against the file's store: %v", err)
+	}
+	if iss := issuerOf(login.AccessToken); iss != "http://auth.test:3001" {
+		t.Errorf("iss = %q; want the file's authUrl", iss)
+	}
+	if _, _, err := c.Due(ctx, 0); err != nil {
+		t.Errorf("due with the file's service key: %v", err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve auth --config exited %d", code)
+	}
+
+	// Flags and the environment win over the file.
+	c, public, stop = start(map[string]string{"MANA_SERVICE_KEY": "another-service-key-0123456789abcdef"},
+		"--config", cfg, "--auth-url", "http://flag.test:3001")
+	if public != "http://flag.test:3001" {
+		t.Errorf("public URL with --auth-url = %q", public)
+	}
+	if login, err := c.Login(ctx, "ops@example.com", "an-operator-password"); err != nil || issuerOf(login.AccessToken) != "http://flag.test:3001" {
+		t.Errorf("login with --auth-url: %v", err)
+	}
+	if _, _, err := c.Due(ctx, 0); !errors.Is(err, authapi.ErrUnauthorized) {
+		t.Errorf("due with the file's key while MANA_SERVICE_KEY is set: %v; want 401", err)
+	}
+	stop()
+	_, public, stop = start(nil, "--db", dbPath, "--public-url", "http://alias.test")
+	if public != "http://alias.test" {
+		t.Errorf("public URL with --public-url = %q", public)
+	}
+	stop()
+
+	// Bad input: a clear error naming the field, nothing served.
+	prodCfg := writeFile("prod.yaml", "env: production\nserviceKey: short\ndb: "+dbPath+"\n")
+	unknown := writeFile("unknown.yaml", "serviceKey: "+testServiceKey+"\nsecretKey: x\n")
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--config", prodCfg}, 1, "at least 32 bytes"},
+		{[]string{"--config", unknown}, 1, "secretKey"},
+		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, 2, "missing.yaml"},
+		{[]string{"--db", dbPath, "--auth-url", "auth.test:3001"}, 1, "--auth-url must be an http(s) URL"},
+		{[]string{"--config", writeFile("badurl.yaml", "authUrl: auth.test\n"), "--db", dbPath}, 1, "authUrl in "},
+	} {
+		code, _, errOut := run(t, nil, append([]string{"serve", "auth", "--addr", "127.0.0.1:0"}, c.args...)...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("serve auth %v: exit %d, stderr %q; want %d and %q", c.args, code, errOut, c.code, c.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,7 +23,8 @@ const mcpShutdownGrace = 10 * time.Second
 type ServeMCPCmd struct {
 	StoreFlags  `embed:""`
 	Addr        string        `name:"addr" default:":3069" placeholder:"ADDR" help:"Listen address."`
-	AuthURL     string        `name:"auth-url" env:"MANA_AUTH_URL" default:"http://localhost:3001" placeholder:"URL" help:"Base URL of the auth API, whose JWKS signs the access tokens."`
+	AuthURL     string        `name:"auth-url" placeholder:"URL" help:"Base URL of the auth API, whose JWKS signs the access tokens (default MANA_AUTH_URL, else the file's authUrl, else http://localhost:3001)."`
+	Config      string        `name:"config" placeholder:"FILE" type:"existingfile" help:"YAML configuration file shared with the runner; serve mcp reads authUrl and db from it (environment variables and flags override it)."`
 	Issuer      string        `name:"issuer" placeholder:"URL" help:"The iss the tokens must carry (default: the auth URL)."`
 	SessionIdle time.Duration `name:"session-idle" default:"30m" help:"Close an MCP session after this long without a request."`
 	RateLimit   int           `name:"rate-limit" default:"30" help:"Most calls of one tool per user per minute."`
@@ -36,17 +38,23 @@ func (c *ServeMCPCmd) Run(env *Env) error {
 	if c.SessionIdle <= 0 {
 		return fmt.Errorf("--session-idle must be positive (got %s)", c.SessionIdle)
 	}
-	authURL := strings.TrimRight(strings.TrimSpace(c.AuthURL), "/")
-	if !strings.HasPrefix(authURL, "http://") && !strings.HasPrefix(authURL, "https://") {
-		return fmt.Errorf("--auth-url must be an http(s) URL (got %q)", c.AuthURL)
+	file, err := readSharedConfig(c.Config)
+	if err != nil {
+		return err
 	}
+	from, authURL := firstSet("--auth-url", c.AuthURL, "MANA_AUTH_URL", env.Getenv("MANA_AUTH_URL"),
+		"authUrl in "+c.Config, file.AuthURL, "the default", "http://localhost:"+strconv.Itoa(defaultAuthPort))
+	if err := checkHTTPURL(from, authURL); err != nil {
+		return err
+	}
+	authURL = strings.TrimRight(authURL, "/")
 	issuer := strings.TrimRight(strings.TrimSpace(c.Issuer), "/")
 	if issuer == "" {
 		issuer = authURL
 	}
 	log := slog.New(slog.NewJSONHandler(env.Stderr, nil))
 
-	db, err := c.StoreFlags.Open(env.Ctx, env)
+	db, err := withFileDB(c.StoreFlags, file, env.Getenv).Open(env.Ctx, env)
 	if err != nil {
 		return err
 	}

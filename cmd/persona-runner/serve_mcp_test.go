@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -165,5 +166,76 @@ func TestServeMCPRefusesBadFlags(t *testing.T) {
 		if code == 0 || !strings.Contains(stderr.String(), args[0]) {
 			t.Errorf("%v: exit %d, stderr %q; want a failure naming the flag", args, code, stderr.String())
 		}
+	}
+}
+
+// TestServeMCPConfigFile: serve mcp takes --config (SPEC §8). With nothing but the file, it
+// checks tokens against the JWKS of the file's authUrl and spaces in the file's store: a persona
+// logged in at serve auth lists the tools.
+func TestServeMCPConfigFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	dbPath := filepath.Join(dir, "shared.db")
+	db, err := store.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const email, password = "persona.cfg@mana.test", "cfg-password-1"
+	userID, _, err := db.UpsertPersona(ctx, persona.PersonaInput{Email: email, Name: "Cfg", Password: password,
+		Archetype: "tester", SystemPrompt: "You are a careful tester who tries every feature once.", ModuleMix: persona.ModuleMix{"todo": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaces, err := db.SpacesOfUser(ctx, userID)
+	if err != nil || len(spaces) == 0 {
+		t.Fatalf("spaces: %v %v", spaces, err)
+	}
+	db.Close()
+
+	authURL, _, _ := startServeAuth(t, map[string]string{"MANA_SERVICE_KEY": testServiceKey}, "--db", dbPath, "--addr", "127.0.0.1:0")
+	cfg := filepath.Join(dir, "persona-runner.yaml")
+	if err := os.WriteFile(cfg, []byte("authUrl: "+authURL+"\ndb: "+dbPath+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mcpURL, stop := startServeMCP(t, "--config", cfg, "--addr", "127.0.0.1:0")
+
+	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	resp, err := http.Post(authURL+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct {
+		AccessToken string `json:"accessToken"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login: status %d, %v", resp.StatusCode, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "serve-mcp-config-test", Version: "1"}, nil)
+	cs, err := client.Connect(cctx, &mcp.StreamableClientTransport{Endpoint: mcpURL + "/mcp",
+		HTTPClient: &http.Client{Transport: bearer{login.AccessToken, spaces[0].ID}}}, nil)
+	if err != nil {
+		t.Fatalf("connect with the file's auth URL and store: %v", err)
+	}
+	if tools, err := cs.ListTools(cctx, nil); err != nil || len(tools.Tools) != len(app.Tools()) {
+		t.Fatalf("list tools: %v", err)
+	}
+	_ = cs.Close()
+	if code := stop(); code != 0 {
+		t.Errorf("serve mcp exited %d", code)
+	}
+
+	// A bad authUrl in the file is refused, naming where it came from.
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("authUrl: localhost:3001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, nil, "serve", "mcp", "--config", bad, "--db", dbPath, "--addr", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, "authUrl in "+bad) {
+		t.Errorf("bad authUrl in the file: exit %d, stderr %q", code, errOut)
 	}
 }
