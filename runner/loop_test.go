@@ -1,10 +1,12 @@
 package runner_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -210,6 +212,70 @@ func TestLoopTicksAtStartThenEveryInterval(t *testing.T) {
 		}
 		if b.r.LastTick() == nil {
 			t.Error("no last tick")
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLoopCountsTicksSkippedByASlowTick: intervals that pass while a tick still runs are skipped
+// ticks — counted in tick_skipped_total and logged — not dropped silently by the timer.
+func TestLoopCountsTicksSkippedByASlowTick(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		p := testPersona("persona.slowpoke@mana.test")
+		cfg := testConfig()
+		cfg.TickInterval = time.Minute
+		g := newGate(p.Email)
+		var logs syncBuffer
+		r, err := runner.New(cfg, runner.Deps{
+			Provider: &scripted{answer: g.answer(day(threeCalls(), goodRating))}, Persistence: newMemStore(p),
+			Auth: &fakeAuth{secret: cfg.SeedSecret.Value()}, Tools: demoTools(),
+			Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		r.Start(ctx)
+		<-g.arrived // the first tick is running and stays in its run
+		time.Sleep(3*time.Minute + time.Second)
+		synctest.Wait()
+		metrics := func() string {
+			rec := httptest.NewRecorder()
+			r.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+			return rec.Body.String()
+		}
+		if m := metrics(); !strings.Contains(m, "\ntick_skipped_total 3\n") {
+			t.Errorf("after three intervals in one tick: %q, want tick_skipped_total 3", grep(m, "tick_skipped"))
+		}
+		if n := strings.Count(logs.String(), "tick skipped"); n != 3 {
+			t.Errorf("%d skipped ticks logged, want 3:\n%s", n, logs.String())
+		}
+		close(g.release[p.Email])
+		synctest.Wait()
+		cancel()
+		if err := r.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if last := r.LastTick(); last == nil || last.RanSuccessfully != 1 {
+			t.Errorf("last tick: %+v", last)
 		}
 	})
 }
