@@ -219,10 +219,10 @@ func (rn *run) execute(ctx context.Context) error {
 			}
 		}
 		rn.messages = append(rn.messages, model.Message{Role: model.Assistant, Text: resp.Text, ToolCalls: calls})
-		if t := strings.TrimSpace(resp.Text); t != "" {
-			rn.summary = t
-		}
 		if len(calls) == 0 {
+			// The summary is the persona's closing words (SPEC §3): the text of the turn that
+			// ends the day, never narration said along with tool calls ("Let me check.").
+			rn.summary = strings.TrimSpace(resp.Text)
 			break
 		}
 		results := make([]model.ToolResult, 0, len(calls))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -309,6 +310,40 @@ func TestParseRowsOnUnusableRatings(t *testing.T) {
 			f := b.store.feedback[0]
 			if f.Module != runner.ParseModule || f.Rating != 3 || !strings.Contains(f.Notes, "unusable rating reply") {
 				t.Errorf("parse row: %+v", f)
+			}
+		})
+	}
+}
+
+// TestSummaryIsTheClosingWords: the tick's summary is what the persona says when it closes the
+// day; narration along with tool calls is not, and a run cut off before closing has none.
+func TestSummaryIsTheClosingWords(t *testing.T) {
+	t.Parallel()
+	narrated := []model.Response{
+		{Text: "Let me check my list.", ToolCalls: []model.ToolCall{call("c1", "todo_list", `{}`)}},
+		{Text: "Adding milk.", ToolCalls: []model.ToolCall{call("c2", "todo_create", `{"title":"milk"}`)}},
+	}
+	for name, tc := range map[string]struct {
+		turns    []model.Response
+		maxTurns int
+		want     string
+	}{
+		"closing words":    {append(slices.Clone(narrated), model.Response{Text: "  Milk is on the list.  "}), 15, "Milk is on the list."},
+		"silent close":     {append(slices.Clone(narrated), model.Response{}), 15, ""},
+		"cut off by turns": {narrated, 2, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig()
+			cfg.MaxTurns = tc.maxTurns
+			p := testPersona("persona.sum@mana.test")
+			b := setup(t, cfg, day(tc.turns, `{"ratings":[]}`), p)
+			if _, err := b.r.Tick(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			tick, _ := b.store.tickOf(p.UserID)
+			if tick.Summary != tc.want {
+				t.Errorf("summary = %q, want %q", tick.Summary, tc.want)
 			}
 		})
 	}
