@@ -39,11 +39,8 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 		return err
 	}
 	key := firstNonEmpty(env.Getenv("MANA_SERVICE_KEY"), file.ServiceKey.Value())
-	production := isProduction(env.Getenv)
-	if env.Getenv("APP_ENV") == "" && env.Getenv("NODE_ENV") == "" {
-		production = file.Production()
-	}
-	if err := checkAuthServiceKey(key, production); err != nil {
+	// Production when the environment or the file says so: either one switches the checks on.
+	if err := checkAuthServiceKey(key, isProduction(env.Getenv) || file.Production()); err != nil {
 		return err
 	}
 	from, public := firstSet(
