@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -68,6 +69,10 @@ func (e *notFoundError) Error() string {
 
 // Is makes errors.Is(err, persona.ErrNotFound) true.
 func (e *notFoundError) Is(target error) bool { return target == persona.ErrNotFound }
+
+// blank reports whether an optional text was given but holds only white space: a new title
+// must not be empty, as the required title of a create must not be.
+func blank(s string) bool { return s != "" && strings.TrimSpace(s) == "" }
 
 func notFound(what, id string) error { return &notFoundError{what: what, id: id} }
 

@@ -121,6 +121,9 @@ func (m notesModule) update(ctx context.Context, in noteUpdateInput) (any, error
 	if in.Title == "" && in.Body == "" {
 		return nil, invalid("id", "give title or body to change")
 	}
+	if blank(in.Title) {
+		return nil, invalid("title", "must not be empty")
+	}
 	row := m.db.queryRow(ctx, `UPDATE {app}notes SET title = COALESCE($3, title), body = COALESCE($4, body),
 		title_key = COALESCE($5, title_key), body_key = COALESCE($6, body_key), updated_at = $7
 		WHERE id = $1 AND space_id = $2 RETURNING `+noteColumns,

@@ -155,6 +155,9 @@ func (m todoModule) update(ctx context.Context, in todoUpdateInput) (any, error)
 	if in.Title == "" && in.Notes == "" && in.DueDate == "" && in.Priority == "" {
 		return nil, invalid("id", "give at least one of title, notes, dueDate or priority to change")
 	}
+	if blank(in.Title) {
+		return nil, invalid("title", "must not be empty")
+	}
 	now := micros(m.clock())
 	row := m.db.queryRow(ctx, `UPDATE {app}todos SET
 		title = COALESCE($3, title), notes = COALESCE($4, notes), due_date = COALESCE($5, due_date),
