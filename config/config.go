@@ -64,7 +64,7 @@ type Config struct {
 	Concurrency  int           `yaml:"concurrency" json:"concurrency"`   // PERSONA_CONCURRENCY
 	Paused       bool          `yaml:"paused" json:"paused"`             // RUNNER_PAUSED
 	RunDeadline  time.Duration `yaml:"runDeadline" json:"runDeadline"`   // RUN_DEADLINE (a Go duration, e.g. 10m)
-	MaxTurns     int           `yaml:"maxTurns" json:"maxTurns"`         // RUN_MAX_TURNS (SPEC: 15)
+	MaxTurns     int           `yaml:"maxTurns" json:"maxTurns"`         // RUN_MAX_TURNS, 1–15 (SPEC §5.3: at most 15)
 	TokenBudget  int64         `yaml:"tokenBudget" json:"tokenBudget"`   // RUN_TOKEN_BUDGET; input+output tokens per run, 0 = none
 	MemoryRuns   int           `yaml:"memoryRuns" json:"memoryRuns"`     // MEMORY_RUNS; past runs in the digest, 0 = no digest
 	Grace        time.Duration `yaml:"grace" json:"grace"`               // SHUTDOWN_GRACE; how long running personas may finish on stop
@@ -146,15 +146,32 @@ func (c Config) MCPEndpoint() string {
 	return u + "/mcp"
 }
 
-// Lease is how long a claimed persona stays leased: the run deadline plus a margin for logging
-// in and persisting, so a lease never runs out under a run that is still within its deadline.
+// PersistTimeout is how long the runner may take to write a run's rows and tick record after the
+// run ended (its deadline included), retries and back-off included.
+const PersistTimeout = 2 * time.Minute
+
+// Lease is how long a claimed persona stays leased: the run deadline, then the time its rows may
+// take to be written (PersistTimeout), plus a margin for claiming and clock skew, so a lease
+// never runs out under a run or its persisting (another runner would claim it meanwhile).
 func (c Config) Lease() time.Duration {
 	margin := c.RunDeadline / 5
 	if margin < time.Minute {
 		margin = time.Minute
 	}
-	return c.RunDeadline + margin
+	return c.RunDeadline + PersistTimeout + margin
 }
+
+// Upper limits of the configuration: past them a value is a typo or would exhaust the machine
+// (SPEC §5.3 allows at most 15 model turns).
+const (
+	MaxConcurrency  = 1024
+	MaxTurnsLimit   = 15
+	MaxTickInterval = 24 * time.Hour
+	MaxRunDeadline  = 2 * time.Hour
+	MaxGrace        = time.Hour
+	MaxMaxTokens    = 128_000
+	MaxMemoryRuns   = 30
+)
 
 // PriceOf returns the price of model: an exact key, else the longest key that is a prefix of
 // the model name. ok is false when the table has no entry (the cost is then 0).
@@ -458,27 +475,41 @@ func (c Config) problems() Problems {
 	}
 	if c.TickInterval <= 0 {
 		p.Add("TICK_INTERVAL_MS must be a positive integer (got %d ms)", c.TickInterval.Milliseconds())
+	} else if c.TickInterval > MaxTickInterval {
+		p.Add("TICK_INTERVAL_MS must be at most %d (24h) (got %d)", MaxTickInterval.Milliseconds(), c.TickInterval.Milliseconds())
 	}
 	if c.Concurrency <= 0 {
 		p.Add("PERSONA_CONCURRENCY must be a positive integer (got %d)", c.Concurrency)
+	} else if c.Concurrency > MaxConcurrency {
+		p.Add("PERSONA_CONCURRENCY must be at most %d (got %d)", MaxConcurrency, c.Concurrency)
 	}
 	if c.RunDeadline <= 0 {
 		p.Add("RUN_DEADLINE must be a positive duration (got %s)", c.RunDeadline)
+	} else if c.RunDeadline > MaxRunDeadline {
+		p.Add("RUN_DEADLINE must be at most %s (got %s)", MaxRunDeadline, c.RunDeadline)
 	}
 	if c.MaxTurns <= 0 {
 		p.Add("RUN_MAX_TURNS must be a positive integer (got %d)", c.MaxTurns)
+	} else if c.MaxTurns > MaxTurnsLimit {
+		p.Add("RUN_MAX_TURNS must be at most %d (got %d)", MaxTurnsLimit, c.MaxTurns)
 	}
 	if c.TokenBudget < 0 {
 		p.Add("RUN_TOKEN_BUDGET must not be negative (got %d)", c.TokenBudget)
 	}
 	if c.MemoryRuns < 0 {
 		p.Add("MEMORY_RUNS must not be negative (got %d)", c.MemoryRuns)
+	} else if c.MemoryRuns > MaxMemoryRuns {
+		p.Add("MEMORY_RUNS must be at most %d (got %d)", MaxMemoryRuns, c.MemoryRuns)
 	}
 	if c.Grace < 0 {
 		p.Add("SHUTDOWN_GRACE must not be negative (got %s)", c.Grace)
+	} else if c.Grace > MaxGrace {
+		p.Add("SHUTDOWN_GRACE must be at most %s (got %s)", MaxGrace, c.Grace)
 	}
 	if c.MaxTokens <= 0 {
 		p.Add("MODEL_MAX_TOKENS must be a positive integer (got %d)", c.MaxTokens)
+	} else if c.MaxTokens > MaxMaxTokens {
+		p.Add("MODEL_MAX_TOKENS must be at most %d (got %d)", MaxMaxTokens, c.MaxTokens)
 	}
 	if c.SeedSecret == "" {
 		p.Add("PERSONA_SEED_SECRET must not be empty")

@@ -40,8 +40,35 @@ func TestDefaults(t *testing.T) {
 	if !cfg.DiagEnabled() || cfg.RunnerID == "" {
 		t.Errorf("diag %v runner id %q", cfg.DiagEnabled(), cfg.RunnerID)
 	}
-	if cfg.Lease() <= cfg.RunDeadline {
-		t.Errorf("lease %s must exceed the run deadline %s", cfg.Lease(), cfg.RunDeadline)
+	// The lease outlasts the run and the writing of its rows, so no other runner claims a
+	// persona whose rows are still being written.
+	for _, d := range []time.Duration{time.Second, 10 * time.Minute, config.MaxRunDeadline} {
+		cfg.RunDeadline = d
+		if cfg.Lease() <= d+config.PersistTimeout {
+			t.Errorf("deadline %s: lease %s must exceed the deadline plus the persist timeout %s", d, cfg.Lease(), config.PersistTimeout)
+		}
+	}
+}
+
+// TestUpperLimits: values past a sane maximum are refused, naming the variable and the limit;
+// the limits themselves are accepted.
+func TestUpperLimits(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, over, max, want string }{
+		{"PERSONA_CONCURRENCY", "1025", "1024", "PERSONA_CONCURRENCY must be at most 1024"},
+		{"RUN_MAX_TURNS", "16", "15", "RUN_MAX_TURNS must be at most 15"},
+		{"TICK_INTERVAL_MS", "86400001", "86400000", "TICK_INTERVAL_MS must be at most 86400000"},
+		{"RUN_DEADLINE", "2h1m", "2h", "RUN_DEADLINE must be at most 2h0m0s"},
+		{"SHUTDOWN_GRACE", "61m", "1h", "SHUTDOWN_GRACE must be at most 1h0m0s"},
+		{"MODEL_MAX_TOKENS", "128001", "128000", "MODEL_MAX_TOKENS must be at most 128000"},
+		{"MEMORY_RUNS", "31", "30", "MEMORY_RUNS must be at most 30"},
+	} {
+		if _, err := config.Load("", envOf(map[string]string{tc.name: tc.over}), nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%s: %v, want %q", tc.name, tc.over, err, tc.want)
+		}
+		if _, err := config.Load("", envOf(map[string]string{tc.name: tc.max}), nil); err != nil {
+			t.Errorf("%s=%s refused: %v", tc.name, tc.max, err)
+		}
 	}
 }
 

@@ -151,7 +151,7 @@ func New(cfg config.Config, deps Deps) (*Runner, error) {
 		connectTimeout: 30 * time.Second,
 		callTimeout:    60 * time.Second,
 		refreshAfter:   10 * time.Minute,
-		persistTimeout: 2 * time.Minute,
+		persistTimeout: config.PersistTimeout, // the lease covers it (config.Lease)
 		retry:          defaultRetry,
 	}
 	hc := deps.HTTPClient
