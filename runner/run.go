@@ -204,7 +204,7 @@ func (rn *run) execute(ctx context.Context) error {
 				stoppedEarly = true
 				break
 			}
-			return stageErr(stageModel, fmt.Errorf("model turn %d: %w", turn, err))
+			return stageErr(stageModel, fmt.Errorf("turn %d: %w", turn, err))
 		}
 		calls := resp.ToolCalls
 		for i := range calls {
@@ -229,6 +229,9 @@ func (rn *run) execute(ctx context.Context) error {
 		for _, c := range calls {
 			res, err := rn.callTool(ctx, tools, names, c)
 			if err != nil {
+				// The run is over; the result goes into the transcript all the same.
+				results = append(results, res)
+				rn.messages = append(rn.messages, model.Message{Role: model.User, ToolResults: results})
 				return stageErr(stageTool, err)
 			}
 			results = append(results, res)
@@ -357,8 +360,8 @@ func (rn *run) complete(ctx context.Context, phase model.Phase, choice model.Too
 
 // callTool makes one tool call and records it as one action row (SPEC §5.3 step 3). The row is
 // built here, for this call, so its result can only ever be this call's. It returns an error only
-// when the run itself is over (deadline, stop); a failing tool or transport is an error action
-// and the loop goes on.
+// when the run itself is over (deadline, stop) during the call; the call still gets its error
+// row, saying it was cut off. A failing tool or transport is an error action and the loop goes on.
 func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames, c model.ToolCall) (model.ToolResult, error) {
 	r := rn.r
 	seq := len(rn.actions) + 1
@@ -404,8 +407,14 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 		a.LatencyMs = latencyMs(time.Since(t0))
 		cancel()
 		if ctx.Err() != nil {
-			// The run ended during the call: its outcome is unknown, and it is not the app's fault.
-			return model.ToolResult{}, fmt.Errorf("call %s: %w", mcpName, context.Cause(ctx))
+			// The run ended during the call: its outcome is unknown, and it is not the app's
+			// fault, but the call was made, so it keeps its audit row (not counted as a tool
+			// error in the metrics: the run's own status says what happened).
+			a.Result = persona.ResultError
+			a.ErrorMessage = cleanText(fmt.Sprintf("cut off: the run ended during the call (%v); its outcome is unknown", context.Cause(ctx)), persona.MaxErrorMessage)
+			rn.actions = append(rn.actions, a)
+			r.metrics.toolCalls.WithLabelValues(a.Module, string(a.Result)).Inc()
+			return model.ToolResult{CallID: c.ID, Content: a.ErrorMessage, IsError: true}, fmt.Errorf("call %s: %w", mcpName, context.Cause(ctx))
 		}
 	}
 	content := out.Text

@@ -398,9 +398,18 @@ func TestDeadlineRecordsTimeout(t *testing.T) {
 	if len(res.Failed) != 1 || res.Failed[0].Persona != p.Email {
 		t.Errorf("result: %+v", res)
 	}
-	// The call finished before the deadline is kept; the one cut off is not the app's error.
-	if len(b.store.actions) != 1 || b.store.actions[0].ToolName != "todo.create" {
-		t.Errorf("actions: %+v", b.store.actions)
+	// The call finished before the deadline is kept; the one cut off keeps its audit row, which
+	// says it was cut off rather than blaming the app.
+	var got []string
+	for _, a := range b.store.actions {
+		got = append(got, fmt.Sprintf("%d %s %s %s", a.Seq, a.ToolName, a.Result, a.ErrorMessage))
+	}
+	want := []string{"1 todo.create ok ", "2 todo.list error cut off: the run ended during the call (run deadline exceeded); its outcome is unknown"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	if tick.ToolCalls != 2 || tick.Errors != 1 {
+		t.Errorf("tick counts %d calls, %d errors", tick.ToolCalls, tick.Errors)
 	}
 }
 
@@ -549,6 +558,26 @@ func TestLoginFailureFailsTheRun(t *testing.T) {
 	}
 	if len(res.Failed) != 1 || !strings.Contains(res.Failed[0].Error, "invalid credentials") {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// TestModelFailureFailsTheRunWithOnePrefix: a model error ends the run as failed, and the error
+// says its stage once ("model: turn 1: …", not "model: model turn 1: …").
+func TestModelFailureFailsTheRunWithOnePrefix(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.nia@mana.test")
+	fail := func(context.Context, model.Request, int) (model.Response, error) {
+		return model.Response{}, &model.Error{Status: 400, Message: "400 invalid_request_error: bad"}
+	}
+	b := setup(t, testConfig(), fail, p)
+	res, err := b.r.Tick(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "model: turn 1: 400 invalid_request_error: bad"
+	tick, _ := b.store.tickOf(p.UserID)
+	if tick.Status != persona.TickFailed || tick.Error != want || len(res.Failed) != 1 || res.Failed[0].Error != want {
+		t.Errorf("tick %s %q, result %+v; want %q", tick.Status, tick.Error, res, want)
 	}
 }
 
