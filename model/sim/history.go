@@ -48,7 +48,7 @@ type entity struct {
 	seq     int
 }
 
-func readHistory(msgs []model.Message) *history {
+func readHistory(msgs []model.Message, known []string) *history {
 	h := &history{}
 	byID := map[string]*call{}
 	for _, m := range msgs {
@@ -57,7 +57,7 @@ func readHistory(msgs []model.Message) *history {
 			h.turns++
 			intents := parseNarration(m.Text)
 			for _, tc := range m.ToolCalls {
-				c := &call{seq: len(h.calls), id: tc.ID, tool: tc.Name, module: moduleOf(tc.Name), intent: intents[tc.ID]}
+				c := &call{seq: len(h.calls), id: tc.ID, tool: tc.Name, module: moduleOf(tc.Name, known), intent: intents[tc.ID]}
 				_ = json.Unmarshal(tc.Input, &c.args)
 				h.calls = append(h.calls, c)
 				byID[tc.ID] = c
@@ -112,11 +112,32 @@ func decodeLenient(content string) any {
 	return nil
 }
 
-// moduleOf is the app module of a model-facing tool name: the text before the first '_'
-// (todo_create → todo), matching SPEC §5.3's mapping of todo.create to todo_create.
-func moduleOf(tool string) string {
+// moduleOf is the app module of a model-facing tool name. The runner maps todo.create to
+// todo_create (SPEC §5.3), so a module with "_" in its own name (habit_tracker.log →
+// habit_tracker_log) cannot be told from the name alone: the longest known module (the
+// persona's module mix) that the name starts with, followed by "_", wins; else the text before
+// the first "_" (todo_create → todo).
+func moduleOf(tool string, known []string) string {
+	best := ""
+	for _, k := range known {
+		if len(k) > len(best) && strings.HasPrefix(tool, k+"_") {
+			best = k
+		}
+	}
+	if best != "" {
+		return best
+	}
 	m, _, _ := strings.Cut(tool, "_")
 	return m
+}
+
+// knownModules are the module names of a persona's module mix.
+func knownModules(p model.Persona) []string {
+	out := make([]string, 0, len(p.ModuleMix))
+	for m := range p.ModuleMix {
+		out = append(out, m)
+	}
+	return out
 }
 
 // genericKeys are wrapper keys whose name says nothing about what the ids inside are.
@@ -128,7 +149,7 @@ var genericKeys = map[string]bool{"": true, "items": true, "results": true, "dat
 // "_id" whose value is a string or number.
 func extractEntities(c *call) []entity {
 	var out []entity
-	created := kindOf(verbOf(c.tool)) == kindCreate
+	created := kindOf(verbOf(c.tool, c.module)) == kindCreate
 	var walk func(v any, parent string, depth int)
 	walk = func(v any, parent string, depth int) {
 		if depth > 6 || len(out) >= 50 {

@@ -37,10 +37,13 @@ var verbKinds = []struct {
 	{kindDelete, []string{"delete", "remove", "clear", "purge"}},
 }
 
-// verbOf is the tool name after the module, lowercased without separators: todo_list_today →
-// "listtoday".
-func verbOf(tool string) string {
-	_, rest, _ := strings.Cut(tool, "_")
+// verbOf is the tool name after its module, lowercased without separators: todo_list_today →
+// "listtoday", habit_tracker_log with module habit_tracker → "log".
+func verbOf(tool, module string) string {
+	rest, ok := strings.CutPrefix(tool, module+"_")
+	if !ok {
+		_, rest, _ = strings.Cut(tool, "_")
+	}
 	return strings.ToLower(dropSeparators.Replace(rest))
 }
 
@@ -71,15 +74,16 @@ type idProp struct {
 	required bool
 }
 
-func parseTools(ts []model.Tool) []*tool {
+func parseTools(ts []model.Tool, known []string) []*tool {
 	out := make([]*tool, 0, len(ts))
 	for _, mt := range ts {
-		key := mt.Name + "\x00" + string(mt.InputSchema)
+		module := moduleOf(mt.Name, known)
+		key := module + "\x00" + mt.Name + "\x00" + string(mt.InputSchema)
 		if t, ok := toolCache.Load(key); ok {
 			out = append(out, t.(*tool))
 			continue
 		}
-		t := &tool{name: mt.Name, module: moduleOf(mt.Name), kind: kindOf(verbOf(mt.Name))}
+		t := &tool{name: mt.Name, module: module, kind: kindOf(verbOf(mt.Name, module))}
 		var sch jsonschema.Schema
 		if err := json.Unmarshal(mt.InputSchema, &sch); err != nil || len(mt.InputSchema) == 0 {
 			// An unreadable schema is played as an object with no known properties; the app
@@ -136,7 +140,7 @@ func (s *Sim) play(req model.Request, h *history) model.Response {
 		return s.summarize(req, h, "")
 	}
 	p := &player{
-		s: s, req: req, h: h, tools: parseTools(req.Tools),
+		s: s, req: req, h: h, tools: parseTools(req.Tools, knownModules(req.Persona)),
 		r:      s.rng(req.Persona, runKey(req), "step", made),
 		newbie: isNewbie(req.Persona.Archetype), power: isPowerUser(req.Persona.Archetype),
 		used: map[string]bool{}, called: map[string]int{}, today: s.today(req),
@@ -443,7 +447,7 @@ func (p *player) readTool(m, exclude string) *tool {
 		if t.module != m || t.kind != kindRead || t.name == exclude || !p.satisfiable(t) {
 			continue
 		}
-		if best == nil || (strings.HasPrefix(verbOf(t.name), "list") && !strings.HasPrefix(verbOf(best.name), "list")) {
+		if best == nil || (strings.HasPrefix(verbOf(t.name, t.module), "list") && !strings.HasPrefix(verbOf(best.name, best.module), "list")) {
 			best = t
 		}
 	}

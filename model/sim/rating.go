@@ -72,7 +72,7 @@ func (s *Sim) rate(req model.Request, h *history) model.Response {
 					x.nothingYet = appendUnique(x.nothingYet, c.tool)
 				}
 			}
-			switch v := verbOf(c.tool); {
+			switch v := verbOf(c.tool, c.module); {
 			case kindOf(v) == kindCreate:
 				x.live++
 			case kindOf(v) == kindDelete || hasAnyPrefix(v, "complete", "done", "archive", "finish", "mark"):

@@ -97,7 +97,7 @@ func (s *Sim) Complete(ctx context.Context, req model.Request) (model.Response, 
 	if err := ctx.Err(); err != nil {
 		return model.Response{}, fmt.Errorf("sim complete: %w", err)
 	}
-	h := readHistory(req.Messages)
+	h := readHistory(req.Messages, knownModules(req.Persona))
 	var resp model.Response
 	switch {
 	case req.Phase == model.PhaseRating:

@@ -487,3 +487,41 @@ func TestWithCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestModuleNamesWithUnderscores: the runner maps habit_tracker.log to habit_tracker_log, so the
+// module is not the text before the first "_"; the simulator takes it from the persona's module
+// mix and rates habit_tracker, the module the runner records, not "habit".
+func TestModuleNamesWithUnderscores(t *testing.T) {
+	t.Parallel()
+	tools := []fakeTool{
+		{"habit_tracker_log", `{"type":"object","required":["name"],"properties":{"name":{"type":"string","minLength":1,"maxLength":80}}}`,
+			func(a *fakeApp, args map[string]any) (any, error) {
+				return map[string]any{"entry": a.create("entry", args)}, nil
+			}},
+		{"habit_tracker_list", `{"type":"object","properties":{}}`,
+			func(a *fakeApp, _ map[string]any) (any, error) {
+				return map[string]any{"entries": a.list("entry")}, nil
+			}},
+		{"todo_list", `{"type":"object","properties":{}}`,
+			func(a *fakeApp, _ map[string]any) (any, error) {
+				return map[string]any{"todos": a.list("todo")}, nil
+			}},
+	}
+	p := persona("persona.hugo@mana.test", "marathon-runner", map[string]float64{"habit_tracker": 1})
+	run := playRun(t, sim.New(7), p, "tick-1", tools)
+	if len(run.calls()) == 0 {
+		t.Fatal("no calls made")
+	}
+	for _, c := range run.calls() {
+		if !strings.HasPrefix(c.call.Name, "habit_tracker_") {
+			t.Errorf("call of %s, outside the persona's only module", c.call.Name)
+		}
+	}
+	var modules []string
+	for _, r := range parseRatings(t, run.Ratings) {
+		modules = append(modules, r.Module)
+	}
+	if diff := cmp.Diff([]string{"habit_tracker"}, modules); diff != "" {
+		t.Errorf("rated modules (-want +got):\n%s", diff)
+	}
+}
