@@ -41,7 +41,24 @@ type Env struct {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	finished := make(chan struct{})
+	go func() {
+		// The first signal asks for a graceful stop; from then on the default handling is back,
+		// so a second Ctrl-C (or SIGTERM) ends the process at once.
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
+		stop()
+		select {
+		case <-finished:
+		default:
+			fmt.Fprintln(os.Stderr, "persona-runner: stopping; signal again to exit at once")
+		}
+	}()
 	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	close(finished)
 	stop()
 	os.Exit(code)
 }
