@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,7 +91,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Getenv: getenv}
 	if err := kctx.Run(env); err != nil {
-		if code, ok := err.(exitCode); ok {
+		// kong wraps what a command returns, so the status is found with errors.As.
+		var code exitCode
+		if errors.As(err, &code) {
 			return int(code)
 		}
 		fmt.Fprintln(stderr, "persona-runner:", err)

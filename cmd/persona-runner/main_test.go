@@ -38,3 +38,41 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("--help: code %d, out %q", code, out)
 	}
 }
+
+// TestExitCodeNoStrayMessage checks that a command ending with its own status (here config with
+// an invalid setting) prints its problem once and not also Go's "exit status 1".
+func TestExitCodeNoStrayMessage(t *testing.T) {
+	t.Parallel()
+	code, _, errOut := run(t, map[string]string{"PERSONA_CONCURRENCY": "0"}, "config")
+	if code != 1 || !strings.Contains(errOut, "PERSONA_CONCURRENCY") {
+		t.Fatalf("config with PERSONA_CONCURRENCY=0: code %d, stderr %q", code, errOut)
+	}
+	if strings.Contains(errOut, "exit status") {
+		t.Fatalf("stderr has a stray exit status line: %q", errOut)
+	}
+}
+
+// TestRunnerFlagBounds checks that --concurrency and --interval refuse values out of range —
+// an explicit 0 included, which used to fall back to the default silently — naming the flag.
+func TestRunnerFlagBounds(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"config", "--concurrency", "0"},
+		{"config", "--concurrency", "1025"},
+		{"config", "--interval", "0s"},
+		{"config", "--interval", "25h"},
+		{"up", "--once", "--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0", "--runner-addr", "127.0.0.1:0", "--data", t.TempDir(), "--concurrency", "0"},
+	} {
+		flag := args[len(args)-2]
+		code, _, errOut := run(t, nil, args...)
+		if code != 1 || !strings.Contains(errOut, flag+":") {
+			t.Errorf("%v: code %d, stderr %q (want status 1 and a message naming %s)", args, code, errOut, flag)
+		}
+	}
+	code, out, errOut := run(t, nil, "config", "--concurrency", "1024", "--interval", "24h")
+	if code != 0 || !strings.Contains(out, "concurrency: 1024") || !strings.Contains(out, "tickInterval: 24h0m0s") {
+		t.Errorf("limits themselves: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

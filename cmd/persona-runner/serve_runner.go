@@ -29,13 +29,13 @@ type ServeRunnerCmd struct {
 // and the environment). They are shared with the config command so that it shows what serve
 // runner would use.
 type RunnerFlags struct {
-	Config      string        `name:"config" placeholder:"FILE" type:"existingfile" help:"YAML configuration file (environment variables and flags override it)."`
-	AuthURL     string        `name:"auth-url" placeholder:"URL" help:"Auth API base URL (MANA_AUTH_URL)."`
-	MCPURL      string        `name:"mcp-url" placeholder:"URL" help:"MCP server base URL; /mcp is appended (MANA_MCP_URL)."`
-	Provider    string        `name:"provider" enum:",anthropic,openai,sim" default:"" help:"Model provider: anthropic, openai or sim (MODEL_PROVIDER)."`
-	Model       string        `name:"model" placeholder:"NAME" help:"Model name (MODEL)."`
-	Concurrency int           `name:"concurrency" placeholder:"N" help:"Personas run at once (PERSONA_CONCURRENCY)."`
-	Interval    time.Duration `name:"interval" placeholder:"D" help:"Time between ticks, e.g. 60s (TICK_INTERVAL_MS)."`
+	Config      string         `name:"config" placeholder:"FILE" type:"existingfile" help:"YAML configuration file (environment variables and flags override it)."`
+	AuthURL     string         `name:"auth-url" placeholder:"URL" help:"Auth API base URL (MANA_AUTH_URL)."`
+	MCPURL      string         `name:"mcp-url" placeholder:"URL" help:"MCP server base URL; /mcp is appended (MANA_MCP_URL)."`
+	Provider    string         `name:"provider" enum:",anthropic,openai,sim" default:"" help:"Model provider: anthropic, openai or sim (MODEL_PROVIDER)."`
+	Model       string         `name:"model" placeholder:"NAME" help:"Model name (MODEL)."`
+	Concurrency *int           `name:"concurrency" placeholder:"N" help:"Personas run at once, 1 to 1024 (PERSONA_CONCURRENCY)."`
+	Interval    *time.Duration `name:"interval" placeholder:"D" help:"Time between ticks, e.g. 60s, at most 24h (TICK_INTERVAL_MS)."`
 }
 
 // overrides turns the flags that were given into config overrides naming the flag.
@@ -50,21 +50,23 @@ func (f RunnerFlags) overrides() config.Overrides {
 	set("--mcp-url", f.MCPURL, func(c *config.Config) *string { return &c.MCPURL })
 	set("--provider", f.Provider, func(c *config.Config) *string { return &c.Provider })
 	set("--model", f.Model, func(c *config.Config) *string { return &c.Model })
-	if f.Concurrency != 0 {
+	if f.Concurrency != nil {
+		n := *f.Concurrency
 		o = append(o, config.Override{Flag: "--concurrency", Apply: func(c *config.Config) error {
-			if f.Concurrency < 0 {
-				return fmt.Errorf("must be a positive number of personas (got %d)", f.Concurrency)
+			if n < 1 || n > config.MaxConcurrency {
+				return fmt.Errorf("must be a positive number of personas, at most %d (got %d)", config.MaxConcurrency, n)
 			}
-			c.Concurrency = f.Concurrency
+			c.Concurrency = n
 			return nil
 		}})
 	}
-	if f.Interval != 0 {
+	if f.Interval != nil {
+		d := *f.Interval
 		o = append(o, config.Override{Flag: "--interval", Apply: func(c *config.Config) error {
-			if f.Interval < 0 {
-				return fmt.Errorf("must be a positive duration (got %s)", f.Interval)
+			if d <= 0 || d > config.MaxTickInterval {
+				return fmt.Errorf("must be a positive duration of at most %s (got %s)", config.MaxTickInterval, d)
 			}
-			c.TickInterval = f.Interval
+			c.TickInterval = d
 			return nil
 		}})
 	}

@@ -78,7 +78,7 @@ func TestConfigCommandMasksSecrets(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	vars := map[string]string{"MANA_SERVICE_KEY": "svc-secret-value-4321", "ANTHROPIC_API_KEY": "sk-ant-secret-value-8765"}
 	env := &Env{Ctx: context.Background(), Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return vars[k] }}
-	cmd := &ConfigCmd{RunnerFlags: RunnerFlags{Concurrency: 7}}
+	cmd := &ConfigCmd{RunnerFlags: RunnerFlags{Concurrency: ptr(7)}}
 	if err := cmd.Run(env); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}

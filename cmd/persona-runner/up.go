@@ -43,17 +43,17 @@ const (
 // auth API, the demo app and the runner, seeded with the default catalog on the first start.
 type UpCmd struct {
 	StoreFlags  `embed:""`
-	Once        bool          `help:"Run one tick, print the summary and exit; the exit status is 1 if any persona run failed."`
-	AuthAddr    string        `name:"auth-addr" default:"127.0.0.1:3001" placeholder:"ADDR" help:"Listen address of the auth API (port 0: any free port)."`
-	MCPAddr     string        `name:"mcp-addr" default:"127.0.0.1:3069" placeholder:"ADDR" help:"Listen address of the demo app's MCP gateway."`
-	RunnerAddr  string        `name:"runner-addr" default:"127.0.0.1:3070" placeholder:"ADDR" help:"Listen address of the runner's HTTP API (/health, /metrics)."`
-	Provider    string        `enum:",anthropic,openai,sim" default:"" placeholder:"NAME" help:"Model provider: anthropic, openai or sim (default: anthropic with ANTHROPIC_API_KEY, openai with OPENAI_BASE_URL or OPENAI_API_KEY, else the offline simulator)."`
-	Model       string        `placeholder:"M" help:"Model name (default: MODEL, else the provider's default)."`
-	Concurrency int           `placeholder:"N" help:"Personas run at once (default: PERSONA_CONCURRENCY, else 2)."`
-	Interval    time.Duration `placeholder:"D" help:"Time between ticks, e.g. 1m or 30s (default: TICK_INTERVAL_MS, else 1m)."`
-	Seed        *int64        `placeholder:"N" help:"Seed of the offline simulator: runs with the same seed, date and history play the same (default: SIM_SEED, else random, printed at start)."`
-	Config      string        `placeholder:"FILE" type:"existingfile" help:"Runner configuration file (YAML); the environment and flags override it."`
-	Verbose     bool          `short:"v" help:"Log every request, tool call and run to stderr (default: warnings and errors only)."`
+	Once        bool           `help:"Run one tick, print the summary and exit; the exit status is 1 if any persona run failed."`
+	AuthAddr    string         `name:"auth-addr" default:"127.0.0.1:3001" placeholder:"ADDR" help:"Listen address of the auth API (port 0: any free port)."`
+	MCPAddr     string         `name:"mcp-addr" default:"127.0.0.1:3069" placeholder:"ADDR" help:"Listen address of the demo app's MCP gateway."`
+	RunnerAddr  string         `name:"runner-addr" default:"127.0.0.1:3070" placeholder:"ADDR" help:"Listen address of the runner's HTTP API (/health, /metrics)."`
+	Provider    string         `enum:",anthropic,openai,sim" default:"" placeholder:"NAME" help:"Model provider: anthropic, openai or sim (default: anthropic with ANTHROPIC_API_KEY, openai with OPENAI_BASE_URL or OPENAI_API_KEY, else the offline simulator)."`
+	Model       string         `placeholder:"M" help:"Model name (default: MODEL, else the provider's default)."`
+	Concurrency *int           `placeholder:"N" help:"Personas run at once, 1 to 1024 (default: PERSONA_CONCURRENCY, else 2)."`
+	Interval    *time.Duration `placeholder:"D" help:"Time between ticks, e.g. 1m or 30s (default: TICK_INTERVAL_MS, else 1m)."`
+	Seed        *int64         `placeholder:"N" help:"Seed of the offline simulator: runs with the same seed, date and history play the same (default: SIM_SEED, else random, printed at start)."`
+	Config      string         `placeholder:"FILE" type:"existingfile" help:"Runner configuration file (YAML); the environment and flags override it."`
+	Verbose     bool           `short:"v" help:"Log every request, tool call and run to stderr (default: warnings and errors only)."`
 	// StartTime runs every component on a clock that starts at this instant and advances in
 	// real time. Tests use it to run on a weekday (weekday personas are due only then) and to
 	// make two runs see the same dates; demos use it to show a given day.
