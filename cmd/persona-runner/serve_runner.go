@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/persona-runner/persona-runner/authapi"
@@ -22,7 +23,8 @@ import (
 type ServeRunnerCmd struct {
 	RunnerFlags `embed:""`
 	Addr        string `name:"addr" placeholder:"ADDR" help:"Listen address (default :$PORT, else :3070)."`
-	DB          string `name:"db" placeholder:"DSN" help:"Write to this store directly instead of through the auth API's internal endpoints (default DATABASE_URL when set)."`
+	DB          string `name:"db" placeholder:"DSN" xor:"store" help:"Write to this store directly instead of through the auth API's internal endpoints (default DATABASE_URL when set)."`
+	Data        string `name:"data" placeholder:"DIR" xor:"store" help:"Data directory; means --db DIR/persona-runner.db."`
 }
 
 // RunnerFlags are the runner settings a flag may override (the last word after the config file
@@ -87,6 +89,10 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 	}
 	if c.DB != "" {
 		extra = append(extra, config.Override{Flag: "--db", Apply: func(cfg *config.Config) error { cfg.DB = config.DSN(c.DB); return nil }})
+	}
+	if c.Data != "" {
+		dsn := filepath.Join(c.Data, dbFile)
+		extra = append(extra, config.Override{Flag: "--data", Apply: func(cfg *config.Config) error { cfg.DB = config.DSN(dsn); return nil }})
 	}
 	cfg, err := c.Load(env, extra...)
 	if err != nil {

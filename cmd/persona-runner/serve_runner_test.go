@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -90,5 +92,38 @@ func TestConfigCommandMasksSecrets(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestServeRunnerData: serve runner takes --data DIR like every command that reads the store
+// (SPEC §8) and then writes to DIR/persona-runner.db directly.
+func TestServeRunnerData(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := map[string]string{"RUNNER_PAUSED": "true", "MODEL_PROVIDER": "sim"}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	logs := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		code := Run(ctx, []string{"serve", "runner", "--addr", "127.0.0.1:0", "--data", dir}, pw, logs, func(k string) string { return env[k] })
+		pw.Close()
+		done <- code
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	go io.Copy(io.Discard, pr)
+	cancel()
+	code := <-done
+	if err != nil || !strings.Contains(line, "listening on") {
+		t.Fatalf("serve runner --data did not start: %q %v (exit %d); stderr:\n%s", line, err, code, logs.String())
+	}
+	if code != 0 {
+		t.Errorf("exit status %d; stderr:\n%s", code, logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "persona-runner.db")); err != nil {
+		t.Errorf("the store under --data was not opened: %v", err)
+	}
+	if code, _, errOut := run(t, nil, "serve", "runner", "--data", dir, "--db", filepath.Join(dir, "x.db")); code != 2 || !strings.Contains(errOut, "--data") {
+		t.Errorf("--data with --db: exit %d, stderr %q", code, errOut)
 	}
 }
