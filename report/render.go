@@ -229,9 +229,10 @@ func writeMarkdown(w io.Writer, r *Report) error {
 }
 
 // ParseSince parses a window length: Go durations ("36h", "90m") plus days and weeks ("7d", "2w").
+// Its error does not name the field: the caller knows whether it was a flag or a parameter.
 func ParseSince(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
-	bad := fmt.Errorf("since: must be a duration such as 7d, 2w, 36h or 90m (got %q)", s)
+	bad := fmt.Errorf("must be a duration such as 7d, 2w, 36h or 90m (got %q)", s)
 	if s == "" {
 		return 0, bad
 	}

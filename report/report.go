@@ -150,6 +150,30 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		return nil, fmt.Errorf("report: read ticks: %w", err)
 	}
 
+	if o.Module != "" {
+		// Only the runs that used the module count: a tick whose rows touch it in this window.
+		if len(actions) == 0 && len(feedback) == 0 && len(o.Offered) > 0 && !offersModule(o.Offered, o.Module) {
+			return nil, &persona.FieldError{Field: "module", Message: fmt.Sprintf(
+				"no rows for module %q and the app offers no such module (modules: %s)", o.Module, strings.Join(modulesOf(o.Offered), ", "))}
+		}
+		used := map[string]bool{}
+		for _, a := range actions {
+			used[a.TickID] = true
+		}
+		for _, f := range feedback {
+			if !f.CreatedAt.Before(r.From) {
+				used[f.TickID] = true
+			}
+		}
+		kept := ticks[:0:0]
+		for _, t := range ticks {
+			if used[t.TickID] {
+				kept = append(kept, t)
+			}
+		}
+		ticks = kept
+	}
+
 	r.Modules = moduleStats(actions, feedback, r.From)
 	r.FailingTools = failingTools(actions, o.Samples)
 	r.Coverage = coverage(actions, o.Offered, o.Module)
@@ -165,6 +189,30 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		}
 	}
 	return r, nil
+}
+
+// offersModule reports whether one of the offered tools belongs to module.
+func offersModule(offered []string, module string) bool {
+	for _, t := range offered {
+		if persona.ModuleOf(t) == module {
+			return true
+		}
+	}
+	return false
+}
+
+// modulesOf lists the modules of the offered tools, sorted, once each.
+func modulesOf(offered []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range offered {
+		if m := persona.ModuleOf(t); !seen[m] {
+			seen[m] = true
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }

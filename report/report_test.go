@@ -167,7 +167,27 @@ func TestBuildFilters(t *testing.T) {
 	if r.Coverage.Offered != 3 {
 		t.Errorf("coverage limited to module: %+v", r.Coverage)
 	}
-	_, err := report.Build(context.Background(), fixture(), report.Options{Now: now, Since: time.Hour, Persona: "nobody@x"})
+	if r.Runs.Total != 1 || r.Runs.ToolCalls != 2 {
+		t.Errorf("runs with the module filter = %+v; want anna's one run that used todo, 2 todo calls", r.Runs)
+	}
+	cal := build(t, report.Options{Module: "calendar"})
+	if cal.Runs.Total != 1 || cal.Runs.ByStatus["failed"] != 1 {
+		t.Errorf("calendar runs = %+v; want only ben's failed run t2", cal.Runs)
+	}
+	for _, p := range cal.Personas {
+		if want := map[string]int{"persona.ben@mana.test": 1}[p.Email]; p.Runs != want {
+			t.Errorf("calendar: %s has %d runs, want %d", p.Email, p.Runs, want)
+		}
+	}
+	if none := build(t, report.Options{Module: "contacts"}); none.Runs.Total != 0 || len(none.Modules) != 0 || none.Coverage.Offered != 1 {
+		t.Errorf("an offered module nobody used: %+v", none)
+	}
+	_, err := report.Build(context.Background(), fixture(), report.Options{Now: now, Since: time.Hour, Module: "finance", Offered: offered})
+	var fe *persona.FieldError
+	if !errors.As(err, &fe) || fe.Field != "module" || !strings.Contains(fe.Message, "calendar, contacts, notes, todo") {
+		t.Errorf("unknown module: err = %v, want a module field error listing the app's modules", err)
+	}
+	_, err = report.Build(context.Background(), fixture(), report.Options{Now: now, Since: time.Hour, Persona: "nobody@x"})
 	if !errors.Is(err, persona.ErrNotFound) {
 		t.Errorf("unknown persona: err = %v, want ErrNotFound", err)
 	}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/persona-runner/persona-runner/app"
 	"github.com/persona-runner/persona-runner/authapi"
+	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/report"
 )
 
@@ -25,7 +27,7 @@ type ReportCmd struct {
 func (c *ReportCmd) Run(env *Env) error {
 	since, err := report.ParseSince(c.Since)
 	if err != nil {
-		return err
+		return fmt.Errorf("--since: %w", err)
 	}
 	if c.Auth != "" {
 		if c.DB != "" || c.Data != "" {
@@ -52,6 +54,10 @@ func (c *ReportCmd) Run(env *Env) error {
 	}
 	defer db.Close()
 	r, err := report.Build(env.Ctx, db, report.Options{Since: since, Persona: c.Persona, Module: c.Module, Offered: offeredTools()})
+	var fe *persona.FieldError
+	if errors.As(err, &fe) && fe.Field == "module" {
+		return fmt.Errorf("--module: %s", fe.Message)
+	}
 	if err != nil {
 		return err
 	}

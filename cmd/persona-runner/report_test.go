@@ -53,8 +53,12 @@ func TestReportLocalAndThroughAuthAPI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("report json: %s", errOut)
 	}
+	code, _, errOut = run(t, env, "report", "--data", dir, "--module", "finance")
+	if code != 1 || !strings.Contains(errOut, "--module: no rows for module \"finance\"") {
+		t.Fatalf("unknown --module: code %d, stderr %q", code, errOut)
+	}
 	code, _, errOut = run(t, env, "report", "--data", dir, "--since", "soon")
-	if code != 1 || !strings.Contains(errOut, "since") {
+	if code != 1 || !strings.Contains(errOut, "--since: must be a duration") || strings.Contains(errOut, "since: since") {
 		t.Fatalf("bad --since: code %d, stderr %q", code, errOut)
 	}
 

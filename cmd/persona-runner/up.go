@@ -77,6 +77,10 @@ func (c *UpCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	if c.Once && cfg.Paused {
+		// A paused runner starts no tick, so --once would seed and exit having run nobody.
+		return errors.New("--once runs one tick, but the runner is configured paused (RUNNER_PAUSED or paused: true in --config): unset it to run")
+	}
 	cfg.SimSeed = c.seed(cfg, env.Getenv)
 	// The provider is checked before anything listens or is written: a missing key is a
 	// mistake to fix first.

@@ -206,6 +206,20 @@ func TestUpPortInUse(t *testing.T) {
 	}
 }
 
+// TestUpOncePaused: --once with a paused runner would run nobody; it is refused before anything
+// is written.
+func TestUpOncePaused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	code, _, errOut := run(t, map[string]string{"RUNNER_PAUSED": "true"}, upArgs(dir)...)
+	if code != 1 || !strings.Contains(errOut, "--once runs one tick, but the runner is configured paused") {
+		t.Fatalf("exit %d, stderr %q; want 1 and the paused message", code, errOut)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("a refused start wrote %v (%v)", entries, err)
+	}
+}
+
 // TestUpBadFlags: each bad flag is refused by name.
 func TestUpBadFlags(t *testing.T) {
 	t.Parallel()
