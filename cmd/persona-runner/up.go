@@ -25,6 +25,7 @@ import (
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/model/openai"
+	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/progress"
 	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/runner/providers"
@@ -124,6 +125,9 @@ func (c *UpCmd) Run(env *Env) error {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, providerLine)
+	if err := restingNote(ctx, db, now(), env.Stdout); err != nil {
+		return err
+	}
 
 	authSrv, err := authapi.New(ctx, authapi.Config{Store: db, Issuer: authURL, ServiceKey: cfg.ServiceKey.Value(),
 		Logger: log.With("component", "auth"), Now: now})
@@ -338,6 +342,33 @@ func seedOnFirstStart(ctx context.Context, db store.DB, secret string, w io.Writ
 	}
 	_, err = fmt.Fprintf(w, "first start: seeded the %s (%d personas, %d shared spaces; `persona-runner seed --catalog FILE` loads your own)\n",
 		cat.Source, len(plan.Personas), len(plan.Spaces))
+	return err
+}
+
+// restingNote says which weekday personas are not due because it is the weekend in their time
+// zone (SPEC §6), so that a tick with fewer runs than personas is not a mystery.
+func restingNote(ctx context.Context, db store.DB, now time.Time, w io.Writer) error {
+	people, err := db.ListPersonas(ctx, time.Time{})
+	if err != nil {
+		return fmt.Errorf("list personas: %w", err)
+	}
+	var resting []string
+	var day time.Weekday
+	for _, p := range people {
+		if p.TickCadence == persona.Weekdays && !persona.IsWeekday(now, p.Timezone) {
+			resting = append(resting, p.Email)
+			day = now.In(persona.Location(p.Timezone)).Weekday()
+		}
+	}
+	switch len(resting) {
+	case 0:
+		return nil
+	case 1:
+		_, err = fmt.Fprintf(w, "resting today: %s (cadence weekdays, and it is %s in its time zone); it runs on its next weekday\n", resting[0], day)
+	default:
+		_, err = fmt.Fprintf(w, "resting today: %d weekday personas (%s): it is the weekend in their time zones; they run on their next weekday\n",
+			len(resting), strings.Join(resting, ", "))
+	}
 	return err
 }
 

@@ -206,6 +206,32 @@ func TestUpPortInUse(t *testing.T) {
 	}
 }
 
+// TestUpSaysWhoRests: on a Sunday the three weekday personas of the default catalog are not due
+// (SPEC §6); up says so instead of silently running seven of ten, and does not run them.
+func TestUpSaysWhoRests(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	code, out, errOut := run(t, nil, "up", "--once", "--data", dir, "--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0",
+		"--runner-addr", "127.0.0.1:0", "--provider", "sim", "--seed", "1", "--start-time", "2025-06-08T12:00:00Z")
+	if code != 0 {
+		t.Fatalf("up --once on a Sunday: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	want := "resting today: 3 weekday personas (persona.diego@mana.test, persona.maya@mana.test, persona.priya@mana.test): it is the weekend"
+	if !strings.Contains(out, want) || !strings.Contains(out, "7 runs: 7 ok, 0 failed") {
+		t.Errorf("stdout lacks %q or the 7 runs:\n%s", want, out)
+	}
+	runs := runsByEmail(t, openStore(t, dbPath(dir)))
+	for _, email := range []string{"persona.diego@mana.test", "persona.maya@mana.test", "persona.priya@mana.test"} {
+		if len(runs[email]) != 0 {
+			t.Errorf("%s ran on a Sunday: %+v", email, runs[email])
+		}
+	}
+	code, out, _ = run(t, nil, upArgs(t.TempDir())...) // a Wednesday: nobody rests
+	if code != 0 || strings.Contains(out, "resting today") {
+		t.Errorf("on a Wednesday: exit %d, stdout:\n%s", code, out)
+	}
+}
+
 // TestUpOncePaused: --once with a paused runner would run nobody; it is refused before anything
 // is written.
 func TestUpOncePaused(t *testing.T) {
