@@ -2,6 +2,7 @@ package persona
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -144,4 +145,40 @@ const MaxTickError = 2000
 func NormalizeTick(t Tick) Tick {
 	t.Error = Truncate(t.Error, MaxTickError)
 	return t
+}
+
+// RunRecord is everything one persona run writes (SPEC §5.3 step 5): its action rows, its
+// feedback rows and its tick record, all of the persona Tick.PersonaID.
+type RunRecord struct {
+	Tick     Tick
+	Actions  []Action
+	Feedback []Feedback
+}
+
+// RunWritten counts the rows RecordRun inserted and the ones it skipped because their ids
+// existed.
+type RunWritten struct {
+	Actions, ActionDuplicates    int
+	Feedback, FeedbackDuplicates int
+}
+
+// ValidateRun checks a whole run record the way InsertActions, InsertFeedback and RecordTick
+// check their parts, and returns every problem at once: rows named "actions[i].…" and
+// "feedback[i].…", the tick's fields by name.
+func ValidateRun(run RunRecord) error {
+	var es FieldErrors
+	add := func(err error) {
+		var fes FieldErrors
+		if errors.As(err, &fes) {
+			es = append(es, fes...)
+		}
+	}
+	for i, a := range run.Actions {
+		add(ValidateAction(i, a))
+	}
+	for i, fb := range run.Feedback {
+		add(ValidateFeedback(i, fb))
+	}
+	add(ValidateTick(run.Tick))
+	return es.Err()
 }

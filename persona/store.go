@@ -76,6 +76,13 @@ type Store interface {
 	// cancelled only releases the lease. running only stores the record. Errors: ErrNotFound for
 	// an unknown persona; ErrInvalid for a bad status or empty ids.
 	RecordTick(ctx context.Context, t Tick) error
+	// RecordRun writes a whole run in one transaction: run.Actions as InsertActions and
+	// run.Feedback as InsertFeedback would for run.Tick.PersonaID, then run.Tick as RecordTick
+	// would. All of it is written or none: ErrInvalid (every bad field, see ValidateRun) and
+	// ErrNotFound write nothing, and so does a tick id of another persona. Existing row ids are
+	// skipped and the tick record is upserted, so a retry is harmless. It is the runner's one
+	// write per run on a store in the same process.
+	RecordRun(ctx context.Context, run RunRecord) (RunWritten, error)
 	// Tick returns one tick record; ErrNotFound when absent.
 	Tick(ctx context.Context, tickID string) (Tick, error)
 

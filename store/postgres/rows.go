@@ -30,7 +30,15 @@ func (db *DB) InsertActions(ctx context.Context, personaID string, rows []person
 	if len(rows) == 0 {
 		return 0, 0, nil
 	}
-	now := db.clock()
+	written, err = insertActions(ctx, db.pool, personaID, rows, db.clock())
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert actions: %w", err)
+	}
+	return written, len(rows) - written, nil
+}
+
+// insertActions is InsertActions' statement for valid rows, on the pool or in a transaction.
+func insertActions(ctx context.Context, q querier, personaID string, rows []persona.Action, now time.Time) (written int, err error) {
 	n := len(rows)
 	ids, ticks, tools, modules, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	results, msgs := make([]string, n), make([]string, n)
@@ -43,7 +51,7 @@ func (db *DB) InsertActions(ctx context.Context, personaID string, rows []person
 		created[i] = orNow(a.CreatedAt, now)
 	}
 	var found bool
-	err = db.pool.QueryRow(ctx, `WITH p AS (
+	err = q.QueryRow(ctx, `WITH p AS (
 			SELECT user_id FROM auth.personas WHERE user_id = $1 FOR KEY SHARE
 		), ins AS (
 			INSERT INTO auth.persona_actions
@@ -59,12 +67,12 @@ func (db *DB) InsertActions(ctx context.Context, personaID string, rows []person
 		SELECT EXISTS (SELECT 1 FROM p), (SELECT count(*) FROM ins)`,
 		personaID, ids, ticks, tools, modules, hashes, results, msgs, latencies, seqs, created).Scan(&found, &written)
 	if err != nil {
-		return 0, 0, fmt.Errorf("insert actions: %w", err)
+		return 0, err
 	}
 	if !found {
-		return 0, 0, fmt.Errorf("insert actions: persona %q: %w", personaID, persona.ErrNotFound)
+		return 0, fmt.Errorf("persona %q: %w", personaID, persona.ErrNotFound)
 	}
-	return written, n - written, nil
+	return written, nil
 }
 
 // InsertFeedback inserts feedback rows with ON CONFLICT DO NOTHING in one statement, like
@@ -83,7 +91,15 @@ func (db *DB) InsertFeedback(ctx context.Context, personaID string, rows []perso
 	if len(rows) == 0 {
 		return 0, 0, nil
 	}
-	now := db.clock()
+	written, err = insertFeedback(ctx, db.pool, personaID, rows, db.clock())
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert feedback: %w", err)
+	}
+	return written, len(rows) - written, nil
+}
+
+// insertFeedback is InsertFeedback's statement for valid rows, on the pool or in a transaction.
+func insertFeedback(ctx context.Context, q querier, personaID string, rows []persona.Feedback, now time.Time) (written int, err error) {
 	n := len(rows)
 	ids, ticks, modules, notes := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	ratings := make([]int16, n)
@@ -94,7 +110,7 @@ func (db *DB) InsertFeedback(ctx context.Context, personaID string, rows []perso
 		ratings[i], created[i] = int16(fb.Rating), orNow(fb.CreatedAt, now)
 	}
 	var found bool
-	err = db.pool.QueryRow(ctx, `WITH p AS (
+	err = q.QueryRow(ctx, `WITH p AS (
 			SELECT user_id FROM auth.personas WHERE user_id = $1 FOR KEY SHARE
 		), ins AS (
 			INSERT INTO auth.persona_feedback (id, persona_id, tick_id, module, rating, notes, created_at)
@@ -107,12 +123,12 @@ func (db *DB) InsertFeedback(ctx context.Context, personaID string, rows []perso
 		SELECT EXISTS (SELECT 1 FROM p), (SELECT count(*) FROM ins)`,
 		personaID, ids, ticks, modules, ratings, notes, created).Scan(&found, &written)
 	if err != nil {
-		return 0, 0, fmt.Errorf("insert feedback: %w", err)
+		return 0, err
 	}
 	if !found {
-		return 0, 0, fmt.Errorf("insert feedback: persona %q: %w", personaID, persona.ErrNotFound)
+		return 0, fmt.Errorf("persona %q: %w", personaID, persona.ErrNotFound)
 	}
-	return written, n - written, nil
+	return written, nil
 }
 
 // RecordTick upserts a tick record and, for a terminal status, releases the lease and updates
@@ -124,87 +140,128 @@ func (db *DB) RecordTick(ctx context.Context, t persona.Tick) error {
 		return fmt.Errorf("record tick: %w", err)
 	}
 	now := db.clock()
+	t = prepareTick(t, now)
+	if err := db.inTx(ctx, func(tx pgx.Tx) error { return recordTick(ctx, tx, t, now) }); err != nil {
+		return fmt.Errorf("record tick %q: %w", t.TickID, err)
+	}
+	return nil
+}
+
+// prepareTick fills a valid record's times and normalises it.
+func prepareTick(t persona.Tick, now time.Time) persona.Tick {
 	t.StartedAt = orNow(t.StartedAt, now)
 	if t.Status != persona.TickRunning && t.FinishedAt == nil {
 		// A terminal record without an end time ended when it was recorded.
 		t.FinishedAt = &now
 	}
-	t = persona.NormalizeTick(t)
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		var cadence string
-		var failures int
-		err := tx.QueryRow(ctx, `SELECT tick_cadence, failure_count FROM auth.personas WHERE user_id = $1 FOR UPDATE`,
-			t.PersonaID).Scan(&cadence, &failures)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("persona %q: %w", t.PersonaID, persona.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		var prevPersona, prevStatus string
-		err = tx.QueryRow(ctx, `SELECT persona_id, status FROM auth.persona_ticks WHERE tick_id = $1 FOR UPDATE`,
-			t.TickID).Scan(&prevPersona, &prevStatus)
-		if errors.Is(err, pgx.ErrNoRows) {
-			err = nil
-		}
-		if err != nil {
-			return err
-		}
-		if prevPersona != "" && prevPersona != t.PersonaID {
-			return &persona.FieldError{Field: "tickId", Message: "belongs to another persona"}
-		}
-		var transcript any
-		if len(t.Transcript) > 0 {
-			transcript = string(t.Transcript)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO auth.persona_ticks (tick_id, persona_id, runner_id, status, started_at,
-				finished_at, tool_calls, errors, turns, input_tokens, output_tokens, cached_tokens, cost_usd, model,
-				summary, error, transcript)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::json)
-			ON CONFLICT (tick_id) DO UPDATE SET runner_id = excluded.runner_id, status = excluded.status,
-				started_at = excluded.started_at, finished_at = excluded.finished_at,
-				tool_calls = excluded.tool_calls, errors = excluded.errors, turns = excluded.turns,
-				input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
-				cached_tokens = excluded.cached_tokens, cost_usd = excluded.cost_usd, model = excluded.model,
-				summary = excluded.summary, error = excluded.error, transcript = excluded.transcript`,
-			t.TickID, t.PersonaID, t.RunnerID, string(t.Status), t.StartedAt, t.FinishedAt, t.ToolCalls, t.Errors,
-			t.Turns, t.InputTokens, t.OutputTokens, t.CachedTokens, t.CostUSD, t.Model, t.Summary, t.Error,
-			transcript); err != nil {
-			return err
-		}
-		if t.Status == persona.TickRunning {
-			return nil
-		}
-		// Release the lease when this runner holds it or it has expired; a lease another runner
-		// took over after ours expired stays with that runner.
-		if _, err := tx.Exec(ctx, `UPDATE auth.personas SET lease_owner = NULL, lease_expires_at = NULL
-			WHERE user_id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at IS NULL OR lease_expires_at <= $3)`,
-			t.PersonaID, t.RunnerID, now); err != nil {
-			return err
-		}
-		if prevStatus != "" && prevStatus != string(persona.TickRunning) {
-			return nil
-		}
-		switch {
-		case t.Status == persona.TickOK:
-			_, err = tx.Exec(ctx, `UPDATE auth.personas SET last_active_at = $2, next_due_at = NULL, failure_count = 0,
-				last_error = '' WHERE user_id = $1`, t.PersonaID, *t.FinishedAt)
-		case t.Status.Failure():
-			failures++
-			next := now.Add(persona.Backoff(persona.Cadence(cadence), failures))
-			msg := t.Error
-			if msg == "" {
-				msg = string(t.Status)
-			}
-			_, err = tx.Exec(ctx, `UPDATE auth.personas SET failure_count = $2, last_error = $3, next_due_at = $4
-				WHERE user_id = $1`, t.PersonaID, failures, persona.Truncate(msg, persona.MaxErrorMessage), next)
-		}
+	return persona.NormalizeTick(t)
+}
+
+// recordTick is RecordTick's transaction for a prepared record.
+func recordTick(ctx context.Context, tx pgx.Tx, t persona.Tick, now time.Time) error {
+	var cadence string
+	var failures int
+	err := tx.QueryRow(ctx, `SELECT tick_cadence, failure_count FROM auth.personas WHERE user_id = $1 FOR UPDATE`,
+		t.PersonaID).Scan(&cadence, &failures)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("persona %q: %w", t.PersonaID, persona.ErrNotFound)
+	}
+	if err != nil {
 		return err
+	}
+	var prevPersona, prevStatus string
+	err = tx.QueryRow(ctx, `SELECT persona_id, status FROM auth.persona_ticks WHERE tick_id = $1 FOR UPDATE`,
+		t.TickID).Scan(&prevPersona, &prevStatus)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	if prevPersona != "" && prevPersona != t.PersonaID {
+		return &persona.FieldError{Field: "tickId", Message: "belongs to another persona"}
+	}
+	var transcript any
+	if len(t.Transcript) > 0 {
+		transcript = string(t.Transcript)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO auth.persona_ticks (tick_id, persona_id, runner_id, status, started_at,
+			finished_at, tool_calls, errors, turns, input_tokens, output_tokens, cached_tokens, cost_usd, model,
+			summary, error, transcript)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::json)
+		ON CONFLICT (tick_id) DO UPDATE SET runner_id = excluded.runner_id, status = excluded.status,
+			started_at = excluded.started_at, finished_at = excluded.finished_at,
+			tool_calls = excluded.tool_calls, errors = excluded.errors, turns = excluded.turns,
+			input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+			cached_tokens = excluded.cached_tokens, cost_usd = excluded.cost_usd, model = excluded.model,
+			summary = excluded.summary, error = excluded.error, transcript = excluded.transcript`,
+		t.TickID, t.PersonaID, t.RunnerID, string(t.Status), t.StartedAt, t.FinishedAt, t.ToolCalls, t.Errors,
+		t.Turns, t.InputTokens, t.OutputTokens, t.CachedTokens, t.CostUSD, t.Model, t.Summary, t.Error,
+		transcript); err != nil {
+		return err
+	}
+	if t.Status == persona.TickRunning {
+		return nil
+	}
+	// Release the lease when this runner holds it or it has expired; a lease another runner
+	// took over after ours expired stays with that runner.
+	if _, err := tx.Exec(ctx, `UPDATE auth.personas SET lease_owner = NULL, lease_expires_at = NULL
+		WHERE user_id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at IS NULL OR lease_expires_at <= $3)`,
+		t.PersonaID, t.RunnerID, now); err != nil {
+		return err
+	}
+	if prevStatus != "" && prevStatus != string(persona.TickRunning) {
+		return nil
+	}
+	switch {
+	case t.Status == persona.TickOK:
+		_, err = tx.Exec(ctx, `UPDATE auth.personas SET last_active_at = $2, next_due_at = NULL, failure_count = 0,
+			last_error = '' WHERE user_id = $1`, t.PersonaID, *t.FinishedAt)
+	case t.Status.Failure():
+		failures++
+		next := now.Add(persona.Backoff(persona.Cadence(cadence), failures))
+		msg := t.Error
+		if msg == "" {
+			msg = string(t.Status)
+		}
+		_, err = tx.Exec(ctx, `UPDATE auth.personas SET failure_count = $2, last_error = $3, next_due_at = $4
+			WHERE user_id = $1`, t.PersonaID, failures, persona.Truncate(msg, persona.MaxErrorMessage), next)
+	}
+	return err
+}
+
+// RecordRun writes a run's actions, feedback and tick record in one transaction. The tick goes
+// first: it locks the persona row (ErrNotFound) and checks the tick's owner before any row is
+// written.
+func (db *DB) RecordRun(ctx context.Context, run persona.RunRecord) (persona.RunWritten, error) {
+	var out persona.RunWritten
+	if err := persona.ValidateRun(run); err != nil {
+		return out, fmt.Errorf("record run %q: %w", run.Tick.TickID, err)
+	}
+	now := db.clock()
+	t := prepareTick(run.Tick, now)
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := recordTick(ctx, tx, t, now); err != nil {
+			return err
+		}
+		var err error
+		if len(run.Actions) > 0 {
+			if out.Actions, err = insertActions(ctx, tx, t.PersonaID, run.Actions, now); err != nil {
+				return fmt.Errorf("insert actions: %w", err)
+			}
+		}
+		if len(run.Feedback) > 0 {
+			if out.Feedback, err = insertFeedback(ctx, tx, t.PersonaID, run.Feedback, now); err != nil {
+				return fmt.Errorf("insert feedback: %w", err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("record tick %q: %w", t.TickID, err)
+		return persona.RunWritten{}, fmt.Errorf("record run %q: %w", t.TickID, err)
 	}
-	return nil
+	out.ActionDuplicates, out.FeedbackDuplicates = len(run.Actions)-out.Actions, len(run.Feedback)-out.Feedback
+	return out, nil
 }
 
 const tickCols = `tick_id, persona_id, runner_id, status, started_at, finished_at, tool_calls, errors, turns,

@@ -119,13 +119,9 @@ func (db *DB) ClaimPersonas(ctx context.Context, runnerID string, limit int, lea
 			return err
 		}
 		exp := t.now.Add(lease)
-		stmt, err := t.PrepareContext(ctx, `UPDATE personas SET lease_owner = ?, lease_expires_at = ? WHERE user_id = ?`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
 		for i := range list {
-			if _, err := stmt.ExecContext(ctx, runnerID, micro(exp), list[i].UserID); err != nil {
+			if _, err := t.ExecContext(ctx, `UPDATE personas SET lease_owner = ?, lease_expires_at = ? WHERE user_id = ?`,
+				runnerID, micro(exp), list[i].UserID); err != nil {
 				return err
 			}
 			e := exp
@@ -148,92 +144,94 @@ func (db *DB) RecordTick(ctx context.Context, tk persona.Tick) error {
 		return fmt.Errorf("record tick %q: %w", tk.TickID, err)
 	}
 	tk = persona.NormalizeTick(tk)
-	err := db.write(ctx, func(t *tx) error {
-		var (
-			cadence, owner string
-			failures       int
-			leaseExp       sql.NullInt64
-		)
-		err := t.QueryRowContext(ctx, `SELECT tick_cadence, COALESCE(lease_owner, ''), lease_expires_at, failure_count FROM personas WHERE user_id = ?`, tk.PersonaID).
-			Scan(&cadence, &owner, &leaseExp, &failures)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("persona %q: %w", tk.PersonaID, persona.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("read persona: %w", err)
-		}
-		var prevPersona, prevStatus string
-		err = t.QueryRowContext(ctx, `SELECT persona_id, status FROM persona_ticks WHERE tick_id = ?`, tk.TickID).Scan(&prevPersona, &prevStatus)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("read tick: %w", err)
-		case prevPersona != tk.PersonaID:
-			return &persona.FieldError{Field: "tickId", Message: "belongs to another persona"}
-		}
-		wasTerminal := prevStatus != "" && prevStatus != string(persona.TickRunning)
-
-		terminal := tk.Status != persona.TickRunning
-		if tk.StartedAt.IsZero() {
-			tk.StartedAt = t.now
-		}
-		if terminal && tk.FinishedAt == nil {
-			f := t.now
-			tk.FinishedAt = &f
-		}
-		var transcript any
-		if len(tk.Transcript) > 0 {
-			transcript = string(tk.Transcript)
-		}
-		if _, err := t.ExecContext(ctx, `INSERT INTO persona_ticks (tick_id, persona_id, runner_id, status, started_at, finished_at,
-				tool_calls, errors, turns, input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (tick_id) DO UPDATE SET runner_id = excluded.runner_id, status = excluded.status,
-				started_at = excluded.started_at, finished_at = excluded.finished_at, tool_calls = excluded.tool_calls,
-				errors = excluded.errors, turns = excluded.turns, input_tokens = excluded.input_tokens,
-				output_tokens = excluded.output_tokens, cached_tokens = excluded.cached_tokens, cost_usd = excluded.cost_usd,
-				model = excluded.model, summary = excluded.summary, error = excluded.error, transcript = excluded.transcript`,
-			tk.TickID, tk.PersonaID, tk.RunnerID, string(tk.Status), micro(tk.StartedAt), nullMicro(tk.FinishedAt),
-			tk.ToolCalls, tk.Errors, tk.Turns, tk.InputTokens, tk.OutputTokens, tk.CachedTokens, tk.CostUSD,
-			tk.Model, tk.Summary, tk.Error, transcript); err != nil {
-			return fmt.Errorf("upsert tick: %w", err)
-		}
-		if !terminal {
-			return nil
-		}
-		// The lease is released when this runner holds it or it has run out; a live lease of
-		// another runner (which claimed after ours expired) stays.
-		release := owner == "" || owner == tk.RunnerID || !leaseExp.Valid || leaseExp.Int64 <= micro(t.now)
-		if release {
-			if _, err := t.ExecContext(ctx, `UPDATE personas SET lease_owner = NULL, lease_expires_at = NULL WHERE user_id = ?`, tk.PersonaID); err != nil {
-				return fmt.Errorf("release lease: %w", err)
-			}
-		}
-		if wasTerminal {
-			return nil
-		}
-		switch {
-		case tk.Status == persona.TickOK:
-			if _, err := t.ExecContext(ctx, `UPDATE personas SET last_active_at = ?, next_due_at = NULL, failure_count = 0, last_error = '' WHERE user_id = ?`,
-				micro(*tk.FinishedAt), tk.PersonaID); err != nil {
-				return fmt.Errorf("update schedule: %w", err)
-			}
-		case tk.Status.Failure():
-			failures++
-			next := t.now.Add(persona.Backoff(persona.Cadence(cadence), failures))
-			msg := tk.Error
-			if msg == "" {
-				msg = string(tk.Status)
-			}
-			if _, err := t.ExecContext(ctx, `UPDATE personas SET next_due_at = ?, failure_count = ?, last_error = ? WHERE user_id = ?`,
-				micro(next), failures, persona.Truncate(msg, persona.MaxErrorMessage), tk.PersonaID); err != nil {
-				return fmt.Errorf("update schedule: %w", err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := db.write(ctx, func(t *tx) error { return recordTick(ctx, t, tk) }); err != nil {
 		return fmt.Errorf("record tick %q: %w", tk.TickID, err)
+	}
+	return nil
+}
+
+// recordTick is RecordTick's transaction, for a valid, normalised record.
+func recordTick(ctx context.Context, t *tx, tk persona.Tick) error {
+	var (
+		cadence, owner string
+		failures       int
+		leaseExp       sql.NullInt64
+	)
+	err := t.QueryRowContext(ctx, `SELECT tick_cadence, COALESCE(lease_owner, ''), lease_expires_at, failure_count FROM personas WHERE user_id = ?`, tk.PersonaID).
+		Scan(&cadence, &owner, &leaseExp, &failures)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("persona %q: %w", tk.PersonaID, persona.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("read persona: %w", err)
+	}
+	var prevPersona, prevStatus string
+	err = t.QueryRowContext(ctx, `SELECT persona_id, status FROM persona_ticks WHERE tick_id = ?`, tk.TickID).Scan(&prevPersona, &prevStatus)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read tick: %w", err)
+	case prevPersona != tk.PersonaID:
+		return &persona.FieldError{Field: "tickId", Message: "belongs to another persona"}
+	}
+	wasTerminal := prevStatus != "" && prevStatus != string(persona.TickRunning)
+
+	terminal := tk.Status != persona.TickRunning
+	if tk.StartedAt.IsZero() {
+		tk.StartedAt = t.now
+	}
+	if terminal && tk.FinishedAt == nil {
+		f := t.now
+		tk.FinishedAt = &f
+	}
+	var transcript any
+	if len(tk.Transcript) > 0 {
+		transcript = string(tk.Transcript)
+	}
+	if _, err := t.ExecContext(ctx, `INSERT INTO persona_ticks (tick_id, persona_id, runner_id, status, started_at, finished_at,
+			tool_calls, errors, turns, input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tick_id) DO UPDATE SET runner_id = excluded.runner_id, status = excluded.status,
+			started_at = excluded.started_at, finished_at = excluded.finished_at, tool_calls = excluded.tool_calls,
+			errors = excluded.errors, turns = excluded.turns, input_tokens = excluded.input_tokens,
+			output_tokens = excluded.output_tokens, cached_tokens = excluded.cached_tokens, cost_usd = excluded.cost_usd,
+			model = excluded.model, summary = excluded.summary, error = excluded.error, transcript = excluded.transcript`,
+		tk.TickID, tk.PersonaID, tk.RunnerID, string(tk.Status), micro(tk.StartedAt), nullMicro(tk.FinishedAt),
+		tk.ToolCalls, tk.Errors, tk.Turns, tk.InputTokens, tk.OutputTokens, tk.CachedTokens, tk.CostUSD,
+		tk.Model, tk.Summary, tk.Error, transcript); err != nil {
+		return fmt.Errorf("upsert tick: %w", err)
+	}
+	if !terminal {
+		return nil
+	}
+	// The lease is released when this runner holds it or it has run out; a live lease of
+	// another runner (which claimed after ours expired) stays.
+	release := owner == "" || owner == tk.RunnerID || !leaseExp.Valid || leaseExp.Int64 <= micro(t.now)
+	if release {
+		if _, err := t.ExecContext(ctx, `UPDATE personas SET lease_owner = NULL, lease_expires_at = NULL WHERE user_id = ?`, tk.PersonaID); err != nil {
+			return fmt.Errorf("release lease: %w", err)
+		}
+	}
+	if wasTerminal {
+		return nil
+	}
+	switch {
+	case tk.Status == persona.TickOK:
+		if _, err := t.ExecContext(ctx, `UPDATE personas SET last_active_at = ?, next_due_at = NULL, failure_count = 0, last_error = '' WHERE user_id = ?`,
+			micro(*tk.FinishedAt), tk.PersonaID); err != nil {
+			return fmt.Errorf("update schedule: %w", err)
+		}
+	case tk.Status.Failure():
+		failures++
+		next := t.now.Add(persona.Backoff(persona.Cadence(cadence), failures))
+		msg := tk.Error
+		if msg == "" {
+			msg = string(tk.Status)
+		}
+		if _, err := t.ExecContext(ctx, `UPDATE personas SET next_due_at = ?, failure_count = ?, last_error = ? WHERE user_id = ?`,
+			micro(next), failures, persona.Truncate(msg, persona.MaxErrorMessage), tk.PersonaID); err != nil {
+			return fmt.Errorf("update schedule: %w", err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,168 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+func openTest(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func seedPersona(t *testing.T, db *DB, email string) string {
+	t.Helper()
+	id, _, err := db.UpsertPersona(context.Background(), persona.PersonaInput{
+		Email: email, Password: "pw", Archetype: "tester", SystemPrompt: "You are a tester who tries everything once.", ModuleMix: persona.ModuleMix{"todo": 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func testRun(id, tick string) persona.RunRecord {
+	return persona.RunRecord{
+		Tick:     persona.Tick{TickID: tick, PersonaID: id, RunnerID: "r1", Status: persona.TickOK},
+		Actions:  []persona.Action{{TickID: tick, ToolName: "todo.create", Result: persona.ResultOK}, {TickID: tick, ToolName: "todo.list", Result: persona.ResultOK, Seq: 1}},
+		Feedback: []persona.Feedback{{TickID: tick, Module: "todo", Rating: 4}},
+	}
+}
+
+// One batch of the run writer: a refused run (unknown persona, another persona's tick id) is
+// rolled back to its savepoint and gets its own error; the other runs of the batch are written.
+func TestRunBatchKeepsRunsApart(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := context.Background()
+	anna, ben := seedPersona(t, db, "persona.anna@mana.test"), seedPersona(t, db, "persona.ben@mana.test")
+	if err := db.RecordTick(ctx, persona.Tick{TickID: "tick-anna-0", PersonaID: anna, RunnerID: "r1", Status: persona.TickRunning}); err != nil {
+		t.Fatal(err)
+	}
+	stolen := testRun(ben, "tick-anna-0") // another persona's tick id
+	stolen.Actions[0].TickID, stolen.Actions[1].TickID, stolen.Feedback[0].TickID = "tick-ben-x", "tick-ben-x", "tick-ben-x"
+	runs := []persona.RunRecord{
+		testRun(anna, "tick-anna-1"),
+		testRun("no-such-persona", "tick-nobody"),
+		stolen,
+		testRun(ben, "tick-ben-1"),
+	}
+	var batch []*runRequest
+	for _, r := range runs {
+		batch = append(batch, &runRequest{ctx: ctx, run: r, done: make(chan struct{})})
+	}
+	db.writeRuns(batch)
+
+	if err := batch[0].err; err != nil || batch[0].out != (persona.RunWritten{Actions: 2, Feedback: 1}) {
+		t.Errorf("anna's run: %+v, %v", batch[0].out, err)
+	}
+	if err := batch[1].err; !errors.Is(err, persona.ErrNotFound) || batch[1].out != (persona.RunWritten{}) {
+		t.Errorf("unknown persona's run: %+v, %v; want ErrNotFound", batch[1].out, err)
+	}
+	if err := batch[2].err; !errors.Is(err, persona.ErrInvalid) {
+		t.Errorf("run with another persona's tick id: %v; want ErrInvalid", err)
+	}
+	if err := batch[3].err; err != nil || batch[3].out != (persona.RunWritten{Actions: 2, Feedback: 1}) {
+		t.Errorf("ben's run: %+v, %v", batch[3].out, err)
+	}
+	for _, c := range []struct {
+		tick    string
+		actions int
+	}{{"tick-anna-1", 2}, {"tick-ben-1", 2}, {"tick-ben-x", 0}, {"tick-nobody", 0}} {
+		acts, err := db.Actions(ctx, persona.ActionQuery{TickID: c.tick})
+		fb, _ := db.Feedback(ctx, persona.FeedbackQuery{TickID: c.tick})
+		if err != nil || len(acts) != c.actions || len(fb) != c.actions/2 {
+			t.Errorf("tick %s: %d actions, %d feedback rows, %v; want %d, %d", c.tick, len(acts), len(fb), err, c.actions, c.actions/2)
+		}
+	}
+	if tk, err := db.Tick(ctx, "tick-anna-0"); err != nil || tk.PersonaID != anna || tk.Status != persona.TickRunning {
+		t.Errorf("anna's running tick after the refused reuse: %+v, %v", tk, err)
+	}
+	if _, err := db.Tick(ctx, "tick-nobody"); !errors.Is(err, persona.ErrNotFound) {
+		t.Errorf("the unknown persona's tick was written: %v", err)
+	}
+}
+
+// Many runs recorded at once all land, whole, whatever batches the run writer makes of them.
+func TestRecordRunConcurrent(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := context.Background()
+	const personas, runsEach = 8, 25
+	var wg sync.WaitGroup
+	for p := range personas {
+		id := seedPersona(t, db, fmt.Sprintf("persona.p%d@mana.test", p))
+		for i := range runsEach {
+			wg.Go(func() {
+				run := testRun(id, fmt.Sprintf("tick-%d-%d", p, i))
+				if i%5 == 4 {
+					run.Tick.PersonaID = "no-such-persona"
+				}
+				_, err := db.RecordRun(ctx, run)
+				if (i%5 == 4) != errors.Is(err, persona.ErrNotFound) {
+					t.Errorf("run %d of persona %d: %v", i, p, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	acts, err := db.Actions(ctx, persona.ActionQuery{})
+	if want := personas * runsEach * 4 / 5 * 2; err != nil || len(acts) != want {
+		t.Errorf("%d actions, %v; want %d", len(acts), err, want)
+	}
+	ticks, err := db.Ticks(ctx, persona.TickQuery{})
+	if want := personas * runsEach * 4 / 5; err != nil || len(ticks) != want {
+		t.Errorf("%d ticks, %v; want %d", len(ticks), err, want)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.RecordRun(ctx, testRun("x", "tick-late")); !errors.Is(err, errClosed) {
+		t.Errorf("RecordRun after Close: %v; want errClosed", err)
+	}
+}
+
+// The writer connection never checkpoints inside a commit; the checkpointer copies the WAL into
+// the database file in the background.
+func TestCheckpointsInBackground(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := context.Background()
+	var auto int
+	if err := db.w.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
+		t.Errorf("writer wal_autocheckpoint = %d, %v; want 0", auto, err)
+	}
+	id := seedPersona(t, db, "persona.anna@mana.test")
+	size := func() int64 {
+		fi, err := os.Stat(db.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	// Far fewer pages than the 1,000 at which SQLite would checkpoint by itself.
+	for i := range 20 {
+		if _, err := db.RecordRun(ctx, testRun(id, fmt.Sprintf("tick-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); size() <= before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file stayed at %d bytes: nothing was checkpointed", before)
+		}
+	}
+}
