@@ -36,6 +36,12 @@ func (p storePersistence) RecordTick(ctx context.Context, t persona.Tick) error 
 	return p.s.RecordTick(ctx, t)
 }
 
+// RecordRun writes the run's rows and tick record in one transaction (see RunRecorder).
+func (p storePersistence) RecordRun(ctx context.Context, run persona.RunRecord) error {
+	_, err := p.s.RecordRun(ctx, run)
+	return err
+}
+
 func (p storePersistence) History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
 	return p.s.History(ctx, personaID, runs)
 }

@@ -585,12 +585,24 @@ func stripNUL(v any) any {
 	return v
 }
 
-// persist writes the actions (chunks of ≤500), the feedback (≤100) and then the tick record,
-// which releases the lease. Rows carry deterministic ids, so retries cannot duplicate them. When
+// persist writes the run in one call when the persistence is a RunRecorder; otherwise, or when
+// that fails, it writes the actions (chunks of ≤500), the feedback (≤100) and then the tick
+// record, which releases the lease. Rows carry deterministic ids, so retries cannot duplicate them. When
 // rows cannot be written, the tick record says so (status failed, so the store backs the persona
 // off) and is still written. The error names what was not written, without a stage prefix.
 func (rn *run) persist(ctx context.Context, tick *persona.Tick) error {
 	r := rn.r
+	fb := rn.feedback()
+	if rr, ok := r.store.(RunRecorder); ok {
+		rec := persona.RunRecord{Tick: *tick, Actions: rn.actions, Feedback: fb}
+		err := r.retry.do(ctx, func(ctx context.Context) error { return rr.RecordRun(ctx, rec) })
+		if err == nil {
+			return nil
+		}
+		// Nothing of it was written: the separate writes below name the part that fails and
+		// still record the tick (as failed) when the rows cannot be written.
+		r.log.Warn("writing the run in one transaction failed; writing its parts", "persona", rn.p.Email, "tick", rn.tickID, "err", err)
+	}
 	var errs []string
 	for i := 0; i < len(rn.actions); i += persona.MaxActionsPerBatch {
 		chunk := rn.actions[i:min(i+persona.MaxActionsPerBatch, len(rn.actions))]
@@ -599,7 +611,6 @@ func (rn *run) persist(ctx context.Context, tick *persona.Tick) error {
 			break
 		}
 	}
-	fb := rn.feedback()
 	for i := 0; i < len(fb); i += persona.MaxFeedbackPerBatch {
 		chunk := fb[i:min(i+persona.MaxFeedbackPerBatch, len(fb))]
 		if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.InsertFeedback(ctx, rn.p.UserID, chunk) }); err != nil {

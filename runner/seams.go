@@ -26,6 +26,15 @@ type Persistence interface {
 	History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error)
 }
 
+// RunRecorder is a Persistence that can write a whole run — its actions, feedback and tick
+// record — in one call that writes all of it or nothing (persona.Store.RecordRun). The runner
+// then makes one write per run instead of three; when that write fails for good it falls back
+// to the separate calls, which say which part could not be written and still record the tick.
+// NewStorePersistence implements it; the HTTP persistence keeps the separate SPEC §4 endpoints.
+type RunRecorder interface {
+	RecordRun(ctx context.Context, run persona.RunRecord) error
+}
+
 // Session is a logged-in persona.
 type Session struct {
 	UserID       string
