@@ -38,8 +38,9 @@ const (
 // Config is everything the runner reads at start. Secrets are of type Secret so that printing
 // the struct (fmt, JSON, YAML) never shows them.
 type Config struct {
-	// Env is "production" when APP_ENV or NODE_ENV says so (SPEC §5.1: either one switches on the
-	// production checks), else APP_ENV, else NODE_ENV.
+	// Env is "production" when the file, APP_ENV or NODE_ENV says so (SPEC §5.1: either variable
+	// switches on the production checks, and neither switches off the file's), else APP_ENV, else
+	// NODE_ENV, else the file's.
 	Env string `yaml:"env" json:"env"`
 
 	Port     int    `yaml:"port" json:"port"`         // PORT; the runner's HTTP port (default 3070)
@@ -344,10 +345,11 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 		}
 	}
 	// Production mode is APP_ENV=production or NODE_ENV=production (SPEC §5.1): a development
-	// value of one never switches off production named by the other.
+	// value of one never switches off production named by the other, nor by the file (env:
+	// production), which serve auth reads the same way.
 	appEnv, nodeEnv := strings.TrimSpace(getenv("APP_ENV")), strings.TrimSpace(getenv("NODE_ENV"))
 	switch {
-	case strings.EqualFold(appEnv, "production") || strings.EqualFold(nodeEnv, "production"):
+	case c.Production() || strings.EqualFold(appEnv, "production") || strings.EqualFold(nodeEnv, "production"):
 		c.Env = "production"
 	case appEnv != "":
 		c.Env = appEnv

@@ -15,6 +15,17 @@ func run(t *testing.T, env map[string]string, args ...string) (int, string, stri
 	return code, out.String(), errb.String()
 }
 
+// runStopped is run with a context that has already ended: a server command that wrongly starts
+// shuts down at once (exit 0) instead of serving until the test times out.
+func runStopped(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb bytes.Buffer
+	code := Run(ctx, args, &out, &errb, func(k string) string { return env[k] })
+	return code, out.String(), errb.String()
+}
+
 func TestVersion(t *testing.T) {
 	t.Parallel()
 	code, out, _ := run(t, nil, "version")

@@ -118,9 +118,11 @@ func seedSecret(flag string, getenv func(string) string) (string, error) {
 	return secret, nil
 }
 
-// isProduction reports production mode: APP_ENV or NODE_ENV is "production".
+// isProduction reports production mode: APP_ENV or NODE_ENV is "production", in any case and
+// with blanks around it, as the runner's configuration reads them (config.Config.Production).
 func isProduction(getenv func(string) string) bool {
-	return strings.EqualFold(getenv("APP_ENV"), "production") || strings.EqualFold(getenv("NODE_ENV"), "production")
+	prod := func(v string) bool { return strings.EqualFold(strings.TrimSpace(v), "production") }
+	return prod(getenv("APP_ENV")) || prod(getenv("NODE_ENV"))
 }
 
 // printSeedChanges writes the seed report as a table and a totals line.

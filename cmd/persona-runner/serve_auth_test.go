@@ -95,8 +95,11 @@ func TestServeAuthRefusesWeakKeyInProduction(t *testing.T) {
 	}{
 		"missing": {map[string]string{"APP_ENV": "production"}, "needs MANA_SERVICE_KEY"},
 		"short":   {map[string]string{"NODE_ENV": "production", "MANA_SERVICE_KEY": "short"}, "at least 32 bytes"},
+		// The runner's configuration takes " Production " (blanks, any case) as production; so does
+		// serve auth, or a weak key would pass here while the runner beside it is in production.
+		"padded": {map[string]string{"APP_ENV": " Production\n", "MANA_SERVICE_KEY": "short"}, "at least 32 bytes"},
 	} {
-		code, _, errOut := run(t, c.env, "serve", "auth", "--data", dir, "--addr", "127.0.0.1:0")
+		code, _, errOut := runStopped(t, c.env, "serve", "auth", "--data", dir, "--addr", "127.0.0.1:0")
 		if code != 1 || !strings.Contains(errOut, c.want) {
 			t.Errorf("%s key: code %d, stderr %q, want %q", name, code, errOut, c.want)
 		}

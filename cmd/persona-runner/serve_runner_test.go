@@ -75,6 +75,26 @@ func TestServeRunnerRefusesBadConfig(t *testing.T) {
 	}
 }
 
+// TestServeRunnerFileProductionStays: "env: production" in the --config file is production even
+// when APP_ENV or NODE_ENV says something else, as serve auth reads the same file: one file
+// must not put serve auth in production and leave the runner beside it in development (/diag
+// on, the development seed secret and the simulator accepted).
+func TestServeRunnerFileProductionStays(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "runner.yaml")
+	if err := os.WriteFile(file, []byte("env: production\nprovider: sim\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []map[string]string{{"APP_ENV": "development"}, {"NODE_ENV": "development"}} {
+		code, _, errOut := runStopped(t, env, "serve", "runner", "--addr", "127.0.0.1:0", "--config", file)
+		for _, want := range []string{"MANA_SERVICE_KEY is required in production", "MODEL_PROVIDER=sim", "PERSONA_SEED_SECRET"} {
+			if code != 1 || !strings.Contains(errOut, want) {
+				t.Errorf("%v with env: production in the file: exit %d, stderr %q; want 1 and %q", env, code, errOut, want)
+			}
+		}
+	}
+}
+
 func TestConfigCommandMasksSecrets(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
