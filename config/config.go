@@ -174,6 +174,10 @@ const (
 	MaxMemoryRuns   = 30
 )
 
+// MinServiceKeyBytes is the shortest MANA_SERVICE_KEY production accepts: it guards the runner's
+// control endpoints and the auth API's internal routes, and serve auth asks the same.
+const MinServiceKeyBytes = 32
+
 // PriceOf returns the price of model: an exact key, else the longest key that is a prefix of
 // the model name. ok is false when the table has no entry (the cost is then 0).
 func (c Config) PriceOf(model string) (p Price, ok bool) {
@@ -538,6 +542,8 @@ func (c Config) problems() Problems {
 	if c.Production() {
 		if c.ServiceKey == "" {
 			p.Add("MANA_SERVICE_KEY is required in production")
+		} else if n := len(c.ServiceKey); n < MinServiceKeyBytes {
+			p.Add("MANA_SERVICE_KEY must be at least %d bytes in production (it has %d)", MinServiceKeyBytes, n)
 		}
 		if c.Provider == ProviderAnthropic && c.AnthropicAPIKey == "" {
 			p.Add("ANTHROPIC_API_KEY is required in production with MODEL_PROVIDER=anthropic")

@@ -156,7 +156,7 @@ func TestProductionChecks(t *testing.T) {
 	}
 	// The offline simulator is refused in production, by name, with everything else in order.
 	_, err := config.Load("", envOf(map[string]string{
-		"NODE_ENV": "production", "MANA_SERVICE_KEY": "svc-key-0123456789", "PERSONA_SEED_SECRET": "prod-secret",
+		"NODE_ENV": "production", "MANA_SERVICE_KEY": "svc-key-0123456789abcdef0123456789", "PERSONA_SEED_SECRET": "prod-secret",
 		"MODEL_PROVIDER": "sim",
 	}), nil)
 	var ce *config.Error
@@ -164,7 +164,7 @@ func TestProductionChecks(t *testing.T) {
 		t.Errorf("sim in production: %v", err)
 	}
 	cfg, err := config.Load("", envOf(map[string]string{
-		"APP_ENV": "production", "MANA_SERVICE_KEY": "svc-key-0123456789", "PERSONA_SEED_SECRET": "prod-secret",
+		"APP_ENV": "production", "MANA_SERVICE_KEY": "svc-key-0123456789abcdef0123456789", "PERSONA_SEED_SECRET": "prod-secret",
 		"MODEL_PROVIDER": "openai", "OPENAI_API_KEY": "sk-openai-0123456789",
 	}), nil)
 	if err != nil {

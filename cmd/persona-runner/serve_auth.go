@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/persona-runner/persona-runner/authapi"
+	"github.com/persona-runner/persona-runner/config"
 )
 
 // defaultAuthPort is the auth API's port (SPEC §1).
 const defaultAuthPort = 3001
 
 // authMinServiceKeyBytes is the shortest service key production accepts.
-const authMinServiceKeyBytes = 32
+const authMinServiceKeyBytes = config.MinServiceKeyBytes
 
 // authShutdownGrace is how long in-flight requests get to finish after SIGTERM.
 const authShutdownGrace = 10 * time.Second

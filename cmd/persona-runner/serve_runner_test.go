@@ -95,6 +95,19 @@ func TestServeRunnerFileProductionStays(t *testing.T) {
 	}
 }
 
+// TestServeRunnerRefusesShortKeyInProduction: the service key guards the runner's control
+// endpoints and the auth API's internal routes; in production the runner asks what serve auth
+// asks of it, at least 32 bytes, and names the variable.
+func TestServeRunnerRefusesShortKeyInProduction(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"APP_ENV": "production", "MANA_SERVICE_KEY": "svc-key-0123456789",
+		"PERSONA_SEED_SECRET": "a-production-secret", "ANTHROPIC_API_KEY": "sk-ant-0123456789"}
+	code, _, errOut := runStopped(t, env, "serve", "runner", "--addr", "127.0.0.1:0")
+	if want := "MANA_SERVICE_KEY must be at least 32 bytes in production (it has 18)"; code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("short key in production: exit %d, stderr %q; want 1 and %q", code, errOut, want)
+	}
+}
+
 func TestConfigCommandMasksSecrets(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
