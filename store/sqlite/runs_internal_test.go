@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -146,23 +145,46 @@ func TestCheckpointsInBackground(t *testing.T) {
 		t.Errorf("writer wal_autocheckpoint = %d, %v; want 0", auto, err)
 	}
 	id := seedPersona(t, db, "persona.anna@mana.test")
-	size := func() int64 {
-		fi, err := os.Stat(db.Path())
-		if err != nil {
-			t.Fatal(err)
+	last := func() checkpointResult {
+		if r := db.ckLast.Load(); r != nil {
+			return *r
 		}
-		return fi.Size()
+		return checkpointResult{}
 	}
-	before := size()
+	// A reader holds a snapshot from before the writes, so a checkpoint cannot copy them all;
+	// once it ends, the checkpointer must finish the job without another write coming.
+	rtx, err := db.r.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rtx.QueryRowContext(ctx, `SELECT count(*) FROM persona_actions`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
 	// Far fewer pages than the 1,000 at which SQLite would checkpoint by itself.
 	for i := range 20 {
 		if _, err := db.RecordRun(ctx, testRun(id, fmt.Sprintf("tick-%d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for deadline := time.Now().Add(time.Minute); size() <= before; time.Sleep(10 * time.Millisecond) {
+	waitFor(t, "a checkpoint held back by the reader", func() bool { r := last(); return r.frames > 0 && r.moved < r.frames })
+	held := last().attempt
+	if err := rtx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a later checkpoint that copies every frame", func() bool {
+		r := last()
+		return r.attempt > held && r.err == nil && r.busy == 0 && r.moved == r.frames
+	})
+}
+
+// waitFor polls cond until it holds; the bound only keeps a broken build from hanging (the
+// checkpointer acts within a few hundred milliseconds).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the database file stayed at %d bytes: nothing was checkpointed", before)
+			t.Fatalf("waited 2 minutes for %s", what)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -47,7 +48,15 @@ type DB struct {
 	checkpoints chan struct{}    // a write was committed: the checkpointer has work
 	closing     chan struct{}    // closed by Close: the background goroutines stop
 	closeOnce   sync.Once
-	background  sync.WaitGroup // the run writer and the checkpointer
+	background  sync.WaitGroup                   // the run writer and the checkpointer
+	ckLast      atomic.Pointer[checkpointResult] // the last checkpoint's outcome (tests)
+}
+
+// checkpointResult is what one PRAGMA wal_checkpoint reported.
+type checkpointResult struct {
+	attempt             int64
+	busy, frames, moved int
+	err                 error
 }
 
 type config struct {
@@ -189,15 +198,25 @@ func (db *DB) Close() error {
 // waits for the writer or readers, and the writer starts the WAL over once it is checkpointed.
 const checkpointEvery = 250 * time.Millisecond
 
+// A checkpoint that could not copy every frame (a reader still needed an older snapshot, or it
+// failed) is tried again after the interval even when no new write comes: otherwise the WAL
+// would keep the tail of the last burst of writes until the next one.
 func (db *DB) checkpointer() {
+	unfinished := false
+	var attempt int64
 	for {
-		select {
-		case <-db.checkpoints:
-		case <-db.closing:
-			return
+		if !unfinished {
+			select {
+			case <-db.checkpoints:
+			case <-db.closing:
+				return
+			}
 		}
 		var busy, frames, done int
-		_ = db.ck.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done)
+		err := db.ck.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done)
+		attempt = attempt + 1
+		db.ckLast.Store(&checkpointResult{attempt: attempt, busy: busy, frames: frames, moved: done, err: err})
+		unfinished = err != nil || busy != 0 || done < frames
 		t := time.NewTimer(checkpointEvery)
 		select {
 		case <-t.C:
