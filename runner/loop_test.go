@@ -341,13 +341,15 @@ func TestDiagOffInProduction(t *testing.T) {
 	cfg.Env = "production"
 	cfg.SeedSecret = "prod-seed-secret"
 	cfg.Provider, cfg.AnthropicAPIKey = config.ProviderAnthropic, "sk-test" // production refuses the simulator
+	const key = "production-service-key-of-32-bytes"                        // production refuses shorter ones
+	cfg.ServiceKey = key
 	b := setup(t, cfg, day(nil, ""))
 	srv := httptest.NewServer(b.r.Handler())
 	defer srv.Close()
-	if resp := post(t, srv.URL+"/diag/tick", "test-service-key"); resp.StatusCode != http.StatusNotFound {
+	if resp := post(t, srv.URL+"/diag/tick", key); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/diag/tick in production: %d", resp.StatusCode)
 	}
-	if resp := post(t, srv.URL+"/control/pause", "test-service-key"); resp.StatusCode != http.StatusOK {
+	if resp := post(t, srv.URL+"/control/pause", key); resp.StatusCode != http.StatusOK {
 		t.Errorf("control in production: %d", resp.StatusCode)
 	}
 }
