@@ -26,21 +26,27 @@ type PersonaInput struct {
 // MinPromptLength is the shortest system prompt accepted.
 const MinPromptLength = 20
 
+// account checks the fields every account has: email, name and password (bcrypt reads at most
+// 72 bytes of it).
+func (es *FieldErrors) account(email, name, password string) {
+	if err := ValidateEmail(email); err != nil {
+		es.Add("email", "%s", strings.TrimPrefix(err.Error(), "email: "))
+	}
+	es.Text("name", name)
+	if password == "" {
+		es.Add("password", "is required")
+	} else if len(password) > 72 {
+		es.Add("password", "must be at most 72 bytes")
+	} else {
+		es.Text("password", password)
+	}
+}
+
 // Validate checks every field and returns all problems at once (FieldErrors), naming fields by
 // their JSON names.
 func (in PersonaInput) Validate() error {
 	var es FieldErrors
-	if err := ValidateEmail(in.Email); err != nil {
-		es.Add("email", "%s", strings.TrimPrefix(err.Error(), "email: "))
-	}
-	es.Text("name", in.Name)
-	if in.Password == "" {
-		es.Add("password", "is required")
-	} else if len(in.Password) > 72 {
-		es.Add("password", "must be at most 72 bytes")
-	} else {
-		es.Text("password", in.Password)
-	}
+	es.account(in.Email, in.Name, in.Password)
 	if strings.TrimSpace(in.Archetype) == "" {
 		es.Add("archetype", "is required")
 	} else {
@@ -114,17 +120,7 @@ type UserInput struct {
 // Validate checks a non-persona account; empty Role and Kind mean user and human.
 func (in UserInput) Validate() error {
 	var es FieldErrors
-	if err := ValidateEmail(in.Email); err != nil {
-		es.Add("email", "%s", strings.TrimPrefix(err.Error(), "email: "))
-	}
-	es.Text("name", in.Name)
-	if in.Password == "" {
-		es.Add("password", "is required")
-	} else if len(in.Password) > 72 {
-		es.Add("password", "must be at most 72 bytes")
-	} else {
-		es.Text("password", in.Password)
-	}
+	es.account(in.Email, in.Name, in.Password)
 	if in.Role != "" && in.Role != RoleUser && in.Role != RoleAdmin && in.Role != RoleService {
 		es.Add("role", "must be one of user, admin, service (got %q)", in.Role)
 	}
