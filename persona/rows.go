@@ -162,23 +162,41 @@ type RunWritten struct {
 	Feedback, FeedbackDuplicates int
 }
 
+// ValidateActionRows checks a batch of action rows (InsertActions) and returns every problem
+// of every row at once, named "actions[i].…".
+func ValidateActionRows(rows []Action) error {
+	var es FieldErrors
+	for i, a := range rows {
+		es.merge(ValidateAction(i, a))
+	}
+	return es.Err()
+}
+
+// ValidateFeedbackRows checks a batch of feedback rows (InsertFeedback) and returns every
+// problem of every row at once, named "feedback[i].…".
+func ValidateFeedbackRows(rows []Feedback) error {
+	var es FieldErrors
+	for i, fb := range rows {
+		es.merge(ValidateFeedback(i, fb))
+	}
+	return es.Err()
+}
+
 // ValidateRun checks a whole run record the way InsertActions, InsertFeedback and RecordTick
 // check their parts, and returns every problem at once: rows named "actions[i].…" and
 // "feedback[i].…", the tick's fields by name.
 func ValidateRun(run RunRecord) error {
 	var es FieldErrors
-	add := func(err error) {
-		var fes FieldErrors
-		if errors.As(err, &fes) {
-			es = append(es, fes...)
-		}
-	}
-	for i, a := range run.Actions {
-		add(ValidateAction(i, a))
-	}
-	for i, fb := range run.Feedback {
-		add(ValidateFeedback(i, fb))
-	}
-	add(ValidateTick(run.Tick))
+	es.merge(ValidateActionRows(run.Actions))
+	es.merge(ValidateFeedbackRows(run.Feedback))
+	es.merge(ValidateTick(run.Tick))
 	return es.Err()
+}
+
+// merge records the problems of err, the FieldErrors of another validation (nil adds nothing).
+func (es *FieldErrors) merge(err error) {
+	var fes FieldErrors
+	if errors.As(err, &fes) {
+		*es = append(*es, fes...)
+	}
 }

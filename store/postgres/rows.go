@@ -17,14 +17,7 @@ import (
 // even when every id exists already (ids derive from the tick, not the persona): one statement,
 // so one implicit transaction and one round trip whatever the batch size.
 func (db *DB) InsertActions(ctx context.Context, personaID string, rows []persona.Action) (written, duplicates int, err error) {
-	var es persona.FieldErrors
-	for i, a := range rows {
-		var rowErrs persona.FieldErrors
-		if errors.As(persona.ValidateAction(i, a), &rowErrs) {
-			es = append(es, rowErrs...)
-		}
-	}
-	if err := es.Err(); err != nil {
+	if err := persona.ValidateActionRows(rows); err != nil {
 		return 0, 0, fmt.Errorf("insert actions: %w", err)
 	}
 	if len(rows) == 0 {
@@ -78,14 +71,7 @@ func insertActions(ctx context.Context, q querier, personaID string, rows []pers
 // InsertFeedback inserts feedback rows with ON CONFLICT DO NOTHING in one statement, like
 // InsertActions.
 func (db *DB) InsertFeedback(ctx context.Context, personaID string, rows []persona.Feedback) (written, duplicates int, err error) {
-	var es persona.FieldErrors
-	for i, fb := range rows {
-		var rowErrs persona.FieldErrors
-		if errors.As(persona.ValidateFeedback(i, fb), &rowErrs) {
-			es = append(es, rowErrs...)
-		}
-	}
-	if err := es.Err(); err != nil {
+	if err := persona.ValidateFeedbackRows(rows); err != nil {
 		return 0, 0, fmt.Errorf("insert feedback: %w", err)
 	}
 	if len(rows) == 0 {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -25,16 +24,7 @@ func checkPersona(ctx context.Context, t *tx, id string) error {
 
 // InsertActions inserts action rows, skipping ids that exist, in one transaction.
 func (db *DB) InsertActions(ctx context.Context, personaID string, rows []persona.Action) (written, duplicates int, err error) {
-	var es persona.FieldErrors
-	for i, a := range rows {
-		if err := persona.ValidateAction(i, a); err != nil {
-			var fes persona.FieldErrors
-			if errors.As(err, &fes) {
-				es = append(es, fes...)
-			}
-		}
-	}
-	if err := es.Err(); err != nil {
+	if err := persona.ValidateActionRows(rows); err != nil {
 		return 0, 0, fmt.Errorf("insert actions: %w", err)
 	}
 	if len(rows) == 0 {
@@ -107,16 +97,7 @@ func insertActionsSQL(n int) string {
 
 // InsertFeedback inserts feedback rows, skipping ids that exist, in one transaction.
 func (db *DB) InsertFeedback(ctx context.Context, personaID string, rows []persona.Feedback) (written, duplicates int, err error) {
-	var es persona.FieldErrors
-	for i, fb := range rows {
-		if err := persona.ValidateFeedback(i, fb); err != nil {
-			var fes persona.FieldErrors
-			if errors.As(err, &fes) {
-				es = append(es, fes...)
-			}
-		}
-	}
-	if err := es.Err(); err != nil {
+	if err := persona.ValidateFeedbackRows(rows); err != nil {
 		return 0, 0, fmt.Errorf("insert feedback: %w", err)
 	}
 	if len(rows) == 0 {
