@@ -58,16 +58,14 @@ func (es FieldErrors) Err() error {
 // characters and invalid UTF-8 in text columns, where SQLite would store them. Both stores
 // refuse such input through the domain's validation instead.
 func (es *FieldErrors) Text(field, s string) {
-	if err := textError(s); err != "" {
-		es.Add(field, "%s", err)
+	if msg := TextProblem(s); msg != "" {
+		es.Add(field, "%s", msg)
 	}
 }
 
 // TextProblem says what makes s unfit for a text field ("must not contain NUL characters"), or
 // "" when it is fine. Validation that reports problems its own way (the catalog) uses it.
-func TextProblem(s string) string { return textError(s) }
-
-func textError(s string) string {
+func TextProblem(s string) string {
 	if strings.IndexByte(s, 0) >= 0 {
 		return "must not contain NUL characters"
 	}

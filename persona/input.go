@@ -78,7 +78,7 @@ func validateMix(es *FieldErrors, field string, m ModuleMix) {
 	for k, w := range m {
 		if strings.TrimSpace(k) == "" {
 			es.Add(field, "has an empty module name")
-		} else if msg := textError(k); msg != "" {
+		} else if msg := TextProblem(k); msg != "" {
 			es.Add(field, "module names %s", msg)
 		}
 		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
@@ -98,7 +98,7 @@ func ValidateEmail(s string) error {
 	if s == "" {
 		return &FieldError{Field: "email", Message: "is required"}
 	}
-	if msg := textError(s); msg != "" {
+	if msg := TextProblem(s); msg != "" {
 		return &FieldError{Field: "email", Message: msg}
 	}
 	a, err := mail.ParseAddress(s)
@@ -176,7 +176,7 @@ func (in SpaceInput) Validate() error {
 			es.Add(field, "is required")
 			continue
 		}
-		if msg := textError(m); msg != "" {
+		if msg := TextProblem(m); msg != "" {
 			es.Add(field, "%s", msg)
 			continue
 		}
