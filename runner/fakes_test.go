@@ -1,10 +1,12 @@
 package runner_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -289,6 +291,21 @@ type bundle struct {
 	auth   *fakeAuth
 	mu     sync.Mutex
 	events []runner.Event
+	logs   bytes.Buffer // the runner's log output, as text
+}
+
+// Write takes the runner's log output (setup's logger writes here), safe for its goroutines.
+func (b *bundle) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.logs.Write(p)
+}
+
+// logged returns the runner's log output so far.
+func (b *bundle) logged() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.logs.String()
 }
 
 func (b *bundle) eventsOf(kind runner.EventKind) []runner.Event {
@@ -309,6 +326,7 @@ func setup(t *testing.T, cfg config.Config, answer func(context.Context, model.R
 	r, err := runner.New(cfg, runner.Deps{
 		Provider: b.model, Persistence: b.store, Auth: b.auth, Tools: b.tools,
 		OnEvent: func(e runner.Event) { b.mu.Lock(); b.events = append(b.events, e); b.mu.Unlock() },
+		Logger:  slog.New(slog.NewTextHandler(b, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

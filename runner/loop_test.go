@@ -1,12 +1,10 @@
 package runner_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -216,24 +214,6 @@ func TestLoopTicksAtStartThenEveryInterval(t *testing.T) {
 	})
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLoopCountsTicksSkippedByASlowTick: intervals that pass while a tick still runs are skipped
 // ticks — counted in tick_skipped_total and logged — not dropped silently by the timer.
 func TestLoopCountsTicksSkippedByASlowTick(t *testing.T) {
@@ -243,15 +223,8 @@ func TestLoopCountsTicksSkippedByASlowTick(t *testing.T) {
 		cfg := testConfig()
 		cfg.TickInterval = time.Minute
 		g := newGate(p.Email)
-		var logs syncBuffer
-		r, err := runner.New(cfg, runner.Deps{
-			Provider: &scripted{answer: g.answer(day(threeCalls(), goodRating))}, Persistence: newMemStore(p),
-			Auth: &fakeAuth{secret: cfg.SeedSecret.Value()}, Tools: demoTools(),
-			Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := setup(t, cfg, g.answer(day(threeCalls(), goodRating)), p)
+		r := b.r
 		ctx, cancel := context.WithCancel(context.Background())
 		r.Start(ctx)
 		<-g.arrived // the first tick is running and stays in its run
@@ -265,8 +238,8 @@ func TestLoopCountsTicksSkippedByASlowTick(t *testing.T) {
 		if m := metrics(); !strings.Contains(m, "\ntick_skipped_total 3\n") {
 			t.Errorf("after three intervals in one tick: %q, want tick_skipped_total 3", grep(m, "tick_skipped"))
 		}
-		if n := strings.Count(logs.String(), "tick skipped"); n != 3 {
-			t.Errorf("%d skipped ticks logged, want 3:\n%s", n, logs.String())
+		if n := strings.Count(b.logged(), "tick skipped"); n != 3 {
+			t.Errorf("%d skipped ticks logged, want 3:\n%s", n, b.logged())
 		}
 		close(g.release[p.Email])
 		synctest.Wait()
