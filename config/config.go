@@ -125,7 +125,16 @@ func Default() Config {
 }
 
 // Production reports whether the production checks apply (APP_ENV or NODE_ENV = production).
-func (c Config) Production() bool { return strings.EqualFold(strings.TrimSpace(c.Env), "production") }
+func (c Config) Production() bool { return isProduction(c.Env) }
+
+// ProductionEnv reports whether APP_ENV or NODE_ENV says production (SPEC §5.1), as Load reads
+// them: for commands that check production without loading a Config.
+func ProductionEnv(getenv func(string) string) bool {
+	return isProduction(getenv("APP_ENV")) || isProduction(getenv("NODE_ENV"))
+}
+
+// isProduction reports whether an env value names production: any case, blanks around it.
+func isProduction(env string) bool { return strings.EqualFold(strings.TrimSpace(env), "production") }
 
 // DiagEnabled reports whether /diag/* is served: never in production.
 func (c Config) DiagEnabled() bool { return !c.Production() }
@@ -353,7 +362,7 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 	// production), which serve auth reads the same way.
 	appEnv, nodeEnv := strings.TrimSpace(getenv("APP_ENV")), strings.TrimSpace(getenv("NODE_ENV"))
 	switch {
-	case c.Production() || strings.EqualFold(appEnv, "production") || strings.EqualFold(nodeEnv, "production"):
+	case c.Production() || ProductionEnv(getenv):
 		c.Env = "production"
 	case appEnv != "":
 		c.Env = appEnv

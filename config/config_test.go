@@ -238,3 +238,22 @@ func TestCost(t *testing.T) {
 		t.Errorf("longest prefix should win: %+v", p)
 	}
 }
+
+// TestProductionEnv: the rule commands use without a Config is the one Load applies.
+func TestProductionEnv(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{map[string]string{"APP_ENV": " Production "}, true},
+		{map[string]string{"APP_ENV": "development", "NODE_ENV": "production"}, true},
+		{map[string]string{"APP_ENV": "staging", "NODE_ENV": "development"}, false},
+		{map[string]string{}, false},
+	} {
+		cfg, _ := config.Load("", envOf(tc.env), nil)
+		if got := config.ProductionEnv(envOf(tc.env)); got != tc.want || cfg.Production() != tc.want {
+			t.Errorf("%v: ProductionEnv %v, Load's Production %v; want %v", tc.env, got, cfg.Production(), tc.want)
+		}
+	}
+}
