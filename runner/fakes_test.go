@@ -38,6 +38,7 @@ type memStore struct {
 	failErr     error // default: a transient error
 	dueAgain    bool  // a finished run leaves its persona due at once (only its lease is released)
 	maxClaims   int   // > 0: claims after this many return nobody
+	ignoreLease bool  // claims hand back leased personas too (a broken store)
 	claimed     chan persona.DuePersona
 }
 
@@ -57,7 +58,7 @@ func (s *memStore) Claim(_ context.Context, runnerID string, limit int, _ time.D
 		if len(out) >= limit {
 			break
 		}
-		if s.leased[p.UserID] != "" || s.done[p.UserID] {
+		if (s.leased[p.UserID] != "" && !s.ignoreLease) || s.done[p.UserID] {
 			continue
 		}
 		s.leased[p.UserID] = runnerID

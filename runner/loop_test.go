@@ -103,6 +103,27 @@ func TestPersonaRunsOncePerTick(t *testing.T) {
 	}
 }
 
+// TestStoreHandingBackRunPersonasEndsTheClaiming: a store that hands back a persona that already
+// ran even after it was claimed again (it ignores its own leases) ends the tick's claiming rather
+// than making it claim over and over.
+func TestStoreHandingBackRunPersonasEndsTheClaiming(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.loop@mana.test")
+	cfg := testConfig()
+	cfg.Concurrency = 1 // every claim fills its one slot, so a short claim does not end the tick
+	b := setup(t, cfg, day(threeCalls(), goodRating), p)
+	b.store.dueAgain, b.store.ignoreLease = true, true
+	b.store.maxClaims = 10 // the backstop should the rule fail
+	res, err := b.r.Tick(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Due != 1 || len(b.store.ticks) != 1 || b.store.claims != 3 {
+		t.Errorf("result %+v, %d tick records, %d claims; want one run and 3 claims (ran, handed back, again: stop)",
+			res, len(b.store.ticks), b.store.claims)
+	}
+}
+
 func TestPauseStopsNewRuns(t *testing.T) {
 	t.Parallel()
 	a, c := testPersona("persona.a@mana.test"), testPersona("persona.c@mana.test")
