@@ -366,11 +366,8 @@ func (db *DB) UpsertSpace(ctx context.Context, in persona.SpaceInput) (string, p
 	return id, out, nil
 }
 
+// upsertSpace writes a valid space (its callers check the input before the transaction).
 func upsertSpace(ctx context.Context, tx pgx.Tx, now time.Time, in persona.SpaceInput) (id string, out persona.Outcome, detail string, err error) {
-	if err := in.Validate(); err != nil {
-		return "", "", "", err
-	}
-	name := in.Name
 	// Resolve member emails first so an unknown one fails before anything is written.
 	memberIDs := make([]string, len(in.Members))
 	var es persona.FieldErrors
@@ -395,7 +392,7 @@ func upsertSpace(ctx context.Context, tx pgx.Tx, now time.Time, in persona.Space
 	case errors.Is(err, pgx.ErrNoRows):
 		id, out = uuid.NewString(), persona.Created
 		tag, err := tx.Exec(ctx, `INSERT INTO auth.spaces (id, name, slug, type, created_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (slug) DO NOTHING`, id, name, in.Slug, string(in.Type), now)
+			ON CONFLICT (slug) DO NOTHING`, id, in.Name, in.Slug, string(in.Type), now)
 		if err != nil {
 			return "", "", "", err
 		}
@@ -408,14 +405,14 @@ func upsertSpace(ctx context.Context, tx pgx.Tx, now time.Time, in persona.Space
 		return "", "", "", fmt.Errorf("slug %s is a personal space: %w", in.Slug, persona.ErrConflict)
 	default:
 		out = persona.Unchanged
-		if curName != name {
+		if curName != in.Name {
 			changed = append(changed, "name")
 		}
 		if curType != string(in.Type) {
 			changed = append(changed, "type")
 		}
 		if len(changed) > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE auth.spaces SET name = $2, type = $3 WHERE id = $1`, id, name, string(in.Type)); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE auth.spaces SET name = $2, type = $3 WHERE id = $1`, id, in.Name, string(in.Type)); err != nil {
 				return "", "", "", err
 			}
 		}

@@ -172,12 +172,9 @@ func insertPersonaRow(ctx context.Context, t *tx, id string, in persona.PersonaI
 	return nil
 }
 
-// validateSpace checks a space input by the domain's rules (the same in every store).
-func validateSpace(in persona.SpaceInput) error { return in.Validate() }
-
 // UpsertSpace creates or updates a shared space by slug.
 func (db *DB) UpsertSpace(ctx context.Context, in persona.SpaceInput) (string, persona.Outcome, error) {
-	if err := validateSpace(in); err != nil {
+	if err := in.Validate(); err != nil {
 		return "", "", fmt.Errorf("upsert space %q: %w", in.Slug, err)
 	}
 	var (
@@ -303,7 +300,7 @@ func (db *DB) ApplySeed(ctx context.Context, plan persona.SeedPlan, dryRun bool)
 		pws[i] = pw
 	}
 	for _, in := range plan.Spaces {
-		if err := validateSpace(in); err != nil {
+		if err := in.Validate(); err != nil {
 			return nil, fmt.Errorf("apply seed: space %q: %w", in.Slug, err)
 		}
 	}
