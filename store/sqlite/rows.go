@@ -44,23 +44,34 @@ func (db *DB) InsertActions(ctx context.Context, personaID string, rows []person
 }
 
 // insertActions inserts valid rows of a persona known to exist and returns the number written.
-func insertActions(ctx context.Context, t *tx, personaID string, rows []persona.Action) (written int, err error) {
-	// Multi-row statements: one statement per 100 rows is several times faster than one per row
-	// with this driver. RowsAffected counts only the rows inserted.
-	for start := 0; start < len(rows); start += actionChunk {
-		chunk := rows[start:min(start+actionChunk, len(rows))]
-		args := make([]any, 0, len(chunk)*11)
-		for _, a := range chunk {
-			a = persona.NormalizeAction(personaID, a)
-			if a.CreatedAt.IsZero() {
-				a.CreatedAt = t.now
-			}
-			args = append(args, a.ID, a.PersonaID, a.TickID, a.ToolName, a.Module, a.InputHash, string(a.Result),
-				a.ErrorMessage, a.LatencyMs, a.Seq, micro(a.CreatedAt))
+func insertActions(ctx context.Context, t *tx, personaID string, rows []persona.Action) (int, error) {
+	return insertChunked(ctx, t, "actions", actionsInsert, rows, func(args []any, a persona.Action) []any {
+		a = persona.NormalizeAction(personaID, a)
+		if a.CreatedAt.IsZero() {
+			a.CreatedAt = t.now
 		}
-		res, err := t.ExecContext(ctx, insertActionsSQL(len(chunk)), args...)
+		return append(args, a.ID, a.PersonaID, a.TickID, a.ToolName, a.Module, a.InputHash, string(a.Result),
+			a.ErrorMessage, a.LatencyMs, a.Seq, micro(a.CreatedAt))
+	})
+}
+
+var actionsInsert = &multiInsert{head: `INSERT INTO persona_actions (id, persona_id, tick_id, tool_name, module, input_hash, result,
+		error_message, latency_ms, seq, created_at) VALUES `, cols: 11}
+
+// insertChunked inserts rows in multi-row statements of stmt, rowChunk rows each, and returns
+// the number written: one statement per 100 rows is several times faster than one per row with
+// this driver, and RowsAffected counts only the rows inserted (ON CONFLICT (id) DO NOTHING).
+// args appends a row's values in the statement's column order.
+func insertChunked[T any](ctx context.Context, t *tx, what string, stmt *multiInsert, rows []T, args func([]any, T) []any) (written int, err error) {
+	for start := 0; start < len(rows); start += rowChunk {
+		chunk := rows[start:min(start+rowChunk, len(rows))]
+		vals := make([]any, 0, len(chunk)*stmt.cols)
+		for _, r := range chunk {
+			vals = args(vals, r)
+		}
+		res, err := t.ExecContext(ctx, stmt.sql(len(chunk)), vals...)
 		if err != nil {
-			return 0, fmt.Errorf("insert actions %d–%d: %w", start, start+len(chunk)-1, err)
+			return 0, fmt.Errorf("insert %s %d–%d: %w", what, start, start+len(chunk)-1, err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
@@ -71,27 +82,33 @@ func insertActions(ctx context.Context, t *tx, personaID string, rows []persona.
 	return written, nil
 }
 
-// actionChunk is the number of rows per INSERT statement (11 parameters each, well below
+// rowChunk is the number of rows per INSERT statement (at most 11 parameters each, well below
 // SQLite's limit of 32766).
-const actionChunk = 100
+const rowChunk = 100
 
-var actionStatements sync.Map // rows → statement text
+// multiInsert is an INSERT … VALUES statement of cols parameters a row, ON CONFLICT (id) DO
+// NOTHING, built once for each number of rows.
+type multiInsert struct {
+	head  string // "INSERT INTO t (…) VALUES "
+	cols  int
+	texts sync.Map // rows → statement text
+}
 
-func insertActionsSQL(n int) string {
-	if q, ok := actionStatements.Load(n); ok {
+func (m *multiInsert) sql(n int) string {
+	if q, ok := m.texts.Load(n); ok {
 		return q.(string)
 	}
+	row := "(" + strings.Repeat("?, ", m.cols-1) + "?)"
 	var b strings.Builder
-	b.WriteString(`INSERT INTO persona_actions (id, persona_id, tick_id, tool_name, module, input_hash, result,
-		error_message, latency_ms, seq, created_at) VALUES `)
+	b.WriteString(m.head)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString(row)
 	}
 	b.WriteString(" ON CONFLICT (id) DO NOTHING")
-	actionStatements.Store(n, b.String())
+	m.texts.Store(n, b.String())
 	return b.String()
 }
 
@@ -116,50 +133,18 @@ func (db *DB) InsertFeedback(ctx context.Context, personaID string, rows []perso
 	return written, len(rows) - written, nil
 }
 
-// insertFeedback inserts valid rows of a persona known to exist and returns the number written,
-// in multi-row statements as insertActions does.
-func insertFeedback(ctx context.Context, t *tx, personaID string, rows []persona.Feedback) (written int, err error) {
-	for start := 0; start < len(rows); start += actionChunk {
-		chunk := rows[start:min(start+actionChunk, len(rows))]
-		args := make([]any, 0, len(chunk)*7)
-		for _, fb := range chunk {
-			fb = persona.NormalizeFeedback(personaID, fb)
-			if fb.CreatedAt.IsZero() {
-				fb.CreatedAt = t.now
-			}
-			args = append(args, fb.ID, fb.PersonaID, fb.TickID, fb.Module, fb.Rating, fb.Notes, micro(fb.CreatedAt))
+// insertFeedback inserts valid rows of a persona known to exist and returns the number written.
+func insertFeedback(ctx context.Context, t *tx, personaID string, rows []persona.Feedback) (int, error) {
+	return insertChunked(ctx, t, "feedback", feedbackInsert, rows, func(args []any, fb persona.Feedback) []any {
+		fb = persona.NormalizeFeedback(personaID, fb)
+		if fb.CreatedAt.IsZero() {
+			fb.CreatedAt = t.now
 		}
-		res, err := t.ExecContext(ctx, insertFeedbackSQL(len(chunk)), args...)
-		if err != nil {
-			return 0, fmt.Errorf("insert feedback %d–%d: %w", start, start+len(chunk)-1, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, err
-		}
-		written += int(n)
-	}
-	return written, nil
+		return append(args, fb.ID, fb.PersonaID, fb.TickID, fb.Module, fb.Rating, fb.Notes, micro(fb.CreatedAt))
+	})
 }
 
-var feedbackStatements sync.Map // rows → statement text
-
-func insertFeedbackSQL(n int) string {
-	if q, ok := feedbackStatements.Load(n); ok {
-		return q.(string)
-	}
-	var b strings.Builder
-	b.WriteString(`INSERT INTO persona_feedback (id, persona_id, tick_id, module, rating, notes, created_at) VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-	}
-	b.WriteString(" ON CONFLICT (id) DO NOTHING")
-	feedbackStatements.Store(n, b.String())
-	return b.String()
-}
+var feedbackInsert = &multiInsert{head: `INSERT INTO persona_feedback (id, persona_id, tick_id, module, rating, notes, created_at) VALUES `, cols: 7}
 
 // where builds a WHERE clause from optional filters.
 type where struct {
