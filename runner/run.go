@@ -55,8 +55,7 @@ type run struct {
 	tokenAt time.Time
 
 	system     string
-	tools      []string     // model-facing tool names offered
-	modelTools []model.Tool // the tools as the model sees them, sent in every turn
+	modelTools []model.Tool // the tools as the model sees them, sent in every turn; nil until listed
 	messages   []model.Message
 	ratingAt   int // index of the rating request in messages, -1 without a rating turn
 	usage      model.Usage
@@ -183,10 +182,6 @@ func (rn *run) execute(ctx context.Context) error {
 	}
 	names := mapToolNames(mcpNames)
 	rn.modelTools = modelTools(specs, names)
-	rn.tools = make([]string, len(rn.modelTools))
-	for i, t := range rn.modelTools {
-		rn.tools[i] = t.Name
-	}
 
 	rn.messages = append(rn.messages, model.Message{Role: model.User, Text: userMessage(p, r.now(), digest)})
 	stoppedEarly := false
@@ -507,7 +502,14 @@ func (rn *run) record(status persona.TickStatus, errText string) persona.Tick {
 	msgs := append([]string{}, errText)
 	msgs = append(msgs, rn.notes...)
 	t.Error = cleanText(strings.Trim(strings.Join(msgs, "; "), "; "), 2000)
-	tr := transcript{Model: rn.modelName, System: rn.system, Tools: rn.tools, Messages: rn.messages}
+	var tools []string // null in the transcript when the tools were never listed
+	if rn.modelTools != nil {
+		tools = make([]string, len(rn.modelTools))
+		for i, t := range rn.modelTools {
+			tools[i] = t.Name
+		}
+	}
+	tr := transcript{Model: rn.modelName, System: rn.system, Tools: tools, Messages: rn.messages}
 	if rn.ratingAt >= 0 {
 		at := rn.ratingAt
 		tr.RatingTurnAt = &at
