@@ -145,12 +145,6 @@ func TestCheckpointsInBackground(t *testing.T) {
 		t.Errorf("writer wal_autocheckpoint = %d, %v; want 0", auto, err)
 	}
 	id := seedPersona(t, db, "persona.anna@mana.test")
-	last := func() checkpointResult {
-		if r := db.ckLast.Load(); r != nil {
-			return *r
-		}
-		return checkpointResult{}
-	}
 	// A reader holds a snapshot from before the writes, so a checkpoint cannot copy them all;
 	// once it ends, the checkpointer must finish the job without another write coming.
 	rtx, err := db.r.BeginTx(ctx, nil)
@@ -167,14 +161,17 @@ func TestCheckpointsInBackground(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "a checkpoint held back by the reader", func() bool { r := last(); return r.frames > 0 && r.moved < r.frames })
-	held := last().attempt
+	var held *checkpointResult
+	waitFor(t, "a checkpoint held back by the reader", func() bool {
+		held = db.ckLast.Load()
+		return held != nil && held.frames > 0 && held.moved < held.frames
+	})
 	if err := rtx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a later checkpoint that copies every frame", func() bool {
-		r := last()
-		return r.attempt > held && r.err == nil && r.busy == 0 && r.moved == r.frames
+		r := db.ckLast.Load()
+		return r != held && r.err == nil && r.busy == 0 && r.moved == r.frames
 	})
 }
 

@@ -52,9 +52,8 @@ type DB struct {
 	ckLast      atomic.Pointer[checkpointResult] // the last checkpoint's outcome (tests)
 }
 
-// checkpointResult is what one PRAGMA wal_checkpoint reported.
+// checkpointResult is what one PRAGMA wal_checkpoint reported; each attempt stores a new one.
 type checkpointResult struct {
-	attempt             int64
 	busy, frames, moved int
 	err                 error
 }
@@ -203,7 +202,6 @@ const checkpointEvery = 250 * time.Millisecond
 // would keep the tail of the last burst of writes until the next one.
 func (db *DB) checkpointer() {
 	unfinished := false
-	var attempt int64
 	for {
 		if !unfinished {
 			select {
@@ -214,8 +212,7 @@ func (db *DB) checkpointer() {
 		}
 		var busy, frames, done int
 		err := db.ck.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done)
-		attempt = attempt + 1
-		db.ckLast.Store(&checkpointResult{attempt: attempt, busy: busy, frames: frames, moved: done, err: err})
+		db.ckLast.Store(&checkpointResult{busy: busy, frames: frames, moved: done, err: err})
 		unfinished = err != nil || busy != 0 || done < frames
 		t := time.NewTimer(checkpointEvery)
 		select {
