@@ -11,6 +11,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/catalog"
+	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/persona"
 )
 
@@ -118,11 +119,10 @@ func seedSecret(flag string, getenv func(string) string) (string, error) {
 	return secret, nil
 }
 
-// isProduction reports production mode: APP_ENV or NODE_ENV is "production", in any case and
-// with blanks around it, as the runner's configuration reads them (config.Config.Production).
+// isProduction reports production mode: APP_ENV or NODE_ENV is "production", by the runner's
+// own rule (config.Config.Production).
 func isProduction(getenv func(string) string) bool {
-	prod := func(v string) bool { return strings.EqualFold(strings.TrimSpace(v), "production") }
-	return prod(getenv("APP_ENV")) || prod(getenv("NODE_ENV"))
+	return config.Config{Env: getenv("APP_ENV")}.Production() || config.Config{Env: getenv("NODE_ENV")}.Production()
 }
 
 // printSeedChanges writes the seed report as a table and a totals line.
