@@ -3,7 +3,6 @@ package authapi
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/persona-runner/persona-runner/persona"
@@ -23,17 +22,6 @@ func (s *Server) handleAdminUpsert(w http.ResponseWriter, r *http.Request) {
 	if err := in.Validate(); err != nil {
 		writeValidation(w, detailsOf(err))
 		return
-	}
-	if d := nulFields("", "email", in.Email, "name", in.Name, "password", in.Password, "archetype", in.Archetype,
-		"systemPrompt", in.SystemPrompt, "timezone", in.Timezone); d != nil {
-		writeValidation(w, d)
-		return
-	}
-	for module := range in.ModuleMix {
-		if strings.IndexByte(module, 0) >= 0 {
-			writeValidation(w, []FieldDetail{{Field: "moduleMix", Message: "module names must not contain NUL characters"}})
-			return
-		}
 	}
 	id, outcome, err := s.store.UpsertPersona(r.Context(), in)
 	if err != nil {
@@ -63,16 +51,13 @@ func (s *Server) handleAdminUpsertSpace(w http.ResponseWriter, r *http.Request) 
 	} else if !in.Type.Valid() {
 		es.Add("type", "must be one of brand, club, family, team, practice (got %q)", in.Type)
 	}
+	// Text the stores cannot keep alike (NUL) is refused here, as persona validation refuses it
+	// in the other admin and internal routes.
 	for i, m := range in.Members {
-		if d := nulFields("", fmt.Sprintf("members[%d]", i), m); d != nil {
-			es.Add(d[0].Field, "%s", d[0].Message)
-		}
+		es.Text(fmt.Sprintf("members[%d]", i), m)
 	}
-	if d := nulFields("", "slug", in.Slug, "name", in.Name); d != nil {
-		for _, x := range d {
-			es.Add(x.Field, "%s", x.Message)
-		}
-	}
+	es.Text("slug", in.Slug)
+	es.Text("name", in.Name)
 	if err := es.Err(); err != nil {
 		writeValidation(w, detailsOf(err))
 		return

@@ -256,6 +256,8 @@ func TestAdminSpaces(t *testing.T) {
 		}
 		wantValidation(t, b.do(t, "POST", authapi.PathAdminSpaces, `{"type":"castle"}`, b.admin()), "slug", "name", "type")
 		wantValidation(t, b.do(t, "POST", authapi.PathAdminSpaces, `{"slug":"x","name":"X","type":"personal"}`, b.admin()), "type")
+		wantValidation(t, b.do(t, "POST", authapi.PathAdminSpaces,
+			`{"slug":"nul","name":"N\u0000","type":"club","members":["persona.anna@mana.test","a\u0000"]}`, b.admin()), "name", "members[1]")
 		r = b.do(t, "POST", authapi.PathAdminSpaces,
 			`{"slug":"club","name":"Club","type":"club","members":["ghost@mana.test"]}`, b.admin())
 		if r.status != http.StatusBadRequest || r.json(t)["error"] != "ValidationError" {

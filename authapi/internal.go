@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/persona-runner/persona-runner/persona"
@@ -290,11 +289,6 @@ func (s *Server) handleTick(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, detailsOf(err))
 		return
 	}
-	if d := nulFields("", "tickId", t.TickID, "runnerId", t.RunnerID, "model", t.Model,
-		"summary", t.Summary, "error", t.Error); d != nil {
-		writeValidation(w, d)
-		return
-	}
 	if err := s.store.RecordTick(r.Context(), t); err != nil {
 		if errors.Is(err, persona.ErrConflict) {
 			// The tick id is already another persona's. Like every bad field of an internal
@@ -344,32 +338,11 @@ func isObject(m json.RawMessage) bool {
 	return len(m) > 0 && m[0] == '{'
 }
 
-// nulFields names every field (given as name, value pairs) that contains a NUL character.
-// PostgreSQL cannot store NUL in text, so such input is refused up front, the same on every
-// store, instead of failing the transaction.
-func nulFields(prefix string, pairs ...string) []FieldDetail {
-	var out []FieldDetail
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if strings.IndexByte(pairs[i+1], 0) >= 0 {
-			name := pairs[i]
-			if prefix != "" {
-				name = prefix + "." + name
-			}
-			out = append(out, FieldDetail{Field: name, Message: "must not contain NUL characters"})
-		}
-	}
-	return out
-}
-
 // checkAction validates row i of a batch and returns it normalised, or its problems.
 func checkAction(i int, row ActionRow, personaID string) (persona.Action, []FieldDetail) {
 	a := actionFromRow(row)
 	if err := persona.ValidateAction(i, a); err != nil {
 		return a, detailsOf(err)
-	}
-	if d := nulFields(fmt.Sprintf("actions[%d]", i), "tickId", a.TickID, "toolName", a.ToolName, "module", a.Module,
-		"inputHash", a.InputHash, "errorMessage", a.ErrorMessage); d != nil {
-		return a, d
 	}
 	return persona.NormalizeAction(personaID, a), nil
 }
@@ -379,9 +352,6 @@ func checkFeedback(i int, row FeedbackRow, personaID string) (persona.Feedback, 
 	fb := feedbackFromRow(row)
 	if err := persona.ValidateFeedback(i, fb); err != nil {
 		return fb, detailsOf(err)
-	}
-	if d := nulFields(fmt.Sprintf("feedback[%d]", i), "tickId", fb.TickID, "module", fb.Module, "notes", fb.Notes); d != nil {
-		return fb, d
 	}
 	return persona.NormalizeFeedback(personaID, fb), nil
 }

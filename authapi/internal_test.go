@@ -365,6 +365,7 @@ func TestTicksAndHistory(t *testing.T) {
 		wantValidation(t, b.do(t, "POST", path, `{"tickId":"t3","status":"ok","personaId":"someone-else"}`, b.svc()), "personaId")
 		wantValidation(t, b.do(t, "POST", path, `{"tickId":"t3","status":"ok","toolCalls":"many"}`, b.svc()), "toolCalls")
 		wantValidation(t, b.do(t, "POST", path, `{"tickId":"t3","status":"ok","startedAt":"noon"}`, b.svc()), "startedAt/finishedAt")
+		wantValidation(t, b.do(t, "POST", path, `{"tickId":"t3","status":"ok","summary":"a\u0000","error":"\u0000"}`, b.svc()), "summary", "error")
 		wantBody(t, b.do(t, "POST", path, `{"tickId":`, b.svc()), 400, `{"error":"Invalid JSON"}`)
 		wantBody(t, b.do(t, "POST", authapi.PathInternal+"/nope/ticks", `{"tickId":"t9","status":"ok"}`, b.svc()), 404,
 			`{"error":"Persona not found"}`)
