@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -560,9 +561,7 @@ func TestLoginLockoutAndSigningKeys(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) persona.Store {
-		return postgres.NewTestDB(t, postgres.WithNow(clock.Now))
-	})
+	storetest.Run(t, newConformanceStore)
 }
 
 func newConformanceStore(t *testing.T, clock *storetest.Clock) persona.Store {
@@ -570,22 +569,8 @@ func newConformanceStore(t *testing.T, clock *storetest.Clock) persona.Store {
 }
 
 func TestSpaceRoles(t *testing.T) {
-	storetest.SpaceRoles(t, newConformanceStore, func(s persona.Store, spaceID string) (map[string]string, error) {
-		rows, err := s.(*postgres.DB).Pool().Query(context.Background(), `SELECT user_id, role FROM auth.members WHERE space_id = $1`, spaceID)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		out := map[string]string{}
-		for rows.Next() {
-			var uid, role string
-			if err := rows.Scan(&uid, &role); err != nil {
-				return nil, err
-			}
-			out[uid] = role
-		}
-		return out, rows.Err()
-	})
+	storetest.SpaceRoles(t, newConformanceStore, func(s persona.Store) *sql.DB { return s.(*postgres.DB).SQL() },
+		`SELECT user_id, role FROM auth.members WHERE space_id = $1`)
 }
 
 // TestLegacyZoneMigration also shows why the repair is needed: with a "Local" row, PostgreSQL's

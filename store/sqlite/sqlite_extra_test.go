@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -158,27 +159,9 @@ func TestOpenRefusesQuestionMarkPath(t *testing.T) {
 	}
 }
 
-func newConformanceStore(t *testing.T, clock *storetest.Clock) persona.Store {
-	return newStore(t, clock)
-}
-
 func TestSpaceRoles(t *testing.T) {
-	storetest.SpaceRoles(t, newConformanceStore, func(s persona.Store, spaceID string) (map[string]string, error) {
-		rows, err := s.(*sqlite.DB).SQL().Query(`SELECT user_id, role FROM members WHERE space_id = ?`, spaceID)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		out := map[string]string{}
-		for rows.Next() {
-			var uid, role string
-			if err := rows.Scan(&uid, &role); err != nil {
-				return nil, err
-			}
-			out[uid] = role
-		}
-		return out, rows.Err()
-	})
+	storetest.SpaceRoles(t, newConformanceStore, func(s persona.Store) *sql.DB { return s.(*sqlite.DB).SQL() },
+		`SELECT user_id, role FROM members WHERE space_id = ?`)
 }
 
 func TestLegacyZoneMigration(t *testing.T) {

@@ -29,6 +29,11 @@ func newStore(tb testing.TB, clock *storetest.Clock) *sqlite.DB {
 	return db
 }
 
+// newConformanceStore is newStore for the storetest suites.
+func newConformanceStore(t *testing.T, clock *storetest.Clock) persona.Store {
+	return newStore(t, clock)
+}
+
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, clock *storetest.Clock) persona.Store { return newStore(t, clock) })
+	storetest.Run(t, newConformanceStore)
 }

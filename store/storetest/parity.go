@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"maps"
 	"math"
 	"strings"
 	"testing"
@@ -257,10 +259,10 @@ func testTickNumbersAndJSON(e *env) {
 }
 
 // SpaceRoles is the conformance test of space ownership, which the Store interface does not
-// show: roles reads a space's members (user id → role) from the store's database. The first
-// member of a shared space owns it, the others are members, and a re-seed that reorders the
-// list moves the ownership.
-func SpaceRoles(t *testing.T, newStore NewStoreFunc, roles func(s persona.Store, spaceID string) (map[string]string, error)) {
+// show: rolesQuery, run on db(store), selects the user_id and role of every member of the space
+// whose id is its one parameter. The first member of a shared space owns it, the others are
+// members, and a re-seed that reorders the list moves the ownership.
+func SpaceRoles(t *testing.T, newStore NewStoreFunc, db func(persona.Store) *sql.DB, rolesQuery string) {
 	t.Parallel()
 	clock := NewClock(Start)
 	e := &env{t: t, s: newStore(t, clock), clock: clock, ctx: context.Background()}
@@ -274,19 +276,24 @@ func SpaceRoles(t *testing.T, newStore NewStoreFunc, roles func(s persona.Store,
 	}
 	check := func(what string, want map[string]string) {
 		t.Helper()
-		got, err := roles(e.s, id)
+		rows, err := db(e.s).QueryContext(e.ctx, rolesQuery, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != len(want) {
-			t.Errorf("%s: roles = %v; want %v", what, got, want)
-			return
-		}
-		for uid, role := range want {
-			if got[uid] != role {
-				t.Errorf("%s: roles = %v; want %v", what, got, want)
-				return
+		defer rows.Close()
+		got := map[string]string{}
+		for rows.Next() {
+			var uid, role string
+			if err := rows.Scan(&uid, &role); err != nil {
+				t.Fatal(err)
 			}
+			got[uid] = role
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: roles = %v; want %v", what, got, want)
 		}
 	}
 	check("created", map[string]string{a: persona.MemberOwner, b: persona.MemberMember})
