@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -152,9 +153,9 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 
 	if o.Module != "" {
 		// Only the runs that used the module count: a tick whose rows touch it in this window.
-		if len(actions) == 0 && len(feedback) == 0 && len(o.Offered) > 0 && !offersModule(o.Offered, o.Module) {
+		if mods := modulesOf(o.Offered); len(actions) == 0 && len(feedback) == 0 && len(mods) > 0 && !slices.Contains(mods, o.Module) {
 			return nil, &persona.FieldError{Field: "module", Message: fmt.Sprintf(
-				"no rows for module %q and the app offers no such module (modules: %s)", o.Module, strings.Join(modulesOf(o.Offered), ", "))}
+				"no rows for module %q and the app offers no such module (modules: %s)", o.Module, strings.Join(mods, ", "))}
 		}
 		used := map[string]bool{}
 		for _, a := range actions {
@@ -189,16 +190,6 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		}
 	}
 	return r, nil
-}
-
-// offersModule reports whether one of the offered tools belongs to module.
-func offersModule(offered []string, module string) bool {
-	for _, t := range offered {
-		if persona.ModuleOf(t) == module {
-			return true
-		}
-	}
-	return false
 }
 
 // modulesOf lists the modules of the offered tools, sorted, once each.
