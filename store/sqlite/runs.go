@@ -116,7 +116,6 @@ func (db *DB) writeRuns(batch []*runRequest) {
 				return err
 			}
 			if r.out, r.err = writeRun(ctx, t, r.run); r.err != nil {
-				r.out = persona.RunWritten{}
 				if _, err := t.ExecContext(ctx, `ROLLBACK TO run`); err != nil {
 					return err
 				}
@@ -138,7 +137,7 @@ func (db *DB) writeRuns(batch []*runRequest) {
 	}
 }
 
-// writeRun writes one valid run inside t. The tick goes first: it reads the persona row
+// writeRun writes one valid run inside t; on error it returns no counts. The tick goes first: it reads the persona row
 // (ErrNotFound) and the tick's owner (a tick id of another persona) before any row is written.
 func writeRun(ctx context.Context, t *tx, run persona.RunRecord) (persona.RunWritten, error) {
 	var out persona.RunWritten
