@@ -337,7 +337,9 @@ func TestPermanentErrorIsNotRetried(t *testing.T) {
 
 func TestTimeoutIsRetried(t *testing.T) {
 	t.Parallel()
-	p, srv, rec := setup(t, func(c *openai.Config) { c.Timeout = 50 * time.Millisecond })
+	p, srv, rec := setup(t, func(c *openai.Config) { c.Timeout = 500 * time.Millisecond })
+	// The timeout is per attempt, so the second answer must come within it too: 50ms was missed
+	// on a loaded machine under -race (a second retry, then no scripted step).
 	srv.Script(fake.Text("too late").WithDelay(time.Hour), fake.Text("in time"))
 	resp, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")})
 	if err != nil || resp.Text != "in time" {
