@@ -2,12 +2,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,8 +15,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/persona-runner/persona-runner/app"
+	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/persona"
-	"github.com/persona-runner/persona-runner/store"
 )
 
 // startServeMCP runs `serve mcp` in the background and returns its base URL once it listens; stop
@@ -59,6 +57,44 @@ func startServeMCP(t *testing.T, args ...string) (url string, stop func() int) {
 	return "http://" + m[1], stop
 }
 
+// seedPersona creates a persona with a todo module in the store at dsn and returns the id of its
+// personal space.
+func seedPersona(t *testing.T, dsn, email, password string) string {
+	t.Helper()
+	ctx := context.Background()
+	db := openStore(t, dsn)
+	userID, _, err := db.UpsertPersona(ctx, persona.PersonaInput{Email: email, Name: "Tester", Password: password,
+		Archetype: "tester", SystemPrompt: "You are a careful tester who tries every feature once.", ModuleMix: persona.ModuleMix{"todo": 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaces, err := db.SpacesOfUser(ctx, userID)
+	if err != nil || len(spaces) == 0 {
+		t.Fatalf("spaces of %s: %v %v", email, spaces, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return spaces[0].ID
+}
+
+// connectAs logs the persona in at the auth API and connects a standard MCP client to serve mcp
+// with its access token, in space.
+func connectAs(t *testing.T, ctx context.Context, authURL, mcpURL, email, password, space string) *mcp.ClientSession {
+	t.Helper()
+	login, err := authapi.NewClient(authURL, nil).Login(ctx, email, password)
+	if err != nil || login.AccessToken == "" {
+		t.Fatalf("login: %+v, %v", login, err)
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: "serve-mcp-test", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: mcpURL + "/mcp",
+		HTTPClient: &http.Client{Transport: bearer{login.AccessToken, space}}}, nil)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", mcpURL, err)
+	}
+	return cs
+}
+
 // bearer adds a persona's token and space to every request of the MCP client.
 type bearer struct{ token, space string }
 
@@ -75,49 +111,15 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestServeMCPWithAuthAPI(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(dir, dbFile))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const email, password = "persona.anna@mana.test", "anna-password-1"
-	userID, _, err := db.UpsertPersona(ctx, persona.PersonaInput{Email: email, Name: "Anna", Password: password,
-		Archetype: "student", SystemPrompt: "You are Anna, a student who plans her week.", ModuleMix: persona.ModuleMix{"todo": 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spaces, err := db.SpacesOfUser(ctx, userID)
-	if err != nil || len(spaces) == 0 {
-		t.Fatalf("spaces of anna: %v %v", spaces, err)
-	}
-	personal := spaces[0].ID
-	db.Close()
+	personal := seedPersona(t, filepath.Join(dir, dbFile), email, password)
 
 	authURL, stopAuth, _ := startServeAuth(t, map[string]string{"MANA_SERVICE_KEY": testServiceKey}, "--data", dir, "--addr", "127.0.0.1:0")
 	mcpURL, stopMCP := startServeMCP(t, "--data", dir, "--addr", "127.0.0.1:0", "--auth-url", authURL)
 
-	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
-	resp, err := http.Post(authURL+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var login struct {
-		AccessToken string `json:"accessToken"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&login)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 || login.AccessToken == "" {
-		t.Fatalf("login: status %d, %v", resp.StatusCode, err)
-	}
-
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := mcp.NewClient(&mcp.Implementation{Name: "serve-mcp-test", Version: "1"}, nil)
-	cs, err := client.Connect(cctx, &mcp.StreamableClientTransport{Endpoint: mcpURL + "/mcp",
-		HTTPClient: &http.Client{Transport: bearer{login.AccessToken, personal}}}, nil)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
+	cs := connectAs(t, cctx, authURL, mcpURL, email, password, personal)
 	tools, err := cs.ListTools(cctx, nil)
 	if err != nil || len(tools.Tools) != len(app.Tools()) {
 		t.Fatalf("list tools: %d tools, %v; want %d", len(tools.Tools), err, len(app.Tools()))
@@ -175,52 +177,18 @@ func TestServeMCPRefusesBadFlags(t *testing.T) {
 func TestServeMCPConfigFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ctx := context.Background()
 	dbPath := filepath.Join(dir, "shared.db")
-	db, err := store.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const email, password = "persona.cfg@mana.test", "cfg-password-1"
-	userID, _, err := db.UpsertPersona(ctx, persona.PersonaInput{Email: email, Name: "Cfg", Password: password,
-		Archetype: "tester", SystemPrompt: "You are a careful tester who tries every feature once.", ModuleMix: persona.ModuleMix{"todo": 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spaces, err := db.SpacesOfUser(ctx, userID)
-	if err != nil || len(spaces) == 0 {
-		t.Fatalf("spaces: %v %v", spaces, err)
-	}
-	db.Close()
+	personal := seedPersona(t, dbPath, email, password)
 
 	authURL, _, _ := startServeAuth(t, map[string]string{"MANA_SERVICE_KEY": testServiceKey}, "--db", dbPath, "--addr", "127.0.0.1:0")
-	cfg := filepath.Join(dir, "persona-runner.yaml")
-	if err := os.WriteFile(cfg, []byte("authUrl: "+authURL+"\ndb: "+dbPath+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeFile(t, dir, "persona-runner.yaml", "authUrl: "+authURL+"\ndb: "+dbPath+"\n")
 	mcpURL, stop := startServeMCP(t, "--config", cfg, "--addr", "127.0.0.1:0")
 
-	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
-	resp, err := http.Post(authURL+"/api/v1/auth/login", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var login struct {
-		AccessToken string `json:"accessToken"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&login)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("login: status %d, %v", resp.StatusCode, err)
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := mcp.NewClient(&mcp.Implementation{Name: "serve-mcp-config-test", Version: "1"}, nil)
-	cs, err := client.Connect(cctx, &mcp.StreamableClientTransport{Endpoint: mcpURL + "/mcp",
-		HTTPClient: &http.Client{Transport: bearer{login.AccessToken, spaces[0].ID}}}, nil)
-	if err != nil {
-		t.Fatalf("connect with the file's auth URL and store: %v", err)
-	}
+	// connectAs fails the test when the file's auth URL or store is not the one serve mcp uses.
+	cs := connectAs(t, cctx, authURL, mcpURL, email, password, personal)
 	if tools, err := cs.ListTools(cctx, nil); err != nil || len(tools.Tools) != len(app.Tools()) {
 		t.Fatalf("list tools: %v", err)
 	}
@@ -230,10 +198,7 @@ func TestServeMCPConfigFile(t *testing.T) {
 	}
 
 	// A bad authUrl in the file is refused, naming where it came from.
-	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("authUrl: localhost:3001\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bad := writeFile(t, dir, "bad.yaml", "authUrl: localhost:3001\n")
 	code, _, errOut := run(t, nil, "serve", "mcp", "--config", bad, "--db", dbPath, "--addr", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(errOut, "authUrl in "+bad) {
 		t.Errorf("bad authUrl in the file: exit %d, stderr %q", code, errOut)
