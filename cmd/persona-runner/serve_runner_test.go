@@ -81,10 +81,7 @@ func TestServeRunnerRefusesBadConfig(t *testing.T) {
 // on, the development seed secret and the simulator accepted).
 func TestServeRunnerFileProductionStays(t *testing.T) {
 	t.Parallel()
-	file := filepath.Join(t.TempDir(), "runner.yaml")
-	if err := os.WriteFile(file, []byte("env: production\nprovider: sim\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := writeFile(t, t.TempDir(), "runner.yaml", "env: production\nprovider: sim\n")
 	for _, env := range []map[string]string{{"APP_ENV": "development"}, {"NODE_ENV": "development"}} {
 		code, _, errOut := runStopped(t, env, "serve", "runner", "--addr", "127.0.0.1:0", "--config", file)
 		for _, want := range []string{"MANA_SERVICE_KEY is required in production", "MODEL_PROVIDER=sim", "PERSONA_SEED_SECRET"} {
