@@ -39,7 +39,7 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	key := firstNonEmpty(env.Getenv("MANA_SERVICE_KEY"), file.ServiceKey.Value())
+	_, key := firstSet("MANA_SERVICE_KEY", env.Getenv("MANA_SERVICE_KEY"), "serviceKey", file.ServiceKey.Value())
 	// Production when the environment or the file says so: either one switches the checks on.
 	if err := checkAuthServiceKey(key, isProduction(env.Getenv) || file.Production()); err != nil {
 		return err

@@ -45,16 +45,6 @@ func withFileDB(f StoreFlags, file config.Config, getenv func(string) string) St
 	return f
 }
 
-// firstNonEmpty returns the first of vs that is not blank, trimmed.
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v = strings.TrimSpace(v); v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 // firstSet takes (name, value) pairs in order of precedence and returns the first pair whose
 // value is not blank (trimmed), so that an error can say where a bad value came from.
 func firstSet(pairs ...string) (name, value string) {
