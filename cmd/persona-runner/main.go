@@ -45,12 +45,9 @@ func main() {
 	finished := make(chan struct{})
 	go func() {
 		// The first signal asks for a graceful stop; from then on the default handling is back,
-		// so a second Ctrl-C (or SIGTERM) ends the process at once.
-		select {
-		case <-finished:
-			return
-		case <-ctx.Done():
-		}
+		// so a second Ctrl-C (or SIGTERM) ends the process at once. ctx also ends when Run has
+		// returned (stop below); then there is nothing to say.
+		<-ctx.Done()
 		stop()
 		select {
 		case <-finished:
