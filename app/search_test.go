@@ -48,36 +48,28 @@ func TestSearchIgnoresCaseBeyondASCII(t *testing.T) {
 		c.ok(t, "contacts.create", map[string]any{"name": "Émile Zola", "notes": "Met in ŁÓDŹ"})
 		c.ok(t, "contacts.create", map[string]any{"name": "Ørjan", "email": "orjan@example.com"})
 
-		notes := []struct {
-			query string
-			want  []string
+		for _, tc := range []struct {
+			tool, query string
+			want        []string
 		}{
-			{"émile", []string{"Émile's birthday"}},
-			{"ÉMILE", []string{"Émile's birthday"}},
-			{"örsted", []string{"Émile's birthday"}},
-			{"łódź", []string{"Łódź trip"}},
-			{"αθηνα", []string{"Łódź trip"}},
-			{"EMILE", []string{"Emile (no accent)"}}, // case is ignored, accents are not
-		}
-		for _, tc := range notes {
-			out := c.ok(t, "notes.search", map[string]any{"query": tc.query})
-			if got := titles(t, out, "notes", "title"); !slices.Equal(got, tc.want) {
-				t.Errorf("notes.search %q: %q, want %q", tc.query, got, tc.want)
+			{"notes.search", "émile", []string{"Émile's birthday"}},
+			{"notes.search", "ÉMILE", []string{"Émile's birthday"}},
+			{"notes.search", "örsted", []string{"Émile's birthday"}},
+			{"notes.search", "łódź", []string{"Łódź trip"}},
+			{"notes.search", "αθηνα", []string{"Łódź trip"}},
+			{"notes.search", "EMILE", []string{"Emile (no accent)"}}, // case is ignored, accents are not
+			{"contacts.search", "émile", []string{"Émile Zola"}},
+			{"contacts.search", "łódź", []string{"Émile Zola"}},
+			{"contacts.search", "øRJ", []string{"Ørjan"}},
+			{"contacts.search", "ORJAN@", []string{"Ørjan"}},
+		} {
+			listKey, key := "notes", "title"
+			if tc.tool == "contacts.search" {
+				listKey, key = "contacts", "name"
 			}
-		}
-		contacts := []struct {
-			query string
-			want  []string
-		}{
-			{"émile", []string{"Émile Zola"}},
-			{"łódź", []string{"Émile Zola"}},
-			{"øRJ", []string{"Ørjan"}},
-			{"ORJAN@", []string{"Ørjan"}},
-		}
-		for _, tc := range contacts {
-			out := c.ok(t, "contacts.search", map[string]any{"query": tc.query})
-			if got := titles(t, out, "contacts", "name"); !slices.Equal(got, tc.want) {
-				t.Errorf("contacts.search %q: %q, want %q", tc.query, got, tc.want)
+			out := c.ok(t, tc.tool, map[string]any{"query": tc.query})
+			if got := titles(t, out, listKey, key); !slices.Equal(got, tc.want) {
+				t.Errorf("%s %q: %q, want %q", tc.tool, tc.query, got, tc.want)
 			}
 		}
 
