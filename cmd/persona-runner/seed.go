@@ -113,16 +113,10 @@ func seedSecret(flag string, getenv func(string) string) (string, error) {
 	if secret == "" {
 		secret = persona.DevSeedSecret
 	}
-	if isProduction(getenv) && subtle.ConstantTimeCompare([]byte(secret), []byte(persona.DevSeedSecret)) == 1 {
+	if config.ProductionEnv(getenv) && subtle.ConstantTimeCompare([]byte(secret), []byte(persona.DevSeedSecret)) == 1 {
 		return "", errors.New("refusing the development seed secret in production (APP_ENV or NODE_ENV is production): set PERSONA_SEED_SECRET")
 	}
 	return secret, nil
-}
-
-// isProduction reports production mode: APP_ENV or NODE_ENV is "production", by the runner's
-// own rule (config.Config.Production).
-func isProduction(getenv func(string) string) bool {
-	return config.Config{Env: getenv("APP_ENV")}.Production() || config.Config{Env: getenv("NODE_ENV")}.Production()
 }
 
 // printSeedChanges writes the seed report as a table and a totals line.

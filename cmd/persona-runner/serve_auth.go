@@ -18,9 +18,6 @@ import (
 // defaultAuthPort is the auth API's port (SPEC §1).
 const defaultAuthPort = 3001
 
-// authMinServiceKeyBytes is the shortest service key production accepts.
-const authMinServiceKeyBytes = config.MinServiceKeyBytes
-
 // authShutdownGrace is how long in-flight requests get to finish after SIGTERM.
 const authShutdownGrace = 10 * time.Second
 
@@ -41,7 +38,7 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 	}
 	_, key := firstSet("MANA_SERVICE_KEY", env.Getenv("MANA_SERVICE_KEY"), "serviceKey", file.ServiceKey.Value())
 	// Production when the environment or the file says so: either one switches the checks on.
-	if err := checkAuthServiceKey(key, isProduction(env.Getenv) || file.Production()); err != nil {
+	if err := checkAuthServiceKey(key, config.ProductionEnv(env.Getenv) || file.Production()); err != nil {
 		return err
 	}
 	from, public := firstSet(
@@ -115,7 +112,7 @@ func serveAuthHTTP(ctx context.Context, srv *http.Server, ln net.Listener, log *
 	return nil
 }
 
-// checkAuthServiceKey (production per isProduction in seed.go) refuses, in production, a missing service key or one too short to resist
+// checkAuthServiceKey refuses, in production, a missing service key or one too short to resist
 // guessing.
 func checkAuthServiceKey(key string, production bool) error {
 	if !production {
@@ -124,8 +121,8 @@ func checkAuthServiceKey(key string, production bool) error {
 	if key == "" {
 		return errors.New("production mode (APP_ENV/NODE_ENV=production) needs MANA_SERVICE_KEY")
 	}
-	if len(key) < authMinServiceKeyBytes {
-		return fmt.Errorf("production mode needs MANA_SERVICE_KEY of at least %d bytes (it has %d)", authMinServiceKeyBytes, len(key))
+	if len(key) < config.MinServiceKeyBytes {
+		return fmt.Errorf("production mode needs MANA_SERVICE_KEY of at least %d bytes (it has %d)", config.MinServiceKeyBytes, len(key))
 	}
 	return nil
 }
