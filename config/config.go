@@ -304,6 +304,18 @@ func Load(path string, getenv func(string) string, overrides Overrides) (Config,
 	return cfg, probs.Err()
 }
 
+// ReadFile reads a configuration file alone: its fields, no defaults, no environment, no
+// validation. The other components (serve auth, serve mcp) take what concerns them from the
+// runner's file this way.
+func ReadFile(path string) (Config, error) {
+	c := Config{Prices: map[string]Price{}}
+	err := loadFile(&c, path)
+	if len(c.Prices) == 0 {
+		c.Prices = nil
+	}
+	return c, err
+}
+
 func loadFile(cfg *Config, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"strings"
-
-	"github.com/goccy/go-yaml"
 
 	"github.com/persona-runner/persona-runner/config"
 )
@@ -20,17 +14,12 @@ import (
 // and flags override them. The runner's own checks (provider keys, …) are not applied here.
 // An empty path is an empty configuration.
 func readSharedConfig(path string) (config.Config, error) {
-	var c config.Config
 	if path == "" {
-		return c, nil
+		return config.Config{}, nil
 	}
-	b, err := os.ReadFile(path)
+	c, err := config.ReadFile(path)
 	if err != nil {
-		return c, fmt.Errorf("--config: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.DisallowUnknownField())
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return config.Config{}, fmt.Errorf("--config %s: %s", path, yaml.FormatError(err, false, true))
+		return config.Config{}, fmt.Errorf("--config: %w", err)
 	}
 	return c, nil
 }
