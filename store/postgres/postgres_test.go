@@ -590,7 +590,7 @@ func TestLegacyZoneMigration(t *testing.T) {
 		func(s persona.Store) error {
 			db := s.(*postgres.DB)
 			ctx := context.Background()
-			if _, err := db.Pool().Exec(ctx, `DELETE FROM auth.goose_db_version WHERE version_id = 4`); err != nil {
+			if _, err := db.Pool().Exec(ctx, `DELETE FROM auth.goose_db_version WHERE version_id >= 4`); err != nil {
 				return err
 			}
 			return postgres.Migrate(ctx, db.SQL())

@@ -172,7 +172,7 @@ func TestLegacyZoneMigration(t *testing.T) {
 		},
 		func(s persona.Store) error {
 			db := s.(*sqlite.DB).SQL()
-			if _, err := db.Exec(`DELETE FROM goose_db_version WHERE version_id = 2`); err != nil {
+			if _, err := db.Exec(`DELETE FROM goose_db_version WHERE version_id >= 2`); err != nil {
 				return err
 			}
 			return sqlite.Migrate(context.Background(), db)
