@@ -102,8 +102,6 @@ type Process struct {
 	pgid    int
 	exited  chan struct{} // closed when the group leader was waited for (inner Close returned)
 	readErr chan struct{} // closed when stderr reached EOF (every process of the group let go of it)
-	stopped chan struct{} // closed by the first terminate
-	stopOne sync.Once
 	life    context.Context
 }
 
@@ -128,7 +126,6 @@ func New(life context.Context, c Command) (*Process, error) {
 		grace:   grace,
 		exited:  make(chan struct{}),
 		readErr: make(chan struct{}),
-		stopped: make(chan struct{}),
 		life:    life,
 	}
 	// Close is ours (see conn.Close): the SDK's own terminate steps signal only the leader, so
