@@ -54,6 +54,19 @@ type Phase string
 const (
 	PhaseMain   Phase = "main"
 	PhaseRating Phase = "rating"
+	// PhaseSampling answers an app's sampling/createMessage request: the app's own messages and
+	// system prompt, no tools; the persona's provider writes the reply.
+	PhaseSampling Phase = "sampling"
+	// PhaseElicitation answers an app's elicitation/create request in character: the request
+	// offers two tools, AnswerTool (whose input schema is the form the app asks to fill in) and
+	// DeclineTool; a reply that calls neither declines too.
+	PhaseElicitation Phase = "elicitation"
+)
+
+// The tools of an elicitation request (PhaseElicitation).
+const (
+	AnswerTool  = "answer"
+	DeclineTool = "decline"
 )
 
 // Persona describes who is being played. LLM providers ignore it (the system prompt says it all);

@@ -102,6 +102,10 @@ func (s *Sim) Complete(ctx context.Context, req model.Request) (model.Response, 
 	switch {
 	case req.Phase == model.PhaseRating:
 		resp = s.rate(req, h)
+	case req.Phase == model.PhaseSampling:
+		resp = s.sample(req)
+	case req.Phase == model.PhaseElicitation:
+		resp = s.elicit(req)
 	case len(req.Tools) == 0:
 		resp = s.summarize(req, h, "no tools were offered")
 	default:

@@ -191,6 +191,10 @@ func (g *gen) value(s *jsonschema.Schema, name string, required bool, depth int)
 		rest := *s
 		rest.OneOf, rest.AnyOf = nil, nil
 		s = merge(&rest, g.resolve(branches[g.r.IntN(len(branches))]))
+		if s.Const != nil {
+			// A titled choice: oneOf [{const, title}, …] (MCP elicitation forms, enums with labels).
+			return *s.Const
+		}
 	}
 	if len(s.Enum) > 0 {
 		return s.Enum[g.r.IntN(len(s.Enum))]
