@@ -4,9 +4,9 @@
 // official go-sdk's types and the provider-neutral ones of package model, and leaves the
 // answering to an Answerer (the runner, which plays them with the persona's own model and
 // records each as an action row).
-//lint:file-ignore SA1019 sampling is deprecated in protocol 2026-07-28 but still served by current apps (and by the reference server), within its deprecation window; issue 9.7 asks for it
-
 package ask
+
+//lint:file-ignore SA1019 sampling is deprecated in protocol 2026-07-28 but still served by current apps (and by the reference server), within its deprecation window; issue 9.7 asks for it
 
 import (
 	"context"
