@@ -2,10 +2,14 @@ package e2e_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,12 +18,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/model/anthropic"
 	"github.com/persona-runner/persona-runner/model/fake"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
+	"github.com/persona-runner/persona-runner/store/postgres"
 	"github.com/persona-runner/persona-runner/store/sqlite"
 )
 
@@ -61,12 +68,17 @@ func (instantSession) Close() error { return nil }
 // seedSQLite creates n personas directly in a fresh SQLite store.
 func seedSQLite(b *testing.B, n int, opts ...sqlite.Option) (*sqlite.DB, []string) {
 	b.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), opts...)
+	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = db.Close() })
+	return db, seed(b, db, n)
+}
+
+// seed creates n personas directly in store.
+func seed(b *testing.B, store persona.Store, n int) []string {
+	b.Helper()
 	plan := persona.SeedPlan{}
 	emails := make([]string, n)
 	for i := range n {
@@ -77,10 +89,10 @@ func seedSQLite(b *testing.B, n int, opts ...sqlite.Option) (*sqlite.DB, []strin
 			ModuleMix:    persona.ModuleMix{"todo": 0.5, "notes": 0.3, "journal": 0.2},
 		})
 	}
-	if _, err := db.ApplySeed(ctx, plan, false); err != nil {
+	if _, err := store.ApplySeed(context.Background(), plan, false); err != nil {
 		b.Fatal(err)
 	}
-	return db, emails
+	return emails
 }
 
 func benchProvider(b *testing.B, srv *fake.Server) model.Provider {
@@ -206,11 +218,21 @@ func (m *memPersistence) History(context.Context, string, int) ([]persona.RunHis
 }
 
 // BenchmarkTenThousandPersonas runs 10,000 due personas through one tick with the fake model
-// answering each call after 50 ms, concurrency 256, on SQLite, and compares the wall time with
-// the ideal runs × turns × latency / concurrency. It is heavy: run it with -benchtime=1x.
-// BENCH_PERSONAS changes the count; BENCH_STORE=none keeps rows in memory and
-// BENCH_MODEL=inprocess replaces the fake server and SDK with an in-process model of the same
-// latency, to tell the runner's share from the store's and the HTTP stack's.
+// answering each call after 50 ms, concurrency 256, and compares the wall time with the ideal
+// runs × turns × latency / concurrency. It is heavy: run it with -benchtime=1x.
+//
+// BENCH_PERSONAS changes the count. BENCH_STORE picks the store: sqlite (default), postgres (a
+// fresh database on the server named by PERSONA_TEST_POSTGRES_URL) or none (rows kept in memory,
+// the worker pool alone). BENCH_MODEL=inprocess replaces the fake server and SDK with an
+// in-process model of the same latency, to tell the runner's share from the store's and the HTTP
+// stack's. BENCH_CPUPROFILE=FILE writes a CPU profile of the tick alone.
+//
+// Every figure is for the tick alone, seeding excluded: cpu-ms/run is this process's CPU time
+// (user + system) during the tick divided by the runs; tick-peak-RSS-MiB is the process's peak
+// resident set during the tick (the kernel's high-water mark is reset just before it, after a GC
+// has handed seeding's memory back); on PostgreSQL, pg-cpu-ms/run is the CPU time of the server
+// processes serving this benchmark's database during the tick. stored-transcript-B/run is what
+// the store keeps of a run's transcript.
 func BenchmarkTenThousandPersonas(b *testing.B) {
 	n := 10000
 	if v, err := strconv.Atoi(os.Getenv("BENCH_PERSONAS")); err == nil && v > 0 {
@@ -225,12 +247,27 @@ func BenchmarkTenThousandPersonas(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		srv := fake.New(b, fake.WithHandler(fake.Agent(calls)), fake.WithoutRecording(), fake.WithLatency(latency))
-		var persist runner.Persistence
-		if os.Getenv("BENCH_STORE") == "none" {
+		var (
+			persist    runner.Persistence
+			pg         *postgres.DB
+			transcript func() float64
+		)
+		switch os.Getenv("BENCH_STORE") {
+		case "none":
 			persist = newMemPersistence(n) // to tell the store's share from the runner's
-		} else {
+		case "postgres":
+			pg = postgres.NewTestDB(b)
+			seed(b, pg, n)
+			persist = runner.NewStorePersistence(pg)
+			transcript = func() float64 {
+				return queryFloat(b, pg.SQL(), `SELECT avg(pg_column_size(transcript)) FROM auth.persona_ticks`)
+			}
+		default:
 			db, _ := seedSQLite(b, n)
 			persist = runner.NewStorePersistence(db)
+			transcript = func() float64 {
+				return queryFloat(b, db.SQL(), `SELECT avg(length(transcript)) FROM persona_ticks`)
+			}
 		}
 		provider := benchProvider(b, srv)
 		if os.Getenv("BENCH_MODEL") == "inprocess" {
@@ -243,12 +280,20 @@ func BenchmarkTenThousandPersonas(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		resetPeakRSS()
+		stopProfile := startProfile(b, os.Getenv("BENCH_CPUPROFILE"))
+		pgCPU := serverCPU(b, pg)
 		b.StartTimer()
 		start, cpu := time.Now(), cpuTime()
 		res, err := r.Tick(context.Background())
 		wall, cpu := time.Since(start), cpuTime()-cpu
 		b.StopTimer()
+		stopProfile()
 		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(n), "cpu-ms/run")
+		b.ReportMetric(float64(peakRSS())/(1<<20), "tick-peak-RSS-MiB")
+		if pg != nil {
+			b.ReportMetric(float64((serverCPU(b, pg)-pgCPU).Microseconds())/1000/float64(n), "pg-cpu-ms/run")
+		}
 		if err != nil || res.RanSuccessfully != n {
 			b.Fatalf("ran %d of %d: %v", res.RanSuccessfully, n, err)
 		}
@@ -256,8 +301,82 @@ func BenchmarkTenThousandPersonas(b *testing.B) {
 		b.ReportMetric(wall.Seconds(), "wall-s")
 		b.ReportMetric(ideal.Seconds(), "ideal-s")
 		b.ReportMetric(100*(wall.Seconds()/ideal.Seconds()-1), "over-ideal-%")
-		b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+		if transcript != nil {
+			b.ReportMetric(transcript(), "stored-transcript-B/run")
+		}
 	}
+}
+
+// startProfile starts a CPU profile into path (nothing when path is empty) and returns what
+// stops it.
+func startProfile(b *testing.B, path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+func queryFloat(b *testing.B, db interface {
+	QueryRow(string, ...any) *sql.Row
+}, query string) float64 {
+	var v sql.NullFloat64
+	if err := db.QueryRow(query).Scan(&v); err != nil {
+		b.Fatal(err)
+	}
+	return v.Float64
+}
+
+// serverCPU is the CPU time so far of the PostgreSQL server processes connected to pg's
+// database (the server runs on this machine in the benchmarks), or 0 for nil.
+func serverCPU(b *testing.B, pg *postgres.DB) time.Duration {
+	if pg == nil {
+		return 0
+	}
+	rows, err := pg.Pool().Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // ended since
+		}
+		// Fields after the command name (which is in parentheses): utime and stime are the
+		// 12th and 13th, in clock ticks of 1/100 s.
+		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return total
+}
+
+// resetPeakRSS hands freed memory back to the system and resets the process's peak resident set
+// size to the current one (Linux: clear_refs 5), so that peakRSS measures what follows.
+func resetPeakRSS() {
+	runtime.GC()
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
 // BenchmarkPromptBytes measures the bytes sent to the model for a persona's second run, with the
