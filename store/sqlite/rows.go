@@ -322,9 +322,13 @@ func (db *DB) FeedbackByModule(ctx context.Context, personaID string) ([]persona
 
 // History returns the persona's last finished runs (not cancelled), newest first, with their rows.
 func (db *DB) History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+tickCols+` FROM persona_ticks
+	if runs <= 0 {
+		runs = -1 // no limit
+	}
+	q := prepared{db}
+	rows, err := q.QueryContext(ctx, `SELECT `+tickCols+` FROM persona_ticks
 		WHERE persona_id = ? AND status IN ('ok', 'failed', 'timeout')
-		ORDER BY started_at DESC, tick_id DESC`+limitClause(runs), personaID)
+		ORDER BY started_at DESC, tick_id DESC LIMIT ?`, personaID, runs)
 	if err != nil {
 		return nil, fmt.Errorf("history of %q: %w", personaID, err)
 	}
@@ -343,11 +347,11 @@ func (db *DB) History(ctx context.Context, personaID string, runs int) ([]person
 	}
 	for i := range out {
 		id := out[i].Tick.TickID
-		if out[i].Actions, err = queryActions(ctx, db.r, `SELECT `+actionCols+` FROM persona_actions
+		if out[i].Actions, err = queryActions(ctx, q, `SELECT `+actionCols+` FROM persona_actions
 			WHERE persona_id = ? AND tick_id = ? ORDER BY seq, id`, personaID, id); err != nil {
 			return nil, fmt.Errorf("history of %q: %w", personaID, err)
 		}
-		if out[i].Feedback, err = queryFeedback(ctx, db.r, `SELECT `+feedbackCols+` FROM persona_feedback
+		if out[i].Feedback, err = queryFeedback(ctx, q, `SELECT `+feedbackCols+` FROM persona_feedback
 			WHERE persona_id = ? AND tick_id = ? ORDER BY module, id`, personaID, id); err != nil {
 			return nil, fmt.Errorf("history of %q: %w", personaID, err)
 		}

@@ -11,11 +11,14 @@ import (
 // Group commit. Every write goes through the one writer connection, and a commit costs more
 // than a run's rows (WAL frames for every page touched). The runner's workers finish their runs
 // in bursts, so RecordRun calls are handed to one run writer goroutine, which writes every call
-// waiting at that moment (up to maxRunBatch) in one transaction, each run inside a savepoint of
-// its own: a run that is refused (unknown persona, another persona's tick id) is rolled back to
-// its savepoint and gets its error, and the others are committed. A call that finds the writer
+// waiting at that moment (up to maxRunBatch) in one transaction. A call that finds the writer
 // idle is written at once, alone, so nothing waits for a batch to fill.
-
+//
+// A run is refused (unknown persona, another persona's tick id) by reads made before any of its
+// writes, so a refused run leaves nothing to undo and the others of the batch go on; no
+// savepoint is needed (one per run cost a statement journal of every page it touched). A write
+// that fails after that (the disk, not the input) rolls the whole batch back, and its runs are
+// then written one transaction each, so that one run's trouble is its own.
 // maxRunBatch bounds the runs written in one transaction, so that other writers (claims) wait
 // for one batch at most a few milliseconds.
 const maxRunBatch = 64
@@ -93,64 +96,52 @@ func (db *DB) writeRuns(batch []*runRequest) {
 		}
 		live = append(live, r)
 	}
-	switch len(live) {
-	case 0:
-		return
-	case 1:
-		r := live[0]
+	if len(live) > 1 {
+		// The batch serves several callers, so no one caller's context may cut it short.
+		ctx := context.Background()
+		err := db.write(ctx, func(t *tx) error {
+			for _, r := range live {
+				var wrote bool
+				if r.out, wrote, r.err = writeRun(ctx, t, r.run); r.err != nil && wrote {
+					return r.err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			return
+		}
+		// Nothing of the batch was written: each run on its own.
+	}
+	for _, r := range live {
 		r.err = db.write(r.ctx, func(t *tx) error {
 			var err error
-			r.out, err = writeRun(r.ctx, t, r.run)
+			r.out, _, err = writeRun(r.ctx, t, r.run)
 			return err
 		})
 		if r.err != nil {
 			r.out = persona.RunWritten{}
 		}
-		return
-	}
-	// The batch serves several callers, so no one caller's context may cut it short.
-	ctx := context.Background()
-	err := db.write(ctx, func(t *tx) error {
-		for _, r := range live {
-			if _, err := t.ExecContext(ctx, `SAVEPOINT run`); err != nil {
-				return err
-			}
-			if r.out, r.err = writeRun(ctx, t, r.run); r.err != nil {
-				if _, err := t.ExecContext(ctx, `ROLLBACK TO run`); err != nil {
-					return err
-				}
-			}
-			if _, err := t.ExecContext(ctx, `RELEASE run`); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		// Nothing of the batch was written.
-		for _, r := range live {
-			r.out = persona.RunWritten{}
-			if r.err == nil {
-				r.err = err
-			}
-		}
 	}
 }
 
-// writeRun writes one valid run inside t; on error it returns no counts. The tick goes first: it reads the persona row
-// (ErrNotFound) and the tick's owner (a tick id of another persona) before any row is written.
-func writeRun(ctx context.Context, t *tx, run persona.RunRecord) (persona.RunWritten, error) {
-	var out persona.RunWritten
-	if err := recordTick(ctx, t, run.Tick); err != nil {
-		return out, err
+// writeRun writes one valid run inside t; on error it returns no counts, and wrote says whether
+// it had written anything before the error. The tick is read first: the persona row (ErrNotFound)
+// and the tick's owner (a tick id of another persona) refuse a run before any row is written.
+func writeRun(ctx context.Context, t *tx, run persona.RunRecord) (out persona.RunWritten, wrote bool, err error) {
+	st, err := checkTick(ctx, t, run.Tick)
+	if err != nil {
+		return out, false, err
 	}
-	var err error
+	if err := writeTick(ctx, t, run.Tick, st); err != nil {
+		return out, true, err
+	}
 	if out.Actions, err = insertActions(ctx, t, run.Tick.PersonaID, run.Actions); err != nil {
-		return persona.RunWritten{}, err
+		return persona.RunWritten{}, true, err
 	}
 	if out.Feedback, err = insertFeedback(ctx, t, run.Tick.PersonaID, run.Feedback); err != nil {
-		return persona.RunWritten{}, err
+		return persona.RunWritten{}, true, err
 	}
 	out.ActionDuplicates, out.FeedbackDuplicates = len(run.Actions)-out.Actions, len(run.Feedback)-out.Feedback
-	return out, nil
+	return out, true, nil
 }

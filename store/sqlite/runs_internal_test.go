@@ -41,8 +41,8 @@ func testRun(id, tick string) persona.RunRecord {
 	}
 }
 
-// One batch of the run writer: a refused run (unknown persona, another persona's tick id) is
-// rolled back to its savepoint and gets its own error; the other runs of the batch are written.
+// One batch of the run writer: a refused run (unknown persona, another persona's tick id) writes
+// nothing and gets its own error; the other runs of the batch are written.
 func TestRunBatchKeepsRunsApart(t *testing.T) {
 	t.Parallel()
 	db := openTest(t)
@@ -92,6 +92,42 @@ func TestRunBatchKeepsRunsApart(t *testing.T) {
 	}
 	if _, err := db.Tick(ctx, "tick-nobody"); !errors.Is(err, persona.ErrNotFound) {
 		t.Errorf("the unknown persona's tick was written: %v", err)
+	}
+}
+
+// A write that fails after a run's checks (here a trigger stands for a failing disk) rolls the
+// batch back; its runs are then written one by one, so only the failing run is lost and it is
+// lost whole.
+func TestRunBatchFailureFallsBackToSingleRuns(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := context.Background()
+	anna, ben := seedPersona(t, db, "persona.anna@mana.test"), seedPersona(t, db, "persona.ben@mana.test")
+	if _, err := db.SQL().ExecContext(ctx, `CREATE TRIGGER boom BEFORE INSERT ON persona_feedback WHEN NEW.notes = 'boom'
+		BEGIN SELECT RAISE(ABORT, 'boom'); END`); err != nil {
+		t.Fatal(err)
+	}
+	bad := testRun(ben, "tick-ben-bad")
+	bad.Feedback[0].Notes = "boom"
+	runs := []persona.RunRecord{testRun(anna, "tick-anna-1"), bad, testRun(ben, "tick-ben-1")}
+	var batch []*runRequest
+	for _, r := range runs {
+		batch = append(batch, &runRequest{ctx: ctx, run: r, done: make(chan struct{})})
+	}
+	db.writeRuns(batch)
+	for i, want := range []bool{true, false, true} {
+		r := batch[i]
+		if ok := r.err == nil; ok != want {
+			t.Errorf("run %d (%s): %+v, %v; want written %v", i, r.run.Tick.TickID, r.out, r.err, want)
+		}
+		acts, _ := db.Actions(ctx, persona.ActionQuery{TickID: r.run.Tick.TickID})
+		_, err := db.Tick(ctx, r.run.Tick.TickID)
+		if got := err == nil && len(acts) == 2; got != want {
+			t.Errorf("run %d (%s) stored: tick %v, %d actions; want stored %v", i, r.run.Tick.TickID, err, len(acts), want)
+		}
+	}
+	if p, err := db.Persona(ctx, ben); err != nil || p.LastActiveAt == nil {
+		t.Errorf("ben after his good run: %+v, %v", p, err)
 	}
 }
 

@@ -92,7 +92,7 @@ func scanDue(ctx context.Context, q queryer, query string, args []any, now time.
 // DuePersonas returns up to limit personas due now, in due order, and the store's time.
 func (db *DB) DuePersonas(ctx context.Context, limit int) ([]persona.DuePersona, time.Time, error) {
 	now := db.clock()
-	out, err := due(ctx, db.r, now, limit)
+	out, err := due(ctx, prepared{db}, now, limit)
 	if err != nil {
 		return nil, now, fmt.Errorf("due personas: %w", err)
 	}
@@ -152,30 +152,50 @@ func (db *DB) RecordTick(ctx context.Context, tk persona.Tick) error {
 
 // recordTick is RecordTick's transaction, for a valid, normalised record.
 func recordTick(ctx context.Context, t *tx, tk persona.Tick) error {
-	var (
-		cadence, owner string
-		failures       int
-		leaseExp       sql.NullInt64
-	)
+	st, err := checkTick(ctx, t, tk)
+	if err != nil {
+		return err
+	}
+	return writeTick(ctx, t, tk, st)
+}
+
+// tickState is what recording a tick needs to know of the persona and of the record before it.
+type tickState struct {
+	cadence, owner string
+	failures       int
+	leaseExp       sql.NullInt64
+	wasTerminal    bool // the record exists with a terminal status
+}
+
+// checkTick reads the persona and the tick record as it stands, and refuses a record of an
+// unknown persona (ErrNotFound) or one whose tick id belongs to another persona. It writes
+// nothing.
+func checkTick(ctx context.Context, t *tx, tk persona.Tick) (tickState, error) {
+	var st tickState
 	err := t.QueryRowContext(ctx, `SELECT tick_cadence, COALESCE(lease_owner, ''), lease_expires_at, failure_count FROM personas WHERE user_id = ?`, tk.PersonaID).
-		Scan(&cadence, &owner, &leaseExp, &failures)
+		Scan(&st.cadence, &st.owner, &st.leaseExp, &st.failures)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("persona %q: %w", tk.PersonaID, persona.ErrNotFound)
+		return st, fmt.Errorf("persona %q: %w", tk.PersonaID, persona.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("read persona: %w", err)
+		return st, fmt.Errorf("read persona: %w", err)
 	}
 	var prevPersona, prevStatus string
 	err = t.QueryRowContext(ctx, `SELECT persona_id, status FROM persona_ticks WHERE tick_id = ?`, tk.TickID).Scan(&prevPersona, &prevStatus)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
-		return fmt.Errorf("read tick: %w", err)
+		return st, fmt.Errorf("read tick: %w", err)
 	case prevPersona != tk.PersonaID:
-		return &persona.FieldError{Field: "tickId", Message: "belongs to another persona"}
+		return st, &persona.FieldError{Field: "tickId", Message: "belongs to another persona"}
 	}
-	wasTerminal := prevStatus != "" && prevStatus != string(persona.TickRunning)
+	st.wasTerminal = prevStatus != "" && prevStatus != string(persona.TickRunning)
+	return st, nil
+}
 
+// writeTick upserts the record checked by checkTick and, when it is terminal, releases the lease
+// and updates the schedule, in one UPDATE of the persona's row.
+func writeTick(ctx context.Context, t *tx, tk persona.Tick, st tickState) error {
 	terminal := tk.Status != persona.TickRunning
 	if tk.StartedAt.IsZero() {
 		tk.StartedAt = t.now
@@ -205,33 +225,36 @@ func recordTick(ctx context.Context, t *tx, tk persona.Tick) error {
 		return nil
 	}
 	// The lease is released when this runner holds it or it has run out; a live lease of
-	// another runner (which claimed after ours expired) stays.
-	release := owner == "" || owner == tk.RunnerID || !leaseExp.Valid || leaseExp.Int64 <= micro(t.now)
-	if release {
-		if _, err := t.ExecContext(ctx, `UPDATE personas SET lease_owner = NULL, lease_expires_at = NULL WHERE user_id = ?`, tk.PersonaID); err != nil {
-			return fmt.Errorf("release lease: %w", err)
-		}
-	}
-	if wasTerminal {
-		return nil
+	// another runner (which claimed after ours expired) stays. The schedule changes only when
+	// the record becomes terminal, so a retried request never counts a failure twice.
+	var (
+		sets []string
+		args []any
+	)
+	if st.owner == "" || st.owner == tk.RunnerID || !st.leaseExp.Valid || st.leaseExp.Int64 <= micro(t.now) {
+		sets = append(sets, `lease_owner = NULL, lease_expires_at = NULL`)
 	}
 	switch {
+	case st.wasTerminal:
 	case tk.Status == persona.TickOK:
-		if _, err := t.ExecContext(ctx, `UPDATE personas SET last_active_at = ?, next_due_at = NULL, failure_count = 0, last_error = '' WHERE user_id = ?`,
-			micro(*tk.FinishedAt), tk.PersonaID); err != nil {
-			return fmt.Errorf("update schedule: %w", err)
-		}
+		sets = append(sets, `last_active_at = ?, next_due_at = NULL, failure_count = 0, last_error = ''`)
+		args = append(args, micro(*tk.FinishedAt))
 	case tk.Status.Failure():
-		failures++
-		next := t.now.Add(persona.Backoff(persona.Cadence(cadence), failures))
+		failures := st.failures + 1
 		msg := tk.Error
 		if msg == "" {
 			msg = string(tk.Status)
 		}
-		if _, err := t.ExecContext(ctx, `UPDATE personas SET next_due_at = ?, failure_count = ?, last_error = ? WHERE user_id = ?`,
-			micro(next), failures, persona.Truncate(msg, persona.MaxErrorMessage), tk.PersonaID); err != nil {
-			return fmt.Errorf("update schedule: %w", err)
-		}
+		sets = append(sets, `next_due_at = ?, failure_count = ?, last_error = ?`)
+		args = append(args, micro(t.now.Add(persona.Backoff(persona.Cadence(st.cadence), failures))), failures,
+			persona.Truncate(msg, persona.MaxErrorMessage))
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	// At most a handful of statement texts, each prepared once.
+	if _, err := t.ExecContext(ctx, `UPDATE personas SET `+strings.Join(sets, ", ")+` WHERE user_id = ?`, append(args, tk.PersonaID)...); err != nil {
+		return fmt.Errorf("update schedule: %w", err)
 	}
 	return nil
 }

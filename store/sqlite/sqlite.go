@@ -42,7 +42,8 @@ type DB struct {
 	now  func() time.Time
 	path string
 
-	stmts stmtCache // statements of write transactions, prepared once on the writer connection
+	stmts  stmtCache // statements of write transactions, prepared once on the writer connection
+	rstmts stmtCache // the runner's frequent reads (History, due), prepared on the read pool
 
 	runs        chan *runRequest // RecordRun calls for the run writer (runs.go)
 	checkpoints chan struct{}    // a write was committed: the checkpointer has work
@@ -110,7 +111,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		}
 	}
 	params := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)", busyTimeout.Milliseconds())
-	w, err := sql.Open("sqlite", path+"?"+params+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+	// temp_store MEMORY keeps the writer's statement journals (multi-row inserts inside a
+	// transaction) in memory rather than in a temporary file written page by page.
+	w, err := sql.Open("sqlite", path+"?"+params+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 	}
@@ -187,7 +190,7 @@ func (db *DB) Path() string { return db.path }
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() { close(db.closing) })
 	db.background.Wait()
-	return errors.Join(db.stmts.close(), db.ck.Close(), db.app.Close(), db.r.Close(), db.w.Close())
+	return errors.Join(db.stmts.close(), db.rstmts.close(), db.ck.Close(), db.app.Close(), db.r.Close(), db.w.Close())
 }
 
 // The writer connection does not checkpoint the WAL itself (wal_autocheckpoint 0): a checkpoint
@@ -334,6 +337,33 @@ func (c *stmtCache) close() error {
 	})
 	c.n = 0
 	return errors.Join(errs...)
+}
+
+// prepared reads through statements kept prepared on the read pool (database/sql prepares each
+// on a connection the first time it runs there), for the queries a runner makes once a run:
+// parsing was most of their cost. Only constant query texts belong here.
+type prepared struct{ db *DB }
+
+func (p prepared) stmt(ctx context.Context, query string) *sql.Stmt {
+	if s := p.db.rstmts.get(query); s != nil {
+		return s
+	}
+	p.db.rstmts.prepare(ctx, p.db.r, []string{query})
+	return p.db.rstmts.get(query)
+}
+
+func (p prepared) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := p.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return p.db.r.QueryContext(ctx, query, args...)
+}
+
+func (p prepared) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := p.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return p.db.r.QueryRowContext(ctx, query, args...)
 }
 
 // queryer is what both pools and transactions offer for reads.
