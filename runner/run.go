@@ -75,7 +75,7 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 	begin := time.Now()
 	r.metrics.running.Inc()
 	defer r.metrics.running.Dec()
-	rn := &run{r: r, p: p, tickID: uuid.NewString(), started: r.now(), ratingAt: -1, system: p.SystemPrompt, modelName: r.provider.Model()}
+	rn := &run{r: r, p: p, tickID: newTickID(), started: r.now(), ratingAt: -1, system: p.SystemPrompt, modelName: r.provider.Model()}
 	r.emit(Event{Kind: RunStarted, TickID: rn.tickID, PersonaID: p.UserID, Email: p.Email})
 
 	ctx, cancel := context.WithTimeoutCause(parent, r.cfg.RunDeadline, errDeadline)
@@ -699,3 +699,6 @@ func latencyMs(d time.Duration) int64 {
 	}
 	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
+
+// newTickID returns a UUID (version 7) for a run's tick id.
+func newTickID() string { return uuid.Must(uuid.NewV7()).String() }
