@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -381,4 +382,52 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestClaimAheadReleasesUnstartedOnStop: a tick claims a few personas ahead of its free workers
+// (concurrency/8), so one claim serves them all; when the tick stops, a persona claimed but not
+// started gets a cancelled record that says so and its lease back, and nobody else is claimed.
+func TestClaimAheadReleasesUnstartedOnStop(t *testing.T) {
+	t.Parallel()
+	var ps []persona.DuePersona
+	var emails []string
+	for i := range 10 {
+		p := testPersona(fmt.Sprintf("persona.q%d@mana.test", i))
+		ps, emails = append(ps, p), append(emails, p.Email)
+	}
+	cfg := testConfig()
+	cfg.Concurrency = 8 // one ahead
+	cfg.Grace = 50 * time.Millisecond
+	g := newGate(emails...)
+	b := setup(t, cfg, g.answer(day(threeCalls(), goodRating)), ps...)
+	done := make(chan runner.Result)
+	go func() {
+		res, _ := b.r.Tick(context.Background())
+		done <- res
+	}()
+	for range 8 {
+		<-g.arrived
+	}
+	if err := b.r.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.Due != 8 || len(res.Failed) != 8 || b.store.claims != 1 {
+		t.Errorf("result %+v after %d claims; want 8 runs cancelled, one claim", res, b.store.claims)
+	}
+	queued, ok := b.store.tickOf(ps[8].UserID)
+	if !ok || queued.Status != persona.TickCancelled || !strings.Contains(queued.Error, "not started") {
+		t.Errorf("persona claimed ahead: %+v (recorded %v); want a cancelled record saying it never started", queued, ok)
+	}
+	if _, ok := b.store.tickOf(ps[9].UserID); ok {
+		t.Error("a persona beyond the claim was recorded")
+	}
+	b.store.mu.Lock()
+	defer b.store.mu.Unlock()
+	if len(b.store.leased) != 0 {
+		t.Errorf("leases left after the stop: %v", b.store.leased)
+	}
+	if n := len(b.eventsOf(runner.RunStarted)); n != 8 {
+		t.Errorf("%d runs started; want 8", n)
+	}
 }

@@ -389,10 +389,43 @@ func (r *Runner) tick(ctx context.Context) (Result, error) {
 		case <-tickDone:
 		}
 	}()
+	// Claims run ahead of the free workers by up to `ahead` personas, kept in queue: one claim
+	// then serves several workers (a claim is a write transaction that walks the due index, and
+	// claiming one persona per freed worker cost more than the run's own rows). A queued persona
+	// is leased already, so it starts only while its lease still covers a whole run (the
+	// deadline and the time its rows may take to be written, see startable); one that waited
+	// longer, and those still queued when the tick stops, are released with a cancelled record.
+	ahead := conc / 8
+	type queued struct {
+		p       persona.DuePersona
+		claimed time.Time
+	}
+	var (
+		queue     []queued
+		exhausted bool // the store has nothing more due for this tick
+	)
+	start := func(p persona.DuePersona) {
+		mu.Lock()
+		res.Due++
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := r.runPersona(runCtx, p)
+			mu.Lock()
+			res.Outcomes = append(res.Outcomes, out.status)
+			if out.status == persona.TickOK {
+				res.RanSuccessfully++
+			} else {
+				res.Failed = append(res.Failed, RunFailure{Persona: p.Email, Error: out.err})
+			}
+			mu.Unlock()
+			slots <- struct{}{}
+		}()
+	}
 claiming:
 	for {
-		// Wait for a free worker, then take every other free one, and claim that many: the
-		// lease starts now and the runs start at once, so a lease sized to the deadline holds.
+		// Wait for a free worker, then take every other free one.
 		select {
 		case <-slots:
 		case <-stopClaims:
@@ -411,53 +444,74 @@ claiming:
 		if r.paused.Load() || r.stopping() || claimCtx.Err() != nil {
 			break
 		}
-		ps, err := r.claim(claimCtx, n)
-		for range n - len(ps) {
-			slots <- struct{}{}
-		}
-		if err != nil {
-			if claimCtx.Err() == nil {
-				claimEr = err
+		if len(queue) < n && !exhausted {
+			want := n - len(queue) + ahead
+			ps, err := r.claim(claimCtx, want)
+			if err != nil {
+				if claimCtx.Err() == nil {
+					claimEr = err
+				}
+				break
 			}
-			break
+			claimed := time.Now()
+			looping := false
+			for _, p := range ps {
+				seen[p.UserID]++
+				if seen[p.UserID] > 1 {
+					r.log.Warn("persona claimed again in the same tick; not run twice", "persona", p.Email)
+					looping = looping || seen[p.UserID] > 2
+					continue
+				}
+				queue = append(queue, queued{p, claimed})
+			}
+			// Nothing more is due, or the store keeps handing back personas that ran.
+			exhausted = len(ps) < want || looping
 		}
-		fresh := ps[:0:0]
-		looping := false
-		for _, p := range ps {
-			seen[p.UserID]++
-			if seen[p.UserID] > 1 {
-				r.log.Warn("persona claimed again in the same tick; not run twice", "persona", p.Email)
-				slots <- struct{}{}
-				looping = looping || seen[p.UserID] > 2
+		for n > 0 && len(queue) > 0 {
+			q := queue[0]
+			queue = queue[1:]
+			if !r.startable(q.claimed) {
+				r.release(ctx, q.p, "not started: its lease would not have covered the run")
 				continue
 			}
-			fresh = append(fresh, p)
+			start(q.p)
+			n--
 		}
-		mu.Lock()
-		res.Due += len(fresh)
-		mu.Unlock()
-		for _, p := range fresh {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				out := r.runPersona(runCtx, p)
-				mu.Lock()
-				res.Outcomes = append(res.Outcomes, out.status)
-				if out.status == persona.TickOK {
-					res.RanSuccessfully++
-				} else {
-					res.Failed = append(res.Failed, RunFailure{Persona: p.Email, Error: out.err})
-				}
-				mu.Unlock()
-				slots <- struct{}{}
-			}()
+		for range n {
+			slots <- struct{}{}
 		}
-		if len(ps) < n || looping {
-			break // nothing more is due, or the store keeps handing back personas that ran
+		if exhausted && len(queue) == 0 {
+			break
 		}
+	}
+	for _, q := range queue {
+		r.release(ctx, q.p, "not started: the runner stopped claiming")
 	}
 	wg.Wait()
 	return res, claimEr
+}
+
+// startable reports whether a persona claimed at claimed may start its run now: the lease
+// (cfg.Lease, counted from the claim) must still cover the whole run deadline and the time its
+// rows may take to be written, so that a finished run's rows are written before its lease ends.
+func (r *Runner) startable(claimed time.Time) bool {
+	return time.Since(claimed)+r.cfg.RunDeadline+r.persistTimeout <= r.cfg.Lease()
+}
+
+// release gives back the lease of a claimed persona whose run never started, with a cancelled
+// tick record (which leaves its schedule as it was, so it is due again at once).
+func (r *Runner) release(ctx context.Context, p persona.DuePersona, why string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.persistTimeout)
+	defer cancel()
+	now := r.now()
+	t := persona.Tick{TickID: newTickID(), PersonaID: p.UserID, RunnerID: r.cfg.RunnerID, Status: persona.TickCancelled,
+		StartedAt: now, FinishedAt: &now, Error: why}
+	if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.RecordTick(ctx, t) }); err != nil {
+		r.metrics.errors.WithLabelValues(stagePersist).Inc()
+		r.log.Error("release unstarted persona", "persona", p.Email, "err", err)
+		return
+	}
+	r.metrics.ticks.WithLabelValues(string(persona.TickCancelled)).Inc()
 }
 
 func (r *Runner) claim(ctx context.Context, n int) ([]persona.DuePersona, error) {
