@@ -19,6 +19,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/target"
 )
 
 // Providers the runner can talk to.
@@ -76,6 +77,18 @@ type Config struct {
 
 	// Prices maps a model name (or a prefix of one) to its price, for cost estimates.
 	Prices map[string]Price `yaml:"prices" json:"prices"`
+
+	// Targets are the apps under test (SPEC §10); none means the demo app at MCPURL, auth mana.
+	Targets []target.Config `yaml:"targets" json:"targets"`
+}
+
+// TargetConfigs returns the configured targets, or without any the demo app as target "demo"
+// (the MCP gateway at MCPEndpoint, auth mana at AuthURL), so that everything works as before.
+func (c Config) TargetConfigs() []target.Config {
+	if len(c.Targets) > 0 {
+		return c.Targets
+	}
+	return []target.Config{{Name: target.Demo, Default: true, URL: c.MCPEndpoint(), Auth: target.AuthConfig{Strategy: target.AuthMana}}}
 }
 
 // Price is what a model costs in US dollars per million tokens.
@@ -560,6 +573,7 @@ func (c Config) problems() Problems {
 			p.Add("prices.%s must not be negative", k)
 		}
 	}
+	p = append(p, targetProblems(c.Targets)...)
 	if c.Production() {
 		if c.ServiceKey == "" {
 			p.Add("MANA_SERVICE_KEY is required in production")
@@ -619,6 +633,7 @@ func (c Config) YAML() ([]byte, error) {
 		Grace            string           `yaml:"grace"`
 		DB               string           `yaml:"db"`
 		Prices           map[string]Price `yaml:"prices"`
+		Targets          []target.Config  `yaml:"targets,omitempty"`
 	}
 	b, err := yaml.Marshal(view{
 		Env: c.Env, Port: c.Port, Addr: c.Addr, AuthURL: c.AuthURL, MCPURL: c.MCPURL, RunnerID: c.RunnerID,
@@ -628,7 +643,7 @@ func (c Config) YAML() ([]byte, error) {
 		OpenAIAPIKey: c.OpenAIAPIKey.String(), OpenAIBaseURL: c.OpenAIBaseURL, MaxTokens: c.MaxTokens, SimSeed: c.SimSeed,
 		TickInterval: c.TickInterval.String(), Concurrency: c.Concurrency, Paused: c.Paused,
 		RunDeadline: c.RunDeadline.String(), MaxTurns: c.MaxTurns, TokenBudget: c.TokenBudget,
-		MemoryRuns: c.MemoryRuns, Grace: c.Grace.String(), DB: c.DB.String(), Prices: c.Prices,
+		MemoryRuns: c.MemoryRuns, Grace: c.Grace.String(), DB: c.DB.String(), Prices: c.Prices, Targets: c.Targets,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("render config: %w", err)
@@ -652,4 +667,33 @@ func (d DSN) String() string {
 		u.User = url.UserPassword(u.User.Username(), "****")
 	}
 	return u.String()
+}
+
+// targetProblems checks the targets: each on its own (naming its key, targets[i].…), names
+// unique, at most one default and one among several.
+func targetProblems(ts []target.Config) Problems {
+	var p Problems
+	seen := map[string]int{}
+	var defaults []string
+	for i, t := range ts {
+		field := fmt.Sprintf("targets[%d]", i)
+		if t.Name != "" {
+			field = fmt.Sprintf("targets[%d] (%s)", i, t.Name)
+		}
+		p = append(p, t.Problems(field)...)
+		if j, dup := seen[t.Name]; dup && t.Name != "" {
+			p.Add("targets[%d].name %q is already used by targets[%d]", i, t.Name, j)
+		}
+		seen[t.Name] = i
+		if t.Default {
+			defaults = append(defaults, t.Name)
+		}
+	}
+	switch {
+	case len(defaults) > 1:
+		p.Add("targets: only one may be default: true (%s are)", strings.Join(defaults, ", "))
+	case len(defaults) == 0 && len(ts) > 1:
+		p.Add("targets: mark one of the %d targets default: true (personas without target: use it)", len(ts))
+	}
+	return p
 }

@@ -155,6 +155,17 @@ type DuePersona struct {
 	LastActiveAt    *time.Time `json:"lastActiveAt"`
 	PersonalSpaceID string     `json:"personalSpaceId"`
 	LeaseExpiresAt  *time.Time `json:"leaseExpiresAt,omitempty"` // set by claim only
+	// Target is the name of the app the persona tests (SPEC §10); empty means the default.
+	Target string `json:"target,omitempty"`
+	// Secrets say where the persona's secrets are read at run time (never their values).
+	Secrets map[string]SecretRef `json:"secrets,omitempty"`
+}
+
+// SecretRef says where one persona secret is read at run time: an environment variable or a
+// file (whose content, without a final newline, is the secret). The value is never stored.
+type SecretRef struct {
+	Env  string `json:"env,omitempty" yaml:"env,omitempty"`
+	File string `json:"file,omitempty" yaml:"file,omitempty"`
 }
 
 // ModuleMix maps an app module to its weight (≥ 0) in a persona's day.

@@ -3,8 +3,8 @@ package runner
 import "time"
 
 // SetTimeouts shortens the runner's internal timeouts for tests.
-func SetTimeouts(r *Runner, connect, call, refreshAfter time.Duration) {
-	r.connectTimeout, r.callTimeout, r.refreshAfter = connect, call, refreshAfter
+func SetTimeouts(r *Runner, connect, call time.Duration) {
+	r.connectTimeout, r.callTimeout = connect, call
 }
 
 // SetRetry shortens persistence retries for tests.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,8 @@ import (
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
+	"github.com/persona-runner/persona-runner/target"
+	"github.com/persona-runner/persona-runner/target/mana"
 )
 
 // memStore is an in-memory Persistence with a lease per persona, like the real stores.
@@ -150,12 +153,15 @@ type fakeAuth struct {
 	refreshes int
 }
 
-func (a *fakeAuth) Login(_ context.Context, email, password string) (runner.Session, error) {
-	want, _ := persona.DerivePassword(a.secret, email)
+func (a *fakeAuth) Login(_ context.Context, email, password string) (mana.Session, error) {
+	a.mu.Lock()
+	secret := a.secret
+	a.mu.Unlock()
+	want, _ := persona.DerivePassword(secret, email)
 	if password != want {
-		return runner.Session{}, fmt.Errorf("invalid credentials for %s", email)
+		return mana.Session{}, fmt.Errorf("invalid credentials for %s", email)
 	}
-	return runner.Session{UserID: "u-" + email, AccessToken: "jwt-" + email, RefreshToken: "rt-" + email}, nil
+	return mana.Session{UserID: "u-" + email, AccessToken: "jwt-" + email, RefreshToken: "rt-" + email}, nil
 }
 
 func (a *fakeAuth) Refresh(_ context.Context, rt string) (string, error) {
@@ -165,33 +171,66 @@ func (a *fakeAuth) Refresh(_ context.Context, rt string) (string, error) {
 	return fmt.Sprintf("jwt-refreshed-%d", a.refreshes), nil
 }
 
-func (a *fakeAuth) Spaces(_ context.Context, token string) ([]runner.Space, error) {
-	return []runner.Space{{ID: "shared", Type: "family"}, {ID: "space-" + token, Type: "personal"}}, nil
+func (a *fakeAuth) Spaces(_ context.Context, token string) ([]mana.Space, error) {
+	return []mana.Space{{ID: "shared", Type: "family"}, {ID: "space-" + token, Type: "personal"}}, nil
 }
 
-// fakeTools serves a fixed tool list; handle decides each call's outcome.
+// fakeTools is a target serving a fixed tool list, whose personas authenticate with the real
+// mana strategy over fakeAuth; handle decides each call's outcome.
 type fakeTools struct {
-	specs  []runner.ToolSpec
-	handle func(ctx context.Context, name string, args json.RawMessage) (runner.ToolOutput, error)
-	mu     sync.Mutex
-	calls  []string // "name token space"
+	specs    []runner.ToolSpec
+	handle   func(ctx context.Context, name string, args json.RawMessage) (runner.ToolOutput, error)
+	strategy *mana.Strategy
+	mu       sync.Mutex
+	calls    []string // "name token space"
 }
 
-func (f *fakeTools) Open(_ context.Context, token func() string, space string) (runner.ToolSession, error) {
-	return &fakeSession{f: f, token: token, space: space}, nil
+func (f *fakeTools) Open(ctx context.Context, p persona.DuePersona, _ target.OpenOptions) (runner.ToolSession, error) {
+	creds, err := f.strategy.Begin(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return &fakeSession{f: f, creds: creds}, nil
+}
+
+func (f *fakeTools) TargetOf(p persona.DuePersona) string {
+	if p.Target == "" {
+		return target.Demo
+	}
+	return p.Target
+}
+
+func (f *fakeTools) Login(ctx context.Context, email string) (target.Identity, error) {
+	return f.strategy.Login(ctx, email)
 }
 
 type fakeSession struct {
 	f     *fakeTools
-	token func() string
-	space string
+	creds target.Credentials
 }
 
-func (s *fakeSession) ListTools(context.Context) ([]runner.ToolSpec, error) { return s.f.specs, nil }
+func (s *fakeSession) Server() target.ServerInfo {
+	return target.ServerInfo{Name: "fake-app", Version: "1.0.0", ProtocolVersion: "2025-06-18"}
+}
+
+func (s *fakeSession) ListTools(context.Context) ([]runner.ToolSpec, error) {
+	out := slices.Clone(s.f.specs)
+	for i := range out {
+		if out[i].Module == "" {
+			out[i].Module = target.ModuleOf(out[i].Name)
+		}
+	}
+	return out, nil
+}
 
 func (s *fakeSession) CallTool(ctx context.Context, name string, args json.RawMessage) (runner.ToolOutput, error) {
+	// The credentials go on a request as they would on the wire.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://app.test/mcp", nil)
+	if err := s.creds.Apply(req); err != nil {
+		return runner.ToolOutput{}, err
+	}
 	s.f.mu.Lock()
-	s.f.calls = append(s.f.calls, name+" "+s.token()+" "+s.space)
+	s.f.calls = append(s.f.calls, name+" "+strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")+" "+req.Header.Get(mana.HeaderSpace))
 	s.f.mu.Unlock()
 	// Every real call takes a little time, as over a network.
 	time.Sleep(50 * time.Microsecond)
@@ -324,8 +363,9 @@ func (b *bundle) eventsOf(kind runner.EventKind) []runner.Event {
 func setup(t *testing.T, cfg config.Config, answer func(context.Context, model.Request, int) (model.Response, error), ps ...persona.DuePersona) *bundle {
 	t.Helper()
 	b := &bundle{store: newMemStore(ps...), tools: demoTools(), model: &scripted{answer: answer}, auth: &fakeAuth{secret: cfg.SeedSecret.Value()}}
+	b.tools.strategy = &mana.Strategy{Auth: b.auth, SeedSecret: cfg.SeedSecret.Value()}
 	r, err := runner.New(cfg, runner.Deps{
-		Provider: b.model, Persistence: b.store, Auth: b.auth, Tools: b.tools,
+		Provider: b.model, Persistence: b.store, Targets: b.tools,
 		OnEvent: func(e runner.Event) { b.mu.Lock(); b.events = append(b.events, e); b.mu.Unlock() },
 		Logger:  slog.New(slog.NewTextHandler(b, nil)),
 	})

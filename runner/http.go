@@ -12,6 +12,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/target"
 )
 
 // Handler serves the runner's HTTP API (SPEC §5.4): /health and /metrics for everyone;
@@ -71,24 +72,23 @@ func (r *Runner) handleDiagLogin(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "email: " + err.Error()})
 		return
 	}
-	ctx := req.Context()
-	password, err := persona.DerivePassword(r.cfg.SeedSecret.Value(), email)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, map[string]any{"ok": false, "error": err.Error()})
+	l, ok := r.targets.(interface {
+		Login(ctx context.Context, email string) (target.Identity, error)
+	})
+	if !ok {
+		writeJSON(w, http.StatusNotImplemented, map[string]any{"ok": false, "email": email, "error": "the runner's targets have no login to check"})
 		return
 	}
-	sess, err := r.auth.Login(ctx, email, password)
+	id, err := l.Login(req.Context(), email)
 	if err != nil {
-		writeJSON(w, http.StatusBadGateway, map[string]any{"ok": false, "email": email, "error": "login: " + err.Error()})
+		body := map[string]any{"ok": false, "email": email, "error": err.Error()}
+		if target.StageOf(err, "") == target.StageLogin {
+			body["error"] = "login: " + err.Error()
+		}
+		writeJSON(w, http.StatusBadGateway, body)
 		return
 	}
-	rn := &run{r: r, p: persona.DuePersona{Email: email}, session: sess}
-	space, err := rn.personalSpace(ctx)
-	if err != nil {
-		writeJSON(w, http.StatusBadGateway, map[string]any{"ok": false, "email": email, "userId": sess.UserID, "error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "email": email, "userId": sess.UserID, "spaceId": space})
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "email": email, "userId": id.UserID, "spaceId": id.SpaceID})
 }
 
 func (r *Runner) handleDiagTick(w http.ResponseWriter, req *http.Request) {

@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/target"
 )
 
 // maxToolResult bounds the text of one tool result sent back to the model, so that one chatty
@@ -50,9 +50,8 @@ type run struct {
 	tickID  string
 	started time.Time
 
-	tokenMu sync.Mutex
-	session Session
-	tokenAt time.Time
+	target string            // the target's name
+	server target.ServerInfo // what its server said in initialize
 
 	system     string
 	modelTools []model.Tool // the tools as the model sees them, sent in every turn; nil until listed
@@ -64,6 +63,7 @@ type run struct {
 	summary    string
 	notes      []string // problems that did not end the run, kept in the tick record's error
 
+	tools   map[string]ToolSpec // every tool the target listed, offered or hidden, by MCP name
 	actions []persona.Action
 	used    []string // modules of the app's tools called, in order of first use
 	ratings []Rating
@@ -75,7 +75,8 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 	begin := time.Now()
 	r.metrics.running.Inc()
 	defer r.metrics.running.Dec()
-	rn := &run{r: r, p: p, tickID: newTickID(), started: r.now(), ratingAt: -1, system: p.SystemPrompt, modelName: r.provider.Model()}
+	rn := &run{r: r, p: p, tickID: newTickID(), started: r.now(), ratingAt: -1, system: p.SystemPrompt, modelName: r.provider.Model(),
+		target: r.targets.TargetOf(p)}
 	r.emit(Event{Kind: RunStarted, TickID: rn.tickID, PersonaID: p.UserID, Email: p.Email})
 
 	ctx, cancel := context.WithTimeoutCause(parent, r.cfg.RunDeadline, errDeadline)
@@ -130,31 +131,8 @@ func (rn *run) note(format string, args ...any) {
 	rn.notes = append(rn.notes, fmt.Sprintf(format, args...))
 }
 
-func (rn *run) token() string {
-	rn.tokenMu.Lock()
-	defer rn.tokenMu.Unlock()
-	return rn.session.AccessToken
-}
-
 func (rn *run) execute(ctx context.Context) error {
 	r, p := rn.r, rn.p
-	password, err := persona.DerivePassword(r.cfg.SeedSecret.Value(), p.Email)
-	if err != nil {
-		return stageErr(stageLogin, err)
-	}
-	sess, err := r.auth.Login(ctx, p.Email, password)
-	if err != nil {
-		return stageErr(stageLogin, fmt.Errorf("log in %s: %w", p.Email, err))
-	}
-	rn.session, rn.tokenAt = sess, r.now()
-
-	space := p.PersonalSpaceID
-	if space == "" {
-		if space, err = rn.personalSpace(ctx); err != nil {
-			return stageErr(stageSpace, err)
-		}
-	}
-
 	var digest string
 	if r.cfg.MemoryRuns > 0 {
 		hist, err := r.store.History(ctx, p.UserID, r.cfg.MemoryRuns)
@@ -167,21 +145,31 @@ func (rn *run) execute(ctx context.Context) error {
 		}
 	}
 
-	tools, err := rn.openTools(ctx, space)
+	tools, err := rn.openTools(ctx)
 	if err != nil {
-		return stageErr(stageMCP, err)
+		return stageErr(target.StageOf(err, stageMCP), err)
 	}
 	defer tools.Close()
+	rn.server = tools.Server()
 	specs, err := tools.ListTools(ctx)
 	if err != nil {
 		return stageErr(stageMCP, fmt.Errorf("list tools: %w", err))
 	}
+	// Hidden tools get model names too, so that a call of one (a model guessing a name) is
+	// recognised, recorded under its module and refused without reaching the app; only the
+	// offered ones are in the list the model sees (SPEC §10).
 	mcpNames := make([]string, len(specs))
+	offered := make([]ToolSpec, 0, len(specs))
+	rn.tools = make(map[string]ToolSpec, len(specs))
 	for i, s := range specs {
 		mcpNames[i] = s.Name
+		rn.tools[s.Name] = s
+		if s.Offered() {
+			offered = append(offered, s)
+		}
 	}
 	names := mapToolNames(mcpNames)
-	rn.modelTools = modelTools(specs, names)
+	rn.modelTools = modelTools(offered, names)
 
 	rn.messages = append(rn.messages, model.Message{Role: model.User, Text: userMessage(p, r.now(), digest)})
 	stoppedEarly := false
@@ -190,7 +178,6 @@ func (rn *run) execute(ctx context.Context) error {
 			stoppedEarly = true
 			break
 		}
-		rn.maybeRefresh(ctx)
 		resp, err := rn.complete(ctx, model.PhaseMain, model.ToolChoiceAuto)
 		if err != nil {
 			if errors.Is(err, model.ErrBudget) {
@@ -252,24 +239,9 @@ func (rn *run) execute(ctx context.Context) error {
 	return nil
 }
 
-// personalSpace finds the persona's personal space through organization/list when the claim did
-// not carry it.
-func (rn *run) personalSpace(ctx context.Context) (string, error) {
-	spaces, err := rn.r.auth.Spaces(ctx, rn.token())
-	if err != nil {
-		return "", fmt.Errorf("list spaces: %w", err)
-	}
-	for _, s := range spaces {
-		if s.Type == string(persona.SpacePersonal) {
-			return s.ID, nil
-		}
-	}
-	return "", fmt.Errorf("list spaces: %s has no personal space", rn.p.Email)
-}
-
 // openTools connects to the MCP server under our own timer: the SDK's connect can overrun its
 // context when a server accepts the connection and never answers.
-func (rn *run) openTools(ctx context.Context, space string) (ToolSession, error) {
+func (rn *run) openTools(ctx context.Context) (ToolSession, error) {
 	cctx, cancel := context.WithTimeout(ctx, rn.r.connectTimeout)
 	defer cancel()
 	type opened struct {
@@ -278,13 +250,16 @@ func (rn *run) openTools(ctx context.Context, space string) (ToolSession, error)
 	}
 	ch := make(chan opened, 1)
 	go func() {
-		s, err := rn.r.tools.Open(cctx, rn.token, space)
+		s, err := rn.r.targets.Open(cctx, rn.p, target.OpenOptions{})
 		ch <- opened{s, err}
 	}()
 	select {
 	case o := <-ch:
 		if o.err != nil {
-			return nil, fmt.Errorf("connect to MCP: %w", o.err)
+			if target.StageOf(o.err, "") != target.StageConnect {
+				return nil, o.err // the strategy's own error says what failed (login, secrets, …)
+			}
+			return nil, fmt.Errorf("connect to %s: %w", rn.target, o.err)
 		}
 		return o.s, nil
 	case <-cctx.Done():
@@ -293,27 +268,8 @@ func (rn *run) openTools(ctx context.Context, space string) (ToolSession, error)
 				o.s.Close()
 			}
 		}()
-		return nil, fmt.Errorf("connect to MCP: no answer within %s: %w", rn.r.connectTimeout, context.Cause(cctx))
+		return nil, fmt.Errorf("connect to %s: no answer within %s: %w", rn.target, rn.r.connectTimeout, context.Cause(cctx))
 	}
-}
-
-// maybeRefresh gets a new access token when the current one is old, so a long run never calls
-// the app with an expired JWT (SPEC §4 fix). A failed refresh is noted and the run goes on.
-func (rn *run) maybeRefresh(ctx context.Context) {
-	r := rn.r
-	if r.now().Sub(rn.tokenAt) < r.refreshAfter || rn.session.RefreshToken == "" {
-		return
-	}
-	tok, err := r.auth.Refresh(ctx, rn.session.RefreshToken)
-	if err != nil {
-		r.metrics.errors.WithLabelValues(stageRefresh).Inc()
-		r.log.Warn("refresh access token", "persona", rn.p.Email, "err", err)
-		return
-	}
-	rn.tokenMu.Lock()
-	rn.session.AccessToken = tok
-	rn.tokenMu.Unlock()
-	rn.tokenAt = r.now()
 }
 
 func (rn *run) overBudget() bool {
@@ -361,7 +317,8 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 	r := rn.r
 	seq := len(rn.actions) + 1
 	mcpName, known := names.toMCP[c.Name]
-	toolName, module := mcpName, persona.ModuleOf(mcpName)
+	spec := rn.tools[mcpName]
+	toolName, module := mcpName, spec.Module
 	if !known {
 		// A name the model made up is kept for the record, cleaned so the row is always valid
 		// (a row the store refuses would take its whole batch with it); its module is the one
@@ -379,7 +336,7 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 		CreatedAt: r.now(),
 	}
 	a.ID = persona.ActionID(rn.tickID, seq, toolName)
-	if known && !slices.Contains(rn.used, a.Module) {
+	if known && spec.Offered() && !slices.Contains(rn.used, a.Module) {
 		rn.used = append(rn.used, a.Module)
 	}
 	var (
@@ -390,6 +347,9 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 	switch {
 	case !known:
 		out = ToolOutput{IsError: true, Text: fmt.Sprintf("unknown tool %.80q: use one of the tools listed", c.Name)}
+	case !spec.Offered():
+		// Refused here, never sent to the app: the target's policy hides the tool.
+		out = ToolOutput{IsError: true, Text: fmt.Sprintf("tool %s is not available: the target's tool policy hides it (%s)", mcpName, spec.Hidden)}
 	case argsErr != nil:
 		// Providers keep arguments that are not a JSON object as a JSON string, which is valid
 		// JSON: what matters is whether they decode to the object a tool takes.
@@ -446,7 +406,6 @@ func (rn *run) rate(ctx context.Context, used []string) error {
 	r := rn.r
 	rn.ratingAt = len(rn.messages)
 	rn.messages = append(rn.messages, model.Message{Role: model.User, Text: ratingMessage(used)})
-	rn.maybeRefresh(ctx)
 	resp, err := rn.complete(ctx, model.PhaseRating, model.ToolChoiceNone)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,17 +18,13 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 )
 
-// Deps are the runner's collaborators. Provider and Persistence are required; the others have
-// defaults built from the configuration.
+// Deps are the runner's collaborators. Provider, Persistence and Targets are required.
 type Deps struct {
 	Provider    model.Provider
 	Persistence Persistence
-	// Auth logs personas in; nil means the auth API at cfg.AuthURL over HTTP.
-	Auth Auth
-	// Tools opens MCP sessions; nil means MCPTools at cfg.MCPEndpoint().
-	Tools Tools
-	// HTTPClient is used by the default Auth and Tools; nil means a client with sane timeouts.
-	HTTPClient *http.Client
+	// Targets opens each persona's session on the app it tests (TargetSet of the configured
+	// targets; target/strategy builds them).
+	Targets Targets
 	// Logger gets one line per run and per tick; nil discards.
 	Logger *slog.Logger
 	// Now is the clock of records and prompts; nil means time.Now.
@@ -98,8 +93,7 @@ type Runner struct {
 	cfg      config.Config
 	provider model.Provider
 	store    Persistence
-	auth     Auth
-	tools    Tools
+	targets  Targets
 	log      *slog.Logger
 	now      func() time.Time
 	onEvent  func(Event)
@@ -119,7 +113,6 @@ type Runner struct {
 	// Knobs that tests shorten; New sets the production values.
 	connectTimeout time.Duration // MCP connect, wrapped in our own timer
 	callTimeout    time.Duration // one tool call
-	refreshAfter   time.Duration // age of an access token after which a run refreshes it
 	persistTimeout time.Duration // writing a run's rows after it ended
 	retry          retryPolicy
 }
@@ -135,12 +128,14 @@ func New(cfg config.Config, deps Deps) (*Runner, error) {
 	if deps.Persistence == nil {
 		return nil, errors.New("runner: Deps.Persistence is required")
 	}
+	if deps.Targets == nil {
+		return nil, errors.New("runner: Deps.Targets is required")
+	}
 	r := &Runner{
 		cfg:            cfg,
 		provider:       deps.Provider,
 		store:          deps.Persistence,
-		auth:           deps.Auth,
-		tools:          deps.Tools,
+		targets:        deps.Targets,
 		log:            deps.Logger,
 		now:            deps.Now,
 		onEvent:        deps.OnEvent,
@@ -150,19 +145,8 @@ func New(cfg config.Config, deps Deps) (*Runner, error) {
 		tickSem:        make(chan struct{}, 1),
 		connectTimeout: 30 * time.Second,
 		callTimeout:    60 * time.Second,
-		refreshAfter:   10 * time.Minute,
 		persistTimeout: config.PersistTimeout, // the lease covers it (config.Lease)
 		retry:          defaultRetry,
-	}
-	hc := deps.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 2 * time.Minute}
-	}
-	if r.auth == nil {
-		r.auth = NewAuthClient(cfg.AuthURL, hc)
-	}
-	if r.tools == nil {
-		r.tools = &MCPTools{Endpoint: cfg.MCPEndpoint(), HTTPClient: hc}
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)

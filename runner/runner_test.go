@@ -547,7 +547,9 @@ func TestLoginFailureFailsTheRun(t *testing.T) {
 	cfg := testConfig()
 	p := testPersona("persona.kai@mana.test")
 	b := setup(t, cfg, day(threeCalls(), goodRating), p)
+	b.auth.mu.Lock()
 	b.auth.secret = "another-secret" // the runner derives a password the auth API does not accept
+	b.auth.mu.Unlock()
 	res, err := b.r.Tick(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -585,7 +587,7 @@ func TestLongRunRefreshesTheAccessToken(t *testing.T) {
 	t.Parallel()
 	p := testPersona("persona.max@mana.test")
 	b := setup(t, testConfig(), day(threeCalls(), goodRating), p)
-	runner.SetTimeouts(b.r, time.Minute, time.Minute, 0) // every turn counts as long
+	b.tools.strategy.RefreshAfter = time.Nanosecond // every call counts as long after the login
 	if _, err := b.r.Tick(context.Background()); err != nil {
 		t.Fatal(err)
 	}

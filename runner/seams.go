@@ -3,9 +3,11 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/target"
 )
 
 // Persistence is where a runner claims personas and writes what they did (SPEC §5.3 step 5).
@@ -35,54 +37,58 @@ type RunRecorder interface {
 	RecordRun(ctx context.Context, run persona.RunRecord) error
 }
 
-// Session is a logged-in persona.
-type Session struct {
-	UserID       string
-	AccessToken  string // the JWT sent to the MCP server (SPEC §5.3 fix: not the session token)
-	RefreshToken string
+// Targets opens a persona's session on the app it tests (SPEC §10). TargetSet adapts the
+// *target.Set that cmd builds from the configuration; the runner itself imports no auth
+// strategy, no auth API client and no transport.
+type Targets interface {
+	// Open authenticates p with its target's strategy and connects. Errors are *target.Error
+	// with the stage they happened in (login, space, secrets, mcp, target).
+	Open(ctx context.Context, p persona.DuePersona, opts target.OpenOptions) (ToolSession, error)
+	// TargetOf is the name of the target p tests (its own, else the default).
+	TargetOf(p persona.DuePersona) string
 }
 
-// Space is one of a user's spaces as the auth API lists them.
-type Space struct {
-	ID   string
-	Type string // "personal", "family", …
-}
-
-// Auth logs personas in (SPEC §4). NewAuthClient implements it over HTTP.
-type Auth interface {
-	Login(ctx context.Context, email, password string) (Session, error)
-	// Refresh returns a new access token for a long run.
-	Refresh(ctx context.Context, refreshToken string) (accessToken string, err error)
-	// Spaces lists the spaces of the user the access token belongs to.
-	Spaces(ctx context.Context, accessToken string) ([]Space, error)
-}
-
-// Tools opens tool sessions on the app under test. MCPTools implements it with the official MCP
-// Go SDK over Streamable HTTP.
-type Tools interface {
-	// Open connects as the persona: token is called for every request so that a refreshed JWT
-	// is used from then on; space is sent as X-Mana-Space.
-	Open(ctx context.Context, token func() string, space string) (ToolSession, error)
-}
-
-// ToolSession is one persona's connection to the app.
+// ToolSession is one persona's connection to its target.
 type ToolSession interface {
+	// Server is what the server said about itself in initialize.
+	Server() target.ServerInfo
+	// ListTools lists every tool, each with its module and whether the policy offers it.
 	ListTools(ctx context.Context) ([]ToolSpec, error)
-	// CallTool calls a tool by its MCP name. An error is a transport failure; a tool that ran
-	// and failed returns IsError.
+	// CallTool calls a tool by its MCP name. An error is a transport failure (or
+	// target.ErrHidden, never sent); a tool that ran and failed returns IsError.
 	CallTool(ctx context.Context, name string, args json.RawMessage) (ToolOutput, error)
 	Close() error
 }
 
-// ToolSpec is a tool as the app lists it.
-type ToolSpec struct {
-	Name        string          // the MCP name, e.g. "todo.create"
-	Description string          //
-	InputSchema json.RawMessage // JSON Schema of the arguments
-}
+// ToolSpec is a tool as the target lists it (module, annotations, policy).
+type ToolSpec = target.Tool
 
 // ToolOutput is what a tool returned: its text content and whether it reported an error.
-type ToolOutput struct {
-	Text    string
-	IsError bool
+type ToolOutput = target.Output
+
+// TargetSet adapts a target.Set to Targets.
+func TargetSet(s *target.Set) Targets { return targetSet{s} }
+
+type targetSet struct{ s *target.Set }
+
+func (t targetSet) Open(ctx context.Context, p persona.DuePersona, opts target.OpenOptions) (ToolSession, error) {
+	sess, err := t.s.Open(ctx, p, opts)
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+func (t targetSet) TargetOf(p persona.DuePersona) string { return t.s.TargetOf(p) }
+
+// Login logs email in on the default target for /diag/login, when its strategy can (mana).
+func (t targetSet) Login(ctx context.Context, email string) (target.Identity, error) {
+	def := t.s.Default()
+	l, ok := def.Strategy.(interface {
+		Login(ctx context.Context, email string) (target.Identity, error)
+	})
+	if !ok {
+		return target.Identity{}, fmt.Errorf("target %s (auth %s) has no login to check", def.Name(), def.Config.StrategyName())
+	}
+	return l.Login(ctx, email)
 }

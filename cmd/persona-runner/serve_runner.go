@@ -120,7 +120,11 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		client.ServiceKey = cfg.ServiceKey.Value()
 		persist = runner.NewHTTPPersistence(client)
 	}
-	r, err := runner.New(cfg, runner.Deps{Provider: provider, Persistence: persist, Logger: log})
+	targets, err := buildTargets(cfg, env.Getenv, log)
+	if err != nil {
+		return err
+	}
+	r, err := runner.New(cfg, runner.Deps{Provider: provider, Persistence: persist, Targets: runner.TargetSet(targets), Logger: log})
 	if err != nil {
 		return err
 	}

@@ -147,9 +147,14 @@ func (c *UpCmd) Run(env *Env) error {
 	live := isTerminal(env.Stdout)
 	display := progress.New(env.Stdout, live)
 	defer display.Close()
+	targets, err := buildTargets(cfg, env.Getenv, log.With("component", "targets"))
+	if err != nil {
+		return err
+	}
 	deps := runner.Deps{
 		Provider:    provider,
 		Persistence: runner.NewStorePersistence(db),
+		Targets:     runner.TargetSet(targets),
 		Logger:      log.With("component", "runner"),
 		Now:         now,
 		OnEvent: func(e runner.Event) {

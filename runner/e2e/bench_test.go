@@ -28,21 +28,12 @@ import (
 	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/store/postgres"
 	"github.com/persona-runner/persona-runner/store/sqlite"
+	"github.com/persona-runner/persona-runner/target"
 )
 
 // The benchmarks measure the runner itself: the model is the fake server over HTTP through the
 // real Anthropic adapter, the store is real, and login and the app's tools are in-process fakes
 // that answer at once, so that neither bcrypt nor the app's own work is counted.
-
-type instantAuth struct{}
-
-func (instantAuth) Login(_ context.Context, email, _ string) (runner.Session, error) {
-	return runner.Session{UserID: email, AccessToken: "jwt", RefreshToken: "rt"}, nil
-}
-func (instantAuth) Refresh(context.Context, string) (string, error) { return "jwt", nil }
-func (instantAuth) Spaces(context.Context, string) ([]runner.Space, error) {
-	return []runner.Space{{ID: "s", Type: "personal"}}, nil
-}
 
 type instantTools struct{}
 
@@ -53,13 +44,25 @@ var benchSpecs = []runner.ToolSpec{
 	{Name: "journal.write", Description: "Write an entry.", InputSchema: json.RawMessage(`{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}`)},
 }
 
-func (instantTools) Open(context.Context, func() string, string) (runner.ToolSession, error) {
+func (instantTools) Open(context.Context, persona.DuePersona, target.OpenOptions) (runner.ToolSession, error) {
 	return instantSession{}, nil
 }
 
+func (instantTools) TargetOf(persona.DuePersona) string { return target.Demo }
+
 type instantSession struct{}
 
-func (instantSession) ListTools(context.Context) ([]runner.ToolSpec, error) { return benchSpecs, nil }
+func (instantSession) Server() target.ServerInfo {
+	return target.ServerInfo{Name: "instant", Version: "1"}
+}
+func (instantSession) ListTools(context.Context) ([]runner.ToolSpec, error) {
+	out := make([]runner.ToolSpec, len(benchSpecs))
+	for i, s := range benchSpecs {
+		s.Module = target.ModuleOf(s.Name)
+		out[i] = s
+	}
+	return out, nil
+}
 func (instantSession) CallTool(_ context.Context, name string, _ json.RawMessage) (runner.ToolOutput, error) {
 	return runner.ToolOutput{Text: `{"id":"` + name + `-1","ok":true}`}, nil
 }
@@ -132,7 +135,7 @@ func BenchmarkRunOverhead(b *testing.B) {
 				persist = newMemPersistence(b.N)
 			}
 			r, err := runner.New(benchConfig(4), runner.Deps{
-				Provider: provider, Persistence: persist, Auth: instantAuth{}, Tools: instantTools{},
+				Provider: provider, Persistence: persist, Targets: instantTools{},
 			})
 			if err != nil {
 				b.Fatal(err)
@@ -275,7 +278,7 @@ func BenchmarkTenThousandPersonas(b *testing.B) {
 			provider = inProcessAgent{calls: calls, latency: latency}
 		}
 		r, err := runner.New(benchConfig(concurrency), runner.Deps{
-			Provider: provider, Persistence: persist, Auth: instantAuth{}, Tools: instantTools{},
+			Provider: provider, Persistence: persist, Targets: instantTools{},
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -394,7 +397,7 @@ func BenchmarkPromptBytes(b *testing.B) {
 				cfg := benchConfig(1)
 				cfg.MemoryRuns = memory
 				r, err := runner.New(cfg, runner.Deps{
-					Provider: benchProvider(b, srv), Persistence: runner.NewStorePersistence(db), Auth: instantAuth{}, Tools: instantTools{},
+					Provider: benchProvider(b, srv), Persistence: runner.NewStorePersistence(db), Targets: instantTools{},
 					Now: now,
 				})
 				if err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/persona-runner/persona-runner/store"
 	"github.com/persona-runner/persona-runner/store/postgres"
 	"github.com/persona-runner/persona-runner/store/sqlite"
+	"github.com/persona-runner/persona-runner/target/strategy"
 )
 
 const serviceKey = "e2e-service-key-0123456789abcdef"
@@ -150,7 +151,11 @@ func (s *stack) runner(t *testing.T, cfg config.Config, p model.Provider, viaHTT
 	if viaHTTP {
 		persist = runner.NewHTTPPersistence(s.client)
 	}
-	r, err := runner.New(cfg, runner.Deps{Provider: p, Persistence: persist})
+	targets, err := strategy.Set(cfg.TargetConfigs(), strategy.Options{AuthURL: cfg.AuthURL, SeedSecret: cfg.SeedSecret.Value()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := runner.New(cfg, runner.Deps{Provider: p, Persistence: persist, Targets: runner.TargetSet(targets)})
 	if err != nil {
 		t.Fatal(err)
 	}

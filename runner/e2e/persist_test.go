@@ -61,7 +61,7 @@ func TestStorePersistenceOneWritePerRun(t *testing.T) {
 			cs := &countingStore{Store: s.db, refuseRuns: refuse}
 			r, err := runner.New(s.config("r1"), runner.Deps{
 				Provider: inProcessAgent{calls: 2}, Persistence: runner.NewStorePersistence(cs),
-				Auth: instantAuth{}, Tools: instantTools{},
+				Targets: instantTools{},
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -1,0 +1,191 @@
+// Package mana is the auth strategy of the demo app and of Mana stacks (SPEC §4, §5.3): each
+// persona logs in at the auth API with its derived password, its requests carry the access
+// token (a JWT, refreshed during long runs) and X-Mana-Space with its personal space.
+package mana
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/persona-runner/persona-runner/authapi"
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/target"
+)
+
+// HeaderSpace names the space a request acts in.
+const HeaderSpace = "X-Mana-Space"
+
+// Session is a logged-in persona.
+type Session struct {
+	UserID       string
+	AccessToken  string // the JWT sent to the MCP server (SPEC §5.3 fix: not the session token)
+	RefreshToken string
+}
+
+// Space is one of a user's spaces as the auth API lists them.
+type Space struct {
+	ID   string
+	Type string // "personal", "family", …
+}
+
+// Auth logs personas in (SPEC §4). NewAuthClient implements it over HTTP.
+type Auth interface {
+	Login(ctx context.Context, email, password string) (Session, error)
+	// Refresh returns a new access token for a long run.
+	Refresh(ctx context.Context, refreshToken string) (accessToken string, err error)
+	// Spaces lists the spaces of the user the access token belongs to.
+	Spaces(ctx context.Context, accessToken string) ([]Space, error)
+}
+
+// Strategy is the mana auth strategy.
+type Strategy struct {
+	Auth       Auth
+	SeedSecret string // derives each persona's password (SPEC §2)
+	// RefreshAfter is the age of an access token after which the next request refreshes it
+	// first (the JWT lives 15 minutes); 0 means 10 minutes.
+	RefreshAfter time.Duration
+	Now          func() time.Time // nil means time.Now
+	Logger       *slog.Logger     // nil discards
+}
+
+var _ target.Strategy = (*Strategy)(nil)
+
+// New returns the strategy logging personas in at the auth API at authURL.
+func New(authURL, seedSecret string, hc *http.Client) *Strategy {
+	return &Strategy{Auth: NewAuthClient(authURL, hc), SeedSecret: seedSecret}
+}
+
+// Name is "mana".
+func (s *Strategy) Name() string { return target.AuthMana }
+
+func (s *Strategy) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Begin logs p in and finds its personal space (the claim's, else organization/list).
+func (s *Strategy) Begin(ctx context.Context, p persona.DuePersona) (target.Credentials, error) {
+	password, err := persona.DerivePassword(s.SeedSecret, p.Email)
+	if err != nil {
+		return nil, target.Errorf(target.StageLogin, "%w", err)
+	}
+	sess, err := s.Auth.Login(ctx, p.Email, password)
+	if err != nil {
+		return nil, target.Errorf(target.StageLogin, "log in %s: %w", p.Email, err)
+	}
+	c := &creds{s: s, email: p.Email, session: sess, tokenAt: s.now(), space: p.PersonalSpaceID}
+	if c.space == "" {
+		if c.space, err = s.personalSpace(ctx, p.Email, sess.AccessToken); err != nil {
+			return nil, target.Errorf(target.StageSpace, "%w", err)
+		}
+	}
+	return c, nil
+}
+
+// Login logs email in and finds its personal space, for diagnostics (/diag/login).
+func (s *Strategy) Login(ctx context.Context, email string) (target.Identity, error) {
+	c, err := s.Begin(ctx, persona.DuePersona{Email: email})
+	if err != nil {
+		return target.Identity{}, err
+	}
+	return c.Identity(), nil
+}
+
+func (s *Strategy) personalSpace(ctx context.Context, email, token string) (string, error) {
+	spaces, err := s.Auth.Spaces(ctx, token)
+	if err != nil {
+		return "", fmt.Errorf("list spaces: %w", err)
+	}
+	for _, sp := range spaces {
+		if sp.Type == string(persona.SpacePersonal) {
+			return sp.ID, nil
+		}
+	}
+	return "", fmt.Errorf("list spaces: %s has no personal space", email)
+}
+
+// creds are one persona's mana credentials during one run.
+type creds struct {
+	s     *Strategy
+	email string
+	space string
+
+	mu      sync.Mutex
+	session Session
+	tokenAt time.Time
+}
+
+func (c *creds) Identity() target.Identity {
+	return target.Identity{UserID: c.session.UserID, SpaceID: c.space}
+}
+
+// Apply sets Authorization: Bearer <JWT> and X-Mana-Space, refreshing an old token first so a
+// long run never calls the app with an expired JWT (SPEC §4 fix). A failed refresh is logged
+// and the current token used: the app's answer then says what is wrong.
+func (c *creds) Apply(req *http.Request) error {
+	req.Header.Set("Authorization", "Bearer "+c.token(req.Context()))
+	req.Header.Set(HeaderSpace, c.space)
+	return nil
+}
+
+func (c *creds) token(ctx context.Context) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	after := c.s.RefreshAfter
+	if after <= 0 {
+		after = 10 * time.Minute
+	}
+	if c.s.now().Sub(c.tokenAt) >= after && c.session.RefreshToken != "" {
+		tok, err := c.s.Auth.Refresh(context.WithoutCancel(ctx), c.session.RefreshToken)
+		if err != nil {
+			if c.s.Logger != nil {
+				c.s.Logger.Warn("refresh access token", "persona", c.email, "err", err)
+			}
+		} else {
+			c.session.AccessToken, c.tokenAt = tok, c.s.now()
+		}
+	}
+	return c.session.AccessToken
+}
+
+// authClient is Auth over the auth API's HTTP endpoints (SPEC §4).
+type authClient struct{ c *authapi.Client }
+
+// NewAuthClient returns the Auth that logs personas in at the auth API at baseURL.
+func NewAuthClient(baseURL string, hc *http.Client) Auth {
+	return authClient{authapi.NewClient(baseURL, hc)}
+}
+
+func (a authClient) Login(ctx context.Context, email, password string) (Session, error) {
+	res, err := a.c.Login(ctx, email, password)
+	if err != nil {
+		return Session{}, err
+	}
+	return Session{UserID: res.User.ID, AccessToken: res.AccessToken, RefreshToken: res.RefreshToken}, nil
+}
+
+func (a authClient) Refresh(ctx context.Context, refreshToken string) (string, error) {
+	res, err := a.c.Refresh(ctx, refreshToken)
+	if err != nil {
+		return "", err
+	}
+	return res.AccessToken, nil
+}
+
+func (a authClient) Spaces(ctx context.Context, accessToken string) ([]Space, error) {
+	list, err := a.c.Spaces(ctx, accessToken)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Space, len(list))
+	for i, s := range list {
+		out[i] = Space{ID: s.ID, Type: s.Metadata.Type}
+	}
+	return out, nil
+}
