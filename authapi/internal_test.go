@@ -168,7 +168,8 @@ func TestActions(t *testing.T) {
 		body := `{"actions":[
 			{"tickId":"t1","toolName":"todo.create","inputHash":"ab12","result":"ok","latencyMs":40,"seq":0},
 			{"tickId":"t1","toolName":"notes.add","result":"error","errorMessage":"` + strings.Repeat("e", 600) + `","seq":1},
-			{"tickId":"t1","toolName":"mood.log","module":"wellbeing","result":"ok","seq":2}]}`
+			{"tickId":"t1","toolName":"mood.log","module":"wellbeing","result":"ok","seq":2,
+				"arguments":{"mood":"calm","api_key":"k"},"resultPreview":"logged","errorClass":""}]}`
 		wantBody(t, b.do(t, "POST", path, body, b.svc()), 200, `{"ok":true,"written":3,"duplicates":0}`)
 		// A replayed batch writes nothing twice.
 		wantBody(t, b.do(t, "POST", path, body, b.svc()), 200, `{"ok":true,"written":0,"duplicates":3}`)
@@ -186,8 +187,11 @@ func TestActions(t *testing.T) {
 		if a := byID["t1-1-notes.add"]; a.Module != "notes" || len([]rune(a.ErrorMessage)) != persona.MaxErrorMessage || a.Result != "error" {
 			t.Errorf("row 1 = %+v (error message must be cut to 500)", a)
 		}
-		if a := byID["t1-2-mood.log"]; a.Module != "wellbeing" {
-			t.Errorf("row 2 = %+v (explicit module kept)", a)
+		if a := byID["t1-2-mood.log"]; a.Module != "wellbeing" || string(a.Arguments) != `{"api_key":"[redacted]","mood":"calm"}` || a.ResultPreview != "logged" {
+			t.Errorf("row 2 = %+v (explicit module kept, evidence kept with the secret redacted)", a)
+		}
+		if a := byID["t1-1-notes.add"]; a.ErrorClass != persona.ClassServerError || a.Arguments != nil {
+			t.Errorf("row 1 without evidence: class %q arguments %s; want server-error from its message, none", a.ErrorClass, a.Arguments)
 		}
 
 		// Exactly 500 rows pass; 501 are refused with nothing written.
@@ -214,6 +218,8 @@ func TestActions(t *testing.T) {
 			"not an array":  {`{"actions":{}}`, "actions"},
 			"top unknown":   {`{"actions":[{"tickId":"b","toolName":"t","result":"ok"}],"extra":1}`, "extra"},
 			"not an object": {`[1,2]`, "body"},
+			"bad class":     {`{"actions":[{"tickId":"b","toolName":"t","result":"error","errorClass":"Oops!"}]}`, "actions[0].errorClass"},
+			"preview NUL":   {`{"actions":[{"tickId":"b","toolName":"t","result":"ok","resultPreview":"a\u0000"}]}`, "actions[0].resultPreview"},
 		} {
 			r := b.do(t, "POST", path, c.body, b.svc())
 			if r.status != 400 {

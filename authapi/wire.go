@@ -1,6 +1,7 @@
 package authapi
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/persona-runner/persona-runner/persona"
@@ -157,6 +158,13 @@ type ActionRow struct {
 	LatencyMs    int64      `json:"latencyMs"`
 	Seq          int        `json:"seq"`
 	CreatedAt    *time.Time `json:"createdAt,omitempty"`
+
+	// Evidence (ours, optional; issue 10): the call's JSON arguments (secret-looking keys are
+	// redacted on write, each piece cut at 16 KB), a preview of its result or error, and the
+	// class of its failure (classified from errorMessage when absent).
+	Arguments     json.RawMessage `json:"arguments,omitempty"`
+	ResultPreview string          `json:"resultPreview,omitempty"`
+	ErrorClass    string          `json:"errorClass,omitempty"`
 }
 
 // FeedbackRow is one row of POST …/{id}/feedback. CreatedAt as in ActionRow.
@@ -213,6 +221,7 @@ func actionFromRow(r ActionRow) persona.Action {
 	a := persona.Action{
 		TickID: r.TickID, ToolName: r.ToolName, Module: r.Module, InputHash: r.InputHash,
 		Result: persona.Result(r.Result), ErrorMessage: r.ErrorMessage, LatencyMs: r.LatencyMs, Seq: r.Seq,
+		Arguments: r.Arguments, ResultPreview: r.ResultPreview, ErrorClass: persona.ErrorClass(r.ErrorClass),
 	}
 	if r.CreatedAt != nil {
 		a.CreatedAt = r.CreatedAt.UTC()
@@ -224,6 +233,7 @@ func rowFromAction(a persona.Action) ActionRow {
 	r := ActionRow{
 		TickID: a.TickID, ToolName: a.ToolName, Module: a.Module, InputHash: a.InputHash,
 		Result: string(a.Result), ErrorMessage: a.ErrorMessage, LatencyMs: a.LatencyMs, Seq: a.Seq,
+		Arguments: a.Arguments, ResultPreview: a.ResultPreview, ErrorClass: string(a.ErrorClass),
 	}
 	if !a.CreatedAt.IsZero() {
 		t := a.CreatedAt

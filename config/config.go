@@ -78,6 +78,10 @@ type Config struct {
 	// Prices maps a model name (or a prefix of one) to its price, for cost estimates.
 	Prices map[string]Price `yaml:"prices" json:"prices"`
 
+	// RecordArguments keeps each call's arguments and a preview of its result on its action row
+	// (secret-looking keys redacted, 16 KB each), the repro of a finding. Default true.
+	RecordArguments bool `yaml:"recordArguments" json:"recordArguments"`
+
 	// Targets are the apps under test (SPEC §10); none means the demo app at MCPURL, auth mana.
 	Targets []target.Config `yaml:"targets" json:"targets"`
 }
@@ -134,6 +138,8 @@ func Default() Config {
 		Grace:        30 * time.Second,
 		MaxTokens:    2048,
 		Prices:       DefaultPrices(),
+
+		RecordArguments: true,
 	}
 }
 
@@ -634,6 +640,7 @@ func (c Config) YAML() ([]byte, error) {
 		DB               string           `yaml:"db"`
 		Prices           map[string]Price `yaml:"prices"`
 		Targets          []target.Config  `yaml:"targets,omitempty"`
+		RecordArguments  bool             `yaml:"recordArguments"`
 	}
 	b, err := yaml.Marshal(view{
 		Env: c.Env, Port: c.Port, Addr: c.Addr, AuthURL: c.AuthURL, MCPURL: c.MCPURL, RunnerID: c.RunnerID,
@@ -644,6 +651,7 @@ func (c Config) YAML() ([]byte, error) {
 		TickInterval: c.TickInterval.String(), Concurrency: c.Concurrency, Paused: c.Paused,
 		RunDeadline: c.RunDeadline.String(), MaxTurns: c.MaxTurns, TokenBudget: c.TokenBudget,
 		MemoryRuns: c.MemoryRuns, Grace: c.Grace.String(), DB: c.DB.String(), Prices: c.Prices, Targets: c.Targets,
+		RecordArguments: c.RecordArguments,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("render config: %w", err)

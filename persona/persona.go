@@ -218,6 +218,13 @@ type Action struct {
 	LatencyMs    int64     `json:"latencyMs"`
 	Seq          int       `json:"seq"`
 	CreatedAt    time.Time `json:"createdAt"`
+
+	// Evidence (issue 10), all optional: the call's arguments as JSON (secret-looking keys
+	// redacted, at most MaxEvidence bytes), the start of its result or error text, and the class
+	// of its failure.
+	Arguments     json.RawMessage `json:"arguments,omitempty"`
+	ResultPreview string          `json:"resultPreview,omitempty"`
+	ErrorClass    ErrorClass      `json:"errorClass,omitempty"`
 }
 
 // Feedback is a persona's in-character rating of one module after one run.
@@ -237,6 +244,7 @@ type TickStatus string
 const (
 	TickRunning   TickStatus = "running"
 	TickOK        TickStatus = "ok"
+	TickDegraded  TickStatus = "degraded" // the calls worked, the rating reply was unusable
 	TickFailed    TickStatus = "failed"
 	TickTimeout   TickStatus = "timeout"
 	TickCancelled TickStatus = "cancelled"
@@ -245,11 +253,15 @@ const (
 // Valid reports whether s is a known status.
 func (s TickStatus) Valid() bool {
 	switch s {
-	case TickRunning, TickOK, TickFailed, TickTimeout, TickCancelled:
+	case TickRunning, TickOK, TickDegraded, TickFailed, TickTimeout, TickCancelled:
 		return true
 	}
 	return false
 }
+
+// Completed reports whether s is a run that did its day: ok, or degraded (its ratings were
+// unusable). Both count as the persona's activity for the schedule.
+func (s TickStatus) Completed() bool { return s == TickOK || s == TickDegraded }
 
 // Failure reports whether s counts as a failed run for back-off.
 func (s TickStatus) Failure() bool { return s == TickFailed || s == TickTimeout }
@@ -273,6 +285,12 @@ type Tick struct {
 	Summary      string          `json:"summary"`
 	Error        string          `json:"error"`
 	Transcript   json.RawMessage `json:"transcript,omitempty"`
+
+	// The app under test (SPEC §10): the target's name and the server's serverInfo name and
+	// version as the MCP handshake gave them; empty when unknown.
+	Target        string `json:"target,omitempty"`
+	ServerName    string `json:"serverName,omitempty"`
+	ServerVersion string `json:"serverVersion,omitempty"`
 }
 
 // Limits of the internal batch endpoints and of stored text (SPEC §4, §3).

@@ -34,9 +34,15 @@ func ValidateAction(i int, a Action) error {
 	if len(a.InputHash) > 64 {
 		es.Add(f("inputHash"), "must be at most 64 characters")
 	}
+	if len(a.Arguments) > 0 && !json.Valid(a.Arguments) {
+		es.Add(f("arguments"), "must be valid JSON")
+	}
+	if a.ErrorClass != "" && (len(a.ErrorClass) > 40 || !validErrorClass.MatchString(string(a.ErrorClass))) {
+		es.Add(f("errorClass"), "must be lowercase words joined by '-', at most 40 characters (got %q)", Truncate(string(a.ErrorClass), 60))
+	}
 	for _, t := range []struct{ name, value string }{
 		{"id", a.ID}, {"tickId", a.TickID}, {"toolName", a.ToolName}, {"module", a.Module},
-		{"inputHash", a.InputHash}, {"errorMessage", a.ErrorMessage},
+		{"inputHash", a.InputHash}, {"errorMessage", a.ErrorMessage}, {"resultPreview", a.ResultPreview},
 	} {
 		es.Text(f(t.name), t.value)
 	}
@@ -68,7 +74,9 @@ func ValidateFeedback(i int, fb Feedback) error {
 }
 
 // NormalizeAction fills the derived fields of a valid row: module from the tool name, id from
-// tick/seq/tool, error message cut to MaxErrorMessage.
+// tick/seq/tool, error message cut to MaxErrorMessage, the error class of a failed call from its
+// message when none was given; and keeps its evidence safe to store: secret-looking argument
+// values redacted, arguments and result preview cut to MaxEvidence (EvidenceArguments).
 func NormalizeAction(personaID string, a Action) Action {
 	a.PersonaID = personaID
 	if a.Module == "" {
@@ -78,6 +86,14 @@ func NormalizeAction(personaID string, a Action) Action {
 		a.ID = ActionID(a.TickID, a.Seq, a.ToolName)
 	}
 	a.ErrorMessage = Truncate(a.ErrorMessage, MaxErrorMessage)
+	if a.Result == ResultError && a.ErrorClass == "" {
+		a.ErrorClass = ClassifyError(a.ErrorMessage)
+	}
+	if a.Result == ResultOK {
+		a.ErrorClass = ""
+	}
+	a.Arguments = EvidenceArguments(a.Arguments)
+	a.ResultPreview = EvidencePreview(a.ResultPreview)
 	return a
 }
 
@@ -100,7 +116,7 @@ func ValidateTick(t Tick) error {
 		es.Add("personaId", "is required")
 	}
 	if !t.Status.Valid() {
-		es.Add("status", "must be one of running, ok, failed, timeout, cancelled (got %q)", t.Status)
+		es.Add("status", "must be one of running, ok, degraded, failed, timeout, cancelled (got %q)", t.Status)
 	}
 	for _, c := range []struct {
 		name string
@@ -124,7 +140,8 @@ func ValidateTick(t Tick) error {
 	}
 	for _, f := range []struct{ name, value string }{
 		{"tickId", t.TickID}, {"personaId", t.PersonaID}, {"runnerId", t.RunnerID}, {"model", t.Model},
-		{"summary", t.Summary}, {"error", t.Error},
+		{"summary", t.Summary}, {"error", t.Error}, {"target", t.Target}, {"serverName", t.ServerName},
+		{"serverVersion", t.ServerVersion},
 	} {
 		es.Text(f.name, f.value)
 	}

@@ -209,8 +209,11 @@ func (d *Display) stopRedrawLocked() {
 }
 
 func mark(s persona.TickStatus) string {
-	if s == persona.TickOK {
+	switch s {
+	case persona.TickOK:
 		return "✓"
+	case persona.TickDegraded:
+		return "!"
 	}
 	return "✗"
 }
@@ -235,10 +238,13 @@ func WriteSummary(w io.Writer, runs []Run, elapsed time.Duration) error {
 	sortRuns(sorted)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PERSONA\tCALLS\tERRORS\tRATINGS\tSTATUS")
-	ok, calls, errs := 0, 0, 0
+	ok, degraded, calls, errs := 0, 0, 0, 0
 	for _, r := range sorted {
-		if r.Status == persona.TickOK {
+		switch r.Status {
+		case persona.TickOK:
 			ok++
+		case persona.TickDegraded:
+			degraded++
 		}
 		calls += r.Calls
 		errs += r.Errors
@@ -247,7 +253,11 @@ func WriteSummary(w io.Writer, runs []Run, elapsed time.Duration) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%s: %d ok, %d failed · %s, %s · %s\n", plural(len(sorted), "run"), ok, len(sorted)-ok,
+	counts := fmt.Sprintf("%d ok", ok)
+	if degraded > 0 {
+		counts += fmt.Sprintf(", %d degraded (unusable ratings)", degraded)
+	}
+	_, err := fmt.Fprintf(w, "%s: %s, %d failed · %s, %s · %s\n", plural(len(sorted), "run"), counts, len(sorted)-ok-degraded,
 		plural(calls, "tool call"), plural(errs, "error"), round(elapsed))
 	return err
 }

@@ -67,6 +67,9 @@ type run struct {
 	actions []persona.Action
 	used    []string // modules of the app's tools called, in order of first use
 	ratings []Rating
+	// ratingsUnusable says why the rating turn gave no usable ratings (a reply nobody could
+	// read, or a model failure); empty when they were fine or not asked for.
+	ratingsUnusable string
 }
 
 // runPersona runs one persona end to end and writes its rows and tick record. It never panics on
@@ -99,6 +102,10 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 		}
 	}
 	cancel()
+	if status == persona.TickOK && rn.ratingsUnusable != "" {
+		// The calls worked, the ratings did not: the run is degraded, shown apart everywhere.
+		status, errText = persona.TickDegraded, "rating: "+rn.ratingsUnusable
+	}
 
 	// The run's context may be over (deadline, stop); the rows still get written, on a context
 	// that keeps the parent's values but not its cancellation, within persistTimeout.
@@ -284,11 +291,16 @@ func (rn *run) overBudget() bool {
 }
 
 func (rn *run) complete(ctx context.Context, phase model.Phase, choice model.ToolChoice) (model.Response, error) {
+	return rn.completeWith(ctx, phase, choice, rn.messages, rn.modelTools)
+}
+
+// completeWith is complete with the messages and tools given instead of the run's.
+func (rn *run) completeWith(ctx context.Context, phase model.Phase, choice model.ToolChoice, msgs []model.Message, tools []model.Tool) (model.Response, error) {
 	r := rn.r
 	resp, err := r.provider.Complete(ctx, model.Request{
 		System:     rn.system,
-		Messages:   rn.messages,
-		Tools:      rn.modelTools,
+		Messages:   msgs,
+		Tools:      tools,
 		ToolChoice: choice,
 		MaxTokens:  r.cfg.MaxTokens,
 		Phase:      phase,
@@ -336,6 +348,9 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 		CreatedAt: r.now(),
 	}
 	a.ID = persona.ActionID(rn.tickID, seq, toolName)
+	if r.cfg.RecordArguments {
+		a.Arguments = persona.EvidenceArguments(args)
+	}
 	if known && spec.Offered() && !slices.Contains(rn.used, a.Module) {
 		rn.used = append(rn.used, a.Module)
 	}
@@ -367,6 +382,7 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 			// error in the metrics: the run's own status says what happened).
 			a.Result = persona.ResultError
 			a.ErrorMessage = cleanText(fmt.Sprintf("cut off: the run ended during the call (%v); its outcome is unknown", context.Cause(ctx)), persona.MaxErrorMessage)
+			a.ErrorClass = persona.ClassTimeout
 			rn.actions = append(rn.actions, a)
 			r.metrics.toolCalls.WithLabelValues(a.Module, string(a.Result)).Inc()
 			return model.ToolResult{CallID: c.ID, Content: a.ErrorMessage, IsError: true}, fmt.Errorf("call %s: %w", mcpName, context.Cause(ctx))
@@ -387,6 +403,12 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 	default:
 		a.Result = persona.ResultOK
 	}
+	if a.Result == persona.ResultError {
+		a.ErrorClass = persona.ClassifyError(a.ErrorMessage)
+	}
+	if r.cfg.RecordArguments {
+		a.ResultPreview = persona.EvidencePreview(cleanText(content, persona.MaxEvidence))
+	}
 	rn.actions = append(rn.actions, a)
 	r.metrics.toolCalls.WithLabelValues(a.Module, string(a.Result)).Inc()
 	if a.Result == persona.ResultError {
@@ -400,29 +422,92 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 
 // rate runs the rating turn in the same conversation, without tool use (SPEC §5.3 step 4): the
 // tools stay defined, because the history holds calls of them and the APIs refuse tool calls in
-// a request without tool definitions, but the tool choice is "none". A model failure here is
-// noted and the run still counts; only the end of the run context ends it.
+// a request without tool definitions, but the tool choice is "none". A reply that calls a tool
+// anyway (servers that ignore the tool choice) is asked once more without any tools, over the
+// same conversation written out as text (ratingRetryMessages). A model failure here is noted and
+// the run is degraded; only the end of the run context ends it.
 func (rn *run) rate(ctx context.Context, used []string) error {
 	r := rn.r
 	rn.ratingAt = len(rn.messages)
 	rn.messages = append(rn.messages, model.Message{Role: model.User, Text: ratingMessage(used)})
-	resp, err := rn.complete(ctx, model.PhaseRating, model.ToolChoiceNone)
-	if err != nil {
+	fail := func(err error) error {
 		if ctx.Err() != nil {
 			return stageErr(stageRating, err)
 		}
 		r.metrics.errors.WithLabelValues(stageRating).Inc()
 		rn.note("rating turn: %v", err)
+		rn.ratingsUnusable = fmt.Sprintf("the rating turn failed: %v", err)
 		return nil
+	}
+	resp, err := rn.complete(ctx, model.PhaseRating, model.ToolChoiceNone)
+	if err != nil {
+		return fail(err)
+	}
+	if len(resp.ToolCalls) > 0 {
+		names := make([]string, len(resp.ToolCalls))
+		for i, c := range resp.ToolCalls {
+			names[i] = c.Name
+		}
+		rn.note("rating turn: the model called %s although tools were off; asked again without tools", strings.Join(names, ", "))
+		// The refused calls are not run; the transcript keeps them as the reply's words.
+		rn.messages = append(rn.messages, model.Message{Role: model.Assistant, Text: strings.TrimSpace(resp.Text + "\n" + calledText(resp.ToolCalls))})
+		retry := ratingRetryMessages(rn.messages[:rn.ratingAt+1])
+		if resp, err = rn.completeWith(ctx, model.PhaseRating, model.ToolChoiceNone, retry, nil); err != nil {
+			return fail(err)
+		}
+		rn.messages = append(rn.messages, model.Message{Role: model.User, Text: retry[len(retry)-1].Text})
 	}
 	rn.messages = append(rn.messages, model.Message{Role: model.Assistant, Text: resp.Text})
 	rn.ratings = ParseRatings(resp.Text, used)
 	for _, rt := range rn.ratings {
 		if rt.Module == ParseModule {
 			r.metrics.errors.WithLabelValues(stageRating).Inc()
+			rn.ratingsUnusable = rt.Notes
 		}
 	}
 	return nil
+}
+
+// ratingRetryMessages writes a conversation out as plain text turns, without tool calls or tool
+// results, for the rating request that carries no tools: what the persona did stays in it, and
+// no API refuses it for holding calls of tools it does not define. The last message (the rating
+// request) gains a reminder to answer in text.
+func ratingRetryMessages(msgs []model.Message) []model.Message {
+	out := make([]model.Message, 0, len(msgs))
+	for _, m := range msgs {
+		text := m.Text
+		switch {
+		case len(m.ToolCalls) > 0:
+			text = strings.TrimSpace(text + "\n" + calledText(m.ToolCalls))
+		case len(m.ToolResults) > 0:
+			var b strings.Builder
+			for _, res := range m.ToolResults {
+				verb := "answered"
+				if res.IsError {
+					verb = "failed"
+				}
+				fmt.Fprintf(&b, "[call %s %s: %s]\n", res.CallID, verb, persona.Truncate(res.Content, 500))
+			}
+			text = strings.TrimSpace(b.String())
+		}
+		if text == "" {
+			text = "…"
+		}
+		out = append(out, model.Message{Role: m.Role, Text: text})
+	}
+	if n := len(out); n > 0 {
+		out[n-1].Text += "\n\nThe tools are closed now: answer with the JSON only, no tool calls."
+	}
+	return out
+}
+
+// calledText describes tool calls in words.
+func calledText(calls []model.ToolCall) string {
+	parts := make([]string, len(calls))
+	for i, c := range calls {
+		parts[i] = fmt.Sprintf("[call %s: %s %s]", c.ID, c.Name, persona.Truncate(string(compactArgs(c.Input)), 500))
+	}
+	return strings.Join(parts, "\n")
 }
 
 // transcript is the whole conversation as stored in the tick record.

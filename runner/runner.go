@@ -67,11 +67,14 @@ type Event struct {
 
 // Result is what one tick did (SPEC §5.2).
 type Result struct {
-	Due             int                  `json:"due"`
-	RanSuccessfully int                  `json:"ranSuccessfully"`
-	Failed          []RunFailure         `json:"failed"`
-	DurationMs      int64                `json:"durationMs"`
-	Outcomes        []persona.TickStatus `json:"-"`
+	Due             int          `json:"due"`
+	RanSuccessfully int          `json:"ranSuccessfully"`
+	Failed          []RunFailure `json:"failed"`
+	// Degraded runs made their calls but gave no usable ratings (ours, additive): neither
+	// successful nor failed.
+	Degraded   []RunFailure         `json:"degraded,omitempty"`
+	DurationMs int64                `json:"durationMs"`
+	Outcomes   []persona.TickStatus `json:"-"`
 }
 
 // RunFailure is one persona run that did not end ok.
@@ -398,9 +401,12 @@ func (r *Runner) tick(ctx context.Context) (Result, error) {
 			out := r.runPersona(runCtx, p)
 			mu.Lock()
 			res.Outcomes = append(res.Outcomes, out.status)
-			if out.status == persona.TickOK {
+			switch out.status {
+			case persona.TickOK:
 				res.RanSuccessfully++
-			} else {
+			case persona.TickDegraded:
+				res.Degraded = append(res.Degraded, RunFailure{Persona: p.Email, Error: out.err})
+			default:
 				res.Failed = append(res.Failed, RunFailure{Persona: p.Email, Error: out.err})
 			}
 			mu.Unlock()

@@ -124,7 +124,7 @@ func TestErrorAttributedToTheCallThatFailed(t *testing.T) {
 				{ToolCalls: []model.ToolCall{call("a", "todo_create", `{"title":"x"}`), call("b", "notes_add", `{}`), call("c", "todo_list", `{}`)}},
 				{Text: "Bit annoying."},
 			}
-			b := setup(t, testConfig(), day(turns, `{"ratings":[]}`), p)
+			b := setup(t, testConfig(), day(turns, goodRating), p)
 			b.tools.handle = func(_ context.Context, name string, _ json.RawMessage) (runner.ToolOutput, error) {
 				if name != "notes.add" {
 					return runner.ToolOutput{Text: "ok " + name}, nil

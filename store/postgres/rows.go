@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -34,31 +35,36 @@ func (db *DB) InsertActions(ctx context.Context, personaID string, rows []person
 func insertActions(ctx context.Context, q querier, personaID string, rows []persona.Action, now time.Time) (written int, err error) {
 	n := len(rows)
 	ids, ticks, tools, modules, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	results, msgs := make([]string, n), make([]string, n)
+	results, msgs, classes := make([]string, n), make([]string, n), make([]string, n)
+	arguments, previews := make([]*string, n), make([]*string, n)
 	latencies, seqs := make([]int64, n), make([]int32, n)
 	created := make([]time.Time, n)
 	for i, a := range rows {
 		a = persona.NormalizeAction(personaID, a)
 		ids[i], ticks[i], tools[i], modules[i], hashes[i] = a.ID, a.TickID, a.ToolName, a.Module, a.InputHash
 		results[i], msgs[i], latencies[i], seqs[i] = string(a.Result), a.ErrorMessage, a.LatencyMs, int32(a.Seq)
-		created[i] = orNow(a.CreatedAt, now)
+		created[i], classes[i] = orNow(a.CreatedAt, now), string(a.ErrorClass)
+		arguments[i], previews[i] = optText(string(a.Arguments)), optText(a.ResultPreview)
 	}
 	var found bool
 	err = q.QueryRow(ctx, `WITH p AS (
 			SELECT user_id FROM auth.personas WHERE user_id = $1 FOR KEY SHARE
 		), ins AS (
 			INSERT INTO auth.persona_actions
-				(id, persona_id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at)
+				(id, persona_id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at,
+				error_class, arguments, result_preview)
 			SELECT r.id, p.user_id, r.tick_id, r.tool_name, r.module, r.input_hash, r.result, r.error_message,
-				r.latency_ms, r.seq, r.created_at
+				r.latency_ms, r.seq, r.created_at, r.error_class, r.arguments, r.result_preview
 			FROM p, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-				$9::bigint[], $10::int[], $11::timestamptz[])
-				AS r(id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at)
+				$9::bigint[], $10::int[], $11::timestamptz[], $12::text[], $13::text[], $14::text[])
+				AS r(id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at,
+					error_class, arguments, result_preview)
 			ON CONFLICT (id) DO NOTHING
 			RETURNING 1
 		)
 		SELECT EXISTS (SELECT 1 FROM p), (SELECT count(*) FROM ins)`,
-		personaID, ids, ticks, tools, modules, hashes, results, msgs, latencies, seqs, created).Scan(&found, &written)
+		personaID, ids, ticks, tools, modules, hashes, results, msgs, latencies, seqs, created,
+		classes, arguments, previews).Scan(&found, &written)
 	if err != nil {
 		return 0, err
 	}
@@ -66,6 +72,14 @@ func insertActions(ctx context.Context, q querier, personaID string, rows []pers
 		return 0, fmt.Errorf("persona %q: %w", personaID, persona.ErrNotFound)
 	}
 	return written, nil
+}
+
+// optText stores an empty optional text as NULL.
+func optText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // InsertFeedback inserts feedback rows with ON CONFLICT DO NOTHING in one statement, like
@@ -173,17 +187,18 @@ func recordTick(ctx context.Context, tx pgx.Tx, t persona.Tick, now time.Time) e
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO auth.persona_ticks (tick_id, persona_id, runner_id, status, started_at,
 			finished_at, tool_calls, errors, turns, input_tokens, output_tokens, cached_tokens, cost_usd, model,
-			summary, error, transcript)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::json)
+			summary, error, transcript, target, server_name, server_version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::json, $18, $19, $20)
 		ON CONFLICT (tick_id) DO UPDATE SET runner_id = excluded.runner_id, status = excluded.status,
 			started_at = excluded.started_at, finished_at = excluded.finished_at,
 			tool_calls = excluded.tool_calls, errors = excluded.errors, turns = excluded.turns,
 			input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
 			cached_tokens = excluded.cached_tokens, cost_usd = excluded.cost_usd, model = excluded.model,
-			summary = excluded.summary, error = excluded.error, transcript = excluded.transcript`,
+			summary = excluded.summary, error = excluded.error, transcript = excluded.transcript,
+			target = excluded.target, server_name = excluded.server_name, server_version = excluded.server_version`,
 		t.TickID, t.PersonaID, t.RunnerID, string(t.Status), t.StartedAt, t.FinishedAt, t.ToolCalls, t.Errors,
 		t.Turns, t.InputTokens, t.OutputTokens, t.CachedTokens, t.CostUSD, t.Model, t.Summary, t.Error,
-		transcript); err != nil {
+		transcript, t.Target, t.ServerName, t.ServerVersion); err != nil {
 		return err
 	}
 	if t.Status == persona.TickRunning {
@@ -200,7 +215,7 @@ func recordTick(ctx context.Context, tx pgx.Tx, t persona.Tick, now time.Time) e
 		return nil
 	}
 	switch {
-	case t.Status == persona.TickOK:
+	case t.Status.Completed():
 		_, err = tx.Exec(ctx, `UPDATE auth.personas SET last_active_at = $2, next_due_at = NULL, failure_count = 0,
 			last_error = '' WHERE user_id = $1`, t.PersonaID, *t.FinishedAt)
 	case t.Status.Failure():
@@ -251,7 +266,8 @@ func (db *DB) RecordRun(ctx context.Context, run persona.RunRecord) (persona.Run
 }
 
 const tickCols = `tick_id, persona_id, runner_id, status, started_at, finished_at, tool_calls, errors, turns,
-	input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript::text`
+	input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript::text, target, server_name,
+	server_version`
 
 func scanTick(row pgx.Row) (persona.Tick, error) {
 	var t persona.Tick
@@ -259,7 +275,7 @@ func scanTick(row pgx.Row) (persona.Tick, error) {
 	var transcript *string
 	err := row.Scan(&t.TickID, &t.PersonaID, &t.RunnerID, &status, &t.StartedAt, &t.FinishedAt, &t.ToolCalls,
 		&t.Errors, &t.Turns, &t.InputTokens, &t.OutputTokens, &t.CachedTokens, &t.CostUSD, &t.Model, &t.Summary,
-		&t.Error, &transcript)
+		&t.Error, &transcript, &t.Target, &t.ServerName, &t.ServerVersion)
 	if err != nil {
 		return persona.Tick{}, err
 	}
@@ -309,14 +325,26 @@ func (f *filter) limit(n int) string {
 	return fmt.Sprintf(" LIMIT $%d", len(f.args))
 }
 
-const actionCols = `id, persona_id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at`
+const actionCols = `id, persona_id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at,
+	error_class, arguments, result_preview`
 
 func scanAction(r pgx.CollectableRow) (persona.Action, error) {
 	var a persona.Action
-	var result string
+	var result, class string
+	var latency *int64
+	var arguments, preview *string
 	err := r.Scan(&a.ID, &a.PersonaID, &a.TickID, &a.ToolName, &a.Module, &a.InputHash, &result, &a.ErrorMessage,
-		&a.LatencyMs, &a.Seq, &a.CreatedAt)
-	a.Result, a.CreatedAt = persona.Result(result), utc(a.CreatedAt)
+		&latency, &a.Seq, &a.CreatedAt, &class, &arguments, &preview)
+	a.Result, a.CreatedAt, a.ErrorClass = persona.Result(result), utc(a.CreatedAt), persona.ErrorClass(class)
+	if latency != nil {
+		a.LatencyMs = *latency
+	}
+	if arguments != nil {
+		a.Arguments = json.RawMessage(*arguments)
+	}
+	if preview != nil {
+		a.ResultPreview = *preview
+	}
 	return a, err
 }
 
@@ -452,7 +480,7 @@ func (db *DB) FeedbackByModule(ctx context.Context, personaID string) ([]persona
 // with their actions (by seq) and feedback (by module).
 func (db *DB) History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+tickCols+` FROM auth.persona_ticks
-		WHERE persona_id = $1 AND status IN ('ok', 'failed', 'timeout')
+		WHERE persona_id = $1 AND status IN ('ok', 'degraded', 'failed', 'timeout')
 		ORDER BY started_at DESC, tick_id DESC LIMIT $2`, personaID, limitArg(runs))
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -51,12 +53,21 @@ func insertActions(ctx context.Context, t *tx, personaID string, rows []persona.
 			a.CreatedAt = t.now
 		}
 		return append(args, a.ID, a.PersonaID, a.TickID, a.ToolName, a.Module, a.InputHash, string(a.Result),
-			a.ErrorMessage, a.LatencyMs, a.Seq, micro(a.CreatedAt))
+			a.ErrorMessage, a.LatencyMs, a.Seq, micro(a.CreatedAt), string(a.ErrorClass), nullText(string(a.Arguments)),
+			nullText(a.ResultPreview))
 	})
 }
 
 var actionsInsert = &multiInsert{head: `INSERT INTO persona_actions (id, persona_id, tick_id, tool_name, module, input_hash, result,
-		error_message, latency_ms, seq, created_at) VALUES `, cols: 11}
+		error_message, latency_ms, seq, created_at, error_class, arguments, result_preview) VALUES `, cols: 14}
+
+// nullText stores an empty optional text as NULL.
+func nullText(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
 
 // insertChunked inserts rows in multi-row statements of stmt, rowChunk rows each, and returns
 // the number written: one statement per 100 rows is several times faster than one per row with
@@ -82,7 +93,7 @@ func insertChunked[T any](ctx context.Context, t *tx, what string, stmt *multiIn
 	return written, nil
 }
 
-// rowChunk is the number of rows per INSERT statement (at most 11 parameters each, well below
+// rowChunk is the number of rows per INSERT statement (at most 14 parameters each, well below
 // SQLite's limit of 32766).
 const rowChunk = 100
 
@@ -184,7 +195,8 @@ func limitClause(n int) string {
 	return fmt.Sprintf(" LIMIT %d", n)
 }
 
-const actionCols = `id, persona_id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at`
+const actionCols = `id, persona_id, tick_id, tool_name, module, input_hash, result, error_message, latency_ms, seq, created_at,
+	error_class, arguments, result_preview`
 
 func queryActions(ctx context.Context, q queryer, query string, args ...any) ([]persona.Action, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
@@ -195,15 +207,21 @@ func queryActions(ctx context.Context, q queryer, query string, args ...any) ([]
 	out := []persona.Action{}
 	for rows.Next() {
 		var (
-			a       persona.Action
-			result  string
-			created int64
+			a                  persona.Action
+			result, class      string
+			created            int64
+			latency            sql.NullInt64
+			arguments, preview sql.NullString
 		)
 		if err := rows.Scan(&a.ID, &a.PersonaID, &a.TickID, &a.ToolName, &a.Module, &a.InputHash, &result, &a.ErrorMessage,
-			&a.LatencyMs, &a.Seq, &created); err != nil {
+			&latency, &a.Seq, &created, &class, &arguments, &preview); err != nil {
 			return nil, err
 		}
-		a.Result, a.CreatedAt = persona.Result(result), fromMicro(created)
+		a.Result, a.CreatedAt, a.ErrorClass = persona.Result(result), fromMicro(created), persona.ErrorClass(class)
+		a.LatencyMs, a.ResultPreview = latency.Int64, preview.String
+		if arguments.Valid {
+			a.Arguments = json.RawMessage(arguments.String)
+		}
 		out = append(out, a)
 	}
 	return out, rows.Err()
@@ -327,7 +345,7 @@ func (db *DB) History(ctx context.Context, personaID string, runs int) ([]person
 	}
 	q := prepared{db}
 	rows, err := q.QueryContext(ctx, `SELECT `+tickCols+` FROM persona_ticks
-		WHERE persona_id = ? AND status IN ('ok', 'failed', 'timeout')
+		WHERE persona_id = ? AND status IN ('ok', 'degraded', 'failed', 'timeout')
 		ORDER BY started_at DESC, tick_id DESC LIMIT ?`, personaID, runs)
 	if err != nil {
 		return nil, fmt.Errorf("history of %q: %w", personaID, err)

@@ -76,7 +76,7 @@ func testInsertActions(e *env) {
 	now := e.clock.Now()
 	want := []persona.Action{
 		{ID: "tick-1-0-todo.create", PersonaID: id, TickID: "tick-1", ToolName: "todo.create", Module: "todo", InputHash: "abcdef0123456789", Result: "ok", Seq: 0, CreatedAt: now},
-		{ID: "tick-1-1-notes.list", PersonaID: id, TickID: "tick-1", ToolName: "notes.list", Module: "notes", InputHash: "abcdef0123456789", Result: "error", ErrorMessage: strings.Repeat("é", 500), LatencyMs: 10, Seq: 1, CreatedAt: now},
+		{ID: "tick-1-1-notes.list", PersonaID: id, TickID: "tick-1", ToolName: "notes.list", Module: "notes", InputHash: "abcdef0123456789", Result: "error", ErrorMessage: strings.Repeat("é", 500), LatencyMs: 10, Seq: 1, CreatedAt: now, ErrorClass: persona.ClassServerError},
 		{ID: "tick-1-2-todo.complete", PersonaID: id, TickID: "tick-1", ToolName: "todo.complete", Module: "todo", InputHash: "abcdef0123456789", Result: "ok", LatencyMs: 20, Seq: 2, CreatedAt: now},
 		{ID: "tick-1-3-mood.log", PersonaID: id, TickID: "tick-1", ToolName: "mood.log", Module: "mood", Result: "ok", Seq: 3, CreatedAt: now},
 	}
