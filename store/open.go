@@ -17,6 +17,7 @@ import (
 // DB is a migrated persona store plus what the demo app needs to keep its own tables next to it.
 type DB interface {
 	persona.Store
+	persona.StatsStore
 	// SQL is the underlying database/sql handle.
 	SQL() *sql.DB
 	// Dialect is "sqlite" or "postgres".
