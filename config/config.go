@@ -52,6 +52,9 @@ type Config struct {
 
 	ServiceKey Secret `yaml:"serviceKey" json:"serviceKey"` // MANA_SERVICE_KEY
 	SeedSecret Secret `yaml:"seedSecret" json:"seedSecret"` // PERSONA_SEED_SECRET
+	// DashboardPassword signs in to the dashboard when it is not on a loopback address
+	// (besides the auth API's admin accounts); empty: admin accounts only.
+	DashboardPassword Secret `yaml:"dashboardPassword" json:"dashboardPassword"` // DASHBOARD_PASSWORD
 
 	Provider         string `yaml:"provider" json:"provider"`                 // MODEL_PROVIDER: anthropic | openai | sim
 	Model            string `yaml:"model" json:"model"`                       // MODEL
@@ -205,6 +208,9 @@ const (
 // MinServiceKeyBytes is the shortest MANA_SERVICE_KEY production accepts: it guards the runner's
 // control endpoints and the auth API's internal routes, and serve auth asks the same.
 const MinServiceKeyBytes = 32
+
+// MinDashboardPassword is the shortest DASHBOARD_PASSWORD production accepts.
+const MinDashboardPassword = 16
 
 // PriceOf returns the price of model: an exact key, else the longest key that is a prefix of
 // the model name. ok is false when the table has no entry (the cost is then 0).
@@ -361,7 +367,7 @@ var envVars = []string{
 	"PERSONA_SEED_SECRET", "MODEL_PROVIDER", "MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
 	"OPENAI_API_KEY", "OPENAI_BASE_URL", "MODEL_MAX_TOKENS", "TICK_INTERVAL_MS", "PERSONA_CONCURRENCY",
 	"RUNNER_PAUSED", "RUN_DEADLINE", "RUN_MAX_TURNS", "RUN_TOKEN_BUDGET", "MEMORY_RUNS",
-	"SHUTDOWN_GRACE", "DATABASE_URL", "SIM_SEED",
+	"SHUTDOWN_GRACE", "DATABASE_URL", "SIM_SEED", "DASHBOARD_PASSWORD",
 }
 
 // EnvVars returns the names of the environment variables the configuration reads.
@@ -406,6 +412,7 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 	str("RUNNER_ID", &c.RunnerID)
 	sec("MANA_SERVICE_KEY", &c.ServiceKey)
 	sec("PERSONA_SEED_SECRET", &c.SeedSecret)
+	sec("DASHBOARD_PASSWORD", &c.DashboardPassword)
 	str("MODEL_PROVIDER", &c.Provider)
 	str("MODEL", &c.Model)
 	sec("ANTHROPIC_API_KEY", &c.AnthropicAPIKey)
@@ -592,6 +599,9 @@ func (c Config) problems() Problems {
 		if c.Provider == ProviderOpenAI && c.OpenAIAPIKey == "" {
 			p.Add("OPENAI_API_KEY is required in production with MODEL_PROVIDER=openai")
 		}
+		if n := len([]rune(c.DashboardPassword.Value())); n > 0 && n < MinDashboardPassword {
+			p.Add("DASHBOARD_PASSWORD must be at least %d characters in production (it has %d)", MinDashboardPassword, n)
+		}
 		if c.SeedSecret == persona.DevSeedSecret {
 			p.Add("PERSONA_SEED_SECRET must not be the development default in production")
 		}
@@ -621,6 +631,7 @@ func (c Config) YAML() ([]byte, error) {
 		RunnerID         string           `yaml:"runnerId"`
 		ServiceKey       string           `yaml:"serviceKey"`
 		SeedSecret       string           `yaml:"seedSecret"`
+		DashboardPW      string           `yaml:"dashboardPassword,omitempty"`
 		Provider         string           `yaml:"provider"`
 		Model            string           `yaml:"model"`
 		AnthropicAPIKey  string           `yaml:"anthropicApiKey"`
@@ -644,7 +655,7 @@ func (c Config) YAML() ([]byte, error) {
 	}
 	b, err := yaml.Marshal(view{
 		Env: c.Env, Port: c.Port, Addr: c.Addr, AuthURL: c.AuthURL, MCPURL: c.MCPURL, RunnerID: c.RunnerID,
-		ServiceKey: c.ServiceKey.String(), SeedSecret: c.SeedSecret.String(),
+		ServiceKey: c.ServiceKey.String(), SeedSecret: c.SeedSecret.String(), DashboardPW: c.DashboardPassword.String(),
 		Provider: c.Provider, Model: c.Model,
 		AnthropicAPIKey: c.AnthropicAPIKey.String(), AnthropicBaseURL: c.AnthropicBaseURL,
 		OpenAIAPIKey: c.OpenAIAPIKey.String(), OpenAIBaseURL: c.OpenAIBaseURL, MaxTokens: c.MaxTokens, SimSeed: c.SimSeed,

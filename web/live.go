@@ -134,6 +134,8 @@ func (s *Server) liveStream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-s.closed:
+			return
 		case l := <-ch:
 			if !send(l) {
 				return

@@ -108,6 +108,9 @@ type Server struct {
 	now   func() time.Time
 	key   []byte
 	fails *failures
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close: live streams end
 }
 
 // New checks the configuration and parses the templates.
@@ -118,7 +121,8 @@ func New(cfg Config) (*Server, error) {
 	if !cfg.Open && cfg.Accounts == nil && cfg.Password == "" {
 		return nil, errors.New("web: a dashboard that is not open needs admin accounts or a password to sign in with")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, key: cfg.Key, fails: &failures{m: map[string][]time.Time{}}}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, key: cfg.Key, fails: &failures{m: map[string][]time.Time{}},
+		closed: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -196,6 +200,10 @@ func (s *Server) Handler() http.Handler {
 	}))
 	return securityHeaders(cop.Handler(mux))
 }
+
+// Close ends the open live streams (they would keep an HTTP server's Shutdown waiting); give it
+// to http.Server.RegisterOnShutdown. Pages are still served after it.
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
 
 // Publish feeds the live strip. It is safe for concurrent use and never blocks.
 func (s *Server) Publish(e Event) { s.live.publish(e) }

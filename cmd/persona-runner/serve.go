@@ -6,4 +6,6 @@ type ServeCmd struct {
 	Auth   ServeAuthCmd   `cmd:"" help:"Serve the auth API (login, JWKS, spaces, admin and internal persona routes) on :3001."`
 	MCP    ServeMCPCmd    `cmd:"" name:"mcp" help:"Serve the demo app's MCP gateway (Streamable HTTP at /mcp) on :3069."`
 	Runner ServeRunnerCmd `cmd:"" name:"runner" help:"Serve the runner (tick loop, /health, /metrics, /diag, /control) on :3070."`
+	// Dashboard only reads the store; up serves the same pages at the runner's address.
+	Dashboard ServeDashboardCmd `cmd:"" name:"dashboard" help:"Serve the dashboard over a store (read-only) on 127.0.0.1:3071."`
 }

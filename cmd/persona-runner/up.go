@@ -30,6 +30,7 @@ import (
 	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/runner/providers"
 	"github.com/persona-runner/persona-runner/store"
+	"github.com/persona-runner/persona-runner/web"
 )
 
 // Default listen addresses of `up` (SPEC §1 ports, loopback only: the embedded mode is for one
@@ -151,6 +152,9 @@ func (c *UpCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	// The dashboard needs the runner (its controls) and the runner's events need the dashboard:
+	// dash is set before the first tick, which starts only once the servers run.
+	var dash *web.Server
 	deps := runner.Deps{
 		Provider:    provider,
 		Persistence: runner.NewStorePersistence(db),
@@ -159,12 +163,17 @@ func (c *UpCmd) Run(env *Env) error {
 		Now:         now,
 		OnEvent: func(e runner.Event) {
 			display.Handle(e)
+			due := 0
 			if e.Kind == runner.TickStarted {
 				// The due count gives the live line its total; it is read before the tick claims
 				// anyone, in the same process, so it is exact.
-				if due, _, err := db.DuePersonas(ctx, 0); err == nil {
-					display.Expect(len(due))
+				if list, _, err := db.DuePersonas(ctx, 0); err == nil {
+					due = len(list)
+					display.Expect(due)
 				}
+			}
+			if de, ok := dashboardEvent(e, due); ok && dash != nil {
+				dash.Publish(de)
 			}
 		},
 	}
@@ -173,11 +182,16 @@ func (c *UpCmd) Run(env *Env) error {
 		return err
 	}
 
+	dash, err = c.dashboard(ctx, db, run, demo, cfg, lns[2].Addr(), now, log)
+	if err != nil {
+		return err
+	}
 	servers := []*http.Server{
 		authapi.NewHTTPServer(lns[0].Addr().String(), authSrv, log),
 		authapi.NewHTTPServer(lns[1].Addr().String(), demo.Handler(), log),
-		authapi.NewHTTPServer(lns[2].Addr().String(), run.Handler(), log),
+		authapi.NewHTTPServer(lns[2].Addr().String(), runnerAndDashboard(run, dash), log),
 	}
+	servers[2].RegisterOnShutdown(dash.Close)
 	serveErr := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() {
@@ -187,12 +201,44 @@ func (c *UpCmd) Run(env *Env) error {
 		}()
 	}
 	defer shutdownAll(servers, log)
-	fmt.Fprintf(env.Stdout, "auth API %s · demo app %s/mcp · runner %s/health\n", authURL, mcpURL, runnerURL)
+	fmt.Fprintf(env.Stdout, "auth API %s · demo app %s/mcp · runner %s/health · dashboard %s/\n", authURL, mcpURL, runnerURL, runnerURL)
 
 	if c.Once {
 		return c.once(ctx, env, run, display, serveErr)
 	}
 	return c.loop(ctx, env, run, cfg, serveErr)
+}
+
+// dashboard builds the dashboard up serves at the runner's address: open on a loopback address,
+// else behind a sign-in with an admin account or the dashboard password.
+func (c *UpCmd) dashboard(ctx context.Context, db store.DB, run *runner.Runner, demo *app.App, cfg config.Config,
+	addr net.Addr, now func() time.Time, log *slog.Logger) (*web.Server, error) {
+	var tools []string
+	for _, t := range demo.Tools() {
+		tools = append(tools, t.Name)
+	}
+	wc := web.Config{
+		Store: db, Controller: runnerControl{ctx: ctx, run: run}, Open: isLoopback(addr),
+		Accounts: storeAccounts{db: db}, Password: cfg.DashboardPassword.Value(),
+		Tools: tools, MemoryRuns: cfg.MemoryRuns, Version: version,
+		Logger: log.With("component", "dashboard"), Now: now,
+	}
+	if cfg.MemoryRuns > 0 {
+		wc.Digest = runner.Digest
+	}
+	return web.New(wc)
+}
+
+// runnerAndDashboard serves the runner's API (/health, /metrics, /control/*, /diag/*) and the
+// dashboard at every other path of the runner's address.
+func runnerAndDashboard(run *runner.Runner, dash *web.Server) http.Handler {
+	mux := http.NewServeMux()
+	api := run.Handler()
+	for _, p := range []string{"/health", "/metrics", "/control/", "/diag/"} {
+		mux.Handle(p, api)
+	}
+	mux.Handle("/", dash.Handler())
+	return mux
 }
 
 // once runs one tick and tells what to look at next. The exit status is 1 when a run failed.

@@ -447,6 +447,11 @@ func TestUpRunsUntilCancelled(t *testing.T) {
 	if err != nil || health.Status != "ok" || health.LastTick == nil || health.LastTick.RanSuccessfully != 1 {
 		t.Errorf("GET /health: %+v (%v), want ok with a last tick of one successful run", health, err)
 	}
+	// The dashboard is at the runner's address, open on loopback, with the run just made.
+	if code, body := httpGet(t, m[1]+"/personas/persona.solo@mana.test"); code != http.StatusOK ||
+		!strings.Contains(body, "persona.solo@mana.test") || !strings.Contains(body, "✓ ok") || !strings.Contains(body, "Run a tick now") {
+		t.Errorf("dashboard persona page: %d\n%s", code, body)
+	}
 
 	cancel()
 	if c := <-code; c != 0 {

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/persona-runner/persona-runner/app"
+	"github.com/persona-runner/persona-runner/authapi"
+	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/runner"
+	"github.com/persona-runner/persona-runner/web"
+)
+
+// DefaultDashboardAddr is where serve dashboard listens by default: loopback, where it is open.
+const DefaultDashboardAddr = "127.0.0.1:3071"
+
+// ServeDashboardCmd serves the dashboard over a store, beside runners that write to it. It only
+// reads: no controls (they belong to a runner's process), nothing written.
+type ServeDashboardCmd struct {
+	StoreFlags `embed:""`
+	Addr       string `name:"addr" default:"127.0.0.1:3071" placeholder:"ADDR" help:"Listen address. On loopback the dashboard is open; elsewhere people sign in with an admin account or DASHBOARD_PASSWORD."`
+	Config     string `name:"config" placeholder:"FILE" type:"existingfile" help:"YAML configuration file shared with the runner; serve dashboard reads db, dashboardPassword, memoryRuns and env from it."`
+	TLSProxy   bool   `name:"behind-tls" help:"Mark the session cookie Secure: a TLS-terminating proxy serves the dashboard over https."`
+}
+
+// Run serves until the context ends.
+func (c *ServeDashboardCmd) Run(env *Env) error {
+	file, err := readSharedConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	password := file.DashboardPassword.Value()
+	if v := env.Getenv("DASHBOARD_PASSWORD"); v != "" {
+		password = v
+	}
+	production := config.ProductionEnv(env.Getenv) || file.Production()
+	if n := len([]rune(password)); production && n > 0 && n < config.MinDashboardPassword {
+		return fmt.Errorf("DASHBOARD_PASSWORD must be at least %d characters in production (it has %d)", config.MinDashboardPassword, n)
+	}
+	memory := 3
+	if c.Config != "" {
+		memory = file.MemoryRuns
+	}
+	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("serve dashboard: listen on %s: %w", c.Addr, err)
+	}
+	defer ln.Close()
+	db, err := withFileDB(c.StoreFlags, file, env.Getenv).Open(env.Ctx, env)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var tools []string
+	for _, t := range app.Tools() {
+		tools = append(tools, t.Name)
+	}
+	wc := web.Config{Store: db, Open: isLoopback(ln.Addr()), Accounts: storeAccounts{db: db}, Password: password,
+		SecureCookies: c.TLSProxy, Tools: tools, MemoryRuns: memory, Version: version, Logger: log}
+	if memory > 0 {
+		wc.Digest = runner.Digest
+	}
+	dash, err := web.New(wc)
+	if err != nil {
+		return err
+	}
+	srv := authapi.NewHTTPServer(ln.Addr().String(), dash.Handler(), log)
+	srv.RegisterOnShutdown(dash.Close)
+	access := "open (loopback)"
+	if !wc.Open {
+		access = "sign in with an admin account"
+		if password != "" {
+			access += " or the dashboard password"
+		}
+	}
+	fmt.Fprintf(env.Stdout, "dashboard http://%s/ (%s store, read-only; %s)\n", ln.Addr(), db.Dialect(), access)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve dashboard: %w", err)
+	case <-env.Ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("serve dashboard: shut down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve dashboard: %w", err)
+	}
+	return nil
+}
