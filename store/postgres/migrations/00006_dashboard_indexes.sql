@@ -3,10 +3,10 @@
 -- notes walk the feedback by time.
 
 -- +goose Up
-CREATE INDEX persona_actions_created_idx ON auth.persona_actions (created_at)
+CREATE INDEX IF NOT EXISTS persona_actions_created_idx ON auth.persona_actions (created_at)
     INCLUDE (tool_name, module, result, latency_ms);
-CREATE INDEX persona_feedback_created_idx ON auth.persona_feedback (created_at);
+CREATE INDEX IF NOT EXISTS persona_feedback_created_idx ON auth.persona_feedback (created_at);
 
 -- +goose Down
-DROP INDEX auth.persona_feedback_created_idx;
-DROP INDEX auth.persona_actions_created_idx;
+DROP INDEX IF EXISTS auth.persona_feedback_created_idx;
+DROP INDEX IF EXISTS auth.persona_actions_created_idx;

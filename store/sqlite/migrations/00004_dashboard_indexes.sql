@@ -3,9 +3,9 @@
 -- notes walk the feedback by time.
 
 -- +goose Up
-CREATE INDEX persona_actions_created_idx ON persona_actions (created_at, tool_name, module, result, latency_ms);
-CREATE INDEX persona_feedback_created_idx ON persona_feedback (created_at);
+CREATE INDEX IF NOT EXISTS persona_actions_created_idx ON persona_actions (created_at, tool_name, module, result, latency_ms);
+CREATE INDEX IF NOT EXISTS persona_feedback_created_idx ON persona_feedback (created_at);
 
 -- +goose Down
-DROP INDEX persona_feedback_created_idx;
-DROP INDEX persona_actions_created_idx;
+DROP INDEX IF EXISTS persona_feedback_created_idx;
+DROP INDEX IF EXISTS persona_actions_created_idx;
