@@ -29,10 +29,12 @@ type barChart struct {
 	Series []series    // bottom to top
 	Values [][]float64 // [series][slot]
 	Format func(float64) string
+	Width  int // of the view box; 0 means chartW (a small chart is drawn narrower, so its text stays readable)
 }
 
 const (
-	chartW, chartH    = 640, 180
+	defaultChartW     = 640
+	chartH            = 180
 	padL, padR, padB  = 44, 8, 22
 	padT              = 8
 	sparkW, sparkH    = 120, 28
@@ -41,6 +43,10 @@ const (
 
 func (c barChart) SVG() template.HTML {
 	n := len(c.Labels)
+	chartW := c.Width
+	if chartW == 0 {
+		chartW = defaultChartW
+	}
 	format := c.Format
 	if format == nil {
 		format = func(v float64) string { return fmt.Sprintf("%.0f", v) }
@@ -82,12 +88,14 @@ func (c barChart) SVG() template.HTML {
 			}
 			h := v / maxV * plotH
 			y -= h
-			fill := ""
+			// A CSS fill would win over the pattern, so a patterned series gets only an outline
+			// class (p-…) and its pattern as the fill attribute.
+			attrs := fmt.Sprintf(`class="%s"`, ser.Class)
 			if ser.Pattern != "" {
-				fill = fmt.Sprintf(` fill="url(#%s-%s)"`, c.ID, ser.Pattern)
+				attrs = fmt.Sprintf(`class="p-%s" fill="url(#%s-%s)"`, strings.TrimPrefix(ser.Class, "s-"), c.ID, ser.Pattern)
 			}
-			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="%s"%s><title>%s: %s %s</title></rect>`,
-				x, y, bw, h, ser.Class, fill, esc(c.Labels[i]), esc(format(v)), esc(ser.Name))
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" %s><title>%s: %s %s</title></rect>`,
+				x, y, bw, h, attrs, esc(c.Labels[i]), esc(format(v)), esc(ser.Name))
 		}
 	}
 	for _, i := range labelSlots(n) {
@@ -134,23 +142,20 @@ func sparkline(id, title string, points []*float64) template.HTML {
 	}
 	// Guide at rating 3.
 	fmt.Fprintf(&b, `<line x1="0" y1="%.1f" x2="%d" y2="%.1f" class="guide"/>`, y(3), sparkW, y(3))
-	var seg []string
-	flush := func() {
-		if len(seg) > 1 {
-			fmt.Fprintf(&b, `<polyline points="%s" class="line"/>`, strings.Join(seg, " "))
-		}
-		seg = seg[:0]
-	}
+	// One line through the weeks that have ratings (a week without any is skipped over), with
+	// a dot on each.
+	var pts []string
 	for i, p := range points {
 		if p == nil {
-			flush()
 			continue
 		}
 		x := 3 + float64(i)*step
-		seg = append(seg, fmt.Sprintf("%.1f,%.1f", x, y(*p)))
-		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2" class="dot"/>`, x, y(*p))
+		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y(*p)))
+		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" class="dot"/>`, x, y(*p))
 	}
-	flush()
+	if len(pts) > 1 {
+		fmt.Fprintf(&b, `<polyline points="%s" class="line"/>`, strings.Join(pts, " "))
+	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }

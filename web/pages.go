@@ -302,9 +302,9 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
 	for i, d := range p.Days {
 		tok[i], cost[i] = float64(d.InputTokens+d.OutTokens), d.CostUSD
 	}
-	p.Tokens = barChart{ID: "tokens", Title: "Tokens per day", Desc: "Input and output tokens of the runs per day.",
+	p.Tokens = barChart{ID: "tokens", Width: 320, Title: "Tokens per day", Desc: "Input and output tokens of the runs per day.",
 		Labels: dayLabels(p.Days), Series: []series{{Name: "tokens", Class: "s-tokens"}}, Values: [][]float64{tok}}.SVG()
-	p.Cost = barChart{ID: "cost", Title: "Cost per day (USD)", Desc: "Estimated model cost of the runs per day, in US dollars.",
+	p.Cost = barChart{ID: "cost", Width: 320, Title: "Cost per day (USD)", Desc: "Estimated model cost of the runs per day, in US dollars.",
 		Labels: dayLabels(p.Days), Series: []series{{Name: "USD", Class: "s-cost"}}, Values: [][]float64{cost},
 		Format: func(v float64) string { return fmt.Sprintf("$%.2f", v) }}.SVG()
 

@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -178,6 +179,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /logout", s.logout)
 	page := func(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 		return s.requireSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u, ok := canonical(r.URL); !ok {
+				// The filter form sends every field, empty or default; the link is kept short.
+				http.Redirect(w, r, u, http.StatusSeeOther)
+				return
+			}
 			if err := h(w, r); err != nil {
 				s.fail(w, r, err)
 			}
@@ -204,6 +210,27 @@ func (s *Server) Handler() http.Handler {
 // Close ends the open live streams (they would keep an HTTP server's Shutdown waiting); give it
 // to http.Server.RegisterOnShutdown. Pages are still served after it.
 func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
+
+// canonical drops empty query parameters and the default window, and reports whether the URL
+// was canonical already.
+func canonical(u *url.URL) (string, bool) {
+	q := u.Query()
+	changed := false
+	for k, vs := range q {
+		if len(vs) == 1 && (strings.TrimSpace(vs[0]) == "" || k == "since" && vs[0] == defaultWindow) {
+			q.Del(k)
+			changed = true
+		}
+	}
+	if !changed {
+		return "", true
+	}
+	out := u.Path
+	if len(q) > 0 {
+		out += "?" + q.Encode()
+	}
+	return out, false
+}
 
 // Publish feeds the live strip. It is safe for concurrent use and never blocks.
 func (s *Server) Publish(e Event) { s.live.publish(e) }
