@@ -24,10 +24,6 @@ import (
 // registry matches this list, so a catalog validated against it only names modules that exist.
 var DemoModules = []string{"todo", "notes", "journal", "habits", "mood", "calendar", "contacts", "spaces"}
 
-// EmailDomain is the domain every persona address must use, so personas can never be mistaken for
-// (or collide with) real people's accounts.
-const EmailDomain = "@mana.test"
-
 // Defaults applied to personas that leave the field out.
 const (
 	DefaultCadence  = persona.Daily
@@ -37,7 +33,11 @@ const (
 // maxSlugLength matches the limit of personal space slugs (SPEC §3).
 const maxSlugLength = 30
 
-var slugPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+var (
+	slugPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	targetName  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	secretName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
 
 // Catalog is a validated catalog: every persona has a cadence and a time zone (defaults applied),
 // and every space member is one of its personas.
@@ -46,6 +46,8 @@ type Catalog struct {
 	Source   string    `json:"-" yaml:"-"`
 	Spaces   []Space   `json:"spaces,omitempty" yaml:"spaces,omitempty"`
 	Personas []Persona `json:"personas" yaml:"personas"`
+
+	lines map[string]int // the line of every path seen in the file, for later checks (CheckModules)
 }
 
 // Persona is one entry of the catalog. The field names are those of Mana's catalog.json.
@@ -57,6 +59,10 @@ type Persona struct {
 	Timezone     string            `json:"timezone,omitempty" yaml:"timezone,omitempty"`
 	ModuleMix    persona.ModuleMix `json:"moduleMix" yaml:"moduleMix"`
 	SystemPrompt string            `json:"systemPrompt" yaml:"systemPrompt"`
+	// Target names the app the persona tests (SPEC §10); empty means the default target.
+	Target string `json:"target,omitempty" yaml:"target,omitempty"`
+	// Secrets say where the persona's secrets are read at run time: {env: VAR} or {file: PATH}.
+	Secrets map[string]persona.SecretRef `json:"secrets,omitempty" yaml:"secrets,omitempty"`
 }
 
 // Space is a shared space of the catalog; members are persona emails.
@@ -71,7 +77,7 @@ type Space struct {
 // would otherwise silently fall back to a default.
 var (
 	topFields     = []string{"spaces", "personas"}
-	personaFields = []string{"name", "email", "archetype", "tickCadence", "timezone", "moduleMix", "systemPrompt"}
+	personaFields = []string{"name", "email", "archetype", "tickCadence", "timezone", "moduleMix", "systemPrompt", "target", "secrets"}
 	spaceFields   = []string{"slug", "name", "type", "members"}
 )
 
@@ -133,7 +139,51 @@ func Parse(name string, data []byte, known []string) (c *Catalog, err error) {
 		return nil, err
 	}
 	c.applyDefaults()
+	c.lines = p.lines
 	return c, nil
+}
+
+// CheckModules checks the moduleMix of every persona testing target name (isDefault: also
+// those that name no target) against modules, the modules the target offers (SPEC §10): each
+// unknown module is a problem naming it, with its line, and listing the target's modules.
+func (c *Catalog) CheckModules(name string, isDefault bool, modules []string) error {
+	p := &problems{source: c.Source, lines: c.lines}
+	if p.lines == nil {
+		p.lines = map[string]int{}
+	}
+	sorted := append([]string(nil), modules...)
+	sort.Strings(sorted)
+	for i, pe := range c.Personas {
+		if pe.Target != name && (pe.Target != "" || !isDefault) {
+			continue
+		}
+		path := fmt.Sprintf("personas[%d]", i)
+		where := entryWhere("personas", i, pe.Email)
+		keys := make([]string, 0, len(pe.ModuleMix))
+		for k := range pe.ModuleMix {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !contains(sorted, k) {
+				field := "moduleMix." + k
+				p.add(p.line(path+"."+field, path+".moduleMix", path), where, field,
+					"unknown module %q of target %s (its modules: %s)", k, name, strings.Join(sorted, ", "))
+			}
+		}
+	}
+	return p.err()
+}
+
+// Targets lists the targets the catalog's personas name ("" for those that name none).
+func (c *Catalog) Targets() []string {
+	var out []string
+	for _, pe := range c.Personas {
+		if !contains(out, pe.Target) {
+			out = append(out, pe.Target)
+		}
+	}
+	return out
 }
 
 func (c *Catalog) applyDefaults() {
@@ -553,8 +603,6 @@ func (p *problems) validate(c *Catalog, known []string) {
 			p.add(at("email"), where, "email", "is required")
 		case persona.ValidateEmail(pe.Email) != nil:
 			p.add(at("email"), where, "email", "must be a plain email address (got %q)", pe.Email)
-		case !strings.HasSuffix(pe.Email, EmailDomain):
-			p.add(at("email"), where, "email", "must end in %s (got %q)", EmailDomain, pe.Email)
 		default:
 			key := strings.ToLower(pe.Email)
 			if first, dup := emails[key]; dup {
@@ -577,7 +625,31 @@ func (p *problems) validate(c *Catalog, known []string) {
 		if pe.Timezone != "" && !persona.ValidTimezone(pe.Timezone) {
 			p.add(at("timezone"), where, "timezone", "must be an IANA time zone such as Europe/Berlin (got %q)", pe.Timezone)
 		}
-		p.validateMix(path, where, pe.ModuleMix, known)
+		if known != nil && pe.Target != "" {
+			// The demo's modules say nothing about another app's; CheckModules checks those
+			// against the target itself when it can be reached.
+			p.validateMix(path, where, pe.ModuleMix, nil)
+		} else {
+			p.validateMix(path, where, pe.ModuleMix, known)
+		}
+		if pe.Target != "" && !targetName.MatchString(pe.Target) {
+			p.add(at("target"), where, "target", "must be a target's name: lowercase letters, digits, - and _ (got %q)", pe.Target)
+		}
+		names := make([]string, 0, len(pe.Secrets))
+		for k := range pe.Secrets {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			ref := pe.Secrets[k]
+			field := "secrets." + k
+			switch {
+			case !secretName.MatchString(k):
+				p.add(at(field), where, field, "secret names are letters, digits and _ (got %q)", k)
+			case (ref.Env == "") == (ref.File == ""):
+				p.add(p.line(path+"."+field, path+".secrets", path), where, field, "must say where the secret is read: {env: VARIABLE} or {file: PATH}, one of them")
+			}
+		}
 	}
 
 	slugs := map[string]int{}

@@ -18,8 +18,7 @@ func ExampleParse() {
 	_, err := catalog.Parse("personas.yaml", src, catalog.DemoModules)
 	fmt.Println(err)
 	// Output:
-	// invalid catalog personas.yaml: 3 problems
-	//   personas.yaml:3: personas[0] (ben@example.com) email: must end in @mana.test (got "ben@example.com")
+	// invalid catalog personas.yaml: 2 problems
 	//   personas.yaml:5: personas[0] (ben@example.com) tickCadence: must be one of hourly, daily, weekdays (got "sometimes")
 	//   personas.yaml:6: personas[0] (ben@example.com) moduleMix.finance: unknown module "finance" (known: todo, notes, journal, habits, mood, calendar, contacts, spaces)
 }

@@ -93,7 +93,17 @@ type Config struct {
 // (the MCP gateway at MCPEndpoint, auth mana at AuthURL), so that everything works as before.
 func (c Config) TargetConfigs() []target.Config {
 	if len(c.Targets) > 0 {
-		return c.Targets
+		out := append([]target.Config(nil), c.Targets...)
+		for i, t := range out {
+			// A target named demo without an address is the built-in demo app.
+			if t.Name == target.Demo && t.URL == "" && len(t.Command) == 0 {
+				out[i].URL = c.MCPEndpoint()
+				if t.Auth.Strategy == "" {
+					out[i].Auth.Strategy = target.AuthMana
+				}
+			}
+		}
+		return out
 	}
 	return []target.Config{{Name: target.Demo, Default: true, URL: c.MCPEndpoint(), Auth: target.AuthConfig{Strategy: target.AuthMana}}}
 }

@@ -107,7 +107,9 @@ func (c Config) Problems(field string) []string {
 	}
 	switch c.TransportName() {
 	case TransportStreamableHTTP, TransportSSE:
-		if c.URL == "" {
+		if c.URL == "" && c.Name == Demo {
+			// The built-in demo app: its address is the runner's (config.TargetConfigs).
+		} else if c.URL == "" {
 			add("url is required for transport %s", c.TransportName())
 		} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("url must be an http(s) URL (got %q)", c.URL)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -282,3 +283,32 @@ type noCreds struct{}
 
 func (noCreds) Apply(*http.Request) error { return nil }
 func (noCreds) Identity() Identity        { return Identity{} }
+
+// Probe connects as p, reads the server's identity and its tools with the policy applied, and
+// closes: what `targets check` and the start-up check show.
+func (t *Target) Probe(ctx context.Context, p persona.DuePersona) (ServerInfo, []Tool, error) {
+	s, err := t.Open(ctx, p, OpenOptions{})
+	if err != nil {
+		return ServerInfo{}, nil, err
+	}
+	defer s.Close()
+	tools, err := s.ListTools(ctx)
+	if err != nil {
+		return s.Server(), nil, t.wrap(StageConnect, fmt.Errorf("list tools: %w", err))
+	}
+	return s.Server(), tools, nil
+}
+
+// OfferedModules are the modules of the offered tools, sorted, each once.
+func OfferedModules(tools []Tool) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range tools {
+		if t.Offered() && !seen[t.Module] {
+			seen[t.Module] = true
+			out = append(out, t.Module)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -22,6 +22,7 @@ type CLI struct {
 	Up       UpCmd       `cmd:"" help:"Run the whole loop in one process: auth API, demo app and runner on an embedded store, seeded on first start."`
 	Version  VersionCmd  `cmd:"" help:"Print the version."`
 	Seed     SeedCmd     `cmd:"" help:"Create or update the catalog's personas and spaces in one transaction."`
+	Targets  TargetsCmd  `cmd:"" help:"Check the apps under test (SPEC §10)."`
 	Cleanup  CleanupCmd  `cmd:"" help:"Delete personas not in the catalog (or all) with all their data."`
 	Personas PersonasCmd `cmd:"" help:"List personas or show one."`
 	Migrate  MigrateCmd  `cmd:"" help:"Apply the store's migrations and report its schema version."`

@@ -22,6 +22,7 @@ import (
 // config file only: flags show up in process listings.
 type ServeRunnerCmd struct {
 	RunnerFlags `embed:""`
+	TargetFlags `embed:""`
 	Addr        string `name:"addr" placeholder:"ADDR" help:"Listen address (default :$PORT, else :3070)."`
 	DB          string `name:"db" placeholder:"DSN" xor:"store" help:"Write to this store directly instead of through the auth API's internal endpoints (default DATABASE_URL when set)."`
 	Data        string `name:"data" placeholder:"DIR" xor:"store" help:"Data directory; means --db DIR/persona-runner.db."`
@@ -94,7 +95,22 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		dsn := filepath.Join(c.Data, dbFile)
 		extra = append(extra, config.Override{Flag: "--data", Apply: func(cfg *config.Config) error { cfg.DB = config.DSN(dsn); return nil }})
 	}
-	cfg, err := c.Load(env, extra...)
+	// --mcp-url alone is MANA_MCP_URL, the demo app's gateway (as ever); with --mcp-header or
+	// --mcp-command the flags describe the app under test instead.
+	flags := c.RunnerFlags
+	if len(c.MCPHeader) > 0 || c.MCPCommand != "" {
+		url := c.MCPURL
+		if c.MCPCommand != "" {
+			url = ""
+		}
+		o, _, err := c.override(url)
+		if err != nil {
+			return err
+		}
+		extra = append(extra, o)
+		flags.MCPURL = ""
+	}
+	cfg, err := flags.Load(env, extra...)
 	if err != nil {
 		return err
 	}
@@ -123,6 +139,10 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 	targets, err := buildTargets(cfg, env.Getenv, log)
 	if err != nil {
 		return err
+	}
+	if err := startupCheck(env.Ctx, targets, nil, env.Stdout); err != nil {
+		fmt.Fprintln(env.Stderr, "persona-runner: cannot start:", err)
+		return exitCode(3)
 	}
 	r, err := runner.New(cfg, runner.Deps{Provider: provider, Persistence: persist, Targets: runner.TargetSet(targets), Logger: log})
 	if err != nil {

@@ -55,6 +55,9 @@ type UpCmd struct {
 	Interval    *time.Duration `placeholder:"D" help:"Time between ticks, e.g. 1m or 30s (default: TICK_INTERVAL_MS, else 1m)."`
 	Seed        *int64         `placeholder:"N" help:"Seed of the offline simulator: runs with the same seed, date and history play the same (default: SIM_SEED, else random, printed at start)."`
 	Config      string         `placeholder:"FILE" type:"existingfile" help:"Runner configuration file (YAML); the environment and flags override it."`
+	Catalog     string         `placeholder:"FILE" type:"existingfile" help:"Persona catalog to seed (created or updated at every start) instead of the default catalog on the first start."`
+	MCPURL      string         `name:"mcp-url" placeholder:"URL" help:"Test your own app: its MCP endpoint (streamable HTTP) instead of the demo app."`
+	TargetFlags `embed:""`
 	Verbose     bool           `short:"v" help:"Log every request, tool call and run to stderr (default: warnings and errors only)."`
 	// StartTime runs every component on a clock that starts at this instant and advances in
 	// real time. Tests use it to run on a weekday (weekday personas are due only then) and to
@@ -122,7 +125,13 @@ func (c *UpCmd) Run(env *Env) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "persona-runner up: store %s (%s)\n", config.DSN(dsn), db.Dialect())
-	if err := seedOnFirstStart(ctx, db, cfg.SeedSecret.Value(), env.Stdout); err != nil {
+	cat, err := c.seedCatalog(ctx, db, cfg, env.Stdout)
+	if err != nil {
+		var ce *catalog.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintln(env.Stderr, "persona-runner:", err)
+			return exitCode(2)
+		}
 		return err
 	}
 	fmt.Fprintln(env.Stdout, providerLine)
@@ -158,7 +167,7 @@ func (c *UpCmd) Run(env *Env) error {
 	deps := runner.Deps{
 		Provider:    provider,
 		Persistence: runner.NewStorePersistence(db),
-		Targets:     runner.TargetSet(targets),
+		Targets:     withCatalog(runner.TargetSet(targets), cat),
 		Logger:      log.With("component", "runner"),
 		Now:         now,
 		OnEvent: func(e runner.Event) {
@@ -202,6 +211,18 @@ func (c *UpCmd) Run(env *Env) error {
 	}
 	defer shutdownAll(servers, log)
 	fmt.Fprintf(env.Stdout, "auth API %s · demo app %s/mcp · runner %s/health · dashboard %s/\n", authURL, mcpURL, runnerURL, runnerURL)
+	// Every target is checked before the first tick: a failure no retry fixes (a refused
+	// token, an unknown host, a missing command, a catalog module the app does not have)
+	// stops here with its cause, not as a tick full of identical failures.
+	if err := startupCheck(ctx, targets, cat, env.Stdout); err != nil {
+		var ce *catalog.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintln(env.Stderr, "persona-runner:", err)
+			return exitCode(2)
+		}
+		fmt.Fprintln(env.Stderr, "persona-runner: cannot start:", err)
+		return exitCode(3)
+	}
 
 	if c.Once {
 		return c.once(ctx, env, run, display, serveErr)
@@ -317,7 +338,48 @@ func shellQuote(s string) string {
 // flags); the URLs and the listen address are up's own, set once the listeners exist.
 func (c *UpCmd) config(env *Env) (config.Config, error) {
 	flags := RunnerFlags{Config: c.Config, Provider: c.Provider, Model: c.Model, Concurrency: c.Concurrency, Interval: c.Interval}
+	o, ok, err := c.override(c.MCPURL)
+	if err != nil {
+		return config.Config{}, err
+	}
+	if ok {
+		return flags.Load(env, o)
+	}
 	return flags.Load(env)
+}
+
+// seed seeds --catalog at every start (seeding is an upsert), or the default catalog on the
+// first start, and returns the catalog whose personas the start-up check connects as.
+func (c *UpCmd) seedCatalog(ctx context.Context, db store.DB, cfg config.Config, w io.Writer) (*catalog.Catalog, error) {
+	if c.Catalog == "" {
+		if err := seedOnFirstStart(ctx, db, cfg.SeedSecret.Value(), w); err != nil {
+			return nil, err
+		}
+		if len(cfg.Targets) > 0 {
+			return nil, nil
+		}
+		return catalog.Default(), nil
+	}
+	// Modules of the demo app are known here; another app's are checked against the app itself
+	// by the start-up check.
+	var known []string
+	if len(cfg.Targets) == 0 {
+		known = catalog.DemoModules
+	}
+	cat, err := catalog.Load(c.Catalog, known)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := cat.Plan(cfg.SeedSecret.Value())
+	if err != nil {
+		return nil, err
+	}
+	res, err := db.ApplySeed(ctx, plan, false)
+	if err != nil {
+		return nil, fmt.Errorf("seed %s: %w", cat.Source, err)
+	}
+	_, err = fmt.Fprintf(w, "seeded %s: %d personas, %d shared spaces (%s)\n", cat.Source, len(plan.Personas), len(plan.Spaces), outcomeCounts(res))
+	return cat, err
 }
 
 // clock is the process's clock: the real one, or one started at --start-time.
@@ -480,4 +542,22 @@ func shutdownAll(servers []*http.Server, log *slog.Logger) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// outcomeCounts says how many seed changes had each outcome ("2 created, 8 unchanged").
+func outcomeCounts(changes []persona.SeedChange) string {
+	n := map[persona.Outcome]int{}
+	for _, ch := range changes {
+		n[ch.Outcome]++
+	}
+	var parts []string
+	for _, o := range []persona.Outcome{persona.Created, persona.Updated, persona.Unchanged} {
+		if n[o] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[o], o))
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing to do"
+	}
+	return strings.Join(parts, ", ")
 }
