@@ -58,7 +58,7 @@ type UpCmd struct {
 	Catalog     string         `placeholder:"FILE" type:"existingfile" help:"Persona catalog to seed (created or updated at every start) instead of the default catalog on the first start."`
 	MCPURL      string         `name:"mcp-url" placeholder:"URL" help:"Test your own app: its MCP endpoint (streamable HTTP) instead of the demo app."`
 	TargetFlags `embed:""`
-	Verbose     bool           `short:"v" help:"Log every request, tool call and run to stderr (default: warnings and errors only)."`
+	Verbose     bool `short:"v" help:"Log every request, tool call and run to stderr (default: warnings and errors only)."`
 	// StartTime runs every component on a clock that starts at this instant and advances in
 	// real time. Tests use it to run on a weekday (weekday personas are due only then) and to
 	// make two runs see the same dates; demos use it to show a given day.
