@@ -536,6 +536,11 @@ func (rn *run) record(status persona.TickStatus, errText string) persona.Tick {
 		CachedTokens: rn.usage.CachedTokens,
 		Model:        rn.modelName,
 		Summary:      cleanText(rn.summary, 2000),
+		// The target and what its server said it is (SPEC §10), so a report can tell runs
+		// against one app version from the next.
+		Target:        rn.target,
+		ServerName:    cleanText(rn.server.Name, 200),
+		ServerVersion: cleanText(rn.server.Version, 200),
 	}
 	for _, a := range rn.actions {
 		if a.Result == persona.ResultError {

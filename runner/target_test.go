@@ -87,3 +87,18 @@ func TestModulesComeFromTheTarget(t *testing.T) {
 		t.Errorf("feedback %+v", fb)
 	}
 }
+
+// TestTickRecordsTargetAndServer: the tick record keeps the target's name and the server's
+// initialize identity.
+func TestTickRecordsTargetAndServer(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.una@mana.test")
+	b := setup(t, testConfig(), day(threeCalls(), goodRating), p)
+	if _, err := b.r.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tick, _ := b.store.tickOf(p.UserID)
+	if tick.Target != "demo" || tick.ServerName != "fake-app" || tick.ServerVersion != "1.0.0" {
+		t.Errorf("tick target %q server %q %q", tick.Target, tick.ServerName, tick.ServerVersion)
+	}
+}

@@ -58,6 +58,14 @@ func TestUpTestsTwoTargets(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
+	// Each run's tick record names its target and the server's identity.
+	runs := runsByEmail(t, openStore(t, dbPath(dir)))
+	for email, want := range map[string][2]string{"anna@kitchen.example": {"kitchen", targettest.Name}, "persona.maya@mana.test": {"demo", ""}} {
+		ticks := runs[email]
+		if len(ticks) != 1 || ticks[0].Target != want[0] || (want[1] != "" && ticks[0].ServerName != want[1]) || ticks[0].ServerName == "" {
+			t.Errorf("%s: ticks %+v", email, ticks)
+		}
+	}
 	tokens := map[string]int{}
 	for _, c := range app.Calls() {
 		tokens[c.Token]++
