@@ -121,8 +121,8 @@ type occurrence struct {
 
 // group collects the occurrences of one finding.
 type group struct {
-	f    Finding
-	occ  []occurrence
+	f   Finding
+	occ []occurrence
 }
 
 // finish fills the common fields from the occurrences: first and last seen, counts, personas,
