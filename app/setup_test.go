@@ -26,6 +26,7 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store"
 	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 	"github.com/persona-runner/persona-runner/store/sqlite"
 )
 
@@ -72,7 +73,7 @@ func newStore(t testing.TB, pg bool, now func() time.Time) store.DB {
 	ctx := context.Background()
 	var db store.DB
 	if pg {
-		db = postgres.NewTestDB(t, postgres.WithNow(now))
+		db = pgtest.NewDB(t, postgres.WithNow(now))
 	} else {
 		s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "persona-runner.db"), sqlite.WithNow(now))
 		if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store/storetest"
@@ -25,7 +27,7 @@ func newFuzzTarget(f *testing.F) *fuzzTarget {
 	f.Helper()
 	clock := storetest.NewClock(storetest.Start)
 	st := newStore(f, "sqlite", clock)
-	s, err := authapi.New(context.Background(), authapi.Config{Store: st, Issuer: "http://auth.test", ServiceKey: serviceKey, Now: clock.Now})
+	s, err := authapi.New(context.Background(), authapi.Config{Store: st, Issuer: "http://auth.test", ServiceKey: serviceKey, Now: clock.Now, PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -36,6 +36,9 @@ type Config struct {
 	SessionTTL time.Duration
 	// ReportTools lists the app's tools (MCP names) for the coverage part of the admin report.
 	ReportTools []string
+	// PasswordCost is the bcrypt cost of the store's password hashes, so a login for an unknown
+	// email costs as much as one for a known one; zero means persona.DefaultPasswordCost.
+	PasswordCost int
 }
 
 // DefaultSessionTTL is the lifetime of a session token. Access tokens live 15 minutes and are
@@ -109,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.verifier.Now = s.now
 	// Logins for unknown emails still pay for one bcrypt comparison, so response times do not
 	// tell which emails have accounts.
-	s.dummyHash, err = persona.HashPassword("persona-runner-dummy-password")
+	s.dummyHash, err = persona.HashPassword("persona-runner-dummy-password", cfg.PasswordCost)
 	if err != nil {
 		return nil, fmt.Errorf("new auth server: %w", err)
 	}

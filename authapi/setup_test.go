@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,15 +19,10 @@ import (
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 	"github.com/persona-runner/persona-runner/store/sqlite"
 	"github.com/persona-runner/persona-runner/store/storetest"
 )
-
-func TestMain(m *testing.M) {
-	// The suite hashes many passwords; the production cost would dominate its run time.
-	persona.PasswordCost = bcrypt.MinCost
-	os.Exit(m.Run())
-}
 
 const (
 	serviceKey    = "test-service-key-0123456789abcdef0123"
@@ -72,14 +66,14 @@ func newStore(t testing.TB, dialect string, clock *storetest.Clock) persona.Stor
 	t.Helper()
 	switch dialect {
 	case "sqlite":
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "persona.db"), sqlite.WithNow(clock.Now))
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "persona.db"), sqlite.WithNow(clock.Now), sqlite.WithPasswordCost(bcrypt.MinCost))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
 		return db
 	case "postgres":
-		return postgres.NewTestDB(t, postgres.WithNow(clock.Now))
+		return pgtest.NewDB(t, postgres.WithNow(clock.Now))
 	}
 	t.Fatalf("unknown dialect %q", dialect)
 	return nil
@@ -106,7 +100,8 @@ func serve(t testing.TB, st persona.Store, clock *storetest.Clock, key, issuer s
 		issuer = url
 	}
 	s, err := authapi.New(ctx, authapi.Config{
-		Store: st, Issuer: issuer, ServiceKey: key, Now: clock.Now,
+		PasswordCost: bcrypt.MinCost,
+		Store:        st, Issuer: issuer, ServiceKey: key, Now: clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

@@ -31,15 +31,19 @@ func DerivePassword(secret, email string) (string, error) {
 	return string(out), nil
 }
 
-// PasswordCost is the bcrypt cost used for stored passwords. Tests may lower it.
-var PasswordCost = bcrypt.DefaultCost
+// DefaultPasswordCost is the bcrypt cost of stored passwords unless a store is opened with
+// another (tests use bcrypt.MinCost to stay quick).
+const DefaultPasswordCost = bcrypt.DefaultCost
 
-// HashPassword returns a salted bcrypt hash of password.
-func HashPassword(password string) (string, error) {
+// HashPassword returns a salted bcrypt hash of password at cost (0 means DefaultPasswordCost).
+func HashPassword(password string, cost int) (string, error) {
+	if cost == 0 {
+		cost = DefaultPasswordCost
+	}
 	if len(password) > 72 {
 		return "", &FieldError{Field: "password", Message: "must be at most 72 bytes"}
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), PasswordCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {
 		return "", err
 	}

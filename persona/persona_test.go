@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/persona-runner/persona-runner/persona"
 )
 
@@ -28,12 +30,23 @@ func TestDerivePasswordVectors(t *testing.T) {
 
 func TestHashPassword(t *testing.T) {
 	t.Parallel()
-	h, err := persona.HashPassword("correct horse")
+	h, err := persona.HashPassword("correct horse", bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if h == "correct horse" || !persona.CheckPassword(h, "correct horse") || persona.CheckPassword(h, "wrong") {
 		t.Fatalf("hash %q does not behave", h)
+	}
+	if cost, err := bcrypt.Cost([]byte(h)); err != nil || cost != bcrypt.MinCost {
+		t.Errorf("cost of the hash = %d, %v; want the cost asked for, %d", cost, err, bcrypt.MinCost)
+	}
+	// Zero means the default cost, never a weaker one.
+	h, err = persona.HashPassword("correct horse", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cost, _ := bcrypt.Cost([]byte(h)); cost != 10 {
+		t.Errorf("cost of a hash at cost 0 = %d, want 10 (bcrypt's default)", cost)
 	}
 }
 

@@ -31,8 +31,9 @@ var (
 )
 
 type config struct {
-	now      func() time.Time
-	maxConns int
+	now          func() time.Time
+	maxConns     int
+	passwordCost int
 }
 
 // Option configures Open.
@@ -44,6 +45,10 @@ func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now
 // WithMaxConns caps the read connections of a SQLite store; PostgreSQL takes its pool size from
 // the DSN (pool_max_conns).
 func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = n } }
+
+// WithPasswordCost sets the bcrypt cost of the password hashes the store writes (default
+// persona.DefaultPasswordCost).
+func WithPasswordCost(cost int) Option { return func(c *config) { c.passwordCost = cost } }
 
 // IsPostgres reports whether dsn names a PostgreSQL database rather than a SQLite file.
 func IsPostgres(dsn string) bool {
@@ -65,6 +70,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (DB, error) {
 		if cfg.now != nil {
 			po = append(po, postgres.WithNow(cfg.now))
 		}
+		if cfg.passwordCost != 0 {
+			po = append(po, postgres.WithPasswordCost(cfg.passwordCost))
+		}
 		db, err := postgres.Open(ctx, dsn, po...)
 		if err != nil {
 			return nil, err // already says which server and database, without the password
@@ -74,6 +82,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (DB, error) {
 	var so []sqlite.Option
 	if cfg.now != nil {
 		so = append(so, sqlite.WithNow(cfg.now))
+	}
+	if cfg.passwordCost != 0 {
+		so = append(so, sqlite.WithPasswordCost(cfg.passwordCost))
 	}
 	if cfg.maxConns > 0 {
 		so = append(so, sqlite.WithMaxConns(cfg.maxConns))

@@ -11,7 +11,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store"
-	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 )
 
 func TestOpenSQLiteCreatesFileAndMigrates(t *testing.T) {
@@ -92,7 +92,7 @@ func TestOpenErrorsNameTheStore(t *testing.T) {
 
 func TestOpenPostgres(t *testing.T) {
 	t.Parallel()
-	dsn := postgres.TestDSN(t) // skips when PERSONA_TEST_POSTGRES_URL is unset
+	dsn := pgtest.DSN(t) // skips when PERSONA_TEST_POSTGRES_URL is unset
 	ctx := context.Background()
 	db, err := store.Open(ctx, dsn)
 	if err != nil {

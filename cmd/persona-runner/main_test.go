@@ -7,11 +7,23 @@ import (
 	"testing"
 )
 
+// testEnv is the environment env describes, plus the cheapest bcrypt cost unless env sets one or
+// says production (which refuses it): the tests seed many personas, and the cost changes nothing
+// they check.
+func testEnv(env map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := env[k]; ok || k != passwordCostEnv || env["APP_ENV"] == "production" || env["NODE_ENV"] == "production" {
+			return v
+		}
+		return "4"
+	}
+}
+
 // run runs the CLI in-process and returns its exit status and output.
 func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := Run(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
+	code := Run(context.Background(), args, &out, &errb, testEnv(env))
 	return code, out.String(), errb.String()
 }
 
@@ -22,7 +34,7 @@ func runStopped(t *testing.T, env map[string]string, args ...string) (int, strin
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var out, errb bytes.Buffer
-	code := Run(ctx, args, &out, &errb, func(k string) string { return env[k] })
+	code := Run(ctx, args, &out, &errb, testEnv(env))
 	return code, out.String(), errb.String()
 }
 

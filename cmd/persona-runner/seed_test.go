@@ -13,7 +13,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/catalog"
 	"github.com/persona-runner/persona-runner/persona"
-	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 )
 
 // smallCatalog has two personas and a team; tests change it to see updates.
@@ -279,7 +279,7 @@ func TestSeedSecret(t *testing.T) {
 // TestSeedPostgres runs the seed against PostgreSQL when PERSONA_TEST_POSTGRES_URL is set.
 func TestSeedPostgres(t *testing.T) {
 	t.Parallel()
-	dsn := postgres.TestDSN(t)
+	dsn := pgtest.DSN(t)
 	code, out, errOut := run(t, nil, "seed", "--db", dsn)
 	if code != 0 || !strings.Contains(out, "created 12, updated 0, unchanged 0") {
 		t.Fatalf("seed: code %d, out:\n%s\nstderr %q", code, out, errOut)

@@ -66,6 +66,10 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 		log.Warn("MANA_SERVICE_KEY is not set: every internal route answers 401")
 	}
 
+	cost, err := passwordCost(env.Getenv)
+	if err != nil {
+		return err
+	}
 	db, err := withFileDB(c.StoreFlags, file, env.Getenv).Open(env.Ctx, env)
 	if err != nil {
 		return err
@@ -81,7 +85,7 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 		public = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
 
-	api, err := authapi.New(env.Ctx, authapi.Config{Store: db, Issuer: public, ServiceKey: key, Logger: log, ReportTools: offeredTools()})
+	api, err := authapi.New(env.Ctx, authapi.Config{Store: db, Issuer: public, ServiceKey: key, Logger: log, ReportTools: offeredTools(), PasswordCost: cost})
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/jwtauth"
 	"github.com/persona-runner/persona-runner/persona"
-	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 )
 
 const testServiceKey = "serve-auth-test-key-0123456789abcdef"
@@ -62,7 +62,7 @@ func startServeAuthLine(t *testing.T, env map[string]string, args ...string) (li
 	logs = &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		code := Run(ctx, append([]string{"serve", "auth"}, args...), pw, logs, func(k string) string { return env[k] })
+		code := Run(ctx, append([]string{"serve", "auth"}, args...), pw, logs, testEnv(env))
 		pw.Close()
 		done <- code
 	}()
@@ -197,7 +197,7 @@ func TestAdminCreateGivesFounderTier(t *testing.T) {
 	t.Parallel()
 	stores := map[string]func(t *testing.T) string{
 		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), dbFile) },
-		"postgres": func(t *testing.T) string { return postgres.TestDSN(t) },
+		"postgres": func(t *testing.T) string { return pgtest.DSN(t) },
 	}
 	for name, dsn := range stores {
 		t.Run(name, func(t *testing.T) {

@@ -28,7 +28,7 @@ func startServeMCP(t *testing.T, args ...string) (url string, stop func() int) {
 	logs := &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		code := Run(ctx, append([]string{"serve", "mcp"}, args...), pw, logs, func(string) string { return "" })
+		code := Run(ctx, append([]string{"serve", "mcp"}, args...), pw, logs, testEnv(nil))
 		pw.Close()
 		done <- code
 	}()
@@ -164,7 +164,7 @@ func TestServeMCPRefusesBadFlags(t *testing.T) {
 		{"--auth-url", "localhost:3001"},
 	} {
 		var stderr strings.Builder
-		code := Run(context.Background(), append([]string{"serve", "mcp", "--data", t.TempDir()}, args...), io.Discard, &stderr, func(string) string { return "" })
+		code := Run(context.Background(), append([]string{"serve", "mcp", "--data", t.TempDir()}, args...), io.Discard, &stderr, testEnv(nil))
 		if code == 0 || !strings.Contains(stderr.String(), args[0]) {
 			t.Errorf("%v: exit %d, stderr %q; want a failure naming the flag", args, code, stderr.String())
 		}

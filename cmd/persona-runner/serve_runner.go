@@ -122,7 +122,11 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 
 	var persist runner.Persistence
 	if cfg.DB != "" {
-		db, err := store.Open(env.Ctx, cfg.DB.Value())
+		cost, err := passwordCost(env.Getenv)
+		if err != nil {
+			return err
+		}
+		db, err := store.Open(env.Ctx, cfg.DB.Value(), store.WithPasswordCost(cost))
 		if err != nil {
 			return fmt.Errorf("cannot open the store %s: %w", cfg.DB, err)
 		}

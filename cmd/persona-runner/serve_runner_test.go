@@ -22,7 +22,7 @@ func TestServeRunnerHealthAndStop(t *testing.T) {
 	logs := &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		code := Run(ctx, []string{"serve", "runner", "--addr", "127.0.0.1:0", "--interval", "1h"}, pw, logs, func(k string) string { return env[k] })
+		code := Run(ctx, []string{"serve", "runner", "--addr", "127.0.0.1:0", "--interval", "1h"}, pw, logs, testEnv(env))
 		pw.Close()
 		done <- code
 	}()
@@ -64,7 +64,7 @@ func TestServeRunnerRefusesBadConfig(t *testing.T) {
 	t.Parallel()
 	var stderr bytes.Buffer
 	env := map[string]string{"APP_ENV": "production", "PERSONA_CONCURRENCY": "zero"}
-	code := Run(context.Background(), []string{"serve", "runner", "--addr", "127.0.0.1:0"}, io.Discard, &stderr, func(k string) string { return env[k] })
+	code := Run(context.Background(), []string{"serve", "runner", "--addr", "127.0.0.1:0"}, io.Discard, &stderr, testEnv(env))
 	if code == 0 {
 		t.Fatal("serve runner started with a bad production config")
 	}
@@ -136,7 +136,7 @@ func TestServeRunnerData(t *testing.T) {
 	logs := &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		code := Run(ctx, []string{"serve", "runner", "--addr", "127.0.0.1:0", "--data", dir}, pw, logs, func(k string) string { return env[k] })
+		code := Run(ctx, []string{"serve", "runner", "--addr", "127.0.0.1:0", "--data", dir}, pw, logs, testEnv(env))
 		pw.Close()
 		done <- code
 	}()

@@ -57,7 +57,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		"PERSONA_RUNNER_TEST_MAIN=1",
 		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"OPENAI_BASE_URL=" + model.URL + "/v1", "OPENAI_API_KEY=test-key",
-		"SHUTDOWN_GRACE=1h",
+		"SHUTDOWN_GRACE=1h", passwordCostEnv + "=4",
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store"
 )
 
@@ -48,9 +53,34 @@ func (f StoreFlags) Open(ctx context.Context, env *Env) (store.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, dsn)
+	cost, err := passwordCost(env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, dsn, store.WithPasswordCost(cost))
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the store: %w", err)
 	}
 	return db, nil
+}
+
+// passwordCostEnv names the variable that sets the bcrypt cost of the password hashes the store
+// writes and the auth API compares against.
+const passwordCostEnv = "PERSONA_PASSWORD_COST"
+
+// passwordCost reads PERSONA_PASSWORD_COST: a bcrypt cost from 4 to 31, default
+// persona.DefaultPasswordCost (10); production refuses one below the default.
+func passwordCost(getenv func(string) string) (int, error) {
+	v := strings.TrimSpace(getenv(passwordCostEnv))
+	if v == "" {
+		return persona.DefaultPasswordCost, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < bcrypt.MinCost || n > bcrypt.MaxCost {
+		return 0, fmt.Errorf("%s: must be a bcrypt cost from %d to %d (got %q)", passwordCostEnv, bcrypt.MinCost, bcrypt.MaxCost, v)
+	}
+	if n < persona.DefaultPasswordCost && config.ProductionEnv(getenv) {
+		return 0, fmt.Errorf("%s: must be at least %d in production (got %d)", passwordCostEnv, persona.DefaultPasswordCost, n)
+	}
+	return n, nil
 }

@@ -9,18 +9,13 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store"
 )
-
-// The tests seed many personas; the cheapest bcrypt cost keeps that quick without changing what
-// is tested.
-func init() { persona.PasswordCost = bcrypt.MinCost }
 
 // openStore opens the store the CLI wrote under dir --data, closed when the test ends.
 func openStore(t *testing.T, dsn string) store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), dsn)
+	db, err := store.Open(context.Background(), dsn, store.WithPasswordCost(bcrypt.MinCost))
 	if err != nil {
 		t.Fatalf("open store %s: %v", dsn, err)
 	}
@@ -60,6 +55,41 @@ func TestStoreFlagsDSN(t *testing.T) {
 	}
 	if _, err := (StoreFlags{DB: "a", Data: "b"}).DSN(env(nil)); err == nil {
 		t.Error("--db with --data: no error")
+	}
+}
+
+// TestPasswordCost checks PERSONA_PASSWORD_COST: bcrypt's range, the default, and no weak cost in
+// production — through the CLI, which stops before opening the store.
+func TestPasswordCost(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		env  map[string]string
+		want int
+		err  string
+	}{
+		{env: map[string]string{}, want: 10},
+		{env: map[string]string{passwordCostEnv: " 12 "}, want: 12},
+		{env: map[string]string{passwordCostEnv: "4"}, want: 4},
+		{env: map[string]string{passwordCostEnv: "3"}, err: "PERSONA_PASSWORD_COST: must be a bcrypt cost from 4 to 31"},
+		{env: map[string]string{passwordCostEnv: "ten"}, err: `(got "ten")`},
+		{env: map[string]string{passwordCostEnv: "4", "APP_ENV": "production"}, err: "must be at least 10 in production (got 4)"},
+		{env: map[string]string{passwordCostEnv: "11", "NODE_ENV": "production"}, want: 11},
+	} {
+		got, err := passwordCost(func(k string) string { return tt.env[k] })
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%v: err = %v, want one containing %q", tt.env, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%v: cost = %d, %v; want %d", tt.env, got, err, tt.want)
+		}
+	}
+	dir := t.TempDir()
+	code, _, errOut := run(t, map[string]string{passwordCostEnv: "99"}, "admin", "create", "ops@example.com", "--data", dir)
+	if code != 1 || !strings.Contains(errOut, "PERSONA_PASSWORD_COST") {
+		t.Errorf("admin create with cost 99: code %d, stderr %q", code, errOut)
 	}
 }
 

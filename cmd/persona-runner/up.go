@@ -116,7 +116,11 @@ func (c *UpCmd) Run(env *Env) error {
 	}()
 	authURL, mcpURL, runnerURL := baseURL(lns[0].Addr()), baseURL(lns[1].Addr()), baseURL(lns[2].Addr())
 
-	db, err := store.Open(ctx, dsn, store.WithNow(now))
+	cost, err := passwordCost(env.Getenv)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, dsn, store.WithNow(now), store.WithPasswordCost(cost))
 	if err != nil {
 		return fmt.Errorf("cannot open the store: %w", err)
 	}
@@ -140,7 +144,7 @@ func (c *UpCmd) Run(env *Env) error {
 	}
 
 	authSrv, err := authapi.New(ctx, authapi.Config{Store: db, Issuer: authURL, ServiceKey: cfg.ServiceKey.Value(),
-		Logger: log.With("component", "auth"), Now: now})
+		Logger: log.With("component", "auth"), Now: now, PasswordCost: cost})
 	if err != nil {
 		return err
 	}

@@ -345,7 +345,7 @@ func TestUpFailingToolTopsReport(t *testing.T) {
 	var out, errOut bytes.Buffer
 	cmd := &UpCmd{StoreFlags: StoreFlags{Data: dir}, Once: true, AuthAddr: "127.0.0.1:0", MCPAddr: "127.0.0.1:0",
 		RunnerAddr: "127.0.0.1:0", Provider: "sim", Seed: &seed, StartTime: upStart, extraTools: brokenModule()}
-	if err := cmd.Run(&Env{Ctx: ctx, Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}); err != nil {
+	if err := cmd.Run(&Env{Ctx: ctx, Stdout: &out, Stderr: &errOut, Getenv: testEnv(nil)}); err != nil {
 		t.Fatalf("up --once: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
 
@@ -422,7 +422,7 @@ func TestUpRunsUntilCancelled(t *testing.T) {
 	go func() {
 		code <- Run(ctx, []string{"up", "--data", dir, "--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0",
 			"--runner-addr", "127.0.0.1:0", "--provider", "sim", "--seed", "2", "--interval", "1h", "--start-time", upStart},
-			out, &errOut, func(string) string { return "" })
+			out, &errOut, testEnv(nil))
 	}()
 	select {
 	case <-out.seen:

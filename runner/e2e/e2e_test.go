@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,18 +28,12 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/store"
-	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 	"github.com/persona-runner/persona-runner/store/sqlite"
 	"github.com/persona-runner/persona-runner/target/strategy"
 )
 
 const serviceKey = "e2e-service-key-0123456789abcdef"
-
-func TestMain(m *testing.M) {
-	// Logins hash passwords; the slow production cost would only slow the tests down.
-	persona.PasswordCost = bcrypt.MinCost
-	os.Exit(m.Run())
-}
 
 // stack is the whole system on loopback ports around one store.
 type stack struct {
@@ -57,9 +50,9 @@ func newStack(t *testing.T, pg bool, emails ...string) *stack {
 	ctx := context.Background()
 	s := &stack{ids: map[string]string{}}
 	if pg {
-		s.db = postgres.NewTestDB(t)
+		s.db = pgtest.NewDB(t)
 	} else {
-		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "persona-runner.db"))
+		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "persona-runner.db"), sqlite.WithPasswordCost(bcrypt.MinCost))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +82,7 @@ func newStack(t *testing.T, pg bool, emails ...string) *stack {
 		t.Fatal(err)
 	}
 	s.authURL = "http://" + ln.Addr().String()
-	api, err := authapi.New(ctx, authapi.Config{Store: s.db, Issuer: s.authURL, ServiceKey: serviceKey})
+	api, err := authapi.New(ctx, authapi.Config{Store: s.db, Issuer: s.authURL, ServiceKey: serviceKey, PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 	"github.com/persona-runner/persona-runner/store/storetest"
 )
 
@@ -18,7 +19,7 @@ import (
 // and claim over 100k personas in the suite's mix (a third due).
 func BenchmarkStore(b *testing.B) {
 	storetest.Benchmarks(b, func(tb testing.TB, clock *storetest.Clock) persona.Store {
-		return postgres.NewTestDB(tb, postgres.WithNow(clock.Now))
+		return pgtest.NewDB(tb, postgres.WithNow(clock.Now))
 	}, bulkInsert)
 }
 
@@ -86,7 +87,7 @@ func BenchmarkDuePersonas(b *testing.B) {
 	for _, sc := range scenarios {
 		b.Run(sc.name, func(b *testing.B) {
 			now := ts("2025-06-04T12:00:00Z") // a Wednesday
-			db := postgres.NewTestDB(b, postgres.WithNow(func() time.Time { return now }))
+			db := pgtest.NewDB(b, postgres.WithNow(func() time.Time { return now }))
 			loadPersonas(b, db, benchPersonas, now, sc.spread)
 			ctx := context.Background()
 			want := sc.want
@@ -109,7 +110,7 @@ func BenchmarkClaimPersonas(b *testing.B) {
 	for _, sc := range scenarios {
 		b.Run(sc.name, func(b *testing.B) {
 			now := ts("2025-06-04T12:00:00Z")
-			db := postgres.NewTestDB(b, postgres.WithNow(func() time.Time { return now }))
+			db := pgtest.NewDB(b, postgres.WithNow(func() time.Time { return now }))
 			loadPersonas(b, db, benchPersonas, now, sc.spread)
 			ctx := context.Background()
 			want := sc.want

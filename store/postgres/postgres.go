@@ -39,6 +39,8 @@ type DB struct {
 	pool  *pgxpool.Pool
 	sqlDB *sql.DB
 	now   func() time.Time
+	// passwordCost is the bcrypt cost of the hashes the store writes.
+	passwordCost int
 }
 
 var _ persona.Store = (*DB)(nil)
@@ -47,13 +49,20 @@ var _ persona.Store = (*DB)(nil)
 type Option func(*options)
 
 type options struct {
-	now     func() time.Time
-	migrate bool
+	now          func() time.Time
+	migrate      bool
+	passwordCost int
 }
 
 // WithNow sets the store's clock (tests inject a fake one). The default is time.Now.
 func WithNow(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
+}
+
+// WithPasswordCost sets the bcrypt cost of the password hashes the store writes (default
+// persona.DefaultPasswordCost).
+func WithPasswordCost(cost int) Option {
+	return func(o *options) { o.passwordCost = cost }
 }
 
 // WithoutMigrate opens the store without applying migrations (for tools that only read and must
@@ -65,7 +74,7 @@ func WithoutMigrate() Option {
 // Open connects to the database at dsn (a postgres:// URL), checks the connection, applies the
 // embedded migrations and returns the store.
 func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
-	o := options{now: time.Now, migrate: true}
+	o := options{now: time.Now, migrate: true, passwordCost: persona.DefaultPasswordCost}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -89,7 +98,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("open postgres store: cannot reach %s:%d/%s: %w",
 			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, err)
 	}
-	db := &DB{pool: pool, sqlDB: stdlib.OpenDBFromPool(pool), now: o.now}
+	db := &DB{pool: pool, sqlDB: stdlib.OpenDBFromPool(pool), now: o.now, passwordCost: o.passwordCost}
 	if o.migrate {
 		if err := Migrate(ctx, db.sqlDB); err != nil {
 			db.Close()

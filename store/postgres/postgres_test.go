@@ -12,18 +12,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 	"github.com/persona-runner/persona-runner/store/storetest"
 )
-
-func TestMain(m *testing.M) {
-	// bcrypt's default cost makes every upsert take ~50 ms; the tests check behaviour, not cost.
-	persona.PasswordCost = bcrypt.MinCost
-	os.Exit(m.Run())
-}
 
 // clock is a settable time source for the store.
 type clock struct {
@@ -52,7 +46,7 @@ type bundle struct {
 func setup(t *testing.T) bundle {
 	t.Helper()
 	c := &clock{t: ts("2025-06-02T09:00:00Z")} // a Monday
-	db := postgres.NewTestDB(t, postgres.WithNow(c.Now))
+	db := pgtest.NewDB(t, postgres.WithNow(c.Now))
 	return bundle{db: db, clock: c, ctx: context.Background()}
 }
 
@@ -75,7 +69,7 @@ func mustPersona(t *testing.T, b bundle, in persona.PersonaInput) string {
 
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	t.Parallel()
-	dsn := postgres.TestDSN(t)
+	dsn := pgtest.DSN(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
@@ -565,7 +559,7 @@ func TestConformance(t *testing.T) {
 }
 
 func newConformanceStore(t *testing.T, clock *storetest.Clock) persona.Store {
-	return postgres.NewTestDB(t, postgres.WithNow(clock.Now))
+	return pgtest.NewDB(t, postgres.WithNow(clock.Now))
 }
 
 func TestSpaceRoles(t *testing.T) {

@@ -71,7 +71,7 @@ func (db *DB) UpsertPersona(ctx context.Context, in persona.PersonaInput) (strin
 	for attempt := 0; ; attempt++ {
 		err := db.inTx(ctx, func(tx pgx.Tx) error {
 			var err error
-			id, out, _, err = upsertPersona(ctx, tx, db.clock(), in)
+			id, out, _, err = upsertPersona(ctx, tx, db.clock(), db.passwordCost, in)
 			return err
 		})
 		if err == nil {
@@ -84,10 +84,10 @@ func (db *DB) UpsertPersona(ctx context.Context, in persona.PersonaInput) (strin
 }
 
 // upsertPersona is UpsertPersona inside tx. detail lists the fields that changed.
-func upsertPersona(ctx context.Context, tx pgx.Tx, now time.Time, in persona.PersonaInput) (id string, out persona.Outcome, detail string, err error) {
+func upsertPersona(ctx context.Context, tx pgx.Tx, now time.Time, cost int, in persona.PersonaInput) (id string, out persona.Outcome, detail string, err error) {
 	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+` FROM auth.users WHERE email = $1 FOR UPDATE`, in.Email))
 	if errors.Is(err, pgx.ErrNoRows) {
-		id, err = createPersona(ctx, tx, now, in)
+		id, err = createPersona(ctx, tx, now, cost, in)
 		return id, persona.Created, "", err
 	}
 	if err != nil {
@@ -107,7 +107,7 @@ func upsertPersona(ctx context.Context, tx pgx.Tx, now time.Time, in persona.Per
 	}
 	if !persona.CheckPassword(u.PasswordHash, in.Password) {
 		changed = append(changed, "password")
-		if u.PasswordHash, err = persona.HashPassword(in.Password); err != nil {
+		if u.PasswordHash, err = persona.HashPassword(in.Password, cost); err != nil {
 			return "", "", "", err
 		}
 	}
@@ -177,8 +177,8 @@ func upsertPersona(ctx context.Context, tx pgx.Tx, now time.Time, in persona.Per
 }
 
 // createPersona inserts a new persona user with its persona row, personal space and membership.
-func createPersona(ctx context.Context, tx pgx.Tx, now time.Time, in persona.PersonaInput) (string, error) {
-	hash, err := persona.HashPassword(in.Password)
+func createPersona(ctx context.Context, tx pgx.Tx, now time.Time, cost int, in persona.PersonaInput) (string, error) {
+	hash, err := persona.HashPassword(in.Password, cost)
 	if err != nil {
 		return "", err
 	}
@@ -279,7 +279,7 @@ func (db *DB) UpsertUser(ctx context.Context, in persona.UserInput) (persona.Use
 	for attempt := 0; ; attempt++ {
 		err := db.inTx(ctx, func(tx pgx.Tx) error {
 			var err error
-			u, out, err = upsertUser(ctx, tx, db.clock(), in)
+			u, out, err = upsertUser(ctx, tx, db.clock(), db.passwordCost, in)
 			return err
 		})
 		if err == nil {
@@ -291,10 +291,10 @@ func (db *DB) UpsertUser(ctx context.Context, in persona.UserInput) (persona.Use
 	}
 }
 
-func upsertUser(ctx context.Context, tx pgx.Tx, now time.Time, in persona.UserInput) (persona.User, persona.Outcome, error) {
+func upsertUser(ctx context.Context, tx pgx.Tx, now time.Time, cost int, in persona.UserInput) (persona.User, persona.Outcome, error) {
 	u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userCols+` FROM auth.users WHERE email = $1 FOR UPDATE`, in.Email))
 	if errors.Is(err, pgx.ErrNoRows) {
-		hash, err := persona.HashPassword(in.Password)
+		hash, err := persona.HashPassword(in.Password, cost)
 		if err != nil {
 			return persona.User{}, "", err
 		}
@@ -332,7 +332,7 @@ func upsertUser(ctx context.Context, tx pgx.Tx, now time.Time, in persona.UserIn
 		u.Role, changed = in.Role, true
 	}
 	if !persona.CheckPassword(u.PasswordHash, in.Password) {
-		if u.PasswordHash, err = persona.HashPassword(in.Password); err != nil {
+		if u.PasswordHash, err = persona.HashPassword(in.Password, cost); err != nil {
 			return persona.User{}, "", err
 		}
 		changed = true
@@ -471,7 +471,7 @@ func (db *DB) ApplySeed(ctx context.Context, plan persona.SeedPlan, dryRun bool)
 	now := db.clock()
 	changes := make([]persona.SeedChange, 0, len(plan.Personas)+len(plan.Spaces))
 	for i, in := range plan.Personas {
-		_, out, detail, err := upsertPersona(ctx, tx, now, in)
+		_, out, detail, err := upsertPersona(ctx, tx, now, db.passwordCost, in)
 		if err != nil {
 			return nil, fmt.Errorf("apply seed: personas[%d] (%s): %w", i, in.Email, err)
 		}

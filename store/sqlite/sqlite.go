@@ -41,6 +41,8 @@ type DB struct {
 	app  *sql.DB // read-write connections for the demo app's own tables (SQL)
 	now  func() time.Time
 	path string
+	// passwordCost is the bcrypt cost of the hashes the store writes.
+	passwordCost int
 
 	stmts  stmtCache // statements of write transactions, prepared once on the writer connection
 	rstmts stmtCache // the runner's frequent reads (History, due), prepared on the read pool
@@ -60,8 +62,9 @@ type checkpointResult struct {
 }
 
 type config struct {
-	now     func() time.Time
-	readers int
+	now          func() time.Time
+	readers      int
+	passwordCost int
 }
 
 // Option configures Open.
@@ -87,13 +90,19 @@ func WithMaxConns(n int) Option {
 	}
 }
 
+// WithPasswordCost sets the bcrypt cost of the password hashes the store writes (default
+// persona.DefaultPasswordCost).
+func WithPasswordCost(cost int) Option {
+	return func(c *config) { c.passwordCost = cost }
+}
+
 // busyTimeout is how long a connection waits for another process's write lock.
 const busyTimeout = 10 * time.Second
 
 // Open opens (creating it and its parent directories when missing) the SQLite file at path and
 // applies the migrations.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	cfg := config{now: time.Now, readers: 4}
+	cfg := config{now: time.Now, readers: 4, passwordCost: persona.DefaultPasswordCost}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -152,7 +161,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 	}
 	ck.SetMaxOpenConns(1)
-	db := &DB{w: w, r: r, app: app, ck: ck, now: cfg.now, path: path,
+	db := &DB{w: w, r: r, app: app, ck: ck, now: cfg.now, path: path, passwordCost: cfg.passwordCost,
 		runs: make(chan *runRequest), closing: make(chan struct{}), checkpoints: make(chan struct{}, 1)}
 	db.background.Go(db.runWriter)
 	db.background.Go(db.checkpointer)

@@ -2,7 +2,6 @@ package sqlite_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -13,15 +12,10 @@ import (
 	"github.com/persona-runner/persona-runner/store/storetest"
 )
 
-func TestMain(m *testing.M) {
-	persona.PasswordCost = bcrypt.MinCost
-	os.Exit(m.Run())
-}
-
 // newStore opens a fresh store in the test's temporary directory.
 func newStore(tb testing.TB, clock *storetest.Clock) *sqlite.DB {
 	tb.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "data", "persona-runner.db"), sqlite.WithNow(clock.Now))
+	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "data", "persona-runner.db"), sqlite.WithNow(clock.Now), sqlite.WithPasswordCost(bcrypt.MinCost))
 	if err != nil {
 		tb.Fatal(err)
 	}

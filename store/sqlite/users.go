@@ -168,6 +168,7 @@ type passwordPlan struct {
 	seen    string // the hash read before the transaction ("" when there was no user)
 	matched bool   // seen already verifies the password
 	hash    string // a fresh hash of the password when !matched
+	cost    int    // the bcrypt cost of a hash made later
 }
 
 func (db *DB) preparePassword(ctx context.Context, email, password string) (passwordPlan, error) {
@@ -177,13 +178,13 @@ func (db *DB) preparePassword(ctx context.Context, email, password string) (pass
 		return passwordPlan{}, fmt.Errorf("read password hash: %w", err)
 	}
 	if seen != "" && persona.CheckPassword(seen, password) {
-		return passwordPlan{seen: seen, matched: true}, nil
+		return passwordPlan{seen: seen, matched: true, cost: db.passwordCost}, nil
 	}
-	h, err := persona.HashPassword(password)
+	h, err := persona.HashPassword(password, db.passwordCost)
 	if err != nil {
 		return passwordPlan{}, fmt.Errorf("hash password: %w", err)
 	}
-	return passwordPlan{seen: seen, hash: h}, nil
+	return passwordPlan{seen: seen, hash: h, cost: db.passwordCost}, nil
 }
 
 // resolve returns the hash to store given the current one inside the transaction, and whether
@@ -201,7 +202,7 @@ func (p passwordPlan) resolve(current, password string) (string, bool, error) {
 	if p.hash != "" {
 		return p.hash, true, nil
 	}
-	h, err := persona.HashPassword(password)
+	h, err := persona.HashPassword(password, p.cost)
 	if err != nil {
 		return "", false, fmt.Errorf("hash password: %w", err)
 	}

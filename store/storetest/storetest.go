@@ -2,8 +2,8 @@
 // store/postgres when PERSONA_TEST_POSTGRES_URL is set). It tests through the Store interface
 // only, with an injected clock, so both adapters are held to exactly the same behaviour.
 //
-// Callers lower the bcrypt cost in TestMain (persona.PasswordCost = bcrypt.MinCost); the suite
-// creates a few hundred personas.
+// Callers open their stores with the cheapest bcrypt cost (WithPasswordCost(bcrypt.MinCost)); the
+// suite creates a few hundred personas.
 package storetest
 
 import (

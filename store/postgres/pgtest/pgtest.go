@@ -1,4 +1,7 @@
-package postgres
+// Package pgtest gives tests a fresh PostgreSQL database each, on the server named by
+// PERSONA_TEST_POSTGRES_URL. It is imported by tests only, so the binary never links package
+// testing.
+package pgtest
 
 import (
 	"context"
@@ -11,24 +14,27 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/persona-runner/persona-runner/store/postgres"
 )
 
-// TestURLEnv names the environment variable that points tests at a PostgreSQL server.
-const TestURLEnv = "PERSONA_TEST_POSTGRES_URL"
+// URLEnv names the environment variable that points tests at a PostgreSQL server.
+const URLEnv = "PERSONA_TEST_POSTGRES_URL"
 
-// TestDSN creates a fresh, empty database with a random name on the server named by
+// DSN creates a fresh, empty database with a random name on the server named by
 // PERSONA_TEST_POSTGRES_URL and returns its URL; the database is dropped when the test ends. The
 // test is skipped when the variable is unset. Use it to test code that opens the store itself
-// (a CLI given --db); most tests want NewTestDB.
-func TestDSN(tb testing.TB) string {
+// (a CLI given --db); most tests want NewDB.
+func DSN(tb testing.TB) string {
 	tb.Helper()
-	base := os.Getenv(TestURLEnv)
+	base := os.Getenv(URLEnv)
 	if base == "" {
-		tb.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/persona_test?sslmode=disable)", TestURLEnv)
+		tb.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/persona_test?sslmode=disable)", URLEnv)
 	}
 	u, err := url.Parse(base)
 	if err != nil {
-		tb.Fatalf("%s: %v", TestURLEnv, err)
+		tb.Fatalf("%s: %v", URLEnv, err)
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -38,7 +44,7 @@ func TestDSN(tb testing.TB) string {
 	defer cancel()
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
-		tb.Fatalf("connect to %s: %v", TestURLEnv, err)
+		tb.Fatalf("connect to %s: %v", URLEnv, err)
 	}
 	defer admin.Close(context.Background())
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
@@ -61,15 +67,16 @@ func TestDSN(tb testing.TB) string {
 	return u.String()
 }
 
-// NewTestDB opens the store on a fresh database (see TestDSN) with migrations applied, and closes
-// it when the test ends, before the database is dropped. The test is skipped when
-// PERSONA_TEST_POSTGRES_URL is unset.
-func NewTestDB(tb testing.TB, opts ...Option) *DB {
+// NewDB opens the store on a fresh database (see DSN) with migrations applied and the cheapest
+// bcrypt cost (opts may override it), and closes it when the test ends, before the database is
+// dropped. The test is skipped when PERSONA_TEST_POSTGRES_URL is unset.
+func NewDB(tb testing.TB, opts ...postgres.Option) *postgres.DB {
 	tb.Helper()
-	dsn := TestDSN(tb)
+	dsn := DSN(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := Open(ctx, dsn, opts...)
+	opts = append([]postgres.Option{postgres.WithPasswordCost(bcrypt.MinCost)}, opts...)
+	db, err := postgres.Open(ctx, dsn, opts...)
 	if err != nil {
 		tb.Fatal(fmt.Errorf("open test store: %w", err))
 	}
