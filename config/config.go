@@ -680,24 +680,6 @@ func (c Config) YAML() ([]byte, error) {
 	return b, nil
 }
 
-// DSN is a store location (a SQLite path or a postgres:// URL) that prints without its password.
-type DSN string
-
-// Value returns the DSN itself.
-func (d DSN) Value() string { return string(d) }
-
-// String hides the password of a database URL.
-func (d DSN) String() string {
-	u, err := url.Parse(string(d))
-	if err != nil || u.User == nil {
-		return string(d)
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "****")
-	}
-	return u.String()
-}
-
 // targetProblems checks the targets: each on its own (naming its key, targets[i].…), names
 // unique, at most one default and one among several.
 func targetProblems(ts []target.Config) Problems {

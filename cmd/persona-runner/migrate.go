@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 
+	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/store"
 	"github.com/persona-runner/persona-runner/store/postgres"
 )
@@ -31,7 +31,7 @@ func (c *MigrateCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(env.Stdout, "%s store %s is up to date (schema version %d)\n", db.Dialect(), redactDSN(dsn), v)
+	_, err = fmt.Fprintf(env.Stdout, "%s store %s is up to date (schema version %d)\n", db.Dialect(), config.RedactDSN(dsn), v)
 	return err
 }
 
@@ -47,16 +47,4 @@ func schemaVersion(ctx context.Context, db store.DB) (int64, error) {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return v.Int64, nil
-}
-
-// redactDSN hides a URL's password for messages.
-func redactDSN(dsn string) string {
-	if !store.IsPostgres(dsn) {
-		return dsn
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "postgres://…" // unparsable: show nothing that could be a password
-	}
-	return u.Redacted()
 }

@@ -318,11 +318,12 @@ func (c *UpCmd) loop(ctx context.Context, env *Env, run *runner.Runner, cfg conf
 	return err
 }
 
-// reportHint is the report command for the store this run used.
+// reportHint is the report command for the store this run used. A URL's password is redacted
+// like everywhere else: the hint is printed, so it must not carry a secret.
 func (c *UpCmd) reportHint() string {
 	switch {
 	case strings.TrimSpace(c.DB) != "":
-		return "persona-runner report --db " + shellQuote(c.DB)
+		return "persona-runner report --db " + shellQuote(config.RedactDSN(c.DB))
 	case strings.TrimSpace(c.Data) != "":
 		return "persona-runner report --data " + shellQuote(c.Data)
 	}

@@ -468,3 +468,21 @@ func TestUpRunsUntilCancelled(t *testing.T) {
 		t.Errorf("ticks %+v, want one ok", ticks)
 	}
 }
+
+// TestUpReportHintRedacted checks that the "next:" hint never prints a database password: it is
+// redacted as everywhere else (config.RedactDSN).
+func TestUpReportHintRedacted(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		flags StoreFlags
+		want  string
+	}{
+		{StoreFlags{DB: "postgres://app:s3cret@db:5432/persona"}, "persona-runner report --db postgres://app:xxxxx@db:5432/persona"},
+		{StoreFlags{Data: "./my data"}, "persona-runner report --data './my data'"},
+		{StoreFlags{}, "persona-runner report"},
+	} {
+		if got := (&UpCmd{StoreFlags: tt.flags}).reportHint(); got != tt.want {
+			t.Errorf("reportHint(%+v) = %q, want %q", tt.flags, got, tt.want)
+		}
+	}
+}
