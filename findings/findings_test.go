@@ -17,16 +17,11 @@ import (
 
 	"github.com/persona-runner/persona-runner/findings"
 	"github.com/persona-runner/persona-runner/persona"
-	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 	"github.com/persona-runner/persona-runner/store/sqlite"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
-
-func TestMain(m *testing.M) {
-	persona.PasswordCost = bcrypt.MinCost
-	os.Exit(m.Run())
-}
 
 // now is the end of the window the tests look at: a Wednesday.
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -35,7 +30,7 @@ var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 func stores(t *testing.T, fn func(t *testing.T, s persona.Store)) {
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "f.db"))
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "f.db"), sqlite.WithPasswordCost(bcrypt.MinCost))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +39,7 @@ func stores(t *testing.T, fn func(t *testing.T, s persona.Store)) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
-		fn(t, postgres.NewTestDB(t))
+		fn(t, pgtest.NewDB(t))
 	})
 }
 
