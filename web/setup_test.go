@@ -16,7 +16,7 @@ import (
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store"
-	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 	"github.com/persona-runner/persona-runner/web"
 )
 
@@ -71,7 +71,7 @@ func openStore(t testing.TB, dialect string) store.DB {
 	t.Helper()
 	dsn := filepath.Join(t.TempDir(), "dash.db")
 	if dialect == "postgres" {
-		dsn = postgres.TestDSN(t)
+		dsn = pgtest.DSN(t)
 	}
 	db, err := store.Open(context.Background(), dsn, store.WithNow(func() time.Time { return now }))
 	if err != nil {

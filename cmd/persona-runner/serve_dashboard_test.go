@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 )
 
 func httpGet(t *testing.T, u string) (int, string) {
@@ -32,7 +32,7 @@ func TestServeDashboard(t *testing.T) {
 			t.Parallel()
 			dsn := dbPath(t.TempDir())
 			if dialect == "postgres" {
-				dsn = postgres.TestDSN(t)
+				dsn = pgtest.DSN(t)
 			}
 			if code, out, errOut := run(t, nil, "up", "--once", "--db", dsn, "--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0",
 				"--runner-addr", "127.0.0.1:0", "--provider", "sim", "--seed", "1", "--start-time", upStart); code != 0 {
