@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -34,6 +35,7 @@ type config struct {
 	now          func() time.Time
 	maxConns     int
 	passwordCost int
+	existing     bool
 }
 
 // Option configures Open.
@@ -50,6 +52,13 @@ func WithMaxConns(n int) Option { return func(c *config) { c.maxConns = n } }
 // persona.DefaultPasswordCost).
 func WithPasswordCost(cost int) Option { return func(c *config) { c.passwordCost = cost } }
 
+// WithExisting opens an existing SQLite file read-only, never creating or migrating it (see
+// sqlite.WithExisting); read-only commands use it. A PostgreSQL database is never created by Open.
+func WithExisting() Option { return func(c *config) { c.existing = true } }
+
+// dsnScheme matches a URL scheme at the start of a DSN, such as mysql:// or file://.
+var dsnScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
+
 // IsPostgres reports whether dsn names a PostgreSQL database rather than a SQLite file.
 func IsPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
@@ -64,6 +73,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (DB, error) {
 	}
 	if strings.TrimSpace(dsn) == "" {
 		return nil, fmt.Errorf("open store: empty database DSN (a SQLite file path or a postgres:// URL)")
+	}
+	if !IsPostgres(dsn) && dsnScheme.MatchString(dsn) {
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return nil, fmt.Errorf("open store: unknown DSN scheme %q: the store is a SQLite file path or a postgres:// URL", scheme+"://")
 	}
 	if IsPostgres(dsn) {
 		var po []postgres.Option
@@ -88,6 +101,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (DB, error) {
 	}
 	if cfg.maxConns > 0 {
 		so = append(so, sqlite.WithMaxConns(cfg.maxConns))
+	}
+	if cfg.existing {
+		so = append(so, sqlite.WithExisting())
 	}
 	db, err := sqlite.Open(ctx, dsn, so...)
 	if err != nil {

@@ -29,7 +29,7 @@ type PersonasListCmd struct {
 
 // Run prints the list; json is {"personas":[…]} like the admin API's list.
 func (c *PersonasListCmd) Run(env *Env) error {
-	db, err := c.Open(env.Ctx, env)
+	db, err := c.OpenExisting(env.Ctx, env)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ type personaDetail struct {
 
 // Run prints the persona's details, its recent actions and its ratings per module.
 func (c *PersonasShowCmd) Run(env *Env) error {
-	db, err := c.Open(env.Ctx, env)
+	db, err := c.OpenExisting(env.Ctx, env)
 	if err != nil {
 		return err
 	}

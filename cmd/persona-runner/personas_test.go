@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -12,6 +13,17 @@ import (
 func TestPersonasList(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	// A read-only command does not create the store it was asked to read.
+	code, _, errOut := run(t, nil, "personas", "list", "--data", dir)
+	if code != 1 || !strings.Contains(errOut, dbPath(dir)) || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("list of a missing store: code %d, stderr %q; want 1 naming %s", code, errOut, dbPath(dir))
+	}
+	if _, err := os.Stat(dbPath(dir)); !os.IsNotExist(err) {
+		t.Fatalf("personas list created %s", dbPath(dir))
+	}
+	if code, _, errOut := run(t, nil, "migrate", "--data", dir); code != 0 {
+		t.Fatalf("migrate: %s", errOut)
+	}
 	code, out, _ := run(t, nil, "personas", "list", "--data", dir)
 	if code != 0 || !strings.Contains(out, "no personas yet") {
 		t.Fatalf("empty list: code %d, out %q", code, out)
@@ -26,7 +38,7 @@ func TestPersonasList(t *testing.T) {
 		t.Fatalf("seed: %s", errOut)
 	}
 
-	code, out, errOut := run(t, nil, "personas", "list", "--data", dir)
+	code, out, errOut = run(t, nil, "personas", "list", "--data", dir)
 	if code != 0 {
 		t.Fatalf("list: code %d, stderr %q", code, errOut)
 	}

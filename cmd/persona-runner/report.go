@@ -48,7 +48,7 @@ func (c *ReportCmd) Run(env *Env) error {
 		}
 		return report.Write(env.Stdout, r, c.Format)
 	}
-	db, err := c.Open(env.Ctx, env)
+	db, err := c.OpenExisting(env.Ctx, env)
 	if err != nil {
 		return err
 	}

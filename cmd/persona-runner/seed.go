@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -86,6 +88,27 @@ func (c *SeedCmd) seeder(env *Env) (seeder, func(), error) {
 	}
 	if c.JWT != "" {
 		return nil, nil, errors.New("--jwt goes with --auth URL")
+	}
+	if c.DryRun {
+		// A dry run never makes the store it reports on: against a SQLite file that does not
+		// exist yet it applies the plan to a throwaway empty store (so everything shows as
+		// created), which is removed afterwards.
+		if err := c.MustExist(env); errors.Is(err, fs.ErrNotExist) {
+			dsn, _ := c.DSN(env.Getenv)
+			fmt.Fprintf(env.Stdout, "the store %s does not exist yet: compared with an empty one\n", dsn)
+			tmp, err := os.MkdirTemp("", "persona-runner-seed-dry-run-")
+			if err != nil {
+				return nil, nil, err
+			}
+			db, err := StoreFlags{Data: tmp}.Open(env.Ctx, env)
+			if err != nil {
+				os.RemoveAll(tmp)
+				return nil, nil, err
+			}
+			return db, func() { db.Close(); os.RemoveAll(tmp) }, nil
+		} else if err != nil {
+			return nil, nil, err
+		}
 	}
 	db, err := c.Open(env.Ctx, env)
 	if err != nil {

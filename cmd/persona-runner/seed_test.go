@@ -133,10 +133,47 @@ func TestSeedDryRunWritesNothing(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "nothing was written") || !strings.Contains(out, "created 12, updated 0, unchanged 0") {
 		t.Fatalf("dry run: code %d, out:\n%s\nstderr %q", code, out, errOut)
 	}
+	if _, err := os.Stat(dbPath(dir)); !os.IsNotExist(err) {
+		t.Fatalf("a dry run created the store %s (stat: %v)", dbPath(dir), err)
+	}
+	// Against an existing store it writes nothing either.
+	if code, _, errOut := run(t, nil, "migrate", "--data", dir); code != 0 {
+		t.Fatalf("migrate: %s", errOut)
+	}
+	code, out, errOut = run(t, nil, "seed", "--data", dir, "--dry-run")
+	if code != 0 || !strings.Contains(out, "created 12, updated 0, unchanged 0") {
+		t.Fatalf("dry run on an empty store: code %d, out:\n%s\nstderr %q", code, out, errOut)
+	}
 	db := openStore(t, dbPath(dir))
 	list, err := db.ListPersonas(context.Background(), time.Time{})
 	if err != nil || len(list) != 0 {
 		t.Fatalf("dry run wrote %d personas (%v)", len(list), err)
+	}
+}
+
+func TestReadOnlyCommandsCreateNoStore(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nowhere", "store.db")
+	for _, args := range [][]string{
+		{"report", "--db", missing},
+		{"personas", "list", "--db", missing},
+		{"personas", "show", "persona.ben@mana.test", "--db", missing},
+	} {
+		code, _, errOut := run(t, nil, args...)
+		if code != 1 || !strings.Contains(errOut, missing) {
+			t.Errorf("%v: code %d, stderr %q; want 1 naming %s", args, code, errOut, missing)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nowhere")); !os.IsNotExist(err) {
+		t.Errorf("a read-only command created %s", filepath.Join(dir, "nowhere"))
+	}
+	code, _, errOut := run(t, nil, "report", "--db", "mysql://root@127.0.0.1/db")
+	if code != 1 || !strings.Contains(errOut, `unknown DSN scheme "mysql://"`) {
+		t.Errorf("report --db mysql://…: code %d, stderr %q; want the unknown scheme named", code, errOut)
+	}
+	if _, err := os.Stat("mysql:"); !os.IsNotExist(err) {
+		t.Errorf("report --db mysql://… created a directory mysql:")
 	}
 }
 

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -62,6 +65,40 @@ func (f StoreFlags) Open(ctx context.Context, env *Env) (store.DB, error) {
 		return nil, fmt.Errorf("cannot open the store: %w", err)
 	}
 	return db, nil
+}
+
+// OpenExisting opens the store the flags name for a read-only command: it never creates one (a
+// missing SQLite file is an error naming its path), and a SQLite file is opened read-only,
+// neither migrated nor written.
+func (f StoreFlags) OpenExisting(ctx context.Context, env *Env) (store.DB, error) {
+	dsn, err := f.DSN(env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, dsn, store.WithExisting())
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the store: %w", err)
+	}
+	return db, nil
+}
+
+// MustExist fails, naming the path, when the flags name a SQLite file that does not exist (the
+// error wraps fs.ErrNotExist) or a directory.
+func (f StoreFlags) MustExist(env *Env) error {
+	dsn, err := f.DSN(env.Getenv)
+	if err != nil || store.IsPostgres(dsn) {
+		return err
+	}
+	fi, err := os.Stat(dsn)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("cannot open the store: %q: %w (up, seed and migrate create it; or name another with --db or --data)", dsn, fs.ErrNotExist)
+	case err != nil:
+		return fmt.Errorf("cannot open the store: %w", err)
+	case fi.IsDir():
+		return fmt.Errorf("cannot open the store: %q is a directory, not a SQLite file (--data names the directory, --db the file)", dsn)
+	}
+	return nil
 }
 
 // passwordCostEnv names the variable that sets the bcrypt cost of the password hashes the store

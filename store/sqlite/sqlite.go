@@ -65,6 +65,7 @@ type config struct {
 	now          func() time.Time
 	readers      int
 	passwordCost int
+	existing     bool
 }
 
 // Option configures Open.
@@ -96,6 +97,14 @@ func WithPasswordCost(cost int) Option {
 	return func(c *config) { c.passwordCost = cost }
 }
 
+// WithExisting opens the store read-only: a missing file is an error naming the path, and the file
+// is neither created nor migrated (an error asks for persona-runner migrate when its schema is
+// behind), so a file the process may not write opens too. Read-only commands (report, personas,
+// seed --dry-run) open their store this way.
+func WithExisting() Option {
+	return func(c *config) { c.existing = true }
+}
+
 // busyTimeout is how long a connection waits for another process's write lock.
 const busyTimeout = 10 * time.Second
 
@@ -114,15 +123,37 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("open sqlite store %q: the path must not contain '?'", path)
 	}
-	if dir := filepath.Dir(path); dir != "" {
+	readOnly := false
+	if cfg.existing {
+		fi, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("open sqlite store %q: no such file (up, seed and migrate create it; or name another with --db or --data)", path)
+		case err != nil:
+			return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
+		case fi.IsDir():
+			return nil, fmt.Errorf("open sqlite store %q: is a directory, not a SQLite file (--data names the directory, --db the file)", path)
+		}
+		readOnly = true
+	} else if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("open sqlite store %q: create directory: %w", path, err)
 		}
 	}
 	params := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)", busyTimeout.Milliseconds())
+	writerParams := "&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)"
+	name := path
+	if readOnly {
+		// Every connection is read-only, and the journal mode (a write) is left as the file
+		// has it: a read-only command neither creates, migrates nor changes the store. SQLite
+		// reads mode=ro only from a file: URI, in which % and # are escaped.
+		name = "file:" + strings.NewReplacer("%", "%25", "#", "%23").Replace(path)
+		params += "&mode=ro"
+		writerParams = ""
+	}
 	// temp_store MEMORY keeps the writer's statement journals (multi-row inserts inside a
 	// transaction) in memory rather than in a temporary file written page by page.
-	w, err := sql.Open("sqlite", path+"?"+params+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)&_txlock=immediate")
+	w, err := sql.Open("sqlite", name+"?"+params+writerParams+"&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 	}
@@ -134,18 +165,23 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 	}
-	if err := Migrate(ctx, w); err != nil {
+	if readOnly {
+		err = checkMigrated(ctx, w)
+	} else {
+		err = Migrate(ctx, w)
+	}
+	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", path+"?"+params+"&_pragma=query_only(1)")
+	r, err := sql.Open("sqlite", name+"?"+params+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 	}
 	r.SetMaxOpenConns(cfg.readers)
 	r.SetMaxIdleConns(cfg.readers)
-	app, err := sql.Open("sqlite", path+"?"+params+"&_txlock=immediate")
+	app, err := sql.Open("sqlite", name+"?"+params+"&_txlock=immediate")
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -153,7 +189,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	}
 	app.SetMaxOpenConns(cfg.readers)
 	app.SetMaxIdleConns(cfg.readers)
-	ck, err := sql.Open("sqlite", path+"?"+params)
+	ck, err := sql.Open("sqlite", name+"?"+params)
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -177,6 +213,23 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate sqlite store: %w", err)
+	}
+	return nil
+}
+
+// checkMigrated fails unless db has every migration applied: a read-only store cannot be migrated.
+func checkMigrated(ctx context.Context, db *sql.DB) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"),
+		goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("check sqlite store schema: %w", err)
+	}
+	current, latest, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("check its schema: %w", err)
+	}
+	if current < latest {
+		return fmt.Errorf("schema version %d, this build needs %d: run persona-runner migrate (read-only commands do not migrate)", current, latest)
 	}
 	return nil
 }
