@@ -48,6 +48,7 @@ type Display struct {
 	start    time.Time
 	expected int
 	started  int
+	quiet    bool // plain form: the tick's "started" line waits for its first run
 	runs     []Run
 	calls    int
 	errs     int
@@ -56,6 +57,9 @@ type Display struct {
 	finished chan struct{} // closed when that goroutine has ended
 	last     []Run         // the runs of the last finished tick
 }
+
+// nobodyDue is what a tick that ran nobody says.
+const nobodyDue = "nobody was due: every persona has run within its cadence (hourly, daily or weekdays)"
 
 // New returns a display writing to w. live selects the terminal form (a status line redrawn in
 // place with carriage returns); otherwise every event is one plain line.
@@ -89,10 +93,16 @@ func (d *Display) Handle(e runner.Event) {
 			// "0/0" before the due count is known; the redraw loop draws it if neither comes.
 			d.startRedrawLocked()
 		} else {
-			d.logf("tick %d started", d.ticks)
+			// An idle tick says so in one line when it finishes; the start line is written
+			// only once the tick runs somebody.
+			d.quiet = true
 		}
 	case runner.RunStarted:
 		d.started++
+		if d.quiet {
+			d.quiet = false
+			d.logf("tick %d started", d.ticks)
+		}
 		if d.live {
 			d.drawLocked()
 		}
@@ -119,6 +129,12 @@ func (d *Display) Handle(e runner.Event) {
 		elapsed := e.Duration
 		if elapsed == 0 {
 			elapsed = d.now().Sub(d.start)
+		}
+		idle := len(d.runs) == 0 && (e.Result == nil || e.Result.Due == 0 && len(e.Result.Failed) == 0)
+		d.quiet = false
+		if idle && !d.live {
+			d.logf("tick %d: %s", d.ticks, nobodyDue)
+			return
 		}
 		if !d.live {
 			due, ok, failed := len(d.runs), 0, 0
@@ -231,7 +247,7 @@ func runLine(r Run) string {
 // that ran nobody says so in one line.
 func WriteSummary(w io.Writer, runs []Run, elapsed time.Duration) error {
 	if len(runs) == 0 {
-		_, err := fmt.Fprintln(w, "nobody was due: every persona has run within its cadence (hourly, daily or weekdays)")
+		_, err := fmt.Fprintln(w, nobodyDue)
 		return err
 	}
 	sorted := append([]Run(nil), runs...)

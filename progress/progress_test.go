@@ -164,3 +164,20 @@ func TestRatings(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleTickIsOneLine: a tick that runs nobody says so in one line, not a start line, a finish
+// line and a summary.
+func TestIdleTickIsOneLine(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	d := New(&out, false)
+	d.now = fixedClock()
+	for range 2 {
+		d.Handle(runner.Event{Kind: runner.TickStarted})
+		d.Handle(runner.Event{Kind: runner.TickFinished, Result: &runner.Result{}})
+	}
+	want := "09:00:00 tick 1: " + nobodyDue + "\n09:00:00 tick 2: " + nobodyDue + "\n"
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("idle ticks (-want +got):\n%s", diff)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/jwtauth"
@@ -25,6 +26,10 @@ type AdminCreateCmd struct {
 	Password   string `name:"password" help:"Password (at most 72 bytes; default: a generated one, printed once)."`
 }
 
+// minOperatorPassword is the shortest password an operator may choose: operators are people,
+// and their accounts can read every persona's data.
+const minOperatorPassword = 12
+
 // Run upserts the operator and prints what it did (and a generated password).
 func (c *AdminCreateCmd) Run(env *Env) error {
 	if err := persona.ValidateEmail(c.Email); err != nil {
@@ -35,6 +40,9 @@ func (c *AdminCreateCmd) Run(env *Env) error {
 		name, _, _ = strings.Cut(c.Email, "@")
 	}
 	password, generated := c.Password, false
+	if password != "" && utf8.RuneCountInString(password) < minOperatorPassword {
+		return usageError{fmt.Errorf("admin create: --password: must be at least %d characters (leave it out to get a generated one)", minOperatorPassword)}
+	}
 	if password == "" {
 		password, generated = rand.Text(), true
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -30,6 +31,8 @@ type CLI struct {
 	Serve    ServeCmd    `cmd:"" help:"Run one component as a server: auth, mcp or runner."`
 	Admin    AdminCmd    `cmd:"" help:"Operator accounts: create or reset one, print a token for one."`
 	Config   ConfigCmd   `cmd:"" help:"Print the runner's effective configuration, secrets masked."`
+
+	LogFormat string `name:"log-format" enum:"auto,text,json" default:"auto" help:"Log lines as text or JSON; auto is text on a terminal, JSON otherwise (one choice for every service)."`
 }
 
 // Env is what every command gets: where to write and the process context (cancelled on SIGINT or
@@ -39,6 +42,18 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// LogFormat is --log-format: auto, text or json.
+	LogFormat string
+}
+
+// Logger is the logger of every service a command runs, writing to Stderr at level and above
+// in the format --log-format chose (auto: text on a terminal, JSON otherwise).
+func (e *Env) Logger(level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if e.LogFormat == "text" || (e.LogFormat != "json" && isTerminal(e.Stderr)) {
+		return slog.New(slog.NewTextHandler(e.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(e.Stderr, opts))
 }
 
 func main() {
@@ -63,7 +78,7 @@ func main() {
 }
 
 // Run parses args and runs the command, returning the exit status. Tests call it directly.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) (code int) {
 	var cli CLI
 	exit := -1
 	parser, err := kong.New(&cli,
@@ -79,6 +94,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintln(stderr, "persona-runner:", err)
 		return 2
 	}
+	switch {
+	case len(args) == 0:
+		// No command: the usage, and the status of a usage error.
+		args = []string{"--help"}
+		defer func() { code = 2 }()
+	case args[0] == "help":
+		// persona-runner help [CMD…] is persona-runner [CMD…] --help.
+		args = append(append([]string(nil), args[1:]...), "--help")
+	}
 	kctx, err := parser.Parse(args)
 	if exit >= 0 { // --help
 		return exit
@@ -87,18 +111,29 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintln(stderr, "persona-runner:", err)
 		return 2
 	}
-	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Getenv: getenv}
+	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Getenv: getenv, LogFormat: cli.LogFormat}
 	if err := kctx.Run(env); err != nil {
 		// kong wraps what a command returns, so the status is found with errors.As.
 		var code exitCode
 		if errors.As(err, &code) {
 			return int(code)
 		}
+		var usage usageError
+		if errors.As(err, &usage) {
+			fmt.Fprintln(stderr, "persona-runner:", usage.error)
+			return 2
+		}
 		fmt.Fprintln(stderr, "persona-runner:", err)
 		return 1
 	}
 	return 0
 }
+
+// usageError is a bad flag value or combination: printed like any error, exit status 2 (the
+// status kong gives a flag it cannot parse), so scripts can tell misuse from failure.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
 
 // exitCode ends a command with a status after it printed its own message.
 type exitCode int

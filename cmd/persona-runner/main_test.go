@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -99,3 +102,53 @@ func TestRunnerFlagBounds(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestNoArgumentsPrintsUsage: the bare binary prints its usage (exit 2, a usage error), and
+// `help CMD` is CMD --help.
+func TestNoArgumentsPrintsUsage(t *testing.T) {
+	t.Parallel()
+	code, out, _ := run(t, nil)
+	if code != 2 || !strings.Contains(out, "Usage: persona-runner") || !strings.Contains(out, "report") {
+		t.Fatalf("no arguments: code %d, out %q", code, out)
+	}
+	code, out, _ = run(t, nil, "help", "serve", "auth")
+	if code != 0 || !strings.Contains(out, "Usage: persona-runner serve auth") {
+		t.Fatalf("help serve auth: code %d, out %q", code, out)
+	}
+	code, out, _ = run(t, nil, "help")
+	if code != 0 || !strings.Contains(out, "Usage: persona-runner") {
+		t.Fatalf("help: code %d, out %q", code, out)
+	}
+}
+
+// TestAdminCreateRefusesShortPassword: an operator's chosen password has at least 12
+// characters; a shorter one is a usage error (2) and creates nothing.
+func TestAdminCreateRefusesShortPassword(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	code, out, errOut := run(t, nil, "admin", "create", "ops@example.com", "--data", dir, "--password", "short-pw-11")
+	if code != 2 || !strings.Contains(errOut, "--password") || !strings.Contains(errOut, "12") {
+		t.Fatalf("admin create with an 11-character password: code %d, out %q, stderr %q", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "persona-runner.db")); !os.IsNotExist(err) {
+		t.Errorf("a refused admin create opened (created) the store")
+	}
+}
+
+// TestLogFormat: --log-format picks the services' log lines; anything else is a usage error.
+func TestLogFormat(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	for format, want := range map[string]string{"json": `{"time":`, "text": "time=", "auto": `{"time":`} {
+		buf.Reset()
+		env := &Env{Stderr: &buf, LogFormat: format}
+		env.Logger(slog.LevelInfo).Info("hello", "k", "v")
+		if !strings.HasPrefix(buf.String(), want) {
+			t.Errorf("--log-format %s (not a terminal): %q; want it to start with %q", format, buf.String(), want)
+		}
+	}
+	code, _, errOut := run(t, nil, "--log-format", "xml", "version")
+	if code != 2 || !strings.Contains(errOut, "--log-format") {
+		t.Errorf("--log-format xml: code %d, stderr %q", code, errOut)
+	}
+}

@@ -61,7 +61,7 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 			addr = ":" + p
 		}
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	log := env.Logger(slog.LevelInfo)
 	if key == "" {
 		log.Warn("MANA_SERVICE_KEY is not set: every internal route answers 401")
 	}

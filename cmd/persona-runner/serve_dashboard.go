@@ -46,7 +46,7 @@ func (c *ServeDashboardCmd) Run(env *Env) error {
 	if c.Config != "" {
 		memory = file.MemoryRuns
 	}
-	log := slog.New(slog.NewJSONHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := env.Logger(slog.LevelWarn)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

@@ -52,7 +52,7 @@ func (c *ServeMCPCmd) Run(env *Env) error {
 	if issuer == "" {
 		issuer = authURL
 	}
-	log := slog.New(slog.NewJSONHandler(env.Stderr, nil))
+	log := env.Logger(slog.LevelInfo)
 
 	db, err := withFileDB(c.StoreFlags, file, env.Getenv).Open(env.Ctx, env)
 	if err != nil {

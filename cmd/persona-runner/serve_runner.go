@@ -114,7 +114,7 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	log := env.Logger(slog.LevelInfo)
 	provider, err := providers.New(cfg, nil)
 	if err != nil {
 		return err

@@ -101,7 +101,7 @@ func (c *UpCmd) Run(env *Env) error {
 	if c.Verbose {
 		logLevel = slog.LevelInfo
 	}
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: logLevel}))
+	log := env.Logger(logLevel)
 
 	// The listeners come first: a port in use fails before anything is migrated or seeded, and
 	// the URLs the components give each other are those of the real addresses (port 0 works).
