@@ -31,6 +31,9 @@ func Why(err error) (line string, permanent bool) {
 		return fmt.Sprintf("the server refused the credentials: %v", he), true
 	case errors.As(err, &dns):
 		return fmt.Sprintf("DNS: cannot resolve %s (%s)", dns.Name, dns.Err), !dns.IsTemporary
+	case errors.Is(err, syscall.ECONNREFUSED) && errors.As(err, &te) && te.Stage == StageLogin:
+		// The strategy's own server (auth API, token endpoint) is down, not the app.
+		return fmt.Sprintf("login: %v", te.Err), false
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused: nothing listens at the target's address (is the server running?)", false
 	case errors.As(err, &cert), errors.As(err, &unknown), errors.As(err, &host), errors.As(err, &recHdr):
@@ -42,7 +45,7 @@ func Why(err error) (line string, permanent bool) {
 	case errors.As(err, &te) && te.Stage == StageTarget:
 		return te.Err.Error(), true
 	case errors.As(err, &te) && (te.Stage == StageLogin || te.Stage == StageSpace):
-		return fmt.Sprintf("%s: %v", te.Stage, te.Err), false
+		return fmt.Sprintf("%s: %v", te.Stage, te.Err), te.Permanent
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "initialize") {

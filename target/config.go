@@ -54,6 +54,9 @@ type OAuth2Config struct {
 	ClientID     string   `yaml:"clientId" json:"clientId"`
 	ClientSecret string   `yaml:"clientSecret" json:"clientSecret"` // usually "${ENV}"
 	Scopes       []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
+	// Params are more form parameters of the token request, e.g. {audience: …} (Auth0) or
+	// {resource: …} (RFC 8707).
+	Params map[string]string `yaml:"params,omitempty" json:"params,omitempty"`
 }
 
 // ManaConfig is the mana strategy's auth API (SPEC §4).
@@ -153,6 +156,18 @@ func (c Config) Problems(field string) []string {
 		}
 		if o.ClientID == "" {
 			add("auth.oauth2.clientId is required")
+		}
+		switch {
+		case o.ClientSecret == "":
+			add("auth.oauth2.clientSecret is required: write \"${VARIABLE}\" to read it from the environment")
+		case !strings.Contains(o.ClientSecret, "${"):
+			// A secret written into the file ends up in version control and backups.
+			add("auth.oauth2.clientSecret must not be written in the file: write \"${VARIABLE}\" (or \"${persona.secrets.NAME}\") to read it at run time")
+		}
+		for k := range o.Params {
+			if k == "grant_type" || k == "scope" || k == "client_id" || k == "client_secret" {
+				add("auth.oauth2.params must not set %q (the grant sets it)", k)
+			}
 		}
 	default:
 		add("auth.strategy must be one of mana, headers, command, oauth2, none (got %q)", c.Auth.Strategy)

@@ -116,6 +116,9 @@ type Error struct {
 	Target string
 	Stage  string
 	Err    error
+	// Permanent marks a login failure no retry fixes (a token endpoint refusing the client):
+	// `up` and `serve runner` refuse to start on it.
+	Permanent bool
 }
 
 func (e *Error) Error() string { return e.Err.Error() }

@@ -10,8 +10,10 @@ import (
 	"os"
 
 	"github.com/persona-runner/persona-runner/target"
+	"github.com/persona-runner/persona-runner/target/command"
 	"github.com/persona-runner/persona-runner/target/headers"
 	"github.com/persona-runner/persona-runner/target/mana"
+	"github.com/persona-runner/persona-runner/target/oauth2"
 )
 
 // Options are what targets share: the runner's settings they fall back on and their clients.
@@ -48,6 +50,13 @@ func Build(c target.Config, o Options) (*target.Target, error) {
 		t.Strategy = m
 	case target.AuthHeaders:
 		t.Strategy = &headers.Strategy{Headers: c.Auth.Headers, Getenv: o.Getenv}
+	case target.AuthCommand:
+		t.Strategy = command.New(c.Name, c.Auth.Command, o.Getenv)
+	case target.AuthOAuth2:
+		if c.Auth.OAuth2 == nil {
+			return nil, fmt.Errorf("target %s: auth.oauth2 is required for strategy oauth2", c.Name)
+		}
+		t.Strategy = &oauth2.Strategy{Config: *c.Auth.OAuth2, Getenv: o.Getenv, HTTPClient: o.HTTPClient}
 	default:
 		return nil, fmt.Errorf("target %s: auth strategy %q is not supported", c.Name, c.StrategyName())
 	}
