@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/persona-runner/persona-runner/findings"
 )
 
 // Formats are the names Write accepts.
@@ -21,6 +23,7 @@ func Write(w io.Writer, r *Report, format string) error {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 		return enc.Encode(r)
 	case "markdown", "md":
 		return writeMarkdown(w, r)
@@ -112,6 +115,18 @@ func writeTable(w io.Writer, r *Report) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "Persona report %s\n%s\n\n", scope(r), statusLine(r))
 
+	open, resolved := splitFindings(r.Findings)
+	fmt.Fprintf(b, "FINDINGS (%s; most urgent first; persona-runner findings show ID for the repro)\n", findingsCount(open, resolved))
+	if len(open) == 0 {
+		fmt.Fprintln(b, "(no open findings in this window)")
+	} else if err := findings.WriteTable(b, open); err != nil {
+		return err
+	}
+	if r.UnusableRatings > 0 {
+		fmt.Fprintf(b, "\nUNUSABLE RATINGS %s (the runs are degraded; not ranked as a module)\n", plural(r.UnusableRatings, "rating reply"))
+	}
+	fmt.Fprintln(b)
+
 	fmt.Fprintln(b, "MODULES (worst first; trend against the previous window)")
 	if len(r.Modules) == 0 {
 		fmt.Fprintln(b, "(no ratings in this window)")
@@ -156,6 +171,26 @@ func writeTable(w io.Writer, r *Report) error {
 	return err
 }
 
+// splitFindings separates the open findings from the resolved ones.
+func splitFindings(fs []findings.Finding) (open, resolved []findings.Finding) {
+	for _, f := range fs {
+		if f.Status == findings.StatusOpen {
+			open = append(open, f)
+		} else {
+			resolved = append(resolved, f)
+		}
+	}
+	return open, resolved
+}
+
+func findingsCount(open, resolved []findings.Finding) string {
+	s := fmt.Sprintf("%d open", len(open))
+	if len(resolved) > 0 {
+		s += fmt.Sprintf(", %d resolved", len(resolved))
+	}
+	return s
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "–"
@@ -182,6 +217,15 @@ func mdCell(s string) string {
 func writeMarkdown(w io.Writer, r *Report) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "## Persona report\n\n%s — %s.\n\n", scope(r), statusLine(r))
+	open, resolved := splitFindings(r.Findings)
+	fmt.Fprintf(b, "### Findings (%s)\n\n", findingsCount(open, resolved))
+	if err := findings.WriteMarkdown(b, open, 4); err != nil {
+		return err
+	}
+	if r.UnusableRatings > 0 {
+		fmt.Fprintf(b, "\n**Unusable ratings:** %s (the runs are degraded; not ranked as a module).\n", plural(r.UnusableRatings, "rating reply"))
+	}
+	fmt.Fprintln(b)
 	fmt.Fprintln(b, "### Modules (worst first)")
 	fmt.Fprintln(b)
 	if len(r.Modules) == 0 {

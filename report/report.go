@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/persona-runner/persona-runner/findings"
 	"github.com/persona-runner/persona-runner/persona"
 )
 
@@ -35,20 +36,33 @@ type Options struct {
 	Offered []string
 	// Samples is how many distinct error messages to keep per failing tool (default 3).
 	Samples int
+	// Baseline is the length of the window before the report's that the trend and the findings
+	// compare with (--baseline); zero: the same length as Since.
+	Baseline time.Duration
+	// Compare, when set (--compare V1..V2), makes the findings compare the runs on app version
+	// To with those on From instead of the two windows.
+	Compare *findings.VersionRange
 }
 
 // Report is the result. Its JSON form is the --format json output.
 type Report struct {
-	From         time.Time     `json:"from"`
-	To           time.Time     `json:"to"`
-	PrevFrom     time.Time     `json:"previousFrom"`
-	Persona      string        `json:"persona,omitempty"`
-	Module       string        `json:"module,omitempty"`
-	Runs         RunTotals     `json:"runs"`
-	Modules      []ModuleStat  `json:"modules"`
-	FailingTools []ToolFailure `json:"failingTools"`
-	Coverage     Coverage      `json:"coverage"`
-	Personas     []PersonaStat `json:"personas"`
+	From     time.Time              `json:"from"`
+	To       time.Time              `json:"to"`
+	PrevFrom time.Time              `json:"previousFrom"`
+	Persona  string                 `json:"persona,omitempty"`
+	Module   string                 `json:"module,omitempty"`
+	Compare  *findings.VersionRange `json:"compare,omitempty"`
+	Runs     RunTotals              `json:"runs"`
+	// Findings are what went wrong, most urgent first (package findings), over the same window,
+	// persona and module.
+	Findings []findings.Finding `json:"findings"`
+	// UnusableRatings counts the rating replies nobody could use in the window (feedback rows of
+	// module __parse): shown apart, never ranked as a module.
+	UnusableRatings int           `json:"unusableRatings"`
+	Modules         []ModuleStat  `json:"modules"`
+	FailingTools    []ToolFailure `json:"failingTools"`
+	Coverage        Coverage      `json:"coverage"`
+	Personas        []PersonaStat `json:"personas"`
 }
 
 // RunTotals counts the runs in the window by status, and the tool calls made.
@@ -117,7 +131,14 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 	}
 	r := &Report{To: o.Now.UTC(), From: o.Now.Add(-o.Since).UTC(), Module: o.Module,
 		Runs: RunTotals{ByStatus: map[string]int{}}}
-	r.PrevFrom = r.From.Add(-o.Since)
+	if o.Baseline < 0 {
+		return nil, &persona.FieldError{Field: "baseline", Message: "must be a positive duration such as 7d or 24h"}
+	}
+	if o.Baseline == 0 {
+		o.Baseline = o.Since
+	}
+	r.PrevFrom = r.From.Add(-o.Baseline)
+	r.Compare = o.Compare
 
 	people, err := src.ListPersonas(ctx, r.From)
 	if err != nil {
@@ -174,6 +195,26 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		}
 		ticks = kept
 	}
+
+	fres, err := findings.Build(ctx, src, findings.Options{Now: o.Now, Since: o.Since, Baseline: o.Baseline, Versions: o.Compare, Persona: o.Persona})
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	r.Findings = []findings.Finding{}
+	for _, f := range fres.Findings {
+		if o.Module == "" || f.Module == o.Module || (f.Tool != "" && persona.ModuleOf(f.Tool) == o.Module) {
+			r.Findings = append(r.Findings, f)
+		}
+	}
+	kept := feedback[:0:0]
+	for _, f := range feedback {
+		if f.Module != findings.ParseModule {
+			kept = append(kept, f)
+		} else if !f.CreatedAt.Before(r.From) {
+			r.UnusableRatings++
+		}
+	}
+	feedback = kept
 
 	r.Modules = moduleStats(actions, feedback, r.From)
 	r.FailingTools = failingTools(actions, o.Samples)

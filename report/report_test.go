@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/persona-runner/persona-runner/findings"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/report"
 )
@@ -103,10 +104,13 @@ func fixture() *memSource {
 	act("u-ben", "t2", 3, "calendar.createEvent", true, "", 1)
 	fb("u-ben", "t2", "notes", 3, "Search is picky.", 1)
 	fb("u-ben", "t2", "calendar", 5, "Overlap warning was useful.", 1)
+	// Cleo's rating reply could not be used: the run is degraded, __parse is no module.
+	fb("u-cleo", "t3", "__parse", 3, "I liked it all, really.", 1)
 	m.ticks = []persona.Tick{
 		{TickID: "t1", PersonaID: "u-anna", Status: persona.TickOK, StartedAt: day(2), ToolCalls: 3, Errors: 2, Summary: "Got my list sorted, mostly.", Model: "sim"},
 		{TickID: "t2", PersonaID: "u-ben", Status: persona.TickFailed, StartedAt: day(1), ToolCalls: 4, Errors: 2, Error: "model: 529 overloaded", Model: "sim"},
 		{TickID: "t2x", PersonaID: "u-ben", Status: persona.TickOK, StartedAt: day(3), ToolCalls: 1, Summary: "Earlier run.", Model: "sim"},
+		{TickID: "t3", PersonaID: "u-cleo", Status: persona.TickDegraded, StartedAt: day(1), Summary: "Looked around.", Model: "sim"},
 	}
 	return m
 }
@@ -147,8 +151,39 @@ func TestBuild(t *testing.T) {
 	if ben.Runs != 2 || ben.LastStatus != "failed" || ben.LastError != "model: 529 overloaded" {
 		t.Errorf("ben = %+v; want 2 runs, last failed", ben)
 	}
-	if r.Runs.Total != 3 || r.Runs.ToolCalls != 7 || r.Runs.Errors != 4 {
+	if r.Runs.Total != 4 || r.Runs.ByStatus["degraded"] != 1 || r.Runs.ToolCalls != 7 || r.Runs.Errors != 4 {
 		t.Errorf("runs = %+v", r.Runs)
+	}
+	for _, m := range r.Modules {
+		if m.Module == "__parse" {
+			t.Errorf("__parse ranked as a module: %+v", m)
+		}
+	}
+	if r.UnusableRatings != 1 {
+		t.Errorf("unusable ratings = %d, want 1 (shown apart)", r.UnusableRatings)
+	}
+	// The findings come first and name what went wrong: the failing tools, the failed run and
+	// the unusable rating reply.
+	kinds := map[findings.Kind]int{}
+	for _, f := range r.Findings {
+		kinds[f.Kind]++
+	}
+	if kinds[findings.KindToolError] == 0 || kinds[findings.KindFailedRuns] != 1 || kinds[findings.KindUnusableRatings] != 1 {
+		t.Errorf("findings by kind = %v; want tool errors, one failed-runs and one unusable-ratings", kinds)
+	}
+}
+
+// --module keeps the findings about that module only.
+func TestFindingsFollowTheModule(t *testing.T) {
+	t.Parallel()
+	r := build(t, report.Options{Module: "notes"})
+	if len(r.Findings) == 0 {
+		t.Fatal("no findings for notes")
+	}
+	for _, f := range r.Findings {
+		if f.Module != "notes" {
+			t.Errorf("finding %s (%s) is not about notes", f.ID, f.Title)
+		}
 	}
 }
 

@@ -27,7 +27,8 @@ type CLI struct {
 	Cleanup  CleanupCmd  `cmd:"" help:"Delete personas not in the catalog (or all) with all their data."`
 	Personas PersonasCmd `cmd:"" help:"List personas or show one."`
 	Migrate  MigrateCmd  `cmd:"" help:"Apply the store's migrations and report its schema version."`
-	Report   ReportCmd   `cmd:"" help:"What the personas found: module ratings and trend, failing tools, coverage, last runs."`
+	Report   ReportCmd   `cmd:"" help:"What the personas found: findings, module ratings and trend, failing tools, coverage, last runs."`
+	Findings FindingsCmd `cmd:"" help:"What went wrong, grouped into findings with the calls that reproduce it: list or show one."`
 	Serve    ServeCmd    `cmd:"" help:"Run one component as a server: auth, mcp or runner."`
 	Admin    AdminCmd    `cmd:"" help:"Operator accounts: create or reset one, print a token for one."`
 	Config   ConfigCmd   `cmd:"" help:"Print the runner's effective configuration, secrets masked."`

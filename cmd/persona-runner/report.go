@@ -16,6 +16,8 @@ import (
 type ReportCmd struct {
 	StoreFlags `embed:""`
 	Since      string `default:"7d" help:"Window length, e.g. 7d, 2w, 36h; the trend compares with the window before it."`
+	Baseline   string `placeholder:"D" help:"Length of the window before --since that the trend and regressions compare with (default: the same length as --since)."`
+	Compare    string `placeholder:"V1..V2" help:"Findings compare the runs on app version V2 with those on V1 (serverInfo.version) instead of two windows."`
 	Persona    string `placeholder:"EMAIL|ID" help:"Only this persona."`
 	Module     string `help:"Only this module."`
 	Format     string `enum:"table,json,markdown" default:"table" help:"Output format: table, json or markdown (ready to paste into an issue)."`
@@ -25,13 +27,16 @@ type ReportCmd struct {
 
 // Run builds the report from the store and writes it.
 func (c *ReportCmd) Run(env *Env) error {
-	since, err := report.ParseSince(c.Since)
+	since, baseline, compare, err := WindowFlags{Since: c.Since, Baseline: c.Baseline, Compare: c.Compare}.parse()
 	if err != nil {
-		return fmt.Errorf("--since: %w", err)
+		return err
 	}
 	if c.Auth != "" {
 		if c.DB != "" || c.Data != "" {
 			return errors.New("--auth reads the report from the admin API: it cannot be combined with --db or --data")
+		}
+		if c.Baseline != "" || c.Compare != "" {
+			return usageError{errors.New("--baseline and --compare read the local store: they cannot be combined with --auth")}
 		}
 		token := c.JWT
 		if token == "" {
@@ -53,7 +58,8 @@ func (c *ReportCmd) Run(env *Env) error {
 		return err
 	}
 	defer db.Close()
-	r, err := report.Build(env.Ctx, db, report.Options{Since: since, Persona: c.Persona, Module: c.Module, Offered: offeredTools()})
+	r, err := report.Build(env.Ctx, db, report.Options{Since: since, Baseline: baseline, Compare: compare,
+		Persona: c.Persona, Module: c.Module, Offered: offeredTools()})
 	var fe *persona.FieldError
 	if errors.As(err, &fe) && fe.Field == "module" {
 		return fmt.Errorf("--module: %s", fe.Message)

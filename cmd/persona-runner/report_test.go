@@ -58,7 +58,7 @@ func TestReportLocalAndThroughAuthAPI(t *testing.T) {
 		t.Fatalf("unknown --module: code %d, stderr %q", code, errOut)
 	}
 	code, _, errOut = run(t, env, "report", "--data", dir, "--since", "soon")
-	if code != 1 || !strings.Contains(errOut, "--since: must be a duration") || strings.Contains(errOut, "since: since") {
+	if code != 2 || !strings.Contains(errOut, "--since: must be a duration") || strings.Contains(errOut, "since: since") {
 		t.Fatalf("bad --since: code %d, stderr %q", code, errOut)
 	}
 
