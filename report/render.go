@@ -23,7 +23,7 @@ func Write(w io.Writer, r *Report, format string) error {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
+		enc.SetEscapeHTML(false)
 		return enc.Encode(r)
 	case "markdown", "md":
 		return writeMarkdown(w, r)
