@@ -39,19 +39,48 @@ func newSessionToken() (string, error) {
 // and an unknown email give the same answer after the same bcrypt work, and both count towards
 // the lockout of that email.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	token, sess, ok := s.openSession(w, r, u)
+	if !ok {
+		return
+	}
+	access, _, err := s.issuer.Issue(u, sess.ID)
+	if err != nil {
+		s.internalAuthError(w, r, "issue token", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, LoginResponse{
+		Token: token, AccessToken: access, RefreshToken: token,
+		User: loginUser(u),
+	})
+}
+
+func loginUser(u persona.User) LoginUser {
+	return LoginUser{
+		ID: u.ID, Email: u.Email, Name: u.Name, Kind: string(u.Kind), AccessTier: string(u.AccessTier),
+		Role: string(u.Role), EmailVerified: u.EmailVerified,
+	}
+}
+
+// authenticate reads {email,password} and checks them under the lockout rule; on failure it has
+// answered already.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (persona.User, bool) {
 	ctx := r.Context()
 	var req LoginRequest
 	if derr := decodeBody(r, &req, false); derr != nil {
 		writeAuthDecodeError(w, derr)
-		return
+		return persona.User{}, false
 	}
 	if req.Email == "" || req.Password == "" {
 		writeAuthError(w, http.StatusBadRequest, codeValidation, "email and password are required")
-		return
+		return persona.User{}, false
 	}
 	if len(req.Email) > 320 || len(req.Password) > 1024 {
 		writeAuthError(w, http.StatusBadRequest, codeValidation, "email or password is too long")
-		return
+		return persona.User{}, false
 	}
 	// The lock check, the password comparison and the counting of a failure are one step per
 	// email: otherwise parallel attempts all pass the check before the first failure is counted,
@@ -60,16 +89,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The client gave up while waiting for an earlier attempt on the same email.
 		writeAuthError(w, http.StatusServiceUnavailable, codeInternal, "Login was cancelled")
-		return
+		return persona.User{}, false
 	}
 	defer unlock()
 	until, err := s.store.LoginLockedUntil(ctx, req.Email)
 	if err != nil {
 		s.internalAuthError(w, r, "check login lock", err)
-		return
+		return persona.User{}, false
 	}
 	if s.locked(w, until) {
-		return
+		return persona.User{}, false
 	}
 	u, err := s.store.UserByEmail(ctx, req.Email)
 	ok := false
@@ -80,52 +109,46 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		persona.CheckPassword(s.dummyHash, req.Password)
 	default:
 		s.internalAuthError(w, r, "find user", err)
-		return
+		return persona.User{}, false
 	}
 	if !ok {
 		until, err := s.store.RecordLoginFailure(ctx, req.Email, s.lockout)
 		if err != nil {
 			s.internalAuthError(w, r, "record login failure", err)
-			return
+			return persona.User{}, false
 		}
 		// The failure that reaches the limit answers 429 at once, so the client learns about the
 		// lock without one more attempt.
 		if s.locked(w, until) {
-			return
+			return persona.User{}, false
 		}
 		writeAuthError(w, http.StatusUnauthorized, codeInvalidCredentials, "Invalid email or password")
-		return
+		return persona.User{}, false
 	}
 	if err := s.store.ResetLoginFailures(ctx, req.Email); err != nil {
 		s.internalAuthError(w, r, "reset login failures", err)
-		return
+		return persona.User{}, false
 	}
+	return u, true
+}
+
+// openSession stores a new session of u and returns its token; on failure it has answered.
+func (s *Server) openSession(w http.ResponseWriter, r *http.Request, u persona.User) (string, persona.Session, bool) {
 	token, err := newSessionToken()
 	if err != nil {
 		s.internalAuthError(w, r, "login", err)
-		return
+		return "", persona.Session{}, false
 	}
 	now := s.now().UTC()
 	sess := persona.Session{
 		ID: uuid.NewString(), UserID: u.ID, TokenHash: HashToken(token),
 		ExpiresAt: now.Add(s.sessionTTL), CreatedAt: now,
 	}
-	if err := s.store.CreateSession(ctx, sess); err != nil {
+	if err := s.store.CreateSession(r.Context(), sess); err != nil {
 		s.internalAuthError(w, r, "create session", err)
-		return
+		return "", persona.Session{}, false
 	}
-	access, _, err := s.issuer.Issue(u, sess.ID)
-	if err != nil {
-		s.internalAuthError(w, r, "issue token", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, LoginResponse{
-		Token: token, AccessToken: access, RefreshToken: token,
-		User: LoginUser{
-			ID: u.ID, Email: u.Email, Name: u.Name, Kind: string(u.Kind), AccessTier: string(u.AccessTier),
-			Role: string(u.Role), EmailVerified: u.EmailVerified,
-		},
-	})
+	return token, sess, true
 }
 
 // locked answers 429 when until lies in the future.
@@ -214,15 +237,19 @@ func (s *Server) handleOrgList(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, "list spaces", err)
 		return
 	}
+	writeJSON(w, http.StatusOK, spaceList(spaces, c.Tier))
+}
+
+func spaceList(spaces []persona.Space, tier string) []Space {
 	out := make([]Space, len(spaces))
 	for i, sp := range spaces {
 		out[i] = Space{
 			ID: sp.ID, Name: sp.Name, Slug: sp.Slug, Logo: nil,
-			Metadata:  SpaceMetadata{Type: string(sp.Type), Tier: c.Tier},
+			Metadata:  SpaceMetadata{Type: string(sp.Type), Tier: tier},
 			CreatedAt: sp.CreatedAt,
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 // emailLocks serialises the login attempts of each email within this process. An entry lives

@@ -39,6 +39,9 @@ type Config struct {
 	// PasswordCost is the bcrypt cost of the store's password hashes, so a login for an unknown
 	// email costs as much as one for a known one; zero means persona.DefaultPasswordCost.
 	PasswordCost int
+	// Compat "" serves our whole API; CompatMana serves only the original Mana service's
+	// endpoints in its shapes (see CompatMana).
+	Compat string
 }
 
 // DefaultSessionTTL is the lifetime of a session token. Access tokens live 15 minutes and are
@@ -61,6 +64,8 @@ type Server struct {
 	loginLocks emailLocks
 
 	reportTools []string
+	compat      string
+	cookieKey   []byte // signs the compat mode's session cookie
 }
 
 // New prepares a Server: it makes sure the store holds a signing key (creating one on first
@@ -68,6 +73,9 @@ type Server struct {
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("new auth server: Store is required")
+	}
+	if !isCompatMode(cfg.Compat) {
+		return nil, fmt.Errorf("new auth server: unknown compat mode %q (want %q or none)", cfg.Compat, CompatMana)
 	}
 	if cfg.Issuer == "" {
 		return nil, errors.New("new auth server: Issuer (the public base URL) is required")
@@ -80,6 +88,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		now:         cfg.Now,
 		lockout:     cfg.Lockout,
 		sessionTTL:  cfg.SessionTTL,
+		compat:      cfg.Compat,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -103,6 +112,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new auth server: list signing keys: %w", err)
 	}
 	s.keys = keys
+	s.cookieKey = cookieKey(key)
 	s.issuer, err = jwtauth.NewIssuer(key, cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("new auth server: %w", err)
@@ -116,7 +126,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new auth server: %w", err)
 	}
-	s.handler = s.routes()
+	s.handler = s.handlerChain()
 	return s, nil
 }
 
@@ -153,8 +163,27 @@ const (
 	PathInternal     = "/api/v1/internal/personas"
 )
 
-func (s *Server) routes() http.Handler {
+func (s *Server) handlerChain() http.Handler {
 	mux := http.NewServeMux()
+	if s.compat == CompatMana {
+		s.compatRoutes(mux)
+	} else {
+		s.routes(mux)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": "persona-runner-auth"})
+	})
+
+	var h http.Handler = jsonFallback(mux)
+	h = limitBody(h, MaxBodyBytes)
+	h = s.recoverPanics(h)
+	h = s.accessLog(h)
+	h = requestID(h)
+	return h
+}
+
+// routes registers our whole API.
+func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathLogin, s.handleLogin)
 	mux.HandleFunc("POST "+PathRefresh, s.handleRefresh)
 	mux.HandleFunc("GET "+PathJWKS, s.handleJWKS)
@@ -173,17 +202,6 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST "+PathInternal+"/{id}/feedback", s.requireServiceKey(s.handleFeedback))
 	mux.Handle("POST "+PathInternal+"/{id}/ticks", s.requireServiceKey(s.handleTick))
 	mux.Handle("GET "+PathInternal+"/{id}/history", s.requireServiceKey(s.handleHistory))
-
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": "persona-runner-auth"})
-	})
-
-	var h http.Handler = jsonFallback(mux)
-	h = limitBody(h, MaxBodyBytes)
-	h = s.recoverPanics(h)
-	h = s.accessLog(h)
-	h = requestID(h)
-	return h
 }
 
 // NewHTTPServer wraps h in an http.Server with the timeouts every server of ours needs: a slow

@@ -28,6 +28,7 @@ type ServeAuthCmd struct {
 	Addr       string `name:"addr" placeholder:"ADDR" help:"Listen address (default :$PORT, else :3001)."`
 	AuthURL    string `name:"auth-url" aliases:"public-url" placeholder:"URL" help:"The auth API's public base URL, the iss of every token (default AUTH_PUBLIC_URL, else MANA_AUTH_URL, else the file's authUrl, else http://localhost:<port>)."`
 	Config     string `name:"config" placeholder:"FILE" type:"existingfile" help:"YAML configuration file shared with the runner; serve auth reads serviceKey, db, authUrl and env from it (environment variables and flags override it)."`
+	Compat     string `name:"compat" enum:",mana" default:"" placeholder:"MODE" help:"mana: serve only the original Mana auth service's endpoints and response shapes (no claim, ticks, history; organization/list and refresh by the signed cookie of /api/auth/sign-in/email), to test runners against it."`
 }
 
 // Run serves until the context ends, then shuts down gracefully.
@@ -85,12 +86,16 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 		public = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
 
-	api, err := authapi.New(env.Ctx, authapi.Config{Store: db, Issuer: public, ServiceKey: key, Logger: log, ReportTools: offeredTools(), PasswordCost: cost})
+	api, err := authapi.New(env.Ctx, authapi.Config{Store: db, Issuer: public, ServiceKey: key, Logger: log, ReportTools: offeredTools(), PasswordCost: cost, Compat: c.Compat})
 	if err != nil {
 		return err
 	}
 	srv := authapi.NewHTTPServer(addr, api, log)
-	fmt.Fprintf(env.Stdout, "auth API listening on %s (public URL %s, %s store)\n", ln.Addr(), public, db.Dialect())
+	mode := ""
+	if c.Compat != "" {
+		mode = ", compat " + c.Compat + ": the original's endpoints only"
+	}
+	fmt.Fprintf(env.Stdout, "auth API listening on %s (public URL %s, %s store%s)\n", ln.Addr(), public, db.Dialect(), mode)
 	return serveAuthHTTP(env.Ctx, srv, ln, log)
 }
 
