@@ -28,6 +28,7 @@ type CLI struct {
 	Personas PersonasCmd `cmd:"" help:"List personas or show one."`
 	Migrate  MigrateCmd  `cmd:"" help:"Apply the store's migrations and report its schema version."`
 	Report   ReportCmd   `cmd:"" help:"What the personas found: findings, module ratings and trend, failing tools, coverage, last runs."`
+	Check    CheckCmd    `cmd:"" help:"The CI gate: apply thresholds to the runs in the store; exit 0 passed, 1 a threshold failed, 2 usage error, 3 could not run."`
 	Findings FindingsCmd `cmd:"" help:"What went wrong, grouped into findings with the calls that reproduce it: list or show one."`
 	Serve    ServeCmd    `cmd:"" help:"Run one component as a server: auth, mcp or runner."`
 	Admin    AdminCmd    `cmd:"" help:"Operator accounts: create or reset one, print a token for one."`
@@ -118,6 +119,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		var code exitCode
 		if errors.As(err, &code) {
 			return int(code)
+		}
+		var cannot cannotRun
+		if errors.As(err, &cannot) {
+			fmt.Fprintln(stderr, "persona-runner:", cannot.error)
+			return 3
 		}
 		var usage usageError
 		if errors.As(err, &usage) {

@@ -23,6 +23,7 @@ import (
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/catalog"
 	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/findings"
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/model/openai"
 	"github.com/persona-runner/persona-runner/persona"
@@ -45,7 +46,9 @@ const (
 // auth API, the demo app and the runner, seeded with the default catalog on the first start.
 type UpCmd struct {
 	StoreFlags  `embed:""`
-	Once        bool           `help:"Run one tick, print the summary and exit; the exit status is 1 if any persona run failed."`
+	Once        bool `help:"Run one tick, print the summary and exit; the exit status is 1 if any persona run failed."`
+	Check       bool `help:"With --once: gate the tick's runs like 'persona-runner check' (thresholds below; exit 0 passed, 1 a threshold failed, 3 could not run)."`
+	GateFlags   `embed:"" group:"check"`
 	AuthAddr    string         `name:"auth-addr" default:"127.0.0.1:3001" placeholder:"ADDR" help:"Listen address of the auth API (port 0: any free port)."`
 	MCPAddr     string         `name:"mcp-addr" default:"127.0.0.1:3069" placeholder:"ADDR" help:"Listen address of the demo app's MCP gateway."`
 	RunnerAddr  string         `name:"runner-addr" default:"127.0.0.1:3070" placeholder:"ADDR" help:"Listen address of the runner's HTTP API (/health, /metrics)."`
@@ -77,6 +80,14 @@ func (c *UpCmd) Run(env *Env) error {
 	now, err := c.clock()
 	if err != nil {
 		return err
+	}
+	if c.Check {
+		if !c.Once {
+			return usageError{errors.New("--check gates one tick: use it with --once (or run 'persona-runner check' against the store)")}
+		}
+		if _, err := c.thresholds(); err != nil {
+			return err
+		}
 	}
 	cfg, err := c.config(env)
 	if err != nil {
@@ -229,7 +240,7 @@ func (c *UpCmd) Run(env *Env) error {
 	}
 
 	if c.Once {
-		return c.once(ctx, env, run, display, serveErr)
+		return c.once(ctx, env, run, display, serveErr, db, now)
 	}
 	return c.loop(ctx, env, run, cfg, serveErr)
 }
@@ -267,7 +278,9 @@ func runnerAndDashboard(run *runner.Runner, dash *web.Server) http.Handler {
 }
 
 // once runs one tick and tells what to look at next. The exit status is 1 when a run failed.
-func (c *UpCmd) once(ctx context.Context, env *Env, run *runner.Runner, display *progress.Display, serveErr <-chan error) error {
+func (c *UpCmd) once(ctx context.Context, env *Env, run *runner.Runner, display *progress.Display, serveErr <-chan error,
+	db store.DB, now func() time.Time) error {
+	started := now()
 	type ticked struct {
 		res runner.Result
 		err error
@@ -290,6 +303,13 @@ func (c *UpCmd) once(ctx context.Context, env *Env, run *runner.Runner, display 
 	display.Close()
 	if t.err != nil {
 		return fmt.Errorf("tick: %w", t.err)
+	}
+	if c.Check {
+		// The gate reads this tick's runs; "new" means not seen in the week before it.
+		end := now().Add(time.Second)
+		th, _ := c.thresholds() // checked before the tick
+		fmt.Fprintln(env.Stdout)
+		return c.gate(env, db, findings.Options{Now: end, Since: end.Sub(started) + time.Second, Baseline: 7 * 24 * time.Hour}, th)
 	}
 	fmt.Fprintf(env.Stdout, "next: %s   (module ratings, failing tools, tool coverage)\n", c.reportHint())
 	if len(t.res.Failed) > 0 {
