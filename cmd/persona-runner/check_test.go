@@ -48,7 +48,7 @@ func TestCheckExitCodes(t *testing.T) {
 	// An empty window proves nothing: it fails.
 	code, out, errOut := run(t, nil, "check", "--data", clean, "--since", "1h")
 	if code != 1 || !strings.Contains(out, "runs                  FAIL") {
-		t.Errorf("empty window: exit %d\n%s", code, out)
+		t.Errorf("empty window: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// An unreachable PostgreSQL server cannot be read: 3.
 	code, _, errOut = run(t, nil, "check", "--db", "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
