@@ -28,6 +28,7 @@ type CLI struct {
 	Personas PersonasCmd `cmd:"" help:"List personas or show one."`
 	Migrate  MigrateCmd  `cmd:"" help:"Apply the store's migrations and report its schema version."`
 	Report   ReportCmd   `cmd:"" help:"What the personas found: findings, module ratings and trend, failing tools, coverage, last runs."`
+	Runs     RunsCmd     `cmd:"" help:"Inspect the persona runs: list them or show one turn by turn."`
 	Check    CheckCmd    `cmd:"" help:"The CI gate: apply thresholds to the runs in the store; exit 0 passed, 1 a threshold failed, 2 usage error, 3 could not run."`
 	Findings FindingsCmd `cmd:"" help:"What went wrong, grouped into findings with the calls that reproduce it: list or show one."`
 	Serve    ServeCmd    `cmd:"" help:"Run one component as a server: auth, mcp or runner."`
