@@ -155,6 +155,16 @@ func (d *data) finish(g *group) Finding {
 	f.Personas = sortedKeys(personas)
 	f.Versions = d.sortedVersions(versions)
 	f.New = d.o.Versions == nil && !f.FirstSeen.Before(d.from)
+	if d.o.Versions != nil {
+		// --compare: new means not seen on the older version.
+		f.New = inWindow > 0
+		for _, o := range g.occ {
+			if d.inBaseline(o.at, o.tickID) {
+				f.New = false
+				break
+			}
+		}
+	}
 	// Samples: the newest occurrences of the window, one per persona first.
 	f.Samples = []Sample{}
 	used := map[int]bool{}
@@ -231,8 +241,12 @@ func (d *data) toolErrors() []Finding {
 	var order []string
 	okBy := map[string]map[string]bool{}   // tool → personas with a successful call in the window
 	callBy := map[string]map[string]bool{} // tool → personas that called it in the window
+	baseOK := map[string]bool{}            // tools called successfully in the baseline
 	for _, a := range d.actions {
 		if !d.inWindow(a.CreatedAt, a.TickID) {
+			if a.Result == persona.ResultOK && d.inBaseline(a.CreatedAt, a.TickID) {
+				baseOK[a.ToolName] = true
+			}
 			if a.Result != persona.ResultError {
 				continue
 			}
@@ -283,6 +297,9 @@ func (d *data) toolErrors() []Finding {
 			f.Status = StatusOpen
 		}
 		f.Severity = classSeverity(persona.ErrorClass(f.ErrorClass))
+		// A regression: the tool worked in the baseline (the window or app version before), and
+		// this error is new.
+		f.Regression = f.New && baseOK[f.Tool]
 		f.Title = fmt.Sprintf("%s fails with %s: %s", f.Tool, f.ErrorClass, oneLine(f.Signature, 90))
 		f.Detail = fmt.Sprintf("%d failed call(s) of %s by %d persona(s) (%d persona(s) called it in the window).",
 			f.Occurrences, f.Tool, len(hit), len(callBy[f.Tool]))

@@ -108,6 +108,9 @@ func scope(r *Report) string {
 	if r.Module != "" {
 		s += ", module " + r.Module
 	}
+	if r.Compare != nil {
+		s += fmt.Sprintf(", findings compare app version %s with %s", r.Compare.To, r.Compare.From)
+	}
 	return s
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -113,4 +114,37 @@ func compact(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return b.String()
+}
+
+// Regressions across app versions: ben's notes.search worked on 1.0.0 and fails on 2.0.0.
+func TestRegressionsAcrossVersions(t *testing.T) {
+	t.Parallel()
+	dir := writeRuns(t, storeCase{toolErrors: true})
+	code, out, errOut := run(t, nil, "report", "--data", dir, "--since", "30d", "--compare", "1.0.0..2.0.0")
+	if code != 0 || !strings.Contains(out, "findings compare app version 2.0.0 with 1.0.0") ||
+		!regexp.MustCompile(`open \(regression,new\)\s+tool-error\s+3\s+1 .*notes\.search fails`).MatchString(out) {
+		t.Fatalf("report --compare: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The same week against the one before it: the window had no error of notes.search before.
+	code, out, _ = run(t, nil, "report", "--data", dir, "--since", "7d", "--baseline", "14d", "--format", "json")
+	var r report.Report
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.To.Sub(r.PrevFrom).Hours() != 21*24 {
+		t.Fatalf("report --baseline 14d: exit %d, previous from %v to %v", code, r.PrevFrom, r.To)
+	}
+	regression := false
+	for _, f := range r.Findings {
+		regression = regression || (f.Tool == "notes.search" && f.Regression)
+	}
+	if !regression {
+		t.Errorf("report --baseline 14d: no regression of notes.search in %+v", r.Findings)
+	}
+	// check --fail-on regressions fails on it; the clean store passes.
+	code, _, errOut = run(t, nil, "check", "--data", dir, "--since", "30d", "--compare", "1.0.0..2.0.0", "--fail-on", "regressions", "--max-error-rate", "100%")
+	if code != 1 || !strings.Contains(errOut, "failed: regressions") {
+		t.Errorf("check --compare --fail-on regressions: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = run(t, nil, "check", "--data", writeRuns(t, storeCase{}), "--since", "30d", "--compare", "1.0.0..2.0.0", "--fail-on", "regressions")
+	if code != 0 {
+		t.Errorf("clean store, check --compare: exit %d, stderr %q", code, errOut)
+	}
 }
