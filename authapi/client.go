@@ -336,3 +336,57 @@ func (c *Client) DeletePersona(ctx context.Context, userID string) error {
 func personaPath(id, what string) string {
 	return PathInternal + "/" + url.PathEscape(id) + "/" + what
 }
+
+// SignInEmail signs in at Better Auth's POST /api/auth/sign-in/email (the original Mana service,
+// and our compat mode) and returns the session cookies it set, as a Cookie header value: the
+// original accepts nothing else at organization/list and refresh.
+func (c *Client) SignInEmail(ctx context.Context, email, password string) (string, error) {
+	b, err := json.Marshal(LoginRequest{Email: email, Password: password})
+	if err != nil {
+		return "", fmt.Errorf("sign in %s: %w", email, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+PathSignInEmail, bytes.NewReader(b))
+	if err != nil {
+		return "", fmt.Errorf("sign in %s: %w", email, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("sign in %s: POST %s: %w", email, PathSignInEmail, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", fmt.Errorf("sign in %s: POST %s: %w", email, PathSignInEmail, parseError(resp, data))
+	}
+	var parts []string
+	for _, ck := range resp.Cookies() {
+		if ck.Value != "" {
+			parts = append(parts, ck.Name+"="+ck.Value)
+		}
+	}
+	if len(parts) == 0 {
+		return "", fmt.Errorf("sign in %s: POST %s set no session cookie", email, PathSignInEmail)
+	}
+	return strings.Join(parts, "; "), nil
+}
+
+// SpacesByCookie lists the spaces of the session whose cookies (from SignInEmail) are sent.
+func (c *Client) SpacesByCookie(ctx context.Context, cookie string) ([]Space, error) {
+	var out []Space
+	if err := c.do(ctx, http.MethodGet, PathOrgList, auth{"Cookie", cookie}, nil, &out); err != nil {
+		return nil, fmt.Errorf("list spaces: %w", err)
+	}
+	return out, nil
+}
+
+// RefreshByCookie trades the session cookies (from SignInEmail) for a new access token, as the
+// original Mana service's refresh does.
+func (c *Client) RefreshByCookie(ctx context.Context, cookie string) (*RefreshResponse, error) {
+	var out RefreshResponse
+	if err := c.do(ctx, http.MethodPost, PathRefresh, auth{"Cookie", cookie}, nil, &out); err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	return &out, nil
+}

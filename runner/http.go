@@ -41,14 +41,21 @@ func (r *Runner) Handler() http.Handler {
 }
 
 func (r *Runner) handleHealth(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
+	body := map[string]any{
 		"status":         "ok",
 		"service":        "persona-runner",
 		"paused":         r.Paused(),
 		"tickIntervalMs": r.cfg.TickInterval.Milliseconds(),
 		"concurrency":    r.cfg.Concurrency,
 		"lastTick":       r.LastTick(),
-	})
+	}
+	// Ours, additive: the auth service's missing extension endpoints and what replaces them.
+	if fr, ok := r.store.(fallbackReporter); ok {
+		if st := fr.Fallback(); st != nil {
+			body["fallback"] = st
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // serviceKey admits requests whose X-Service-Key equals the configured key, compared in constant

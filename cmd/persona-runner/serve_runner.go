@@ -4,14 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/runner/providers"
 	"github.com/persona-runner/persona-runner/store"
@@ -26,6 +32,7 @@ type ServeRunnerCmd struct {
 	Addr        string `name:"addr" placeholder:"ADDR" help:"Listen address (default :$PORT, else :3070)."`
 	DB          string `name:"db" placeholder:"DSN" xor:"store" help:"Write to this store directly instead of through the auth API's internal endpoints (default DATABASE_URL when set)."`
 	Data        string `name:"data" placeholder:"DIR" xor:"store" help:"Data directory; means --db DIR/persona-runner.db."`
+	LocalDB     string `name:"local-db" placeholder:"DSN" default:"data/runner-local.db" help:"Through the auth API only: the runner's local store (SQLite file or postgres:// URL), opened only when the auth service lacks the ticks or history endpoint (the original Mana service) to keep tick records, run schedules and the memory digest."`
 }
 
 // RunnerFlags are the runner settings a flag may override (the last word after the config file
@@ -138,7 +145,18 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		}
 		client := authapi.NewClient(cfg.AuthURL, nil)
 		client.ServiceKey = cfg.ServiceKey.Value()
-		persist = runner.NewHTTPPersistence(client)
+		localDSN := c.LocalDB
+		fb := runner.NewFallbackPersistence(client, func(ctx context.Context) (persona.Store, error) {
+			if !strings.Contains(localDSN, "://") {
+				if err := os.MkdirAll(filepath.Dir(localDSN), 0o700); err != nil {
+					return nil, err
+				}
+			}
+			// Local mirrors never log in: their random password needs no slow hash.
+			return store.Open(ctx, localDSN, store.WithPasswordCost(bcrypt.MinCost))
+		}, log)
+		defer fb.(io.Closer).Close()
+		persist = fb
 	}
 	targets, err := buildTargets(cfg, env.Getenv, log)
 	if err != nil {

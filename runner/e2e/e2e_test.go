@@ -47,6 +47,12 @@ type stack struct {
 
 func newStack(t *testing.T, pg bool, emails ...string) *stack {
 	t.Helper()
+	return newCompatStack(t, pg, "", emails...)
+}
+
+// newCompatStack is newStack with the auth API in a compat mode ("" for ours).
+func newCompatStack(t *testing.T, pg bool, compat string, emails ...string) *stack {
+	t.Helper()
 	ctx := context.Background()
 	s := &stack{ids: map[string]string{}}
 	if pg {
@@ -82,7 +88,7 @@ func newStack(t *testing.T, pg bool, emails ...string) *stack {
 		t.Fatal(err)
 	}
 	s.authURL = "http://" + ln.Addr().String()
-	api, err := authapi.New(ctx, authapi.Config{Store: s.db, Issuer: s.authURL, ServiceKey: serviceKey, PasswordCost: bcrypt.MinCost})
+	api, err := authapi.New(ctx, authapi.Config{Store: s.db, Issuer: s.authURL, ServiceKey: serviceKey, PasswordCost: bcrypt.MinCost, Compat: compat})
 	if err != nil {
 		t.Fatal(err)
 	}

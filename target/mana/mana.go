@@ -5,6 +5,7 @@ package mana
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -41,6 +42,17 @@ type Auth interface {
 	Spaces(ctx context.Context, accessToken string) ([]Space, error)
 }
 
+// CookieAuth is what the original Mana service needs besides Auth (issue 16): its
+// organization/list and refresh refuse every Bearer token and take only the signed session
+// cookie that Better Auth's sign-in sets. NewAuthClient implements it; Strategy uses it when the
+// Bearer calls answer 401.
+type CookieAuth interface {
+	// SignIn signs in at /api/auth/sign-in/email and returns the session cookies.
+	SignIn(ctx context.Context, email, password string) (cookie string, err error)
+	SpacesByCookie(ctx context.Context, cookie string) ([]Space, error)
+	RefreshByCookie(ctx context.Context, cookie string) (accessToken string, err error)
+}
+
 // Strategy is the mana auth strategy.
 type Strategy struct {
 	Auth       Auth
@@ -50,6 +62,8 @@ type Strategy struct {
 	RefreshAfter time.Duration
 	Now          func() time.Time // nil means time.Now
 	Logger       *slog.Logger     // nil discards
+
+	saidCookie sync.Once
 }
 
 var _ target.Strategy = (*Strategy)(nil)
@@ -79,9 +93,9 @@ func (s *Strategy) Begin(ctx context.Context, p persona.DuePersona) (target.Cred
 	if err != nil {
 		return nil, target.Errorf(target.StageLogin, "log in %s: %w", p.Email, err)
 	}
-	c := &creds{s: s, email: p.Email, session: sess, tokenAt: s.now(), space: p.PersonalSpaceID}
+	c := &creds{s: s, email: p.Email, password: password, session: sess, tokenAt: s.now(), space: p.PersonalSpaceID}
 	if c.space == "" {
-		if c.space, err = s.personalSpace(ctx, p.Email, sess.AccessToken); err != nil {
+		if c.space, err = c.personalSpace(ctx); err != nil {
 			return nil, target.Errorf(target.StageSpace, "%w", err)
 		}
 	}
@@ -97,8 +111,20 @@ func (s *Strategy) Login(ctx context.Context, email string) (target.Identity, er
 	return c.Identity(), nil
 }
 
-func (s *Strategy) personalSpace(ctx context.Context, email, token string) (string, error) {
-	spaces, err := s.Auth.Spaces(ctx, token)
+// personalSpace finds the first personal space of organization/list: with the access token,
+// else (the original Mana service refuses Bearer tokens there) with the cookie of a sign-in.
+func (c *creds) personalSpace(ctx context.Context) (string, error) {
+	s := c.s
+	spaces, err := s.Auth.Spaces(ctx, c.session.AccessToken)
+	if ca, ok := s.Auth.(CookieAuth); ok && errors.Is(err, authapi.ErrUnauthorized) {
+		s.saidCookie.Do(func() {
+			s.log().Info("organization/list refuses the Bearer token (the original Mana service): the personal space and token refreshes go through the signed cookie of /api/auth/sign-in/email")
+		})
+		var cookie string
+		if cookie, err = c.signIn(ctx, ca); err == nil {
+			spaces, err = ca.SpacesByCookie(ctx, cookie)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("list spaces: %w", err)
 	}
@@ -107,18 +133,41 @@ func (s *Strategy) personalSpace(ctx context.Context, email, token string) (stri
 			return sp.ID, nil
 		}
 	}
-	return "", fmt.Errorf("list spaces: %s has no personal space", email)
+	return "", fmt.Errorf("list spaces: %s has no personal space", c.email)
+}
+
+// signIn returns the persona's session cookie, signing in when it has none yet. Called with mu
+// held or before the credentials are shared.
+func (c *creds) signIn(ctx context.Context, ca CookieAuth) (string, error) {
+	if c.cookie != "" {
+		return c.cookie, nil
+	}
+	cookie, err := ca.SignIn(ctx, c.email, c.password)
+	if err != nil {
+		return "", err
+	}
+	c.cookie = cookie
+	return cookie, nil
+}
+
+func (s *Strategy) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // creds are one persona's mana credentials during one run.
 type creds struct {
-	s     *Strategy
-	email string
-	space string
+	s        *Strategy
+	email    string
+	password string // for a cookie sign-in when the service wants one
+	space    string
 
 	mu      sync.Mutex
 	session Session
 	tokenAt time.Time
+	cookie  string // session cookie of a sign-in (the original Mana service)
 }
 
 func (c *creds) Identity() target.Identity {
@@ -142,7 +191,7 @@ func (c *creds) token(ctx context.Context) string {
 		after = 10 * time.Minute
 	}
 	if c.s.now().Sub(c.tokenAt) >= after && c.session.RefreshToken != "" {
-		tok, err := c.s.Auth.Refresh(context.WithoutCancel(ctx), c.session.RefreshToken)
+		tok, err := c.refresh(context.WithoutCancel(ctx))
 		if err != nil {
 			if c.s.Logger != nil {
 				c.s.Logger.Warn("refresh access token", "persona", c.email, "err", err)
@@ -152,6 +201,28 @@ func (c *creds) token(ctx context.Context) string {
 		}
 	}
 	return c.session.AccessToken
+}
+
+// refresh gets a new access token: with the refresh token, else (the original Mana service
+// answers 401 to it) with the session cookie, signing in again when the cookie has expired.
+// Called with mu held.
+func (c *creds) refresh(ctx context.Context) (string, error) {
+	tok, err := c.s.Auth.Refresh(ctx, c.session.RefreshToken)
+	ca, ok := c.s.Auth.(CookieAuth)
+	if err == nil || !ok || !errors.Is(err, authapi.ErrUnauthorized) {
+		return tok, err
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		var cookie string
+		if cookie, err = c.signIn(ctx, ca); err != nil {
+			return "", err
+		}
+		if tok, err = ca.RefreshByCookie(ctx, cookie); err == nil || !errors.Is(err, authapi.ErrUnauthorized) {
+			return tok, err
+		}
+		c.cookie = "" // expired: sign in anew once
+	}
+	return "", err
 }
 
 // authClient is Auth over the auth API's HTTP endpoints (SPEC §4).
@@ -188,4 +259,28 @@ func (a authClient) Spaces(ctx context.Context, accessToken string) ([]Space, er
 		out[i] = Space{ID: s.ID, Type: s.Metadata.Type}
 	}
 	return out, nil
+}
+
+func (a authClient) SignIn(ctx context.Context, email, password string) (string, error) {
+	return a.c.SignInEmail(ctx, email, password)
+}
+
+func (a authClient) SpacesByCookie(ctx context.Context, cookie string) ([]Space, error) {
+	list, err := a.c.SpacesByCookie(ctx, cookie)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Space, len(list))
+	for i, s := range list {
+		out[i] = Space{ID: s.ID, Type: s.Metadata.Type}
+	}
+	return out, nil
+}
+
+func (a authClient) RefreshByCookie(ctx context.Context, cookie string) (string, error) {
+	res, err := a.c.RefreshByCookie(ctx, cookie)
+	if err != nil {
+		return "", err
+	}
+	return res.AccessToken, nil
 }
