@@ -21,7 +21,6 @@ import (
 
 const email = "persona.anna@mana.test"
 
-
 // compatServer is `serve auth --compat mana` in process over HTTP, with one persona.
 func compatServer(t *testing.T, clock *storetest.Clock) (*authapi.Server, string, string) {
 	t.Helper()
