@@ -24,7 +24,7 @@ func BenchmarkActions500(b *testing.B) {
 			fill := func(tick string) {
 				for i := range batch {
 					batch[i] = persona.Action{TickID: tick, ToolName: "todo.create", Result: persona.ResultOK, Seq: i,
-						InputHash: "0123456789abcdef", LatencyMs: 12}
+						InputHash: "0123456789abcdef", LatencyMs: persona.Latency(12)}
 				}
 			}
 			b.Run("http", func(b *testing.B) {

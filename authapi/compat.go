@@ -113,7 +113,7 @@ func (s *Server) handleCompatActions(w http.ResponseWriter, r *http.Request) {
 		writeDecodeError(w, derr)
 		return
 	}
-	rows, derr, details := decodeActions(body, id)
+	rows, derr, details := decodeActions(body, id, nil) // the original files tool names as sent
 	if derr != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: msgInvalidJSON})
 		return

@@ -84,6 +84,10 @@ func FuzzActionsRequest(f *testing.F) {
 		`{"actions":[{"tickId":"t","toolName":"t","result":"ok","inputHash":"` + strings.Repeat("f", 65) + `"}]}`,
 		`{"actions":[]}`, `{"actions":{}}`, `{}`, `[]`, `null`, `{"actions":[`, `{"actions":[]} x`, ``,
 		`{"actions":[{"tickId":"t","toolName":"t","result":"ok","TICKID":"u"}]}`,
+		// The original runner's rows: no seq, module or latencyMs, Claude Agent SDK names, one
+		// tool twice.
+		`{"actions":[{"tickId":"o","toolName":"mcp__mana__todo_create","inputHash":"ab","result":"ok"},{"tickId":"o","toolName":"mcp__mana__todo_create","result":"ok"},{"tickId":"o","toolName":"mcp__x__","result":"ok","seq":null}]}`,
+		`{"actions":[{"tickId":"o","toolName":"mcp__mana__todo_create","result":"ok","seq":1},{"tickId":"o","toolName":"mcp__mana__todo_create","result":"ok"}]}`,
 	} {
 		f.Add(seed)
 	}
@@ -94,7 +98,39 @@ func FuzzActionsRequest(f *testing.F) {
 		rec := ft.post("actions", body)
 		after, _ := ft.store.Actions(ctx, persona.ActionQuery{PersonaID: ft.id})
 		checkBatch(t, rec, len(rows), len(after))
+		if rec.Code == http.StatusOK {
+			checkActionIDs(t, body, after)
+		}
 	})
+}
+
+// checkActionIDs asserts that every row of an accepted batch is stored under the id the original
+// runner would give it: {tickId}-{seq, or the row's index when absent}-{toolName as sent}.
+func checkActionIDs(t *testing.T, body string, stored []persona.Action) {
+	t.Helper()
+	var req struct {
+		Actions []struct {
+			TickID   string `json:"tickId"`
+			ToolName string `json:"toolName"`
+			Seq      *int   `json:"seq"`
+		} `json:"actions"`
+	}
+	if err := json.Unmarshal([]byte(body), &req); err != nil {
+		return // the server's decoder is stricter about case than this one; nothing to compare
+	}
+	have := make(map[string]bool, len(stored))
+	for _, a := range stored {
+		have[a.ID] = true
+	}
+	for i, r := range req.Actions {
+		seq := i
+		if r.Seq != nil {
+			seq = *r.Seq
+		}
+		if id := persona.ActionID(r.TickID, seq, r.ToolName); !have[id] {
+			t.Fatalf("accepted row %d has no stored row %q", i, id)
+		}
+	}
 }
 
 func FuzzFeedbackRequest(f *testing.F) {

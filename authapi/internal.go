@@ -87,7 +87,7 @@ type feedbackEnvelope struct {
 // decodeActions parses and validates the body of POST …/{id}/actions into normalised rows for
 // personaID: either rows, or a body-level error (bad JSON, wrong type), or the field problems of
 // every bad row. Nothing is written unless all rows are good.
-func decodeActions(body []byte, personaID string) ([]persona.Action, *decodeError, []FieldDetail) {
+func decodeActions(body []byte, personaID string, tools persona.ToolNameMap) ([]persona.Action, *decodeError, []FieldDetail) {
 	// The fast path decodes the whole batch in one pass; only a batch that fails to decode is
 	// decoded again row by row, to name the bad row and field.
 	var fast struct {
@@ -105,7 +105,7 @@ func decodeActions(body []byte, personaID string) ([]persona.Action, *decodeErro
 				details = append(details, FieldDetail{Field: fmt.Sprintf("actions[%d]", i), Message: "must be a JSON object"})
 				continue
 			}
-			a, d := checkAction(i, *row, personaID)
+			a, d := checkAction(i, *row, personaID, tools)
 			details = append(details, d...)
 			rows = append(rows, a)
 		}
@@ -141,7 +141,7 @@ func decodeActions(body []byte, personaID string) ([]persona.Action, *decodeErro
 			details = append(details, FieldDetail{Field: prefix, Message: "must be a JSON object"})
 			continue
 		}
-		a, d := checkAction(i, row, personaID)
+		a, d := checkAction(i, row, personaID, tools)
 		details = append(details, d...)
 		rows = append(rows, a)
 	}
@@ -222,7 +222,7 @@ func (s *Server) handleActions(w http.ResponseWriter, r *http.Request) {
 		writeDecodeError(w, derr)
 		return
 	}
-	rows, derr, details := decodeActions(body, id)
+	rows, derr, details := decodeActions(body, id, s.tools)
 	if derr != nil {
 		writeDecodeError(w, derr)
 		return
@@ -339,8 +339,8 @@ func isObject(m json.RawMessage) bool {
 }
 
 // checkAction validates row i of a batch and returns it normalised, or its problems.
-func checkAction(i int, row ActionRow, personaID string) (persona.Action, []FieldDetail) {
-	a := actionFromRow(row)
+func checkAction(i int, row ActionRow, personaID string, tools persona.ToolNameMap) (persona.Action, []FieldDetail) {
+	a := actionFromRow(i, row, tools)
 	if err := persona.ValidateAction(i, a); err != nil {
 		return a, detailsOf(err)
 	}

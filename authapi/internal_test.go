@@ -181,7 +181,7 @@ func TestActions(t *testing.T) {
 		for _, a := range rows {
 			byID[a.ID] = a
 		}
-		if a := byID["t1-0-todo.create"]; a.Module != "todo" || a.InputHash != "ab12" || a.LatencyMs != 40 || a.Result != "ok" {
+		if a := byID["t1-0-todo.create"]; a.Module != "todo" || a.InputHash != "ab12" || a.LatencyMs == nil || *a.LatencyMs != 40 || a.Result != "ok" {
 			t.Errorf("row 0 = %+v", a)
 		}
 		if a := byID["t1-1-notes.add"]; a.Module != "notes" || len([]rune(a.ErrorMessage)) != persona.MaxErrorMessage || a.Result != "error" {
@@ -440,8 +440,8 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		acts := []persona.Action{
-			{TickID: "e2e-1", ToolName: "todo.create", InputHash: "0011223344556677", Result: "ok", LatencyMs: 30, Seq: 0},
-			{TickID: "e2e-1", ToolName: "calendar.add", Result: "error", ErrorMessage: "date in the past", LatencyMs: 12, Seq: 1},
+			{TickID: "e2e-1", ToolName: "todo.create", InputHash: "0011223344556677", Result: "ok", LatencyMs: persona.Latency(30), Seq: 0},
+			{TickID: "e2e-1", ToolName: "calendar.add", Result: "error", ErrorMessage: "date in the past", LatencyMs: persona.Latency(12), Seq: 1},
 		}
 		if res, err := b.client.PostActions(b.ctx, up.UserID, acts); err != nil || res.Written != 2 {
 			t.Fatalf("actions = %+v, %v", res, err)

@@ -34,7 +34,9 @@ type Config struct {
 	Lockout persona.LockoutPolicy
 	// SessionTTL is the lifetime of a session (refresh) token; zero means DefaultSessionTTL.
 	SessionTTL time.Duration
-	// ReportTools lists the app's tools (MCP names) for the coverage part of the admin report.
+	// ReportTools lists the app's tools (MCP names) for the coverage part of the admin report;
+	// action rows named as the Claude Agent SDK names tools (mcp__<server>__todo_create) are
+	// filed under the tool of this list they stand for (todo.create).
 	ReportTools []string
 	// PasswordCost is the bcrypt cost of the store's password hashes, so a login for an unknown
 	// email costs as much as one for a known one; zero means persona.DefaultPasswordCost.
@@ -66,6 +68,7 @@ type Server struct {
 	reportTools []string
 	compat      string
 	cookieKey   []byte // signs the compat mode's session cookie
+	tools       persona.ToolNameMap
 }
 
 // New prepares a Server: it makes sure the store holds a signing key (creating one on first
@@ -83,6 +86,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{
 		store:       cfg.Store,
 		reportTools: cfg.ReportTools,
+		tools:       persona.NewToolNameMap(cfg.ReportTools),
 		serviceKey:  []byte(cfg.ServiceKey),
 		log:         cfg.Logger,
 		now:         cfg.Now,

@@ -32,6 +32,10 @@ const (
 
 var dialects = []string{"sqlite", "postgres"}
 
+// appTools is the tool list of the app the test servers report on (as the demo app names its
+// tools).
+var appTools = []string{"todo.create", "todo.list", "todo.complete", "notes.create", "notes.list", "mood.log"}
+
 // bundle is one auth server on a fresh store, listening on loopback.
 type bundle struct {
 	url    string
@@ -100,8 +104,8 @@ func serve(t testing.TB, st persona.Store, clock *storetest.Clock, key, issuer s
 		issuer = url
 	}
 	s, err := authapi.New(ctx, authapi.Config{
-		PasswordCost: bcrypt.MinCost,
-		Store:        st, Issuer: issuer, ServiceKey: key, Now: clock.Now,
+		PasswordCost: bcrypt.MinCost, ReportTools: appTools,
+		Store: st, Issuer: issuer, ServiceKey: key, Now: clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

@@ -112,7 +112,7 @@ type ActionView struct {
 	InputHash    string    `json:"inputHash"`
 	Result       string    `json:"result"`
 	ErrorMessage string    `json:"errorMessage"`
-	LatencyMs    int64     `json:"latencyMs"`
+	LatencyMs    *int64    `json:"latencyMs"` // null when the runner did not measure it
 	Seq          int       `json:"seq"`
 	CreatedAt    time.Time `json:"createdAt"`
 }
@@ -147,7 +147,8 @@ const (
 )
 
 // ActionRow is one row of POST …/{id}/actions. CreatedAt is our optional addition (the time of
-// the call; the server's time when absent).
+// the call; the server's time when absent). Rows as the original runner sends them have no seq
+// (the row then takes its index in the batch), no latencyMs (stored as null) and no module.
 type ActionRow struct {
 	TickID       string     `json:"tickId"`
 	ToolName     string     `json:"toolName"`
@@ -155,8 +156,8 @@ type ActionRow struct {
 	InputHash    string     `json:"inputHash,omitempty"`
 	Result       string     `json:"result"`
 	ErrorMessage string     `json:"errorMessage,omitempty"`
-	LatencyMs    int64      `json:"latencyMs"`
-	Seq          int        `json:"seq"`
+	LatencyMs    *int64     `json:"latencyMs,omitempty"`
+	Seq          *int       `json:"seq,omitempty"`
 	CreatedAt    *time.Time `json:"createdAt,omitempty"`
 
 	// Evidence (ours, optional; issue 10): the call's JSON arguments (secret-looking keys are
@@ -217,14 +218,29 @@ type FieldDetail struct {
 	Message string `json:"message"`
 }
 
-func actionFromRow(r ActionRow) persona.Action {
+// actionFromRow turns row i of a batch into an action. A row without seq takes i, as the
+// original runner's ids do (${tickId}-${i}-${toolName}). A Claude Agent SDK tool name
+// (mcp__<server>__todo_create) is filed under the app's tool (todo.create, when tools has it)
+// and, without a module, the module of its tool part (todo); the id keeps the name as sent, so a
+// retry of the same row is a duplicate whatever the app's tool list says by then.
+func actionFromRow(i int, r ActionRow, tools persona.ToolNameMap) persona.Action {
 	a := persona.Action{
 		TickID: r.TickID, ToolName: r.ToolName, Module: r.Module, InputHash: r.InputHash,
-		Result: persona.Result(r.Result), ErrorMessage: r.ErrorMessage, LatencyMs: r.LatencyMs, Seq: r.Seq,
+		Result: persona.Result(r.Result), ErrorMessage: r.ErrorMessage, LatencyMs: r.LatencyMs, Seq: i,
 		Arguments: r.Arguments, ResultPreview: r.ResultPreview, ErrorClass: persona.ErrorClass(r.ErrorClass),
+	}
+	if r.Seq != nil {
+		a.Seq = *r.Seq
 	}
 	if r.CreatedAt != nil {
 		a.CreatedAt = r.CreatedAt.UTC()
+	}
+	if name, module, ok := persona.ResolveSDKName(r.ToolName, tools); ok {
+		a.ID = persona.ActionID(a.TickID, a.Seq, r.ToolName)
+		a.ToolName = name
+		if a.Module == "" {
+			a.Module = module
+		}
 	}
 	return a
 }
@@ -232,7 +248,7 @@ func actionFromRow(r ActionRow) persona.Action {
 func rowFromAction(a persona.Action) ActionRow {
 	r := ActionRow{
 		TickID: a.TickID, ToolName: a.ToolName, Module: a.Module, InputHash: a.InputHash,
-		Result: string(a.Result), ErrorMessage: a.ErrorMessage, LatencyMs: a.LatencyMs, Seq: a.Seq,
+		Result: string(a.Result), ErrorMessage: a.ErrorMessage, LatencyMs: a.LatencyMs, Seq: &a.Seq,
 		Arguments: a.Arguments, ResultPreview: a.ResultPreview, ErrorClass: string(a.ErrorClass),
 	}
 	if !a.CreatedAt.IsZero() {

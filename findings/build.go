@@ -274,7 +274,7 @@ func (d *data) toolErrors() []Finding {
 			order = append(order, key)
 		}
 		g.occ = append(g.occ, occurrence{at: a.CreatedAt, tickID: a.TickID, persona: a.PersonaID,
-			sample: Sample{Tool: a.ToolName, Arguments: a.Arguments, Error: a.ErrorMessage, LatencyMs: a.LatencyMs}})
+			sample: Sample{Tool: a.ToolName, Arguments: a.Arguments, Error: a.ErrorMessage, LatencyMs: latencyOf(a)}})
 	}
 	use := d.toolUse()
 	var out []Finding
@@ -350,13 +350,14 @@ func (d *data) slowTools() []Finding {
 	groups := map[key]*group{}
 	var order []key
 	for _, a := range d.actions {
-		if a.LatencyMs <= 0 {
+		if a.LatencyMs == nil {
 			continue // unknown latency (rows of runners that send none)
 		}
+		lat := *a.LatencyMs
 		k := key{d.target(a.TickID), a.ToolName}
 		switch {
 		case d.inWindow(a.CreatedAt, a.TickID):
-			cur[k] = append(cur[k], a.LatencyMs)
+			cur[k] = append(cur[k], lat)
 			g := groups[k]
 			if g == nil {
 				g = &group{f: Finding{ID: id(string(KindSlowTool), k.target, k.tool), Kind: KindSlowTool, Target: k.target,
@@ -365,9 +366,9 @@ func (d *data) slowTools() []Finding {
 				order = append(order, k)
 			}
 			g.occ = append(g.occ, occurrence{at: a.CreatedAt, tickID: a.TickID, persona: a.PersonaID,
-				sample: Sample{Tool: a.ToolName, Arguments: a.Arguments, LatencyMs: a.LatencyMs, Error: a.ErrorMessage}})
+				sample: Sample{Tool: a.ToolName, Arguments: a.Arguments, LatencyMs: lat, Error: a.ErrorMessage}})
 		case d.inBaseline(a.CreatedAt, a.TickID):
-			base[k] = append(base[k], a.LatencyMs)
+			base[k] = append(base[k], lat)
 		}
 	}
 	var out []Finding
@@ -440,4 +441,12 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// latencyOf is a row's latency, 0 when unknown.
+func latencyOf(a persona.Action) int64 {
+	if a.LatencyMs == nil {
+		return 0
+	}
+	return *a.LatencyMs
 }

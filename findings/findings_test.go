@@ -81,7 +81,7 @@ func fixture(t *testing.T, s persona.Store) {
 			at := func(k int) time.Time { return start.Add(time.Duration(k) * time.Second) }
 			act := func(tool, args string, ok bool, msg string, latency int64) {
 				a := persona.Action{TickID: tick, ToolName: tool, Seq: len(run.Actions) + 1, Result: persona.ResultOK,
-					LatencyMs: latency, CreatedAt: at(len(run.Actions)), Arguments: json.RawMessage(args)}
+					LatencyMs: persona.Latency(latency), CreatedAt: at(len(run.Actions)), Arguments: json.RawMessage(args)}
 				if !ok {
 					a.Result, a.ErrorMessage = persona.ResultError, msg
 				}
@@ -244,7 +244,7 @@ func TestResolvedAfterANewerVersion(t *testing.T) {
 			if i >= 2 {
 				v, ok = "1.1.0", true
 			}
-			a := persona.Action{TickID: fmt.Sprintf("t%d", i), ToolName: "todo.list", Seq: 1, Result: persona.ResultOK, LatencyMs: 5, CreatedAt: start}
+			a := persona.Action{TickID: fmt.Sprintf("t%d", i), ToolName: "todo.list", Seq: 1, Result: persona.ResultOK, LatencyMs: persona.Latency(5), CreatedAt: start}
 			if !ok {
 				a.Result, a.ErrorMessage = persona.ResultError, "internal error: todo.list failed; try again later"
 			}

@@ -54,7 +54,7 @@ func fixture(t *testing.T) persona.Store {
 				StartedAt: start, FinishedAt: &fin, ToolCalls: 3, Model: "sim", Summary: n + " planned the day & <more>.",
 				Target: "demo", ServerVersion: "2.0.0"}}
 			act := func(tool, args string, ok bool, msg string) {
-				a := persona.Action{TickID: tick, ToolName: tool, Seq: len(run.Actions), Result: persona.ResultOK, LatencyMs: 40,
+				a := persona.Action{TickID: tick, ToolName: tool, Seq: len(run.Actions), Result: persona.ResultOK, LatencyMs: persona.Latency(40),
 					CreatedAt: start.Add(time.Duration(len(run.Actions)) * time.Second), Arguments: json.RawMessage(args)}
 				if !ok {
 					a.Result, a.ErrorMessage = persona.ResultError, msg

@@ -215,7 +215,7 @@ type Action struct {
 	InputHash    string    `json:"inputHash"`
 	Result       Result    `json:"result"`
 	ErrorMessage string    `json:"errorMessage"`
-	LatencyMs    int64     `json:"latencyMs"`
+	LatencyMs    *int64    `json:"latencyMs"` // nil: not measured (the original runner sends none)
 	Seq          int       `json:"seq"`
 	CreatedAt    time.Time `json:"createdAt"`
 
@@ -315,6 +315,96 @@ func ModuleOf(toolName string) string {
 		return toolName[:i]
 	}
 	return toolName
+}
+
+// DefaultModule is the default module rule of SPEC §10: the text before the first '.', '_' or
+// '-' of the tool name ("todo.create", "pantry_add", "recipes__find", "mood-log"); a name with
+// none of them, or starting with one, is its own module.
+func DefaultModule(name string) string {
+	if i := strings.IndexAny(name, "._-"); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// Latency returns a pointer to ms, for Action.LatencyMs.
+func Latency(ms int64) *int64 { return &ms }
+
+// sdkToolPrefix starts the tool names the Claude Agent SDK reports: mcp__<server>__<tool>.
+const sdkToolPrefix = "mcp__"
+
+// StripSDKPrefix returns the tool part of a Claude Agent SDK tool name ("mcp__mana__todo_create"
+// → "todo_create", true); other names come back unchanged with false.
+func StripSDKPrefix(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, sdkToolPrefix)
+	if !ok {
+		return name, false
+	}
+	i := strings.Index(rest, "__")
+	if i < 1 || i+2 >= len(rest) {
+		return name, false
+	}
+	return rest[i+2:], true
+}
+
+// ToolNameMap maps the names a model or an agent SDK sees for an app's tools back to the app's
+// MCP tool names ("todo_create" → "todo.create"). Names two tools would share are left out.
+type ToolNameMap map[string]string
+
+// NewToolNameMap builds the map for the app's MCP tool names: each name, and each name with the
+// characters a model refuses (outside [a-zA-Z0-9_-]) turned into '_' (SPEC §5.3).
+func NewToolNameMap(mcpNames []string) ToolNameMap {
+	m := ToolNameMap{}
+	ambiguous := map[string]bool{}
+	for _, n := range mcpNames {
+		m[n] = n
+	}
+	for _, n := range mcpNames {
+		s := modelSafeName(n)
+		if s == n {
+			continue
+		}
+		if prev, ok := m[s]; ok && prev != n {
+			ambiguous[s] = true
+			continue
+		}
+		m[s] = n
+	}
+	for s := range ambiguous {
+		if m[s] != s { // an app tool of exactly that name keeps it
+			delete(m, s)
+		}
+	}
+	return m
+}
+
+// modelSafeName replaces every character outside [a-zA-Z0-9_-] with '_'.
+func modelSafeName(n string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '_'
+	}, n)
+}
+
+// ResolveSDKName files a tool name as the Claude Agent SDK reports it: for
+// "mcp__<server>__<tool>" it returns the app's MCP name when tools knows <tool>
+// ("mcp__mana__todo_create" → "todo.create"), else the name unchanged, and the module by the
+// SPEC §10 default rule of the tool part ("todo"). Other names return unchanged with an empty
+// module and false.
+func ResolveSDKName(name string, tools ToolNameMap) (toolName, module string, ok bool) {
+	if _, known := tools[name]; known {
+		return name, "", false
+	}
+	rest, ok := StripSDKPrefix(name)
+	if !ok {
+		return name, "", false
+	}
+	if mcp, known := tools[rest]; known {
+		return mcp, DefaultModule(mcp), true
+	}
+	return name, DefaultModule(rest), true
 }
 
 // Truncate cuts s to at most n runes.

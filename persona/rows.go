@@ -25,7 +25,7 @@ func ValidateAction(i int, a Action) error {
 	if a.Result != ResultOK && a.Result != ResultError {
 		es.Add(f("result"), "must be ok or error (got %q)", a.Result)
 	}
-	if a.LatencyMs < 0 {
+	if a.LatencyMs != nil && *a.LatencyMs < 0 {
 		es.Add(f("latencyMs"), "must be ≥ 0")
 	}
 	if a.Seq < 0 || a.Seq > MaxInt32 {

@@ -35,13 +35,14 @@ type RatingDay struct {
 	Count  int
 }
 
-// ToolStat is one tool's calls in a window. Latency percentiles are nearest-rank over the calls
-// whose latency is known; both are 0 when none is.
+// ToolStat is one tool's calls in a window. Latency percentiles are nearest-rank over the Timed
+// calls, those whose latency is known; both are 0 when none is.
 type ToolStat struct {
 	Tool     string
 	Module   string
 	Calls    int
 	Errors   int
+	Timed    int
 	P50Ms    int64
 	P95Ms    int64
 	LastUsed time.Time

@@ -63,8 +63,11 @@ type Store interface {
 
 	// InsertActions inserts rows for the persona, skipping ids that exist (ON CONFLICT DO NOTHING),
 	// in one transaction. Empty ids are derived with ActionID; PersonaID is set from personaID;
-	// empty CreatedAt gets now. Returns rows inserted and duplicates. Errors: ErrNotFound for an
-	// unknown persona; ErrInvalid (naming the row) for a bad row, with nothing written.
+	// empty CreatedAt gets now; a nil LatencyMs stays null. In the same transaction the persona is
+	// marked active (last_active_at = now) unless a live lease holds it (a runner that claimed it
+	// reports through RecordTick instead), as the original server does for runners that record
+	// no ticks. Returns rows inserted and duplicates. Errors: ErrNotFound for an unknown persona;
+	// ErrInvalid (naming the row) for a bad row, with nothing written.
 	InsertActions(ctx context.Context, personaID string, rows []Action) (written, duplicates int, err error)
 	// InsertFeedback is InsertActions for feedback rows (ids from FeedbackID).
 	InsertFeedback(ctx context.Context, personaID string, rows []Feedback) (written, duplicates int, err error)

@@ -83,7 +83,7 @@ func fixture() *memSource {
 			r = persona.ResultError
 		}
 		m.actions = append(m.actions, persona.Action{ID: persona.ActionID(tick, seq, tool), PersonaID: p, TickID: tick, ToolName: tool,
-			Module: persona.ModuleOf(tool), Result: r, ErrorMessage: msg, LatencyMs: 12, Seq: seq, CreatedAt: day(d)})
+			Module: persona.ModuleOf(tool), Result: r, ErrorMessage: msg, LatencyMs: persona.Latency(12), Seq: seq, CreatedAt: day(d)})
 	}
 	fb := func(p, tick, module string, rating int, notes string, d int) {
 		m.feedback = append(m.feedback, persona.Feedback{ID: persona.FeedbackID(tick, module), PersonaID: p, TickID: tick, Module: module, Rating: rating, Notes: notes, CreatedAt: day(d)})

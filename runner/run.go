@@ -374,7 +374,7 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 		cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
 		t0 := time.Now()
 		out, callErr = tools.CallTool(cctx, mcpName, args)
-		a.LatencyMs = latencyMs(time.Since(t0))
+		a.LatencyMs = persona.Latency(latencyMs(time.Since(t0)))
 		cancel()
 		if ctx.Err() != nil {
 			// The run ended during the call: its outcome is unknown, and it is not the app's

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/persona-runner/persona-runner/persona"
 )
 
 // Glob matching on tool names: '*' matches any run of characters (dots and slashes included),
@@ -102,9 +104,4 @@ func (m Modules) Of(name string) string {
 // ModuleOf is the default module rule (SPEC §10): the text before the first '.', '_' or '-' of
 // the tool name ("todo.create", "pantry_add", "recipes__find", "mood-log"); a name with none of
 // them, or starting with one, is its own module.
-func ModuleOf(name string) string {
-	if i := strings.IndexAny(name, "._-"); i > 0 {
-		return name[:i]
-	}
-	return name
-}
+func ModuleOf(name string) string { return persona.DefaultModule(name) }

@@ -125,7 +125,10 @@ func turns(tr transcript, actions []persona.Action) []turn {
 			if k < len(actions) {
 				a := actions[k]
 				cv.Name = a.ToolName
-				cv.Latency = fmt.Sprintf("%d ms", a.LatencyMs)
+				cv.Latency = "–" // not measured (the original runner sends no latency)
+				if a.LatencyMs != nil {
+					cv.Latency = fmt.Sprintf("%d ms", *a.LatencyMs)
+				}
 				if a.Result == persona.ResultError {
 					cv.IsError = true
 					if !cv.HasResult {

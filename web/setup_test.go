@@ -155,9 +155,9 @@ func (b *bundle) seed(t testing.TB) {
 			FinishedAt: fin(26 * time.Hour), ToolCalls: 3, Errors: 1, Turns: 3, InputTokens: 1200, OutputTokens: 300, CostUSD: 0.0081,
 			Model: "claude-sonnet-4-5", Summary: "Got my essay on the list; the note was refused, annoying.", Transcript: tr},
 		Actions: []persona.Action{
-			{TickID: b.tickA, ToolName: "todo.create", Result: persona.ResultOK, LatencyMs: 12, Seq: 0, CreatedAt: at(26 * time.Hour)},
-			{TickID: b.tickA, ToolName: "todo.list", Result: persona.ResultOK, LatencyMs: 30, Seq: 1, CreatedAt: at(26 * time.Hour)},
-			{TickID: b.tickA, ToolName: "notes.create", Result: persona.ResultError, LatencyMs: 7, Seq: 2, CreatedAt: at(26 * time.Hour),
+			{TickID: b.tickA, ToolName: "todo.create", Result: persona.ResultOK, LatencyMs: persona.Latency(12), Seq: 0, CreatedAt: at(26 * time.Hour)},
+			{TickID: b.tickA, ToolName: "todo.list", Result: persona.ResultOK, LatencyMs: persona.Latency(30), Seq: 1, CreatedAt: at(26 * time.Hour)},
+			{TickID: b.tickA, ToolName: "notes.create", Result: persona.ResultError, LatencyMs: persona.Latency(7), Seq: 2, CreatedAt: at(26 * time.Hour),
 				ErrorMessage: "invalid input: title: must be at most 200 characters (got 207)"},
 		},
 		Feedback: []persona.Feedback{
@@ -169,13 +169,13 @@ func (b *bundle) seed(t testing.TB) {
 	run(persona.RunRecord{
 		Tick: persona.Tick{TickID: old, PersonaID: b.anna, Status: persona.TickOK, StartedAt: at(40 * 24 * time.Hour), FinishedAt: fin(40 * 24 * time.Hour),
 			ToolCalls: 1, Model: "claude-sonnet-4-5"},
-		Actions:  []persona.Action{{TickID: old, ToolName: "notes.create", Result: persona.ResultOK, LatencyMs: 9, CreatedAt: at(40 * 24 * time.Hour)}},
+		Actions:  []persona.Action{{TickID: old, ToolName: "notes.create", Result: persona.ResultOK, LatencyMs: persona.Latency(9), CreatedAt: at(40 * 24 * time.Hour)}},
 		Feedback: []persona.Feedback{{TickID: old, Module: "notes", Rating: 5, Notes: "Notes were great back then.", CreatedAt: at(40 * 24 * time.Hour)}},
 	})
 	run(persona.RunRecord{
 		Tick: persona.Tick{TickID: b.tickB, PersonaID: b.ben, Status: persona.TickFailed, StartedAt: at(50 * time.Hour), FinishedAt: fin(50 * time.Hour),
 			ToolCalls: 1, Errors: 1, Error: "model unreachable", Model: "claude-sonnet-4-5"},
-		Actions: []persona.Action{{TickID: b.tickB, ToolName: "notes.search", Result: persona.ResultError, LatencyMs: 5000, CreatedAt: at(50 * time.Hour),
+		Actions: []persona.Action{{TickID: b.tickB, ToolName: "notes.search", Result: persona.ResultError, LatencyMs: persona.Latency(5000), CreatedAt: at(50 * time.Hour),
 			ErrorMessage: "search timed out"}},
 	})
 	// The tick record's target and server columns and the degraded status are not written by

@@ -54,7 +54,7 @@ func writeRuns(t *testing.T, c storeCase) string {
 				StartedAt: start, FinishedAt: &fin, ToolCalls: 3, Turns: 4, InputTokens: 1200, OutputTokens: 300, CostUSD: 0.0125,
 				Model: "sim", Summary: n + " planned the day.", Target: "demo", ServerName: "mana", ServerVersion: version}}
 			act := func(tool, args string, ok bool, msg string) {
-				a := persona.Action{TickID: tick, ToolName: tool, Seq: len(run.Actions), Result: persona.ResultOK, LatencyMs: 40,
+				a := persona.Action{TickID: tick, ToolName: tool, Seq: len(run.Actions), Result: persona.ResultOK, LatencyMs: persona.Latency(40),
 					CreatedAt: start.Add(time.Duration(len(run.Actions)) * time.Second), Arguments: json.RawMessage(args),
 					ResultPreview: `{"ok":true}`}
 				if !ok {

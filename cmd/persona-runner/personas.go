@@ -203,8 +203,12 @@ func printPersonaDetail(w io.Writer, d personaDetail) error {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  TIME\tTICK\tTOOL\tRESULT\tLATENCY\tERROR")
 		for _, a := range d.RecentActions {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%dms\t%s\n", formatTime(&a.CreatedAt, ""), shortID(a.TickID),
-				a.ToolName, a.Result, a.LatencyMs, persona.Truncate(a.ErrorMessage, 80))
+			latency := "–" // not measured (the original runner sends no latency)
+			if a.LatencyMs != nil {
+				latency = fmt.Sprintf("%dms", *a.LatencyMs)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", formatTime(&a.CreatedAt, ""), shortID(a.TickID),
+				a.ToolName, a.Result, latency, persona.Truncate(a.ErrorMessage, 80))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

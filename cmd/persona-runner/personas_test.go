@@ -81,8 +81,9 @@ func TestPersonasShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	actions := []persona.Action{
-		{TickID: "tick-aaaaaaaa-1", ToolName: "todo.create", Result: persona.ResultOK, LatencyMs: 12, Seq: 0},
-		{TickID: "tick-aaaaaaaa-1", ToolName: "calendar.create", Result: persona.ResultError, ErrorMessage: "start: must be a date", LatencyMs: 7, Seq: 1},
+		{TickID: "tick-aaaaaaaa-1", ToolName: "todo.create", Result: persona.ResultOK, LatencyMs: persona.Latency(12), Seq: 0},
+		{TickID: "tick-aaaaaaaa-1", ToolName: "calendar.create", Result: persona.ResultError, ErrorMessage: "start: must be a date", LatencyMs: persona.Latency(7), Seq: 1},
+		{TickID: "tick-aaaaaaaa-1", ToolName: "notes.list", Result: persona.ResultOK, Seq: 2}, // latency not measured
 	}
 	if _, _, err := db.InsertActions(ctx, kenji.UserID, actions); err != nil {
 		t.Fatal(err)
@@ -100,11 +101,14 @@ func TestPersonasShow(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("show %s: code %d, stderr %q", key, code, errOut)
 		}
+		if strings.Contains(out, "Last active  never") {
+			t.Errorf("show %s: rows posted outside a claim did not mark the persona active:\n%s", key, out)
+		}
 		for _, want := range []string{
 			"Email        persona.kenji@mana.test", "User ID      " + kenji.UserID, "Archetype    power-user",
 			"Cadence      hourly", "Timezone     Asia/Tokyo", "Modules      todo 0.3, calendar 0.2, notes 0.2, contacts 0.15, habits 0.15",
-			"Spaces       persona-kenji (personal)", "Last active  never", "You are Kenji",
-			"Recent actions (2):", "calendar.create", "error", "start: must be a date",
+			"Spaces       persona-kenji (personal)", "You are Kenji",
+			"Recent actions (3):", "notes.list       ok      –", "12ms", "calendar.create", "error", "start: must be a date",
 			"Ratings by module (2):", "calendar  2.00  1", "todo      5.00  1",
 		} {
 			if !strings.Contains(out, want) {
@@ -140,7 +144,8 @@ func TestPersonasShow(t *testing.T) {
 	}
 
 	code, out, _ = run(t, nil, "personas", "show", "persona.kenji@mana.test", "--data", dir, "--format", "json")
-	if code != 0 || json.Unmarshal([]byte(out), &d) != nil || len(d.RecentActions) != 2 || d.RecentActions[0].ToolName != "calendar.create" ||
+	if code != 0 || json.Unmarshal([]byte(out), &d) != nil || len(d.RecentActions) != 3 || d.RecentActions[0].ToolName != "notes.list" || d.RecentActions[0].LatencyMs != nil ||
+		d.RecentActions[1].ToolName != "calendar.create" ||
 		len(d.FeedbackByModule) != 2 || d.FeedbackByModule[1].Module != "todo" || d.FeedbackByModule[1].AvgRating != 5 {
 		t.Errorf("kenji JSON: %+v", d)
 	}

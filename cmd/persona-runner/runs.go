@@ -261,7 +261,11 @@ func writeCall(b *strings.Builder, a persona.Action) {
 	if args == "" {
 		args = "(arguments not recorded)"
 	}
-	fmt.Fprintf(b, "    → %s %s   %s %dms\n", a.ToolName, oneLine(args, 300), a.Result, a.LatencyMs)
+	latency := "–" // not measured (the original runner sends no latency)
+	if a.LatencyMs != nil {
+		latency = fmt.Sprintf("%dms", *a.LatencyMs)
+	}
+	fmt.Fprintf(b, "    → %s %s   %s %s\n", a.ToolName, oneLine(args, 300), a.Result, latency)
 	switch {
 	case a.Result == persona.ResultError:
 		fmt.Fprintf(b, "      error: %s\n", oneLine(a.ErrorMessage, 300))

@@ -204,8 +204,8 @@ func TestScriptedRunExactRows(t *testing.T) {
 				}
 				var got []string
 				for _, a := range acts {
-					if a.LatencyMs <= 0 {
-						t.Errorf("seq %d latency %d", a.Seq, a.LatencyMs)
+					if a.LatencyMs == nil || *a.LatencyMs <= 0 {
+						t.Errorf("seq %d latency %v", a.Seq, a.LatencyMs)
 					}
 					got = append(got, fmt.Sprintf("%d %s %s %s %s", a.Seq, a.ToolName, a.Module, a.InputHash, a.Result))
 				}

@@ -16,7 +16,10 @@ import (
 // InsertActions inserts action rows with ON CONFLICT DO NOTHING. The whole batch is one INSERT
 // over unnest'ed column arrays, joined with the persona row so an unknown persona writes nothing
 // even when every id exists already (ids derive from the tick, not the persona): one statement,
-// so one implicit transaction and one round trip whatever the batch size.
+// so one implicit transaction and one round trip whatever the batch size. The same statement
+// marks the persona active (last_active_at) when no lease holds it: a runner that records no
+// ticks (the original) is only seen through its rows, one that claimed the persona sets
+// last_active_at with its tick record instead.
 func (db *DB) InsertActions(ctx context.Context, personaID string, rows []persona.Action) (written, duplicates int, err error) {
 	if err := persona.ValidateActionRows(rows); err != nil {
 		return 0, 0, fmt.Errorf("insert actions: %w", err)
@@ -24,20 +27,21 @@ func (db *DB) InsertActions(ctx context.Context, personaID string, rows []person
 	if len(rows) == 0 {
 		return 0, 0, nil
 	}
-	written, err = insertActions(ctx, db.pool, personaID, rows, db.clock())
+	written, err = insertActions(ctx, db.pool, personaID, rows, db.clock(), true)
 	if err != nil {
 		return 0, 0, fmt.Errorf("insert actions: %w", err)
 	}
 	return written, len(rows) - written, nil
 }
 
-// insertActions is InsertActions' statement for valid rows, on the pool or in a transaction.
-func insertActions(ctx context.Context, q querier, personaID string, rows []persona.Action, now time.Time) (written int, err error) {
+// insertActions is InsertActions' statement for valid rows, on the pool or in a transaction;
+// markActive sets last_active_at = now when the persona is not leased.
+func insertActions(ctx context.Context, q querier, personaID string, rows []persona.Action, now time.Time, markActive bool) (written int, err error) {
 	n := len(rows)
 	ids, ticks, tools, modules, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	results, msgs, classes := make([]string, n), make([]string, n), make([]string, n)
 	arguments, previews := make([]*string, n), make([]*string, n)
-	latencies, seqs := make([]int64, n), make([]int32, n)
+	latencies, seqs := make([]*int64, n), make([]int32, n)
 	created := make([]time.Time, n)
 	for i, a := range rows {
 		a = persona.NormalizeAction(personaID, a)
@@ -61,10 +65,14 @@ func insertActions(ctx context.Context, q querier, personaID string, rows []pers
 					error_class, arguments, result_preview)
 			ON CONFLICT (id) DO NOTHING
 			RETURNING 1
+		), active AS (
+			UPDATE auth.personas SET last_active_at = $15
+			WHERE $16 AND user_id = $1
+			AND (lease_owner IS NULL OR lease_owner = '' OR lease_expires_at IS NULL OR lease_expires_at <= $15)
 		)
 		SELECT EXISTS (SELECT 1 FROM p), (SELECT count(*) FROM ins)`,
 		personaID, ids, ticks, tools, modules, hashes, results, msgs, latencies, seqs, created,
-		classes, arguments, previews).Scan(&found, &written)
+		classes, arguments, previews, now, markActive).Scan(&found, &written)
 	if err != nil {
 		return 0, err
 	}
@@ -247,7 +255,7 @@ func (db *DB) RecordRun(ctx context.Context, run persona.RunRecord) (persona.Run
 		}
 		var err error
 		if len(run.Actions) > 0 {
-			if out.Actions, err = insertActions(ctx, tx, t.PersonaID, run.Actions, now); err != nil {
+			if out.Actions, err = insertActions(ctx, tx, t.PersonaID, run.Actions, now, false); err != nil {
 				return fmt.Errorf("insert actions: %w", err)
 			}
 		}
@@ -336,9 +344,7 @@ func scanAction(r pgx.CollectableRow) (persona.Action, error) {
 	err := r.Scan(&a.ID, &a.PersonaID, &a.TickID, &a.ToolName, &a.Module, &a.InputHash, &result, &a.ErrorMessage,
 		&latency, &a.Seq, &a.CreatedAt, &class, &arguments, &preview)
 	a.Result, a.CreatedAt, a.ErrorClass = persona.Result(result), utc(a.CreatedAt), persona.ErrorClass(class)
-	if latency != nil {
-		a.LatencyMs = *latency
-	}
+	a.LatencyMs = latency
 	if arguments != nil {
 		a.Arguments = json.RawMessage(*arguments)
 	}

@@ -116,6 +116,7 @@ func (db *DB) RatingsByDay(ctx context.Context, f persona.StatsFilter) ([]person
 func (db *DB) ToolStats(ctx context.Context, f persona.StatsFilter) ([]persona.ToolStat, error) {
 	w := rowsFilter(f, "a")
 	rows, err := db.pool.Query(ctx, `SELECT a.tool_name, max(a.module), count(*), count(*) FILTER (WHERE a.result = 'error'),
+		count(a.latency_ms),
 		COALESCE(percentile_disc(0.5) WITHIN GROUP (ORDER BY a.latency_ms), 0)::bigint,
 		COALESCE(percentile_disc(0.95) WITHIN GROUP (ORDER BY a.latency_ms), 0)::bigint,
 		max(a.created_at)
@@ -125,7 +126,7 @@ func (db *DB) ToolStats(ctx context.Context, f persona.StatsFilter) ([]persona.T
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.ToolStat, error) {
 		var s persona.ToolStat
-		err := r.Scan(&s.Tool, &s.Module, &s.Calls, &s.Errors, &s.P50Ms, &s.P95Ms, &s.LastUsed)
+		err := r.Scan(&s.Tool, &s.Module, &s.Calls, &s.Errors, &s.Timed, &s.P50Ms, &s.P95Ms, &s.LastUsed)
 		s.LastUsed = utc(s.LastUsed)
 		return s, err
 	})

@@ -24,7 +24,8 @@ func checkPersona(ctx context.Context, t *tx, id string) error {
 	return nil
 }
 
-// InsertActions inserts action rows, skipping ids that exist, in one transaction.
+// InsertActions inserts action rows, skipping ids that exist, and marks the persona active when
+// no lease holds it, in one transaction.
 func (db *DB) InsertActions(ctx context.Context, personaID string, rows []persona.Action) (written, duplicates int, err error) {
 	if err := persona.ValidateActionRows(rows); err != nil {
 		return 0, 0, fmt.Errorf("insert actions: %w", err)
@@ -36,7 +37,13 @@ func (db *DB) InsertActions(ctx context.Context, personaID string, rows []person
 		if err := checkPersona(ctx, t, personaID); err != nil {
 			return err
 		}
-		written, err = insertActions(ctx, t, personaID, rows)
+		if written, err = insertActions(ctx, t, personaID, rows); err != nil {
+			return err
+		}
+		// A runner that records no ticks (the original) is only seen through its rows; one
+		// that claimed the persona sets last_active_at with its tick record instead.
+		_, err = t.ExecContext(ctx, `UPDATE personas SET last_active_at = ?1
+			WHERE user_id = ?2 AND (lease_expires_at IS NULL OR lease_expires_at <= ?1)`, micro(t.now), personaID)
 		return err
 	})
 	if err != nil {
@@ -53,13 +60,21 @@ func insertActions(ctx context.Context, t *tx, personaID string, rows []persona.
 			a.CreatedAt = t.now
 		}
 		return append(args, a.ID, a.PersonaID, a.TickID, a.ToolName, a.Module, a.InputHash, string(a.Result),
-			a.ErrorMessage, a.LatencyMs, a.Seq, micro(a.CreatedAt), string(a.ErrorClass), nullText(string(a.Arguments)),
+			a.ErrorMessage, nullInt(a.LatencyMs), a.Seq, micro(a.CreatedAt), string(a.ErrorClass), nullText(string(a.Arguments)),
 			nullText(a.ResultPreview))
 	})
 }
 
 var actionsInsert = &multiInsert{head: `INSERT INTO persona_actions (id, persona_id, tick_id, tool_name, module, input_hash, result,
 		error_message, latency_ms, seq, created_at, error_class, arguments, result_preview) VALUES `, cols: 14}
+
+// nullInt stores a missing optional number as NULL.
+func nullInt(v *int64) any {
+	if v == nil {
+		return nil
+	}
+	return *v
+}
 
 // nullText stores an empty optional text as NULL.
 func nullText(s string) any {
@@ -218,7 +233,10 @@ func queryActions(ctx context.Context, q queryer, query string, args ...any) ([]
 			return nil, err
 		}
 		a.Result, a.CreatedAt, a.ErrorClass = persona.Result(result), fromMicro(created), persona.ErrorClass(class)
-		a.LatencyMs, a.ResultPreview = latency.Int64, preview.String
+		a.ResultPreview = preview.String
+		if latency.Valid {
+			a.LatencyMs = &latency.Int64
+		}
 		if arguments.Valid {
 			a.Arguments = json.RawMessage(arguments.String)
 		}

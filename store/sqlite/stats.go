@@ -112,7 +112,7 @@ func (db *DB) ToolStats(ctx context.Context, f persona.StatsFilter) ([]persona.T
 			MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN latency_ms END) AS p50,
 			MAX(CASE WHEN rn = (n * 95 + 99) / 100 THEN latency_ms END) AS p95
 			FROM r GROUP BY tool_name)
-		SELECT a.tool_name, MAX(a.module), COUNT(*), SUM(a.result = 'error'), COALESCE(p.p50, 0), COALESCE(p.p95, 0), MAX(a.created_at)
+		SELECT a.tool_name, MAX(a.module), COUNT(*), SUM(a.result = 'error'), COUNT(a.latency_ms), COALESCE(p.p50, 0), COALESCE(p.p95, 0), MAX(a.created_at)
 		FROM a LEFT JOIN p ON p.tool_name = a.tool_name
 		GROUP BY a.tool_name ORDER BY a.tool_name`, w.args...)
 	if err != nil {
@@ -125,7 +125,7 @@ func (db *DB) ToolStats(ctx context.Context, f persona.StatsFilter) ([]persona.T
 			s    persona.ToolStat
 			last int64
 		)
-		if err := rows.Scan(&s.Tool, &s.Module, &s.Calls, &s.Errors, &s.P50Ms, &s.P95Ms, &last); err != nil {
+		if err := rows.Scan(&s.Tool, &s.Module, &s.Calls, &s.Errors, &s.Timed, &s.P50Ms, &s.P95Ms, &last); err != nil {
 			return nil, fmt.Errorf("tool stats: %w", err)
 		}
 		s.LastUsed = fromMicro(last)

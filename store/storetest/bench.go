@@ -72,7 +72,7 @@ func Benchmarks(b *testing.B, newStore func(tb testing.TB, clock *Clock) persona
 			n++
 			for i := range batch {
 				batch[i] = persona.Action{TickID: tick, ToolName: "todo.create", Result: persona.ResultOK, Seq: i,
-					InputHash: "0123456789abcdef", LatencyMs: 12}
+					InputHash: "0123456789abcdef", LatencyMs: persona.Latency(12)}
 			}
 			if w, _, err := s.InsertActions(ctx, id, batch); err != nil || w != len(batch) {
 				b.Fatalf("InsertActions = %d, %v", w, err)

@@ -81,7 +81,7 @@ func testEvidenceRun(e *env) {
 	run := persona.RunRecord{
 		Tick: persona.Tick{TickID: "r1", PersonaID: id, RunnerID: "r", Status: persona.TickOK, StartedAt: at, FinishedAt: &at,
 			Target: "kitchen", ServerName: "mana", ServerVersion: "2.1.0"},
-		Actions: []persona.Action{{TickID: "r1", ToolName: "todo.list", Result: persona.ResultError, Seq: 1, LatencyMs: 5,
+		Actions: []persona.Action{{TickID: "r1", ToolName: "todo.list", Result: persona.ResultError, Seq: 1, LatencyMs: persona.Latency(5),
 			ErrorMessage: "rate limit: at most 30 calls", Arguments: json.RawMessage(`{"token":"t"}`), ResultPreview: "rate limit: at most 30 calls"}},
 	}
 	if _, err := e.s.RecordRun(e.ctx, run); err != nil {

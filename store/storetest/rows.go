@@ -16,6 +16,8 @@ func init() {
 		suiteTest{"InsertActions/Idempotent", testInsertActions},
 		suiteTest{"InsertActions/BadRowWritesNothing", testInsertActionsBadRow},
 		suiteTest{"InsertActions/UnknownPersona", testInsertActionsUnknown},
+		suiteTest{"InsertActions/MarksUnleasedPersonaActive", testInsertActionsMarksActive},
+		suiteTest{"InsertActions/UnknownLatencyIsNull", testInsertActionsNullLatency},
 		suiteTest{"InsertFeedback/Idempotent", testInsertFeedback},
 		suiteTest{"InsertFeedback/BadRowWritesNothing", testInsertFeedbackBadRow},
 		suiteTest{"Reads/ActionsFilters", testActionsFilters},
@@ -33,7 +35,7 @@ func init() {
 func actions(tick string, tools ...string) []persona.Action {
 	out := make([]persona.Action, len(tools))
 	for i, tool := range tools {
-		out[i] = persona.Action{TickID: tick, ToolName: tool, Result: persona.ResultOK, Seq: i, LatencyMs: int64(10 * i), InputHash: "abcdef0123456789"}
+		out[i] = persona.Action{TickID: tick, ToolName: tool, Result: persona.ResultOK, Seq: i, LatencyMs: persona.Latency(int64(10 * i)), InputHash: "abcdef0123456789"}
 	}
 	return out
 }
@@ -75,9 +77,9 @@ func testInsertActions(e *env) {
 	}
 	now := e.clock.Now()
 	want := []persona.Action{
-		{ID: "tick-1-0-todo.create", PersonaID: id, TickID: "tick-1", ToolName: "todo.create", Module: "todo", InputHash: "abcdef0123456789", Result: "ok", Seq: 0, CreatedAt: now},
-		{ID: "tick-1-1-notes.list", PersonaID: id, TickID: "tick-1", ToolName: "notes.list", Module: "notes", InputHash: "abcdef0123456789", Result: "error", ErrorMessage: strings.Repeat("é", 500), LatencyMs: 10, Seq: 1, CreatedAt: now, ErrorClass: persona.ClassServerError},
-		{ID: "tick-1-2-todo.complete", PersonaID: id, TickID: "tick-1", ToolName: "todo.complete", Module: "todo", InputHash: "abcdef0123456789", Result: "ok", LatencyMs: 20, Seq: 2, CreatedAt: now},
+		{ID: "tick-1-0-todo.create", PersonaID: id, TickID: "tick-1", ToolName: "todo.create", Module: "todo", InputHash: "abcdef0123456789", Result: "ok", LatencyMs: persona.Latency(0), Seq: 0, CreatedAt: now},
+		{ID: "tick-1-1-notes.list", PersonaID: id, TickID: "tick-1", ToolName: "notes.list", Module: "notes", InputHash: "abcdef0123456789", Result: "error", ErrorMessage: strings.Repeat("é", 500), LatencyMs: persona.Latency(10), Seq: 1, CreatedAt: now, ErrorClass: persona.ClassServerError},
+		{ID: "tick-1-2-todo.complete", PersonaID: id, TickID: "tick-1", ToolName: "todo.complete", Module: "todo", InputHash: "abcdef0123456789", Result: "ok", LatencyMs: persona.Latency(20), Seq: 2, CreatedAt: now},
 		{ID: "tick-1-3-mood.log", PersonaID: id, TickID: "tick-1", ToolName: "mood.log", Module: "mood", Result: "ok", Seq: 3, CreatedAt: now},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -126,6 +128,90 @@ func testInsertActionsUnknown(e *env) {
 	}
 	_, _, err = e.s.InsertActions(e.ctx, u.ID, actions("t", "todo.create"))
 	wantErr(e.t, "InsertActions(human)", err, persona.ErrNotFound)
+}
+
+// testInsertActionsMarksActive: rows of a runner that records no ticks (the original) mark the
+// persona active, so it is not due again at the next tick; a persona leased by a claim is left to
+// its tick record.
+func testInsertActionsMarksActive(e *env) {
+	free := e.persona("free@mana.test", persona.Daily, "UTC")
+	leased := e.persona("leased@mana.test", persona.Daily, "UTC")
+	if !e.isDue(free) || !e.isDue(leased) {
+		e.t.Fatal("new personas are not due")
+	}
+	// A refused batch marks nothing.
+	bad := actions("t-0", "todo.create")
+	bad[0].Result = "maybe"
+	if _, _, err := e.s.InsertActions(e.ctx, free, bad); err == nil {
+		e.t.Fatal("a bad row was accepted")
+	}
+	if p := e.get(free); p.LastActiveAt != nil {
+		e.t.Fatalf("a refused batch set last_active_at to %v", p.LastActiveAt)
+	}
+	if got := ids(e.claim("runner-1", 10, 10*time.Minute)); len(got) != 2 {
+		e.t.Fatalf("claimed %v, want both", got)
+	}
+	// Give the free persona its lease back, as a run through ticks would.
+	e.tick(persona.Tick{TickID: "t-cancel", PersonaID: free, RunnerID: "runner-1", Status: persona.TickCancelled, StartedAt: e.clock.Now()})
+
+	e.clock.Advance(time.Minute)
+	at := e.clock.Now()
+	e.insertActions(free, actions("t-1", "todo.create", "todo.create"))
+	e.insertActions(leased, actions("t-2", "todo.create"))
+	if p := e.get(free); !equalTime(p.LastActiveAt, &at) {
+		e.t.Errorf("unleased persona: last_active_at = %v, want the insert's time %v", p.LastActiveAt, at)
+	}
+	if p := e.get(leased); p.LastActiveAt != nil {
+		e.t.Errorf("leased persona: last_active_at = %v, want it left to the tick record", p.LastActiveAt)
+	}
+	e.clock.Advance(time.Minute)
+	if e.isDue(free) {
+		e.t.Error("the persona whose rows came in is due again a minute later")
+	}
+	// Once the lease has expired the rows count again.
+	e.clock.Advance(10 * time.Minute)
+	at = e.clock.Now()
+	e.insertActions(leased, actions("t-3", "notes.list"))
+	if p := e.get(leased); !equalTime(p.LastActiveAt, &at) {
+		e.t.Errorf("persona with an expired lease: last_active_at = %v, want %v", p.LastActiveAt, at)
+	}
+	// A replay of rows already stored is still an accepted POST.
+	e.clock.Advance(time.Minute)
+	at = e.clock.Now()
+	if w, d, err := e.s.InsertActions(e.ctx, free, actions("t-1", "todo.create")); err != nil || w != 0 || d != 1 {
+		e.t.Fatalf("replay = %d, %d, %v", w, d, err)
+	}
+	if p := e.get(free); !equalTime(p.LastActiveAt, &at) {
+		e.t.Errorf("after a replay: last_active_at = %v, want %v", p.LastActiveAt, at)
+	}
+}
+
+// testInsertActionsNullLatency: an unknown latency is stored as null and read back as nil; a
+// measured 0 ms stays 0.
+func testInsertActionsNullLatency(e *env) {
+	id := e.persona("n@mana.test", persona.Daily, "UTC")
+	rows := actions("t", "todo.create", "todo.list")
+	rows[0].LatencyMs = nil
+	e.insertActions(id, rows)
+	got, err := e.s.Actions(e.ctx, persona.ActionQuery{PersonaID: id})
+	if err != nil || len(got) != 2 {
+		e.t.Fatal(got, err)
+	}
+	if got[0].LatencyMs != nil {
+		e.t.Errorf("unknown latency read back as %d", *got[0].LatencyMs)
+	}
+	if got[1].LatencyMs == nil || *got[1].LatencyMs != 10 {
+		e.t.Errorf("latency 10 read back as %v", got[1].LatencyMs)
+	}
+	recent, err := e.s.RecentActions(e.ctx, id, 5)
+	if err != nil || len(recent) != 2 {
+		e.t.Fatal(recent, err)
+	}
+	for _, a := range recent {
+		if (a.Seq == 0) != (a.LatencyMs == nil) {
+			e.t.Errorf("recent action %d latency %v", a.Seq, a.LatencyMs)
+		}
+	}
 }
 
 func testInsertFeedback(e *env) {
