@@ -34,6 +34,8 @@ type Run struct {
 	Ratings  []runner.Rating
 	Error    string
 	Duration time.Duration
+	Tokens   int64 // input + output
+	CostUSD  float64
 }
 
 // Display turns runner events into progress output. Handle is safe for concurrent use (the
@@ -108,7 +110,7 @@ func (d *Display) Handle(e runner.Event) {
 		}
 	case runner.RunFinished:
 		r := Run{Email: e.Email, Status: e.Status, Calls: e.ToolCalls, Errors: e.Errors,
-			Ratings: e.Ratings, Error: e.Error, Duration: e.Duration}
+			Ratings: e.Ratings, Error: e.Error, Duration: e.Duration, Tokens: e.InputTokens + e.OutputTokens, CostUSD: e.CostUSD}
 		d.runs = append(d.runs, r)
 		d.calls += r.Calls
 		d.errs += r.Errors
@@ -253,8 +255,10 @@ func WriteSummary(w io.Writer, runs []Run, elapsed time.Duration) error {
 	sorted := append([]Run(nil), runs...)
 	sortRuns(sorted)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PERSONA\tCALLS\tERRORS\tRATINGS\tSTATUS")
+	fmt.Fprintln(tw, "PERSONA\tCALLS\tERRORS\tTOKENS\tCOST\tRATINGS\tSTATUS")
 	ok, degraded, calls, errs := 0, 0, 0, 0
+	var tokens int64
+	var cost float64
 	for _, r := range sorted {
 		switch r.Status {
 		case persona.TickOK:
@@ -264,7 +268,9 @@ func WriteSummary(w io.Writer, runs []Run, elapsed time.Duration) error {
 		}
 		calls += r.Calls
 		errs += r.Errors
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", r.Email, r.Calls, r.Errors, Ratings(r.Ratings), status(r))
+		tokens += r.Tokens
+		cost += r.CostUSD
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.Email, r.Calls, r.Errors, r.Tokens, USD(r.CostUSD), Ratings(r.Ratings), status(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -273,9 +279,18 @@ func WriteSummary(w io.Writer, runs []Run, elapsed time.Duration) error {
 	if degraded > 0 {
 		counts += fmt.Sprintf(", %d degraded (unusable ratings)", degraded)
 	}
-	_, err := fmt.Fprintf(w, "%s: %s, %d failed · %s, %s · %s\n", plural(len(sorted), "run"), counts, len(sorted)-ok-degraded,
-		plural(calls, "tool call"), plural(errs, "error"), round(elapsed))
+	_, err := fmt.Fprintf(w, "%s: %s, %d failed · %s, %s · %d tokens, %s · %s\n", plural(len(sorted), "run"), counts, len(sorted)-ok-degraded,
+		plural(calls, "tool call"), plural(errs, "error"), tokens, USD(cost), round(elapsed))
 	return err
+}
+
+// USD writes a cost in dollars: four decimals below a dollar (model runs cost fractions of a
+// cent), two above.
+func USD(v float64) string {
+	if v < 1 {
+		return fmt.Sprintf("$%.4f", v)
+	}
+	return fmt.Sprintf("$%.2f", v)
 }
 
 // Ratings renders a run's ratings in the order given, e.g. "todo 4, notes 2"; "-" for none.

@@ -20,9 +20,10 @@ func events() []runner.Event {
 		{Kind: runner.RunStarted, Email: "persona.ben@mana.test"},
 		{Kind: runner.RunStarted, Email: "persona.anna@mana.test"},
 		{Kind: runner.RunFinished, Email: "persona.ben@mana.test", Status: persona.TickFailed, ToolCalls: 2, Errors: 1,
-			Error: "login: log in persona.ben@mana.test: 401 INVALID_CREDENTIALS", Duration: 1500 * time.Millisecond},
+			Error: "login: log in persona.ben@mana.test: 401 INVALID_CREDENTIALS", Duration: 1500 * time.Millisecond, InputTokens: 100, OutputTokens: 20, CostUSD: 0.0006},
 		{Kind: runner.RunFinished, Email: "persona.anna@mana.test", Status: persona.TickOK, ToolCalls: 6, Errors: 1,
-			Ratings: []runner.Rating{{Module: "todo", Rating: 4}, {Module: "notes", Rating: 2}}, Duration: 850 * time.Millisecond},
+			Ratings: []runner.Rating{{Module: "todo", Rating: 4}, {Module: "notes", Rating: 2}}, Duration: 850 * time.Millisecond,
+			InputTokens: 9000, OutputTokens: 1200, CostUSD: 0.045},
 		{Kind: runner.TickFinished, Duration: 2300 * time.Millisecond,
 			Result: &runner.Result{Due: 2, RanSuccessfully: 1, Failed: []runner.RunFailure{{Persona: "persona.ben@mana.test"}}}},
 	}
@@ -33,10 +34,10 @@ func fixedClock() func() time.Time {
 	return func() time.Time { return t0 }
 }
 
-const wantSummary = `PERSONA                 CALLS  ERRORS  RATINGS          STATUS
-persona.anna@mana.test  6      1       todo 4, notes 2  ok
-persona.ben@mana.test   2      1       -                failed: login: log in persona.ben@mana.test: 401 INVALID_CREDENTIALS
-2 runs: 1 ok, 1 failed · 8 tool calls, 2 errors · 2.3s
+const wantSummary = `PERSONA                 CALLS  ERRORS  TOKENS  COST     RATINGS          STATUS
+persona.anna@mana.test  6      1       10200   $0.0450  todo 4, notes 2  ok
+persona.ben@mana.test   2      1       120     $0.0006  -                failed: login: log in persona.ben@mana.test: 401 INVALID_CREDENTIALS
+2 runs: 1 ok, 1 failed · 8 tool calls, 2 errors · 10320 tokens, $0.0456 · 2.3s
 `
 
 // TestPlain: without a terminal every event is one plain line, and the tick ends with the

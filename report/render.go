@@ -159,6 +159,8 @@ func writeTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(b, "never used: %s\n", strings.Join(r.Coverage.NeverUsed, ", "))
 	}
 
+	writeCostTable(b, r.Cost)
+
 	fmt.Fprintln(b, "\nPERSONAS (last run)")
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PERSONA\tRUNS\tLAST RUN\tSTATUS\tCALLS\tERRORS\tSUMMARY")
@@ -172,6 +174,57 @@ func writeTable(w io.Writer, r *Report) error {
 	tw.Flush()
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// usd writes dollars: four decimals below a dollar, two above.
+func usd(v float64) string {
+	if v < 1 {
+		return fmt.Sprintf("$%.4f", v)
+	}
+	return fmt.Sprintf("$%.2f", v)
+}
+
+func costLine(c Cost) string {
+	return fmt.Sprintf("%s · %d input tokens (%d cached), %d output tokens", usd(c.USD), c.InputTokens, c.CachedTokens, c.OutputTokens)
+}
+
+// costSections are the three breakdowns of a cost, with their titles.
+func costSections(c Cost) []struct {
+	title string
+	rows  []CostRow
+} {
+	return []struct {
+		title string
+		rows  []CostRow
+	}{{"day (UTC)", c.ByDay}, {"persona", c.ByPersona}, {"module (a run's cost shared by its calls)", c.ByModule}}
+}
+
+func writeCostTable(b *strings.Builder, c Cost) {
+	fmt.Fprintf(b, "\nCOST %s\n", costLine(c))
+	if len(c.ByDay) == 0 {
+		return
+	}
+	for _, sec := range costSections(c) {
+		fmt.Fprintf(b, "by %s\n", sec.title)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		for _, row := range sec.rows {
+			fmt.Fprintf(tw, "  %s\t%s\t%d runs\t%d in\t%d out\n", row.Key, usd(row.USD), row.Runs, row.InputTokens, row.OutputTokens)
+		}
+		tw.Flush()
+	}
+}
+
+func writeCostMarkdown(b *strings.Builder, c Cost) {
+	fmt.Fprintf(b, "\n### Cost\n\n%s.\n", costLine(c))
+	if len(c.ByDay) == 0 {
+		return
+	}
+	for _, sec := range costSections(c) {
+		fmt.Fprintf(b, "\n| By %s | Cost | Runs | Input tokens | Output tokens |\n|---|---:|---:|---:|---:|\n", sec.title)
+		for _, row := range sec.rows {
+			fmt.Fprintf(b, "| %s | %s | %d | %d | %d |\n", mdCell(row.Key), usd(row.USD), row.Runs, row.InputTokens, row.OutputTokens)
+		}
+	}
 }
 
 // splitFindings separates the open findings from the resolved ones.
@@ -260,6 +313,7 @@ func writeMarkdown(w io.Writer, r *Report) error {
 		fmt.Fprintf(b, " Never used: `%s`.", strings.Join(r.Coverage.NeverUsed, "`, `"))
 	}
 	fmt.Fprintln(b)
+	writeCostMarkdown(b, r.Cost)
 	fmt.Fprintln(b, "\n### Personas")
 	fmt.Fprintln(b)
 	fmt.Fprintln(b, "| Persona | Runs | Last run | Status | Calls | Errors | Summary |")

@@ -63,6 +63,28 @@ type Report struct {
 	FailingTools    []ToolFailure `json:"failingTools"`
 	Coverage        Coverage      `json:"coverage"`
 	Personas        []PersonaStat `json:"personas"`
+	Cost            Cost          `json:"cost"`
+}
+
+// Cost is what the window's runs spent on the model: totals, and by day (UTC), by persona and
+// by module. A run's cost is shared among the modules it called in proportion to its calls.
+type Cost struct {
+	InputTokens  int64     `json:"inputTokens"`
+	OutputTokens int64     `json:"outputTokens"`
+	CachedTokens int64     `json:"cachedTokens"`
+	USD          float64   `json:"usd"`
+	ByDay        []CostRow `json:"byDay"`
+	ByPersona    []CostRow `json:"byPersona"`
+	ByModule     []CostRow `json:"byModule"`
+}
+
+// CostRow is the cost of one day, persona or module.
+type CostRow struct {
+	Key          string  `json:"key"`
+	Runs         int     `json:"runs"`
+	InputTokens  int64   `json:"inputTokens"`
+	OutputTokens int64   `json:"outputTokens"`
+	USD          float64 `json:"usd"`
 }
 
 // RunTotals counts the runs in the window by status, and the tool calls made.
@@ -224,6 +246,7 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		r.Runs.Total++
 		r.Runs.ByStatus[string(t.Status)]++
 	}
+	r.Cost = costs(ticks, actions, people)
 	for _, a := range actions {
 		r.Runs.ToolCalls++
 		if a.Result == persona.ResultError {
@@ -316,6 +339,73 @@ func moduleStats(actions []persona.Action, feedback []persona.Feedback, from tim
 	})
 	return out
 }
+
+func costs(ticks []persona.Tick, actions []persona.Action, people []persona.PersonaSummary) Cost {
+	c := Cost{ByDay: []CostRow{}, ByPersona: []CostRow{}, ByModule: []CostRow{}}
+	emails := map[string]string{}
+	for _, p := range people {
+		emails[p.UserID] = p.Email
+	}
+	calls := map[string]map[string]int{} // tick → module → calls
+	for _, a := range actions {
+		if calls[a.TickID] == nil {
+			calls[a.TickID] = map[string]int{}
+		}
+		calls[a.TickID][a.Module]++
+	}
+	day, who, mod := map[string]*CostRow{}, map[string]*CostRow{}, map[string]*CostRow{}
+	add := func(m map[string]*CostRow, key string, runs int, in, out float64, usd float64) {
+		row := m[key]
+		if row == nil {
+			row = &CostRow{Key: key}
+			m[key] = row
+		}
+		row.Runs += runs
+		row.InputTokens += int64(math.Round(in))
+		row.OutputTokens += int64(math.Round(out))
+		row.USD += usd
+	}
+	for _, t := range ticks {
+		c.InputTokens += t.InputTokens
+		c.OutputTokens += t.OutputTokens
+		c.CachedTokens += t.CachedTokens
+		c.USD += t.CostUSD
+		in, out := float64(t.InputTokens), float64(t.OutputTokens)
+		add(day, t.StartedAt.UTC().Format("2006-01-02"), 1, in, out, t.CostUSD)
+		email := emails[t.PersonaID]
+		if email == "" {
+			email = t.PersonaID
+		}
+		add(who, email, 1, in, out, t.CostUSD)
+		total := 0
+		for _, n := range calls[t.TickID] {
+			total += n
+		}
+		for m, n := range calls[t.TickID] {
+			share := float64(n) / float64(total)
+			add(mod, m, 1, in*share, out*share, t.CostUSD*share)
+		}
+	}
+	c.USD = round6(c.USD)
+	flat := func(m map[string]*CostRow, byKey bool) []CostRow {
+		out := make([]CostRow, 0, len(m))
+		for _, row := range m {
+			row.USD = round6(row.USD)
+			out = append(out, *row)
+		}
+		sort.Slice(out, func(i, j int) bool {
+			if !byKey && out[i].USD != out[j].USD {
+				return out[i].USD > out[j].USD
+			}
+			return out[i].Key < out[j].Key
+		})
+		return out
+	}
+	c.ByDay, c.ByPersona, c.ByModule = flat(day, true), flat(who, false), flat(mod, false)
+	return c
+}
+
+func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
 
 func failingTools(actions []persona.Action, samples int) []ToolFailure {
 	by := map[string]*ToolFailure{}

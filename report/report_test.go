@@ -107,8 +107,10 @@ func fixture() *memSource {
 	// Cleo's rating reply could not be used: the run is degraded, __parse is no module.
 	fb("u-cleo", "t3", "__parse", 3, "I liked it all, really.", 1)
 	m.ticks = []persona.Tick{
-		{TickID: "t1", PersonaID: "u-anna", Status: persona.TickOK, StartedAt: day(2), ToolCalls: 3, Errors: 2, Summary: "Got my list sorted, mostly.", Model: "sim"},
-		{TickID: "t2", PersonaID: "u-ben", Status: persona.TickFailed, StartedAt: day(1), ToolCalls: 4, Errors: 2, Error: "model: 529 overloaded", Model: "sim"},
+		{TickID: "t1", PersonaID: "u-anna", Status: persona.TickOK, StartedAt: day(2), ToolCalls: 3, Errors: 2, Summary: "Got my list sorted, mostly.", Model: "sim",
+			InputTokens: 3000, OutputTokens: 600, CostUSD: 0.03},
+		{TickID: "t2", PersonaID: "u-ben", Status: persona.TickFailed, StartedAt: day(1), ToolCalls: 4, Errors: 2, Error: "model: 529 overloaded", Model: "sim",
+			InputTokens: 4000, OutputTokens: 800, CostUSD: 0.04},
 		{TickID: "t2x", PersonaID: "u-ben", Status: persona.TickOK, StartedAt: day(3), ToolCalls: 1, Summary: "Earlier run.", Model: "sim"},
 		{TickID: "t3", PersonaID: "u-cleo", Status: persona.TickDegraded, StartedAt: day(1), Summary: "Looked around.", Model: "sim"},
 	}
@@ -170,6 +172,25 @@ func TestBuild(t *testing.T) {
 	}
 	if kinds[findings.KindToolError] == 0 || kinds[findings.KindFailedRuns] != 1 || kinds[findings.KindUnusableRatings] != 1 {
 		t.Errorf("findings by kind = %v; want tool errors, one failed-runs and one unusable-ratings", kinds)
+	}
+}
+
+// Cost: totals, by day, by persona, and by module shared by calls.
+func TestCost(t *testing.T) {
+	t.Parallel()
+	c := build(t, report.Options{}).Cost
+	if c.USD != 0.07 || c.InputTokens != 7000 || c.OutputTokens != 1400 || len(c.ByDay) != 3 {
+		t.Fatalf("cost = %+v", c)
+	}
+	if c.ByPersona[0].Key != "persona.ben@mana.test" || c.ByPersona[0].USD != 0.04 {
+		t.Errorf("by persona = %+v; want ben first at $0.04", c.ByPersona)
+	}
+	// anna's run (3 calls: todo 2, notes 1) costs 0.03; ben's (notes 3, calendar 1) 0.04.
+	want := map[string]float64{"todo": 0.02, "notes": 0.04, "calendar": 0.01}
+	for _, row := range c.ByModule {
+		if row.USD != want[row.Key] {
+			t.Errorf("module %s costs %v, want %v", row.Key, row.USD, want[row.Key])
+		}
 	}
 }
 

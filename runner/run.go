@@ -130,6 +130,7 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 		"errors", tick.Errors, "turns", tick.Turns, "tokens", tick.InputTokens+tick.OutputTokens, "err", errText)
 	r.emit(Event{Kind: RunFinished, TickID: rn.tickID, PersonaID: p.UserID, Email: p.Email, Status: status,
 		ToolCalls: tick.ToolCalls, Errors: tick.Errors, Turns: tick.Turns, CostUSD: tick.CostUSD, Error: errText,
+		InputTokens: tick.InputTokens, OutputTokens: tick.OutputTokens,
 		Duration: time.Since(begin), Ratings: rn.ratings})
 	return runOutcome{status: status, err: errText}
 }

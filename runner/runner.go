@@ -58,9 +58,11 @@ type Event struct {
 	Errors    int
 	Turns     int
 	CostUSD   float64
-	Error     string
-	Duration  time.Duration
-	Ratings   []Rating
+	// Tokens of the run's model requests: input (cached input included) and output.
+	InputTokens, OutputTokens int64
+	Error                     string
+	Duration                  time.Duration
+	Ratings                   []Rating
 	// TickFinished only.
 	Result *Result
 }
