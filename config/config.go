@@ -78,6 +78,12 @@ type Config struct {
 	// store directly instead of through the auth API's internal endpoints.
 	DB DSN `yaml:"db" json:"db"`
 
+	// Outbox is the directory where the runner keeps finished runs the store would not take
+	// within PersistTimeout (an outage), replayed until it does (RUNNER_OUTBOX). The commands
+	// default it to outbox/ in the data directory (./data/outbox); empty in a Config built
+	// in code means no outbox: such runs are lost.
+	Outbox string `yaml:"outbox" json:"outbox"`
+
 	// Prices maps a model name (or a prefix of one) to its price, for cost estimates.
 	Prices map[string]Price `yaml:"prices" json:"prices"`
 
@@ -420,6 +426,7 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 	str("MANA_AUTH_URL", &c.AuthURL)
 	str("MANA_MCP_URL", &c.MCPURL)
 	str("RUNNER_ID", &c.RunnerID)
+	str("RUNNER_OUTBOX", &c.Outbox)
 	sec("MANA_SERVICE_KEY", &c.ServiceKey)
 	sec("PERSONA_SEED_SECRET", &c.SeedSecret)
 	sec("DASHBOARD_PASSWORD", &c.DashboardPassword)
@@ -659,6 +666,7 @@ func (c Config) YAML() ([]byte, error) {
 		MemoryRuns       int              `yaml:"memoryRuns"`
 		Grace            string           `yaml:"grace"`
 		DB               string           `yaml:"db"`
+		Outbox           string           `yaml:"outbox,omitempty"`
 		Prices           map[string]Price `yaml:"prices"`
 		Targets          []target.Config  `yaml:"targets,omitempty"`
 		RecordArguments  bool             `yaml:"recordArguments"`
@@ -671,7 +679,7 @@ func (c Config) YAML() ([]byte, error) {
 		OpenAIAPIKey: c.OpenAIAPIKey.String(), OpenAIBaseURL: c.OpenAIBaseURL, MaxTokens: c.MaxTokens, SimSeed: c.SimSeed,
 		TickInterval: c.TickInterval.String(), Concurrency: c.Concurrency, Paused: c.Paused,
 		RunDeadline: c.RunDeadline.String(), MaxTurns: c.MaxTurns, TokenBudget: c.TokenBudget,
-		MemoryRuns: c.MemoryRuns, Grace: c.Grace.String(), DB: c.DB.String(), Prices: c.Prices, Targets: c.Targets,
+		MemoryRuns: c.MemoryRuns, Grace: c.Grace.String(), DB: c.DB.String(), Outbox: c.Outbox, Prices: c.Prices, Targets: c.Targets,
 		RecordArguments: c.RecordArguments,
 	})
 	if err != nil {

@@ -48,6 +48,7 @@ func (r *Runner) handleHealth(w http.ResponseWriter, _ *http.Request) {
 		"tickIntervalMs": r.cfg.TickInterval.Milliseconds(),
 		"concurrency":    r.cfg.Concurrency,
 		"lastTick":       r.LastTick(),
+		"outbox":         r.outboxHealth(),
 	}
 	// Ours, additive: the auth service's missing extension endpoints and what replaces them.
 	if fr, ok := r.store.(fallbackReporter); ok {
@@ -56,6 +57,15 @@ func (r *Runner) handleHealth(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// outboxHealth is /health's view of the outbox: null without one.
+func (r *Runner) outboxHealth() any {
+	if r.outbox == nil {
+		return nil
+	}
+	pending, failed := r.outbox.depth()
+	return map[string]any{"runs": pending, "failedRuns": failed}
 }
 
 // serviceKey admits requests whose X-Service-Key equals the configured key, compared in constant

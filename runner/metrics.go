@@ -32,6 +32,11 @@ type metrics struct {
 	skipped     prometheus.Counter
 	running     prometheus.Gauge
 	paused      prometheus.Gauge
+
+	outboxRuns     prometheus.Gauge
+	outboxFailed   prometheus.Gauge
+	outboxKept     prometheus.Counter
+	outboxReplayed prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -62,8 +67,21 @@ func newMetrics() *metrics {
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "runner_paused", Help: "1 while the runner is paused.",
 		}),
+		outboxRuns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "persona_outbox_runs", Help: "Finished runs waiting in the outbox for the store to take them.",
+		}),
+		outboxFailed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "persona_outbox_failed_runs", Help: "Runs from the outbox the store refused for good (kept in its failed/ directory).",
+		}),
+		outboxKept: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "persona_outbox_kept_total", Help: "Finished runs put in the outbox because the store did not take them in time.",
+		}),
+		outboxReplayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "persona_outbox_replayed_total", Help: "Runs from the outbox the store took on replay.",
+		}),
 	}
 	m.reg.MustRegister(m.ticks, m.toolCalls, m.errors, m.runDuration, m.tokens, m.skipped, m.running, m.paused,
+		m.outboxRuns, m.outboxFailed, m.outboxKept, m.outboxReplayed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series that exist from the start read 0 instead of being absent, which keeps rate() honest.
 	for _, k := range []string{"input", "output", "cached"} {

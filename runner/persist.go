@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/persona-runner/persona-runner/authapi"
@@ -80,18 +84,24 @@ func (p httpPersistence) History(ctx context.Context, personaID string, runs int
 // jitter. The rows carry deterministic ids and inserts skip existing ids, so a retry after a
 // write that did land is harmless.
 type retryPolicy struct {
-	attempts int
+	attempts int // 0: until the context ends
 	base     time.Duration
 	max      time.Duration
 }
 
-var defaultRetry = retryPolicy{attempts: 5, base: 200 * time.Millisecond, max: 5 * time.Second}
+var (
+	// defaultRetry is for claims and releases: a few quick tries, the next tick tries again.
+	defaultRetry = retryPolicy{attempts: 5, base: 200 * time.Millisecond, max: 5 * time.Second}
+	// persistRetry is for a finished run's rows: every transient failure is tried again for as
+	// long as the persist budget lasts (the context's deadline); then the run goes to the outbox.
+	persistRetry = retryPolicy{base: 200 * time.Millisecond, max: 5 * time.Second}
+)
 
 func (p retryPolicy) do(ctx context.Context, f func(context.Context) error) error {
 	delay := p.base
 	for attempt := 1; ; attempt++ {
 		err := f(ctx)
-		if err == nil || !transient(err) || attempt >= p.attempts || ctx.Err() != nil {
+		if err == nil || !transient(err) || (p.attempts > 0 && attempt >= p.attempts) || ctx.Err() != nil {
 			return err
 		}
 		wait := delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))
@@ -103,17 +113,20 @@ func (p retryPolicy) do(ctx context.Context, f func(context.Context) error) erro
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%w (gave up retrying: %w)", err, ctx.Err())
+			return fmt.Errorf("%w (gave up retrying after %d attempts: %w)", err, attempt, context.Cause(ctx))
 		case <-t.C:
 		}
 		delay = min(delay*2, p.max)
 	}
 }
 
-// transient reports whether a failed persistence call may succeed when tried again: not for
-// invalid rows, unknown personas, conflicts or refused credentials, nor once the context is over.
+// transient reports whether a failed persistence call may succeed when tried again. Only failures
+// of known kinds are: a connection refused, reset or cut (the auth API or the database restarting),
+// a timeout, an answer 408, 429 or 5xx of the auth API, a PostgreSQL error of the connection,
+// serialisation, deadlock or shutdown classes, a busy SQLite. Never a 4xx answer otherwise
+// (invalid rows, unknown personas, refused credentials), nor the end of the caller's context.
 func transient(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil {
 		return false
 	}
 	for _, permanent := range []error{persona.ErrInvalid, persona.ErrNotFound, persona.ErrConflict, persona.ErrNotPersona} {
@@ -125,5 +138,41 @@ func transient(err error) bool {
 	if errors.As(err, &ae) {
 		return ae.Status == http.StatusRequestTimeout || ae.Status == http.StatusTooManyRequests || ae.Status >= 500
 	}
-	return true
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return dns.IsTimeout || dns.IsTemporary
+	}
+	for _, errno := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
+		syscall.ETIMEDOUT, syscall.EHOSTUNREACH, syscall.ENETUNREACH, io.ErrUnexpectedEOF, io.EOF} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return true // dial, read or write on a connection that failed
+	}
+	// pgx: an error it marks safe to retry (nothing was sent), or a server error of a class that
+	// passes (pgconn.PgError's SQLState), without importing the driver here.
+	var safe interface{ SafeToRetry() bool }
+	if errors.As(err, &safe) && safe.SafeToRetry() {
+		return true
+	}
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) {
+		code := pg.SQLState()
+		return strings.HasPrefix(code, "08") || code == "40001" || code == "40P01" || code == "53300" ||
+			code == "57P01" || code == "57P02" || code == "57P03"
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// A timeout of its own (a client's) was caught above as a net.Error; this is the
+		// caller's context ending.
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY")
 }

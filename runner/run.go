@@ -111,8 +111,20 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 	// that keeps the parent's values but not its cancellation, within persistTimeout.
 	pctx, pcancel := context.WithTimeout(context.WithoutCancel(parent), r.persistTimeout)
 	defer pcancel()
-	tick := rn.record(status, errText)
-	if perr := rn.persist(pctx, &tick); perr != nil {
+	rec := persona.RunRecord{Tick: rn.record(status, errText), Actions: rn.actions, Feedback: rn.feedback()}
+	perr := r.writeRun(pctx, r.persistRetry, p.Email, &rec)
+	tick := rec.Tick
+	if perr != nil && errors.Is(perr, errUnsaved) {
+		// The store is unreachable for longer than the budget: the run is kept in the outbox and
+		// replayed until the store takes it; its lease holds until then.
+		if oerr := r.keep(p.Email, rec); oerr != nil {
+			perr = fmt.Errorf("%w; and it could not be kept in the outbox: %v", perr, oerr)
+		} else {
+			r.log.Warn("the store did not take the run in time; kept in the outbox for replay", "persona", p.Email, "tick", rn.tickID, "err", perr)
+			perr = nil
+		}
+	}
+	if perr != nil {
 		// Rows that were not written make the run a failure wherever it is reported (result,
 		// events, metrics), not only in the tick record persist marked failed, whose back-off
 		// the store then applies.
@@ -637,47 +649,76 @@ func stripNUL(v any) any {
 	return v
 }
 
-// persist writes the run in one call when the persistence is a RunRecorder; otherwise, or when
-// that fails, it writes the actions (chunks of ≤500), the feedback (≤100) and then the tick
-// record, which releases the lease. Rows carry deterministic ids, so retries cannot duplicate them. When
-// rows cannot be written, the tick record says so (status failed, so the store backs the persona
-// off) and is still written. The error names what was not written, without a stage prefix.
-func (rn *run) persist(ctx context.Context, tick *persona.Tick) error {
-	r := rn.r
-	fb := rn.feedback()
+// errUnsaved marks a persist error after which the run's rows may still be written: every
+// failure was transient and the persist budget ran out. Such a run goes to the outbox.
+var errUnsaved = errors.New("the store did not take the run in time")
+
+// errTickRefused marks a writeRun error after which the store refused the tick record for good.
+// It reads as nothing, so the message stays the list of what was not written.
+var errTickRefused = errors.New("")
+
+// writeRun writes a run in one call when the persistence is a RunRecorder; otherwise, or when that
+// fails for good, it writes the actions (chunks of ≤500), the feedback (≤100) and then the tick
+// record, which releases the lease. Rows carry deterministic ids, so retries cannot duplicate
+// them. Transient failures are retried by policy; when they outlast ctx, writeRun stops and
+// returns an error matching errUnsaved, having written no tick record, so the lease holds until
+// the run is replayed from the outbox. When rows are refused for good, the tick record says so
+// (status failed, so the store backs the persona off) and is still written. The error names what
+// was not written, without a stage prefix.
+func (r *Runner) writeRun(ctx context.Context, policy retryPolicy, email string, rec *persona.RunRecord) error {
+	unsaved := func(what string, err error) error {
+		return fmt.Errorf("%s not written: %w (%w)", what, err, errUnsaved)
+	}
+	personaID := rec.Tick.PersonaID
 	if rr, ok := r.store.(RunRecorder); ok {
-		rec := persona.RunRecord{Tick: *tick, Actions: rn.actions, Feedback: fb}
-		err := r.retry.do(ctx, func(ctx context.Context) error { return rr.RecordRun(ctx, rec) })
+		err := policy.do(ctx, func(ctx context.Context) error { return rr.RecordRun(ctx, *rec) })
 		if err == nil {
 			return nil
 		}
+		if transient(err) || ctx.Err() != nil {
+			return unsaved("run", err)
+		}
 		// Nothing of it was written: the separate writes below name the part that fails and
 		// still record the tick (as failed) when the rows cannot be written.
-		r.log.Warn("writing the run in one transaction failed; writing its parts", "persona", rn.p.Email, "tick", rn.tickID, "err", err)
+		r.log.Warn("writing the run in one transaction failed; writing its parts", "persona", email, "tick", rec.Tick.TickID, "err", err)
 	}
 	var errs []string
-	for i := 0; i < len(rn.actions); i += persona.MaxActionsPerBatch {
-		chunk := rn.actions[i:min(i+persona.MaxActionsPerBatch, len(rn.actions))]
-		if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.InsertActions(ctx, rn.p.UserID, chunk) }); err != nil {
-			errs = append(errs, fmt.Sprintf("actions %d–%d of %d not written: %v", i+1, len(rn.actions), len(rn.actions), err))
+	actions, fb := rec.Actions, rec.Feedback
+	for i := 0; i < len(actions); i += persona.MaxActionsPerBatch {
+		chunk := actions[i:min(i+persona.MaxActionsPerBatch, len(actions))]
+		if err := policy.do(ctx, func(ctx context.Context) error { return r.store.InsertActions(ctx, personaID, chunk) }); err != nil {
+			what := fmt.Sprintf("actions %d–%d of %d", i+1, len(actions), len(actions))
+			if transient(err) || ctx.Err() != nil {
+				return unsaved(what, err)
+			}
+			errs = append(errs, fmt.Sprintf("%s not written: %v", what, err))
 			break
 		}
 	}
 	for i := 0; i < len(fb); i += persona.MaxFeedbackPerBatch {
 		chunk := fb[i:min(i+persona.MaxFeedbackPerBatch, len(fb))]
-		if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.InsertFeedback(ctx, rn.p.UserID, chunk) }); err != nil {
-			errs = append(errs, fmt.Sprintf("feedback %d–%d of %d not written: %v", i+1, len(fb), len(fb), err))
+		if err := policy.do(ctx, func(ctx context.Context) error { return r.store.InsertFeedback(ctx, personaID, chunk) }); err != nil {
+			what := fmt.Sprintf("feedback %d–%d of %d", i+1, len(fb), len(fb))
+			if transient(err) || ctx.Err() != nil {
+				return unsaved(what, err)
+			}
+			errs = append(errs, fmt.Sprintf("%s not written: %v", what, err))
 			break
 		}
 	}
+	tick := &rec.Tick
 	if len(errs) > 0 {
-		if tick.Status == persona.TickOK {
+		if tick.Status.Completed() {
 			tick.Status = persona.TickFailed
 		}
 		tick.Error = cleanText(strings.Trim(stagePersist+": "+strings.Join(errs, "; ")+"; "+tick.Error, "; "), 2000)
 	}
-	if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.RecordTick(ctx, *tick) }); err != nil {
+	if err := policy.do(ctx, func(ctx context.Context) error { return r.store.RecordTick(ctx, *tick) }); err != nil {
+		if transient(err) || ctx.Err() != nil {
+			return unsaved("tick record", err)
+		}
 		errs = append(errs, fmt.Sprintf("tick record not written: %v", err))
+		return fmt.Errorf("%s%w", strings.Join(errs, "; "), errTickRefused)
 	}
 	if len(errs) == 0 {
 		return nil

@@ -29,6 +29,9 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock of records and prompts; nil means time.Now.
 	Now func() time.Time
+	// PersistBudget is how long a finished run's rows are retried before the run goes to the
+	// outbox (cfg.Outbox); zero means config.PersistTimeout, which the lease covers.
+	PersistBudget time.Duration
 	// OnEvent, when set, is called for every Event. It runs on the workers' goroutines, so it
 	// must be safe for concurrent use and quick.
 	OnEvent func(Event)
@@ -119,7 +122,11 @@ type Runner struct {
 	connectTimeout time.Duration // MCP connect, wrapped in our own timer
 	callTimeout    time.Duration // one tool call
 	persistTimeout time.Duration // writing a run's rows after it ended
-	retry          retryPolicy
+	retry          retryPolicy   // claims, releases, replays: a few tries
+	persistRetry   retryPolicy   // a finished run's rows: until persistTimeout is spent
+
+	outbox   *outbox    // nil without cfg.Outbox
+	replayMu sync.Mutex // one outbox replay at a time
 }
 
 // New checks the configuration and builds a runner. It starts nothing.
@@ -152,6 +159,18 @@ func New(cfg config.Config, deps Deps) (*Runner, error) {
 		callTimeout:    60 * time.Second,
 		persistTimeout: config.PersistTimeout, // the lease covers it (config.Lease)
 		retry:          defaultRetry,
+		persistRetry:   persistRetry,
+	}
+	if deps.PersistBudget > 0 {
+		r.persistTimeout = deps.PersistBudget
+	}
+	if cfg.Outbox != "" {
+		ob, err := openOutbox(cfg.Outbox)
+		if err != nil {
+			return nil, fmt.Errorf("runner: %w", err)
+		}
+		r.outbox = ob
+		r.setOutboxGauges()
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -315,6 +334,11 @@ func (r *Runner) Tick(ctx context.Context) (Result, error) {
 		return Result{Failed: []RunFailure{}}, nil
 	}
 	start := time.Now()
+	// Runs kept in the outbox go first: each one that lands releases its persona's lease with
+	// its tick record, before anyone is claimed.
+	if n, err := r.ReplayOutbox(ctx); err != nil {
+		r.log.Warn("outbox replay stopped", "written", n, "err", err)
+	}
 	r.emit(Event{Kind: TickStarted})
 	res, err := r.tick(ctx)
 	res.DurationMs = time.Since(start).Milliseconds()
@@ -462,6 +486,12 @@ claiming:
 		for n > 0 && len(queue) > 0 {
 			q := queue[0]
 			queue = queue[1:]
+			if r.outbox != nil && r.outbox.holds(q.p.UserID) {
+				// It ran, and its rows wait in the outbox (its lease ran out before they
+				// landed): it is not run again. Writing them now releases its lease.
+				r.replayFor(ctx, q.p)
+				continue
+			}
 			if !r.startable(q.claimed) {
 				r.release(ctx, q.p, "not started: its lease would not have covered the run")
 				continue

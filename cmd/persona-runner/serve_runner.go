@@ -158,6 +158,9 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		defer fb.(io.Closer).Close()
 		persist = fb
 	}
+	if cfg.Outbox == "" {
+		cfg.Outbox = defaultOutbox(cfg.DB.Value())
+	}
 	targets, err := buildTargets(cfg, env.Getenv, log)
 	if err != nil {
 		return err

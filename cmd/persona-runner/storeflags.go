@@ -121,3 +121,12 @@ func passwordCost(getenv func(string) string) (int, error) {
 	}
 	return n, nil
 }
+
+// defaultOutbox is the runner's outbox when RUNNER_OUTBOX and the config file give none: outbox/
+// beside the SQLite file of dsn, else (PostgreSQL, the auth API) ./data/outbox.
+func defaultOutbox(dsn string) string {
+	if dsn != "" && !strings.Contains(dsn, "://") {
+		return filepath.Join(filepath.Dir(dsn), "outbox")
+	}
+	return filepath.Join(filepath.Dir(DefaultDB), "outbox")
+}

@@ -108,6 +108,9 @@ func (c *UpCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Outbox == "" {
+		cfg.Outbox = defaultOutbox(dsn)
+	}
 	logLevel := slog.LevelWarn
 	if c.Verbose {
 		logLevel = slog.LevelInfo

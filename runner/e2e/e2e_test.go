@@ -43,6 +43,8 @@ type stack struct {
 	fake    *fake.Server
 	client  *authapi.Client // with the service key
 	ids     map[string]string
+	authAPI *authapi.Server
+	authSrv *httptest.Server
 }
 
 func newStack(t *testing.T, pg bool, emails ...string) *stack {
@@ -97,6 +99,7 @@ func newCompatStack(t *testing.T, pg bool, compat string, emails ...string) *sta
 	authSrv.Listener = ln
 	authSrv.Start()
 	t.Cleanup(authSrv.Close)
+	s.authAPI, s.authSrv = api, authSrv
 
 	a, err := app.New(app.Config{
 		DB: s.db.SQL(), Dialect: s.db.Dialect(), Spaces: s.db, RateLimit: -1,
