@@ -244,11 +244,43 @@ func (c *Client) PostActions(ctx context.Context, personaID string, rows []perso
 	for i, a := range rows {
 		req.Actions[i] = rowFromAction(a)
 	}
-	var out BatchResult
+	var out batchAnswer
 	if err := c.do(ctx, http.MethodPost, personaPath(personaID, "actions"), c.serviceAuth(), req, &out); err != nil {
 		return BatchResult{}, fmt.Errorf("post %d actions for %s: %w", len(rows), personaID, err)
 	}
-	return out, nil
+	res, err := out.check(len(rows))
+	if err != nil {
+		return res, fmt.Errorf("post %d actions for %s: %w", len(rows), personaID, err)
+	}
+	return res, nil
+}
+
+// batchAnswer is the answer to an actions or feedback POST as any server gives it: ours always
+// counts duplicates, the original Mana server answers {ok, written} only.
+type batchAnswer struct {
+	OK         *bool `json:"ok"`
+	Written    int   `json:"written"`
+	Duplicates *int  `json:"duplicates"`
+}
+
+// check turns the answer into a BatchResult. It fails only when the server said it did not
+// accept the batch, or when its own counts leave rows unaccounted for (written + duplicates
+// less than sent). An answer without duplicates is the original server's: every row it did not
+// count as written is taken for a duplicate of an earlier attempt, so no alarm.
+func (a batchAnswer) check(sent int) (BatchResult, error) {
+	res := BatchResult{OK: a.OK == nil || *a.OK, Written: a.Written}
+	if a.Duplicates != nil {
+		res.Duplicates = *a.Duplicates
+	} else if a.Written < sent {
+		res.Duplicates = sent - a.Written
+	}
+	if !res.OK {
+		return res, fmt.Errorf("the server answered ok: false (%d written)", a.Written)
+	}
+	if res.Written+res.Duplicates < sent {
+		return res, fmt.Errorf("the server accounted for %d of %d rows (%d written, %d duplicates)", res.Written+res.Duplicates, sent, res.Written, res.Duplicates)
+	}
+	return res, nil
 }
 
 // PostFeedback sends one batch of feedback rows (1–100).
@@ -257,11 +289,15 @@ func (c *Client) PostFeedback(ctx context.Context, personaID string, rows []pers
 	for i, f := range rows {
 		req.Feedback[i] = rowFromFeedback(f)
 	}
-	var out BatchResult
+	var out batchAnswer
 	if err := c.do(ctx, http.MethodPost, personaPath(personaID, "feedback"), c.serviceAuth(), req, &out); err != nil {
 		return BatchResult{}, fmt.Errorf("post %d feedback rows for %s: %w", len(rows), personaID, err)
 	}
-	return out, nil
+	res, err := out.check(len(rows))
+	if err != nil {
+		return res, fmt.Errorf("post %d feedback rows for %s: %w", len(rows), personaID, err)
+	}
+	return res, nil
 }
 
 // PostTick upserts a tick record (t.PersonaID names the persona); a terminal status releases the

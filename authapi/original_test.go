@@ -1,6 +1,11 @@
 package authapi_test
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"time"
 
 	"testing"
@@ -163,4 +168,48 @@ func (b *bundle) dueIDs(t testing.TB) map[string]bool {
 		out[p.(map[string]any)["userId"].(string)] = true
 	}
 	return out
+}
+
+// TestClientAcceptsTheOriginalsBatchAnswers (16.4): the original server answers {ok, written}
+// without duplicates; the client takes that as accepted, also for a replay it counts as 0
+// written, and alarms only when a server's own counts leave rows unaccounted for.
+func TestClientAcceptsTheOriginalsBatchAnswers(t *testing.T) {
+	t.Parallel()
+	eachCompatStore(t, func(t *testing.T, b *bundle) {
+		id := b.mustPersona(t, "persona.compat@mana.test")
+		rows := []persona.Action{
+			{TickID: "c1", ToolName: "todo.create", Result: persona.ResultOK, Seq: 0},
+			{TickID: "c1", ToolName: "todo.create", Result: persona.ResultOK, Seq: 1},
+		}
+		for range 2 {
+			res, err := b.client.PostActions(b.ctx, id, rows)
+			if err != nil || !res.OK || res.Written+res.Duplicates != 2 {
+				t.Fatalf("PostActions against the original's shapes = %+v, %v", res, err)
+			}
+		}
+		res, err := b.client.PostFeedback(b.ctx, id, []persona.Feedback{{TickID: "c1", Module: "todo", Rating: 4}})
+		if err != nil || res.Written != 1 {
+			t.Fatalf("PostFeedback against the original's shapes = %+v, %v", res, err)
+		}
+	})
+	for _, tc := range []struct{ answer, wantErr string }{
+		{`{"ok":true,"written":2}`, ""},
+		{`{"ok":true,"written":0}`, ""}, // a replay, as the original counts it
+		{`{"ok":true,"written":1,"duplicates":1}`, ""},
+		{`{"ok":true,"written":1,"duplicates":0}`, "accounted for 1 of 2 rows"},
+		{`{"ok":false,"written":0}`, "ok: false"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, tc.answer)
+		}))
+		cl := authapi.NewClient(srv.URL, srv.Client())
+		cl.ServiceKey = serviceKey
+		_, err := cl.PostActions(context.Background(), "p", []persona.Action{
+			{TickID: "c", ToolName: "a.b", Result: persona.ResultOK}, {TickID: "c", ToolName: "a.b", Result: persona.ResultOK, Seq: 1}})
+		srv.Close()
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("answer %s: error %v, want %q", tc.answer, err, tc.wantErr)
+		}
+	}
 }

@@ -36,6 +36,7 @@ type memStore struct {
 	claims   int
 	batches  []int // sizes of action batches
 
+	failClaims  int   // fail this many Claim calls with failErr
 	failActions int   // fail this many InsertActions calls with failErr
 	failTicks   int   // fail this many RecordTick calls with failErr
 	failErr     error // default: a transient error
@@ -53,6 +54,13 @@ func (s *memStore) Claim(_ context.Context, runnerID string, limit int, _ time.D
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.claims++
+	if s.failClaims > 0 {
+		s.failClaims--
+		if s.failErr != nil {
+			return nil, s.failErr
+		}
+		return nil, errors.New("dial tcp 127.0.0.1:3001: connect: connection refused")
+	}
 	var out []persona.DuePersona
 	if s.maxClaims > 0 && s.claims > s.maxClaims {
 		return nil, nil

@@ -431,3 +431,40 @@ func TestClaimAheadReleasesUnstartedOnStop(t *testing.T) {
 		t.Errorf("%d runs started; want 8", n)
 	}
 }
+
+// TestHealthShowsFailedTick: a tick whose claim failed says so in /health's lastTick, not only in
+// the log (due 0 alone reads as "nobody was due").
+func TestHealthShowsFailedTick(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testConfig(), day(threeCalls(), goodRating), testPersona("persona.lena@mana.test"))
+	b.store.failClaims = 100
+	srv := httptest.NewServer(b.r.Handler())
+	defer srv.Close()
+	if _, err := b.r.Tick(context.Background()); err == nil {
+		t.Fatal("a tick whose claims all failed reported no error")
+	}
+	var h struct {
+		LastTick map[string]any `json:"lastTick"`
+	}
+	if err := json.Unmarshal([]byte(get(t, srv.URL+"/health")), &h); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := h.LastTick["error"].(string)
+	if !strings.Contains(msg, "connection refused") || h.LastTick["due"] != float64(0) {
+		t.Errorf("lastTick = %v, want due 0 and the claim's error", h.LastTick)
+	}
+	// The next tick that works clears it.
+	b.store.mu.Lock()
+	b.store.failClaims = 0
+	b.store.mu.Unlock()
+	if _, err := b.r.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.LastTick = nil
+	if err := json.Unmarshal([]byte(get(t, srv.URL+"/health")), &h); err != nil {
+		t.Fatal(err)
+	}
+	if _, has := h.LastTick["error"]; has || h.LastTick["ranSuccessfully"] != float64(1) {
+		t.Errorf("lastTick after a good tick = %v", h.LastTick)
+	}
+}

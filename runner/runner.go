@@ -77,9 +77,12 @@ type Result struct {
 	Failed          []RunFailure `json:"failed"`
 	// Degraded runs made their calls but gave no usable ratings (ours, additive): neither
 	// successful nor failed.
-	Degraded   []RunFailure         `json:"degraded,omitempty"`
-	DurationMs int64                `json:"durationMs"`
-	Outcomes   []persona.TickStatus `json:"-"`
+	Degraded   []RunFailure `json:"degraded,omitempty"`
+	DurationMs int64        `json:"durationMs"`
+	// Error says why the tick itself failed (ours, additive), e.g. claiming due personas did
+	// not work: due is then 0 for want of a list, not because nobody was due.
+	Error    string               `json:"error,omitempty"`
+	Outcomes []persona.TickStatus `json:"-"`
 }
 
 // RunFailure is one persona run that did not end ok.
@@ -342,6 +345,9 @@ func (r *Runner) Tick(ctx context.Context) (Result, error) {
 	r.emit(Event{Kind: TickStarted})
 	res, err := r.tick(ctx)
 	res.DurationMs = time.Since(start).Milliseconds()
+	if err != nil {
+		res.Error = err.Error()
+	}
 	r.lastTick.Store(&res)
 	r.emit(Event{Kind: TickFinished, Result: &res, Duration: time.Since(start)})
 	r.log.Info("tick finished", "due", res.Due, "ok", res.RanSuccessfully, "failed", len(res.Failed), "durationMs", res.DurationMs)
