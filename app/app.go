@@ -71,6 +71,11 @@ type Config struct {
 	// (DefaultRateLimit and DefaultRateWindow when zero; a negative RateLimit means no limit).
 	RateLimit  int
 	RateWindow time.Duration
+	// TrustIssuerSpaces lets a verified token act in a space this app does not know (one the
+	// token's issuer, e.g. a real Mana deployment, keeps): the app records the space on first use
+	// (slug issuer-…, no members) and admits every verified user of the issuer to it. Spaces the
+	// app knows of its own keep the membership check. Off by default.
+	TrustIssuerSpaces bool
 	// MembershipCacheTTL is how long a checked membership is trusted before it is checked
 	// again: the longest a member removed from a space can keep working in it
 	// (DefaultMembershipCacheTTL when zero; negative means check on every request).

@@ -97,6 +97,9 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		}
 		if !a.auth.member(space, claims.Subject) {
 			ok, err := a.cfg.Spaces.IsMember(r.Context(), space, claims.Subject)
+			if err == nil && !ok && a.cfg.TrustIssuerSpaces {
+				ok, err = a.issuerSpace(r.Context(), space)
+			}
 			if err != nil {
 				a.log.ErrorContext(r.Context(), "check space membership", "space", space, "user", claims.Subject, "error", err)
 				writeError(w, http.StatusInternalServerError, "INTERNAL", "space membership could not be checked")

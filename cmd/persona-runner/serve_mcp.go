@@ -28,6 +28,7 @@ type ServeMCPCmd struct {
 	Issuer      string        `name:"issuer" placeholder:"URL" help:"The iss the tokens must carry (default: the auth URL)."`
 	SessionIdle time.Duration `name:"session-idle" default:"30m" help:"Close an MCP session after this long without a request."`
 	RateLimit   int           `name:"rate-limit" default:"30" help:"Most calls of one tool per user per minute."`
+	TrustIssuer bool          `name:"trust-issuer-spaces" help:"Admit a verified token to a space this app does not know, on its issuer's word (a real Mana deployment's personas and spaces); the app's own spaces keep the membership check. Off by default."`
 }
 
 // Run serves until the context ends, then closes the MCP sessions and shuts down gracefully.
@@ -69,6 +70,7 @@ func (c *ServeMCPCmd) Run(env *Env) error {
 		Logger:             log,
 		SessionIdleTimeout: c.SessionIdle,
 		RateLimit:          c.RateLimit,
+		TrustIssuerSpaces:  c.TrustIssuer,
 	})
 	if err != nil {
 		return err
