@@ -46,6 +46,10 @@ type Catalog struct {
 	Source   string    `json:"-" yaml:"-"`
 	Spaces   []Space   `json:"spaces,omitempty" yaml:"spaces,omitempty"`
 	Personas []Persona `json:"personas" yaml:"personas"`
+	// Schema and Description are fields of Mana's catalog.json that mean nothing here: accepted
+	// and ignored, so its catalog loads as it is.
+	Schema      string `json:"-" yaml:"$schema,omitempty"`
+	Description string `json:"-" yaml:"description,omitempty"`
 
 	lines map[string]int // the line of every path seen in the file, for later checks (CheckModules)
 }
@@ -63,6 +67,8 @@ type Persona struct {
 	Target string `json:"target,omitempty" yaml:"target,omitempty"`
 	// Secrets say where the persona's secrets are read at run time: {env: VAR} or {file: PATH}.
 	Secrets map[string]persona.SecretRef `json:"secrets,omitempty" yaml:"secrets,omitempty"`
+	// Description is accepted and ignored, as in Catalog.
+	Description string `json:"-" yaml:"description,omitempty"`
 }
 
 // Space is a shared space of the catalog; members are persona emails.
@@ -76,8 +82,8 @@ type Space struct {
 // The fields each mapping may hold. Unknown fields are rejected: a typo such as "tickCadance"
 // would otherwise silently fall back to a default.
 var (
-	topFields     = []string{"spaces", "personas"}
-	personaFields = []string{"name", "email", "archetype", "tickCadence", "timezone", "moduleMix", "systemPrompt", "target", "secrets"}
+	topFields     = []string{"spaces", "personas", "$schema", "description"}
+	personaFields = []string{"name", "email", "archetype", "tickCadence", "timezone", "moduleMix", "systemPrompt", "target", "secrets", "description"}
 	spaceFields   = []string{"slug", "name", "type", "members"}
 )
 
@@ -447,6 +453,7 @@ func (p *problems) walk(body ast.Node) {
 			if seq, ok := unwrap(it.Value()).(ast.ArrayNode); ok {
 				p.walkList(seq, "spaces", spaceFields, spaceWhere)
 			}
+		case "$schema", "description":
 		default:
 			if !it.Key().IsMergeKey() {
 				p.add(line, "", key, "unknown field (allowed: %s)", strings.Join(topFields, ", "))

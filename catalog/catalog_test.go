@@ -431,3 +431,29 @@ func TestDemoModules(t *testing.T) {
 		t.Errorf("DemoModules (-want +got):\n%s", diff)
 	}
 }
+
+// Issue 16.6: Mana's catalog.json loads as it is — $schema and description are ignored — and
+// its modules are accepted for a target whose tools offer them, refused for one whose do not.
+func TestManaCatalogFile(t *testing.T) {
+	t.Parallel()
+	c, err := catalog.Load("testdata/mana-catalog.json", nil)
+	if err != nil {
+		t.Fatalf("load Mana's catalog.json: %v", err)
+	}
+	if len(c.Personas) != 2 || c.Personas[0].ModuleMix["newsResearch"] != 0.3 || c.Personas[1].TickCadence != persona.Weekdays {
+		t.Fatalf("personas %+v", c.Personas)
+	}
+	offered := []string{"articles", "dreams", "goals", "library", "newsResearch", "todo"}
+	if err := c.CheckModules("mana", true, offered); err != nil {
+		t.Errorf("modules against a target offering them: %v", err)
+	}
+	err = c.CheckModules("demo", true, catalog.DemoModules)
+	if err == nil || !strings.Contains(err.Error(), `unknown module "articles" of target demo`) {
+		t.Errorf("modules against the demo app: err = %v, want one naming articles", err)
+	}
+	// A field that is neither ours nor Mana's is still a typo worth an error.
+	if _, err := catalog.Parse("x.json", []byte(`{"$schema":"s","descripton":"typo","personas":[]}`), nil); err == nil ||
+		!strings.Contains(err.Error(), "descripton") {
+		t.Errorf("a misspelt field: err = %v", err)
+	}
+}

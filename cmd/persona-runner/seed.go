@@ -36,7 +36,15 @@ type seeder interface {
 // Run validates the catalog before it touches the store, so a bad catalog writes nothing and
 // needs no database at all.
 func (c *SeedCmd) Run(env *Env) error {
-	cat, err := loadCatalog(c.Catalog)
+	// Through --auth the app is a running service's (a real Mana deployment's modules: articles,
+	// dreams, …); its runner checks the modules against the app's tools at start.
+	var cat *catalog.Catalog
+	var err error
+	if c.Auth != "" && c.Catalog != "" {
+		cat, err = catalog.Load(c.Catalog, nil)
+	} else {
+		cat, err = loadCatalog(c.Catalog)
+	}
 	if err != nil {
 		return err
 	}
