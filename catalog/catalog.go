@@ -82,8 +82,11 @@ type Space struct {
 // The fields each mapping may hold. Unknown fields are rejected: a typo such as "tickCadance"
 // would otherwise silently fall back to a default.
 var (
-	topFields     = []string{"spaces", "personas", "$schema", "description"}
-	personaFields = []string{"name", "email", "archetype", "tickCadence", "timezone", "moduleMix", "systemPrompt", "target", "secrets", "description"}
+	topFields     = []string{"spaces", "personas"}
+	personaFields = []string{"name", "email", "archetype", "tickCadence", "timezone", "moduleMix", "systemPrompt", "target", "secrets"}
+	// ignoredFields are fields of Mana's catalog.json that mean nothing here: accepted anywhere
+	// a persona or the top level may hold them, and ignored.
+	ignoredFields = []string{"$schema", "description"}
 	spaceFields   = []string{"slug", "name", "type", "members"}
 )
 
@@ -453,7 +456,7 @@ func (p *problems) walk(body ast.Node) {
 			if seq, ok := unwrap(it.Value()).(ast.ArrayNode); ok {
 				p.walkList(seq, "spaces", spaceFields, spaceWhere)
 			}
-		case "$schema", "description":
+		case "$schema", "description": // ignoredFields
 		default:
 			if !it.Key().IsMergeKey() {
 				p.add(line, "", key, "unknown field (allowed: %s)", strings.Join(topFields, ", "))
@@ -488,7 +491,7 @@ func (p *problems) walkList(seq ast.ArrayNode, list string, fields []string, whe
 			if mi.Key().IsMergeKey() {
 				continue
 			}
-			if !contains(fields, key) {
+			if !contains(fields, key) && (list != "personas" || !contains(ignoredFields, key)) {
 				p.add(line, w, key, "unknown field (allowed: %s)", strings.Join(fields, ", "))
 				continue
 			}
