@@ -63,6 +63,9 @@ type run struct {
 	summary    string
 	notes      []string // problems that did not end the run, kept in the tick record's error
 
+	// session is the run's connection to its target, kept after it closed for its stderr.
+	session ToolSession
+
 	tools   map[string]ToolSpec // every tool the target listed, offered or hidden, by MCP name
 	actions []persona.Action
 	used    []string // modules of the app's tools called, in order of first use
@@ -169,6 +172,7 @@ func (rn *run) execute(ctx context.Context) error {
 	if err != nil {
 		return stageErr(target.StageOf(err, stageMCP), err)
 	}
+	rn.session = tools
 	defer tools.Close()
 	rn.server = tools.Server()
 	specs, err := tools.ListTools(ctx)
@@ -270,7 +274,9 @@ func (rn *run) openTools(ctx context.Context) (ToolSession, error) {
 	}
 	ch := make(chan opened, 1)
 	go func() {
-		s, err := rn.r.targets.Open(cctx, rn.p, target.OpenOptions{})
+		// The session lives as long as the run: a stdio server is ended at the run's deadline
+		// or the runner's stop even when nothing else closes it.
+		s, err := rn.r.targets.Open(cctx, rn.p, target.OpenOptions{Lifetime: ctx})
 		ch <- opened{s, err}
 	}()
 	select {
@@ -530,7 +536,13 @@ type transcript struct {
 	Tools        []string        `json:"tools"`
 	Messages     []model.Message `json:"messages"`
 	RatingTurnAt *int            `json:"ratingTurnAt,omitempty"`
+	// ServerStderr is what a stdio server wrote to its stderr during the run (at most 64 KB,
+	// its head and tail): the app's own account of what went wrong.
+	ServerStderr string `json:"serverStderr,omitempty"`
 }
+
+// stderrer is a session that keeps its server's stderr (target.Session of a stdio target).
+type stderrer interface{ Stderr() string }
 
 func (rn *run) record(status persona.TickStatus, errText string) persona.Tick {
 	r := rn.r
@@ -572,6 +584,10 @@ func (rn *run) record(status persona.TickStatus, errText string) persona.Tick {
 		}
 	}
 	tr := transcript{Model: rn.modelName, System: rn.system, Tools: tools, Messages: rn.messages}
+	if se, ok := rn.session.(stderrer); ok {
+		// Read after the session closed (execute's defer), so the server's last words are in.
+		tr.ServerStderr = strings.ToValidUTF8(se.Stderr(), "\uFFFD")
+	}
 	if rn.ratingAt >= 0 {
 		at := rn.ratingAt
 		tr.RatingTurnAt = &at
@@ -609,6 +625,7 @@ func encodeTranscript(tr transcript) json.RawMessage {
 		if err == nil && len(b) > maxTranscript {
 			tr.Messages = []model.Message{}
 			tr.System = persona.Truncate(tr.System, 2000)
+			tr.ServerStderr = persona.Truncate(tr.ServerStderr, 4000)
 			b, err = json.Marshal(struct {
 				transcript
 				Truncated string `json:"truncated"`

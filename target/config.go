@@ -172,8 +172,18 @@ func (c Config) Problems(field string) []string {
 	default:
 		add("auth.strategy must be one of mana, headers, command, oauth2, none (got %q)", c.Auth.Strategy)
 	}
-	if c.StrategyName() == AuthMana && c.TransportName() == TransportStdio {
-		add("auth.strategy mana sends a JWT over HTTP; a stdio target cannot use it")
+	if c.TransportName() == TransportStdio && c.StrategyName() != AuthNone {
+		// Every strategy's credentials are HTTP request headers; a stdio server would never see
+		// them, and a run that looks authenticated but is not misleads.
+		add("auth.strategy %s sends credentials with HTTP requests; a stdio target takes none: give the server what it needs in env, e.g. TOKEN: \"${persona.secrets.token}\"", c.StrategyName())
+	}
+	if c.TransportName() != TransportStdio && (len(c.Env) > 0 || c.Cwd != "") {
+		add("env and cwd are for transport stdio; this target uses %s", c.TransportName())
+	}
+	for k := range c.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			add("env has an invalid variable name %q", k)
+		}
 	}
 	for g, m := range c.Modules {
 		if err := checkGlob(g); err != nil {

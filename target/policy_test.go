@@ -1,6 +1,9 @@
 package target
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestModuleOf(t *testing.T) {
 	t.Parallel()
@@ -69,6 +72,30 @@ func TestMatchGlob(t *testing.T) {
 	} {
 		if got := matchGlob(c.p, c.n); got != c.ok {
 			t.Errorf("matchGlob(%q, %q) = %v", c.p, c.n, got)
+		}
+	}
+}
+
+// TestStdioConfigProblems: a stdio target takes no HTTP credentials, and env/cwd belong to
+// stdio targets only; each problem names its key.
+func TestStdioConfigProblems(t *testing.T) {
+	ok := Config{Name: "srv", Command: []string{"node", "s.js"}, Env: map[string]string{"TOKEN": "${persona.secrets.token}"}}
+	if p := ok.Problems("targets[0]"); len(p) != 0 || ok.TransportName() != TransportStdio {
+		t.Fatalf("valid stdio target: %v (%s)", p, ok.TransportName())
+	}
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Name: "srv", Command: []string{"node"}, Auth: AuthConfig{Strategy: AuthHeaders, Headers: map[string]string{"X": "y"}}},
+			"targets[0].auth.strategy headers sends credentials with HTTP requests"},
+		{Config{Name: "srv", URL: "http://127.0.0.1:1/mcp", Env: map[string]string{"A": "b"}}, "targets[0].env and cwd are for transport stdio"},
+		{Config{Name: "srv", Command: []string{"node"}, Env: map[string]string{"A=B": "c"}}, `targets[0].env has an invalid variable name "A=B"`},
+		{Config{Name: "srv", Transport: TransportStdio}, "targets[0].command is required for transport stdio"},
+	} {
+		p := tc.c.Problems("targets[0]")
+		if len(p) != 1 || !strings.HasPrefix(p[0], tc.want) {
+			t.Errorf("%+v: problems %q, want one starting %q", tc.c, p, tc.want)
 		}
 	}
 }

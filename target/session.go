@@ -44,10 +44,15 @@ func (t *Target) Open(ctx context.Context, p persona.DuePersona, opts OpenOption
 	if conn == nil {
 		conn = &HTTP{Endpoint: t.Config.URL, SSE: t.Config.TransportName() == TransportSSE, Client: t.HTTPClient}
 	}
-	transport, err := conn.Connect(ctx, p, creds)
+	life := opts.Lifetime
+	if life == nil {
+		life = context.Background()
+	}
+	transport, err := conn.Connect(ctx, life, p, creds)
 	if err != nil {
 		return nil, t.wrap(StageConnect, err)
 	}
+	diag, _ := transport.(Diagnoser)
 	version := t.ClientVersion
 	if version == "" {
 		version = "dev"
@@ -55,9 +60,20 @@ func (t *Target) Open(ctx context.Context, p persona.DuePersona, opts OpenOption
 	client := mcp.NewClient(&mcp.Implementation{Name: "persona-runner", Version: version}, opts.Client)
 	cs, err := client.Connect(ctx, transport, nil)
 	if err != nil {
+		if k, ok := transport.(interface{ Kill() }); ok {
+			// The SDK closes the connection on most failed connects, not all; a server process
+			// must not outlive a session that never opened.
+			k.Kill()
+		}
+		if diag != nil {
+			// A server that dies at start says why on its stderr; the SDK only saw the pipe close.
+			if tail := lastLines(diag.Stderr(), 5, 600); tail != "" {
+				err = fmt.Errorf("%w; the server's stderr ends: %s", err, tail)
+			}
+		}
 		return nil, t.wrap(StageConnect, err)
 	}
-	s := &Session{target: t, cs: cs, creds: creds}
+	s := &Session{target: t, cs: cs, creds: creds, diag: diag}
 	if res := cs.InitializeResult(); res != nil {
 		s.server.ProtocolVersion = res.ProtocolVersion
 		if res.ServerInfo != nil {
@@ -84,6 +100,32 @@ type Session struct {
 	creds  Credentials
 	server ServerInfo
 	hidden map[string]string // tool name → why hidden, filled by ListTools
+	diag   Diagnoser         // the transport's side channel (stdio stderr), nil for HTTP
+}
+
+// Stderr is what the server wrote to its stderr (stdio targets, capped at 64 KB: head and
+// tail), empty for HTTP targets. Read it after Close to have all of it.
+func (s *Session) Stderr() string {
+	if s.diag == nil {
+		return ""
+	}
+	return s.diag.Stderr()
+}
+
+// lastLines is the last n non-empty lines of text, at most max bytes, joined by " | ".
+func lastLines(text string, n, max int) string {
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	var keep []string
+	for i := len(lines) - 1; i >= 0 && len(keep) < n; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			keep = append([]string{l}, keep...)
+		}
+	}
+	out := strings.Join(keep, " | ")
+	if len(out) > max {
+		out = "…" + out[len(out)-max:]
+	}
+	return strings.ToValidUTF8(out, "")
 }
 
 // Target is the name of the session's target.
@@ -150,18 +192,14 @@ func (s *Session) CallTool(ctx context.Context, name string, args json.RawMessag
 // Close ends the session.
 func (s *Session) Close() error { return s.cs.Close() }
 
-// contentText joins a tool result's text parts; other parts are shown as JSON, and a result
-// with only structured content shows that.
+// contentText is a tool result as text for the model and the record: text parts as they are;
+// images and audio described (type and size: their bytes mean nothing to a text model and would
+// crowd out everything else); resource links by name and URI; embedded resources by their text,
+// or described when they are binary. A result with only structured content shows that.
 func contentText(res *mcp.CallToolResult) string {
 	var parts []string
 	for _, c := range res.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			parts = append(parts, t.Text)
-			continue
-		}
-		if b, err := json.Marshal(c); err == nil {
-			parts = append(parts, string(b))
-		}
+		parts = append(parts, partText(c))
 	}
 	if len(parts) == 0 && res.StructuredContent != nil {
 		if b, err := json.Marshal(res.StructuredContent); err == nil {
@@ -169,6 +207,54 @@ func contentText(res *mcp.CallToolResult) string {
 		}
 	}
 	return strings.Join(parts, "\n")
+}
+
+// maxResourceText bounds the text of one embedded resource in a tool result.
+const maxResourceText = 4 << 10
+
+func partText(c mcp.Content) string {
+	switch v := c.(type) {
+	case *mcp.TextContent:
+		return v.Text
+	case *mcp.ImageContent:
+		return fmt.Sprintf("[image: %s, %d bytes]", orUnknown(v.MIMEType), len(v.Data))
+	case *mcp.AudioContent:
+		return fmt.Sprintf("[audio: %s, %d bytes]", orUnknown(v.MIMEType), len(v.Data))
+	case *mcp.ResourceLink:
+		name := v.Title
+		if name == "" {
+			name = v.Name
+		}
+		out := fmt.Sprintf("[resource link: %s <%s>", name, v.URI)
+		if v.MIMEType != "" {
+			out += ", " + v.MIMEType
+		}
+		if v.Description != "" {
+			out += ": " + persona.Truncate(v.Description, 200)
+		}
+		return out + "]"
+	case *mcp.EmbeddedResource:
+		r := v.Resource
+		if r == nil {
+			return "[resource: empty]"
+		}
+		if r.Text != "" || len(r.Blob) == 0 {
+			return fmt.Sprintf("[resource <%s>, %s]\n%s", r.URI, orUnknown(r.MIMEType), persona.Truncate(r.Text, maxResourceText))
+		}
+		return fmt.Sprintf("[resource <%s>: %s, %d bytes]", r.URI, orUnknown(r.MIMEType), len(r.Blob))
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Sprintf("[content the client cannot show: %v]", err)
+	}
+	return string(b)
+}
+
+func orUnknown(mime string) string {
+	if mime == "" {
+		return "type unknown"
+	}
+	return mime
 }
 
 // HTTP connects over streamable HTTP (the default) or legacy SSE, applying the persona's
@@ -180,7 +266,7 @@ type HTTP struct {
 }
 
 // Connect returns the transport of one persona session.
-func (h *HTTP) Connect(_ context.Context, _ persona.DuePersona, creds Credentials) (mcp.Transport, error) {
+func (h *HTTP) Connect(_, _ context.Context, _ persona.DuePersona, creds Credentials) (mcp.Transport, error) {
 	base := http.DefaultTransport
 	hc := &http.Client{}
 	if h.Client != nil {

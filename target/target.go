@@ -51,11 +51,20 @@ type Identity struct {
 }
 
 // Connector makes the MCP transport of one persona session: the transport factory of a target.
-// HTTP implements streamable HTTP and legacy SSE; a stdio connector starts the server process.
-// creds are the persona's credentials from the target's own strategy; an HTTP connector applies
-// them to every request, a stdio connector may ignore them.
+// HTTP implements streamable HTTP and legacy SSE; target/stdio's connector starts the server
+// process. creds are the persona's credentials from the target's own strategy; an HTTP connector
+// applies them to every request, a stdio connector may ignore them. ctx bounds the connect
+// only; life is the whole session's lifetime (never nil): a connector whose transport holds
+// resources of its own (a server process) ends them when life ends, even if the session is
+// never closed.
 type Connector interface {
-	Connect(ctx context.Context, p persona.DuePersona, creds Credentials) (mcp.Transport, error)
+	Connect(ctx context.Context, life context.Context, p persona.DuePersona, creds Credentials) (mcp.Transport, error)
+}
+
+// Diagnoser is a transport that keeps what its server said on the side: a stdio server's
+// stderr (capped). Session.Diagnostics returns it.
+type Diagnoser interface {
+	Stderr() string
 }
 
 // OpenOptions are what the runner adds to one persona session.
@@ -63,6 +72,10 @@ type OpenOptions struct {
 	// Client, when set, is given to the MCP client of the session: handlers for server
 	// requests (sampling/createMessage, elicitation/create), logging. nil means none.
 	Client *mcp.ClientOptions
+	// Lifetime bounds the session (the run's deadline, the runner's shutdown): when it ends, a
+	// stdio server process is ended even if the session was never closed. nil means the
+	// session lasts until Close.
+	Lifetime context.Context
 }
 
 // ServerInfo is what the server said about itself in initialize.

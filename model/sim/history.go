@@ -115,20 +115,23 @@ func decodeLenient(content string) any {
 // moduleOf is the app module of a model-facing tool name. The runner maps todo.create to
 // todo_create (SPEC §5.3), so a module with "_" in its own name (habit_tracker.log →
 // habit_tracker_log) cannot be told from the name alone: the longest known module (the
-// persona's module mix) that the name starts with, followed by "_", wins; else the text before
-// the first "_" (todo_create → todo).
+// persona's module mix) that the name starts with, followed by "_" or "-", wins; else the text
+// before the first "_" or "-" (todo_create → todo, get-tiny-image → get), as the targets'
+// default module rule has it (SPEC §10).
 func moduleOf(tool string, known []string) string {
 	best := ""
 	for _, k := range known {
-		if len(k) > len(best) && strings.HasPrefix(tool, k+"_") {
+		if len(k) > len(best) && (strings.HasPrefix(tool, k+"_") || strings.HasPrefix(tool, k+"-")) {
 			best = k
 		}
 	}
 	if best != "" {
 		return best
 	}
-	m, _, _ := strings.Cut(tool, "_")
-	return m
+	if i := strings.IndexAny(tool, "_-"); i > 0 {
+		return tool[:i]
+	}
+	return tool
 }
 
 // knownModules are the module names of a persona's module mix.

@@ -190,6 +190,11 @@ func (p *Process) Kill() {
 	p.mu.Lock()
 	pgid := p.pgid
 	p.mu.Unlock()
+	select {
+	case <-p.exited:
+		return // closed already: the group is gone (and its id may belong to another by now)
+	default:
+	}
 	if pgid > 0 {
 		signalGroup(pgid, sigKill)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/persona-runner/persona-runner/target/headers"
 	"github.com/persona-runner/persona-runner/target/mana"
 	"github.com/persona-runner/persona-runner/target/oauth2"
+	"github.com/persona-runner/persona-runner/target/stdio"
 )
 
 // Options are what targets share: the runner's settings they fall back on and their clients.
@@ -65,6 +66,8 @@ func Build(c target.Config, o Options) (*target.Target, error) {
 		t.Connector = &target.HTTP{Endpoint: c.URL, Client: o.HTTPClient}
 	case target.TransportSSE:
 		t.Connector = &target.HTTP{Endpoint: c.URL, SSE: true, Client: o.HTTPClient}
+	case target.TransportStdio:
+		t.Connector = stdio.ForTarget(c, o.Getenv)
 	default:
 		return nil, fmt.Errorf("target %s: transport %q is not supported", c.Name, c.TransportName())
 	}

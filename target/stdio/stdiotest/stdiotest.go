@@ -106,3 +106,44 @@ func ReferenceServer(tb testing.TB, pkg string, args ...string) []string {
 	}
 	return append([]string{node, main}, args...)
 }
+
+// Marked lists the live processes (not this one) whose command line or environment holds
+// mark: a test puts a unique mark in a server's arguments or env and looks for it afterwards to
+// prove no process of it outlived the run, whichever process group it ended up in.
+func Marked(mark string) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self || !Alive(pid) {
+			continue
+		}
+		for _, f := range []string{"cmdline", "environ"} {
+			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), f))
+			if err == nil && strings.Contains(string(b), mark) {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// WaitUnmarked waits up to d until no live process holds mark (see Marked).
+func WaitUnmarked(mark string, d time.Duration) error {
+	end := time.Now().Add(d)
+	for {
+		left := Marked(mark)
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("processes marked %q still alive after %s: %v", mark, d, left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
