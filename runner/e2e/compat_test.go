@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -138,6 +139,10 @@ func TestRunnerFallsBackAgainstTheOriginalsEndpoints(t *testing.T) {
 				t.Errorf("log says %q %d times, want once:\n%s", want, n, out)
 			}
 		}
+		// No false alarm: the original's answers (no duplicates, written = rows sent) are fine.
+		if strings.Contains(out, "level=ERROR") {
+			t.Errorf("errors logged against the original's answers:\n%s", out)
+		}
 		h := httptest.NewServer(r.Handler())
 		defer h.Close()
 		resp, err := h.Client().Get(h.URL + "/health")
@@ -160,4 +165,49 @@ func TestRunnerFallsBackAgainstTheOriginalsEndpoints(t *testing.T) {
 			t.Fatalf("second tick: %+v %v", res, err)
 		}
 	})
+}
+
+// Against our own auth API nothing falls back: claims lease on the server, no local store is
+// opened, /health shows no fallback.
+func TestRunnerUsesTheExtensionsWhenThere(t *testing.T) {
+	t.Parallel()
+	email := "persona.anna@mana.test"
+	s := newStack(t, false, email)
+	s.fake.Script(
+		fake.ToolCalls(fake.Call("todo_create", `{"title":"Buy milk"}`)),
+		fake.Text("Done."),
+		fake.Text(`{"ratings":[{"module":"todo","rating":4}]}`),
+	)
+	opened := 0
+	persist := runner.NewFallbackPersistence(s.client, func(context.Context) (persona.Store, error) {
+		opened++
+		return nil, io.ErrUnexpectedEOF
+	}, nil)
+	cfg := s.config("r1")
+	targets, err := strategy.Set(cfg.TargetConfigs(), strategy.Options{AuthURL: cfg.AuthURL, SeedSecret: cfg.SeedSecret.Value()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := runner.New(cfg, runner.Deps{Provider: s.anthropic(t), Persistence: persist, Targets: runner.TargetSet(targets)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Tick(context.Background())
+	if err != nil || res.RanSuccessfully != 1 {
+		t.Fatalf("tick: %+v %v", res, err)
+	}
+	if opened != 0 {
+		t.Errorf("the local store was opened %d times against our own auth API", opened)
+	}
+	ticks, err := s.db.Ticks(context.Background(), persona.TickQuery{PersonaID: s.ids[email]})
+	if err != nil || len(ticks) != 1 {
+		t.Errorf("tick records on the server: %d %v", len(ticks), err)
+	}
+	// An unknown persona is a 404 too, but "Persona not found" is no missing route.
+	if _, err := persist.History(context.Background(), "nobody", 5); !errors.Is(err, persona.ErrNotFound) {
+		t.Errorf("history of an unknown persona: err = %v, want not found", err)
+	}
+	if st := persist.(interface{ Fallback() *runner.FallbackStatus }).Fallback(); st != nil {
+		t.Errorf("fallback %+v against our own auth API", st)
+	}
 }
