@@ -81,6 +81,9 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			claims, err = a.verifier.Verify(r.Context(), token)
 			if err != nil {
 				if errors.Is(err, jwtauth.ErrInvalidToken) {
+					// The reason, never the token: a wrong issuer or audience is otherwise found
+					// only by reading the client's side.
+					a.log.WarnContext(r.Context(), "rejected access token", "reason", err.Error(), "remote", r.RemoteAddr)
 					reject(http.StatusUnauthorized, "INVALID_TOKEN", err.Error())
 					return
 				}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,7 +123,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		if keyErr != nil && errors.Is(keyErr, ErrKeysUnavailable) {
 			return nil, fmt.Errorf("verify token: %w", keyErr)
 		}
-		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return nil, fmt.Errorf("%w: %w%s", ErrInvalidToken, err, v.mismatch(err, &c))
 	}
 	if c.Subject == "" {
 		return nil, fmt.Errorf("%w: token has no subject", ErrInvalidToken)
@@ -223,4 +224,22 @@ func (v *Verifier) fetch(ctx context.Context) (map[string]ed25519.PublicKey, err
 		return nil, fmt.Errorf("fetch jwks %s: %w", v.jwksURL, err)
 	}
 	return keys, nil
+}
+
+// mismatch spells out an iss or aud that is not the one expected, with both values: the usual
+// cause is an auth service whose public URL differs from the issuer the app trusts (an address
+// of 127.0.0.1 against the default http://localhost:PORT). The claims are only read after the
+// signature was verified (golang-jwt validates claims after it), so no forged value is echoed.
+func (v *Verifier) mismatch(err error, c *Claims) string {
+	var parts []string
+	if errors.Is(err, jwt.ErrTokenInvalidIssuer) {
+		parts = append(parts, fmt.Sprintf("the token's iss is %q, this service expects %q (the auth service's public URL, serve auth --auth-url, must equal the issuer trusted here, serve mcp --issuer)", c.Issuer, v.issuer))
+	}
+	if errors.Is(err, jwt.ErrTokenInvalidAudience) {
+		parts = append(parts, fmt.Sprintf("the token's aud is %q, this service expects %q", strings.Join(c.Audience, ","), v.audience))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, "; ")
 }

@@ -313,7 +313,17 @@ func (t *credentialTransport) RoundTrip(req *http.Request) (*http.Response, erro
 	// what tells the user which credential is wrong, so it becomes the error.
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
-	return nil, &HTTPError{Status: res.StatusCode, Message: serverMessage(body), Authenticate: res.Header.Get("WWW-Authenticate")}
+	he := &HTTPError{Status: res.StatusCode, Message: serverMessage(body), Authenticate: res.Header.Get("WWW-Authenticate")}
+	if d, ok := t.creds.(Describer); ok && res.StatusCode == http.StatusUnauthorized {
+		he.Credentials = d.Describe()
+	}
+	return nil, he
+}
+
+// Describer is implemented by credentials that can say what they claim (a JWT's iss and aud),
+// so that a 401 shows what was sent next to what the server expected. It never shows a secret.
+type Describer interface {
+	Describe() string
 }
 
 // HTTPError is a request the target refused with 401 or 403, with the server's own message.
@@ -321,12 +331,16 @@ type HTTPError struct {
 	Status       int
 	Message      string // from the body: a JSON message/error_description/error field, else its text
 	Authenticate string // the WWW-Authenticate header, if any
+	Credentials  string // what the refused credentials claim (Describer), if known
 }
 
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("%d %s", e.Status, http.StatusText(e.Status))
 	if e.Message != "" {
 		msg += ": " + e.Message
+	}
+	if e.Credentials != "" {
+		msg += " (" + e.Credentials + ")"
 	}
 	return msg
 }

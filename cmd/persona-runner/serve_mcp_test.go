@@ -23,9 +23,22 @@ import (
 // cancels it and returns its exit status.
 func startServeMCP(t *testing.T, args ...string) (url string, stop func() int) {
 	t.Helper()
+	url, stop, _ = startServeMCPWithLogs(t, args...)
+	return url, stop
+}
+
+// startServeMCPLogs is startServeMCP that also returns the server's log.
+func startServeMCPLogs(t *testing.T, args ...string) (url string, logs *lockedBuffer) {
+	t.Helper()
+	url, _, logs = startServeMCPWithLogs(t, args...)
+	return url, logs
+}
+
+func startServeMCPWithLogs(t *testing.T, args ...string) (url string, stop func() int, logs *lockedBuffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	logs := &lockedBuffer{}
+	logs = &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		code := Run(ctx, append([]string{"serve", "mcp"}, args...), pw, logs, testEnv(nil))
@@ -54,7 +67,7 @@ func startServeMCP(t *testing.T, args ...string) (url string, stop func() int) {
 		return code
 	}
 	t.Cleanup(func() { stop() })
-	return "http://" + m[1], stop
+	return "http://" + m[1], stop, logs
 }
 
 // seedPersona creates a persona with a todo module in the store at dsn and returns the id of its

@@ -127,7 +127,10 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		return err
 	}
 
-	var persist runner.Persistence
+	var (
+		persist runner.Persistence
+		due     func(context.Context) ([]persona.DuePersona, error) // for the start-up check
+	)
 	if cfg.DB != "" {
 		cost, err := passwordCost(env.Getenv)
 		if err != nil {
@@ -139,6 +142,10 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		}
 		defer db.Close()
 		persist = runner.NewStorePersistence(db)
+		due = func(ctx context.Context) ([]persona.DuePersona, error) {
+			list, _, err := db.DuePersonas(ctx, 0)
+			return list, err
+		}
 	} else {
 		if cfg.ServiceKey == "" {
 			return errors.New("MANA_SERVICE_KEY is required to claim personas and write rows through the auth API (or give --db to use the store directly)")
@@ -157,6 +164,10 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		}, log)
 		defer fb.(io.Closer).Close()
 		persist = fb
+		due = func(ctx context.Context) ([]persona.DuePersona, error) {
+			list, _, err := client.Due(ctx, 0)
+			return list, err
+		}
 	}
 	if cfg.Outbox == "" {
 		cfg.Outbox = defaultOutbox(cfg.DB.Value())
@@ -165,7 +176,7 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	if err := startupCheck(env.Ctx, targets, nil, env.Stdout); err != nil {
+	if err := startupCheck(env.Ctx, targets, nil, due, env.Stdout); err != nil {
 		fmt.Fprintln(env.Stderr, "persona-runner: cannot start:", err)
 		return exitCode(3)
 	}

@@ -289,14 +289,33 @@ func annotationText(a target.Annotations) string {
 }
 
 // startupCheck probes every target before the runner starts (SPEC §8: up and serve runner
-// refuse to start on a failure no retry fixes). personaOf picks the persona to connect as;
-// targets it has none for and whose credentials need one are skipped with a note.
-func startupCheck(ctx context.Context, set *target.Set, cat *catalog.Catalog, w io.Writer) error {
+// refuse to start on a failure no retry fixes). The check connects as the catalog's first
+// persona of each target, else (serve runner, which has no catalog) as the first due persona
+// of the target that due lists, so that a mana target's JWT is tried against the app: an
+// iss/aud mismatch stops the start with both values. Targets that need a real persona and have
+// none are skipped; their runs will tell.
+func startupCheck(ctx context.Context, set *target.Set, cat *catalog.Catalog, due func(context.Context) ([]persona.DuePersona, error), w io.Writer) error {
 	var fatal []string
+	var dueList []persona.DuePersona
+	if cat == nil && due != nil {
+		list, err := due(ctx)
+		if err != nil {
+			fmt.Fprintf(w, "start-up check: cannot list due personas to connect as (%v); mana targets are not checked\n", err)
+		}
+		dueList = list
+	}
 	for _, name := range set.Names() {
 		t, _ := set.Get(name)
 		isDefault := t == set.Default()
 		p := probePersona(cat, name, isDefault)
+		if p.UserID == "targets-check" {
+			for _, d := range dueList {
+				if set.TargetOf(d) == name {
+					p = d
+					break
+				}
+			}
+		}
 		if p.UserID == "targets-check" && t.Config.StrategyName() == target.AuthMana {
 			continue // a mana login needs a real persona; the runs themselves will tell
 		}

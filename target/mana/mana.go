@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/persona"
@@ -64,13 +67,14 @@ type Strategy struct {
 	Logger       *slog.Logger     // nil discards
 
 	saidCookie sync.Once
+	authURL    string // for messages
 }
 
 var _ target.Strategy = (*Strategy)(nil)
 
 // New returns the strategy logging personas in at the auth API at authURL.
 func New(authURL, seedSecret string, hc *http.Client) *Strategy {
-	return &Strategy{Auth: NewAuthClient(authURL, hc), SeedSecret: seedSecret}
+	return &Strategy{Auth: NewAuthClient(authURL, hc), SeedSecret: seedSecret, authURL: authURL}
 }
 
 // Name is "mana".
@@ -181,6 +185,20 @@ func (c *creds) Apply(req *http.Request) error {
 	req.Header.Set("Authorization", "Bearer "+c.token(req.Context()))
 	req.Header.Set(HeaderSpace, c.space)
 	return nil
+}
+
+// Describe says which iss and aud the persona's JWT carries (read without verifying it: these
+// are the runner's own credentials), for a 401 of the app. Mana apps trust one issuer, the auth
+// service's public URL, and the audience "mana".
+func (c *creds) Describe() string {
+	c.mu.Lock()
+	tok := c.session.AccessToken
+	c.mu.Unlock()
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(tok, &claims); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("the persona's JWT has iss %q and aud %q from the auth API %s", claims.Issuer, strings.Join(claims.Audience, ","), c.s.authURL)
 }
 
 func (c *creds) token(ctx context.Context) string {

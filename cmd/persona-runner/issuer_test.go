@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// TestServeRunnerNamesIssuerMismatch: the split deployment of issue 13.14 — `serve auth` on
+// 127.0.0.1 with its default public URL http://localhost:PORT (the iss of its tokens) and
+// `serve mcp` trusting http://127.0.0.1:PORT — used to fail every run with a bare Unauthorized.
+// `serve runner` now logs in a due persona at start, and refuses to start (exit 3) naming the
+// token's iss and the issuer the app expects; the app logs the rejected token at WARN.
+func TestServeRunnerNamesIssuerMismatch(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const secret = "issuer-test-seed-secret-0123456789"
+	email := "persona.iss@mana.test"
+	password, err := persona.DerivePassword(secret, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedPersona(t, dbPath(dir), email, password)
+	authURL, _, _ := startServeAuth(t, map[string]string{"MANA_SERVICE_KEY": testServiceKey}, "--data", dir, "--addr", "127.0.0.1:0")
+	if !strings.HasPrefix(authURL, "http://localhost:") {
+		t.Fatalf("default public URL %q", authURL)
+	}
+	trusted := strings.Replace(authURL, "localhost", "127.0.0.1", 1)
+	mcpURL, mcpLogs := startServeMCPLogs(t, "--data", dir, "--addr", "127.0.0.1:0", "--auth-url", trusted)
+
+	env := map[string]string{"MANA_AUTH_URL": trusted, "MANA_MCP_URL": mcpURL + "/mcp", "MANA_SERVICE_KEY": testServiceKey,
+		"PERSONA_SEED_SECRET": secret, "MODEL_PROVIDER": "sim"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := Run(ctx, []string{"serve", "runner", "--addr", "127.0.0.1:0"}, &out, &errb, testEnv(env))
+	want := `the token's iss is "` + authURL + `", this service expects "` + trusted + `"`
+	if code != 3 || !strings.Contains(errb.String(), "401 Unauthorized") || !strings.Contains(errb.String(), want) {
+		t.Fatalf("serve runner: exit %d, want 3 naming %s\nstdout:\n%s\nstderr:\n%s", code, want, out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String(), `the persona's JWT has iss "`+authURL+`" and aud "mana"`) {
+		t.Errorf("the runner's side of the mismatch is missing:\n%s", errb.String())
+	}
+	if logs := mcpLogs.String(); !strings.Contains(logs, "rejected access token") || !strings.Contains(logs, "WARN") ||
+		!strings.Contains(logs, `the token's iss is \"`+authURL+`\", this service expects \"`+trusted+`\"`) {
+		t.Errorf("serve mcp did not log the rejected token at WARN:\n%s", logs)
+	}
+}
