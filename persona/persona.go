@@ -248,12 +248,16 @@ const (
 	TickFailed    TickStatus = "failed"
 	TickTimeout   TickStatus = "timeout"
 	TickCancelled TickStatus = "cancelled"
+	// TickAbandoned is a run found `running` after its runner ended without finishing it (a
+	// crash, kill -9): at that runner's restart, or when its lease ran out and the persona was
+	// claimed again. Like cancelled it only releases the lease, so the persona runs again.
+	TickAbandoned TickStatus = "abandoned"
 )
 
 // Valid reports whether s is a known status.
 func (s TickStatus) Valid() bool {
 	switch s {
-	case TickRunning, TickOK, TickDegraded, TickFailed, TickTimeout, TickCancelled:
+	case TickRunning, TickOK, TickDegraded, TickFailed, TickTimeout, TickCancelled, TickAbandoned:
 		return true
 	}
 	return false

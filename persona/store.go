@@ -86,6 +86,11 @@ type Store interface {
 	// skipped and the tick record is upserted, so a retry is harmless. It is the runner's one
 	// write per run on a store in the same process.
 	RecordRun(ctx context.Context, run RunRecord) (RunWritten, error)
+	// AbandonRuns marks every `running` tick record of runnerID abandoned (a runner that
+	// restarts finds the runs its previous process left) and releases the leases runnerID holds,
+	// so those personas are due again. ClaimPersonas does the same for the running records of
+	// each persona it claims (their runner's lease ran out). Returns the records marked.
+	AbandonRuns(ctx context.Context, runnerID string) (int, error)
 	// Tick returns one tick record; ErrNotFound when absent.
 	Tick(ctx context.Context, tickID string) (Tick, error)
 

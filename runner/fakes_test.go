@@ -128,7 +128,15 @@ func (s *memStore) RecordTick(_ context.Context, t persona.Tick) error {
 		}
 		return errors.New("database is locked")
 	}
-	s.ticks = append(s.ticks, t)
+	// Like the real stores: an upsert by tick id; a running record releases nothing.
+	if i := slices.IndexFunc(s.ticks, func(x persona.Tick) bool { return x.TickID == t.TickID }); i >= 0 {
+		s.ticks[i] = t
+	} else {
+		s.ticks = append(s.ticks, t)
+	}
+	if t.Status == persona.TickRunning {
+		return nil
+	}
 	delete(s.leased, t.PersonaID)
 	if (t.Status == persona.TickOK || t.Status.Failure()) && !s.dueAgain {
 		s.done[t.PersonaID] = true

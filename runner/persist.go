@@ -46,6 +46,11 @@ func (p storePersistence) RecordRun(ctx context.Context, run persona.RunRecord) 
 	return err
 }
 
+// AbandonRuns marks the runs a previous process of runnerID left `running` abandoned.
+func (p storePersistence) AbandonRuns(ctx context.Context, runnerID string) (int, error) {
+	return p.s.AbandonRuns(ctx, runnerID)
+}
+
 func (p storePersistence) History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
 	return p.s.History(ctx, personaID, runs)
 }

@@ -85,6 +85,15 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 		target: r.targets.TargetOf(p)}
 	r.emit(Event{Kind: RunStarted, TickID: rn.tickID, PersonaID: p.UserID, Email: p.Email})
 
+	// A record `running` from the start: if this process dies mid-run, the next one (or the
+	// next claim, once the lease ran out) finds it and marks it abandoned. A store that does not
+	// take it now still gets the final record; the run goes on.
+	startTick := persona.Tick{TickID: rn.tickID, PersonaID: p.UserID, RunnerID: r.cfg.RunnerID, Status: persona.TickRunning,
+		StartedAt: rn.started, Model: rn.modelName, Target: rn.target}
+	if err := r.retry.do(parent, func(ctx context.Context) error { return r.store.RecordTick(ctx, startTick) }); err != nil {
+		r.log.Warn("running record not written; the run goes on", "persona", p.Email, "tick", rn.tickID, "err", err)
+	}
+
 	ctx, cancel := context.WithTimeoutCause(parent, r.cfg.RunDeadline, errDeadline)
 	err := rn.execute(ctx)
 	status, errText := persona.TickOK, ""

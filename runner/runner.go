@@ -130,6 +130,8 @@ type Runner struct {
 
 	outbox   *outbox    // nil without cfg.Outbox
 	replayMu sync.Mutex // one outbox replay at a time
+
+	abandoned atomic.Bool // the runs a previous process left running were marked abandoned
 }
 
 // New checks the configuration and builds a runner. It starts nothing.
@@ -341,6 +343,12 @@ func (r *Runner) Tick(ctx context.Context) (Result, error) {
 	// its tick record, before anyone is claimed.
 	if n, err := r.ReplayOutbox(ctx); err != nil {
 		r.log.Warn("outbox replay stopped", "written", n, "err", err)
+	}
+	// Then the runs a previous process of this runner id left running (it crashed): they are
+	// abandoned and their personas due again. Once per process, after the outbox, whose runs
+	// finished and must not be called abandoned.
+	if !r.abandoned.Load() {
+		r.abandonLeftovers(ctx)
 	}
 	r.emit(Event{Kind: TickStarted})
 	res, err := r.tick(ctx)
@@ -554,4 +562,28 @@ func (r *Runner) claim(ctx context.Context, n int) ([]persona.DuePersona, error)
 		return nil, fmt.Errorf("claim personas: %w", err)
 	}
 	return ps, nil
+}
+
+// abandonLeftovers marks the runs a previous process of this runner id left running abandoned.
+func (r *Runner) abandonLeftovers(ctx context.Context) {
+	a, ok := r.store.(Abandoner)
+	if !ok {
+		r.abandoned.Store(true)
+		return
+	}
+	var n int
+	err := r.retry.do(ctx, func(ctx context.Context) error {
+		var err error
+		n, err = a.AbandonRuns(ctx, r.cfg.RunnerID)
+		return err
+	})
+	if err != nil {
+		r.log.Warn("could not mark the runs a previous process left running as abandoned; trying again next tick", "err", err)
+		return
+	}
+	r.abandoned.Store(true)
+	if n > 0 {
+		r.metrics.ticks.WithLabelValues(string(persona.TickAbandoned)).Add(float64(n))
+		r.log.Warn("runs left running by a previous process of this runner marked abandoned; their personas run again", "runs", n, "runnerId", r.cfg.RunnerID)
+	}
 }

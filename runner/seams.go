@@ -37,6 +37,14 @@ type RunRecorder interface {
 	RecordRun(ctx context.Context, run persona.RunRecord) error
 }
 
+// Abandoner is a Persistence that can mark the runs a previous process of this runner id left
+// `running` (a crash, kill -9) abandoned and release their leases (persona.Store.AbandonRuns).
+// The runner calls it once, before its first claim; without it such runs are found when their
+// lease runs out and the persona is claimed again.
+type Abandoner interface {
+	AbandonRuns(ctx context.Context, runnerID string) (int, error)
+}
+
 // Targets opens a persona's session on the app it tests (SPEC §10). TargetSet adapts the
 // *target.Set that cmd builds from the configuration; the runner itself imports no auth
 // strategy, no auth API client and no transport.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -140,10 +142,17 @@ const claimSQL = `WITH due AS (
 		LIMIT $2
 		FOR UPDATE OF p SKIP LOCKED
 	)
+	, claimed AS (
 	UPDATE auth.personas p SET lease_owner = $3, lease_expires_at = $4
 	FROM due, auth.users u
 	WHERE p.user_id = due.user_id AND u.id = p.user_id
-	RETURNING ` + dueCols + `, p.lease_expires_at`
+	RETURNING ` + dueCols + `, p.lease_expires_at
+	), abandoned AS (
+	UPDATE auth.persona_ticks t SET status = 'abandoned', finished_at = $1,
+		error = 'abandoned: the lease of runner ' || t.runner_id || ' ran out before the run finished (found when runner ' || $3::text || ' claimed the persona)'
+	FROM due WHERE t.persona_id = due.user_id AND t.status = 'running'
+	)
+	SELECT * FROM claimed`
 
 // DuePersonas returns up to limit personas due now, in due order, with the time of the query.
 func (db *DB) DuePersonas(ctx context.Context, limit int) ([]persona.DuePersona, time.Time, error) {
@@ -198,4 +207,25 @@ func (db *DB) ClaimPersonas(ctx context.Context, runnerID string, limit int, lea
 		return claimed[i].UserID < claimed[j].UserID
 	})
 	return claimed, nil
+}
+
+// AbandonRuns marks the running records of runnerID abandoned and releases its leases (see
+// persona.Store), in one statement.
+func (db *DB) AbandonRuns(ctx context.Context, runnerID string) (int, error) {
+	if strings.TrimSpace(runnerID) == "" || strings.ContainsRune(runnerID, 0) || !utf8.ValidString(runnerID) {
+		return 0, fmt.Errorf("abandon runs: %w", &persona.FieldError{Field: "runnerId", Message: "is required, as valid text"})
+	}
+	var n int
+	err := db.pool.QueryRow(ctx, `WITH abandoned AS (
+		UPDATE auth.persona_ticks SET status = 'abandoned', finished_at = $1,
+			error = 'abandoned: runner ' || runner_id || ' ended without finishing the run (found at its restart)'
+		WHERE runner_id = $2 AND status = 'running' RETURNING 1
+	), released AS (
+		UPDATE auth.personas SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $2
+	)
+	SELECT count(*) FROM abandoned`, db.clock(), runnerID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("abandon runs of %q: %w", runnerID, err)
+	}
+	return n, nil
 }

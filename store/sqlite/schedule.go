@@ -126,6 +126,12 @@ func (db *DB) ClaimPersonas(ctx context.Context, runnerID string, limit int, lea
 			}
 			e := exp
 			list[i].LeaseExpiresAt = &e
+			// A run of it still `running` lost its runner: the lease it held ran out.
+			if _, err := t.ExecContext(ctx, `UPDATE persona_ticks SET status = 'abandoned', finished_at = ?1,
+				error = 'abandoned: the lease of runner ' || runner_id || ' ran out before the run finished (found when runner ' || ?2 || ' claimed the persona)'
+				WHERE persona_id = ?3 AND status = 'running'`, micro(t.now), runnerID, list[i].UserID); err != nil {
+				return err
+			}
 		}
 		out = list
 		return nil
@@ -296,4 +302,30 @@ func (db *DB) Tick(ctx context.Context, tickID string) (persona.Tick, error) {
 		return tk, fmt.Errorf("get tick %q: %w", tickID, err)
 	}
 	return tk, nil
+}
+
+// AbandonRuns marks the running records of runnerID abandoned and releases its leases (see
+// persona.Store).
+func (db *DB) AbandonRuns(ctx context.Context, runnerID string) (int, error) {
+	if strings.TrimSpace(runnerID) == "" {
+		return 0, fmt.Errorf("abandon runs: %w", &persona.FieldError{Field: "runnerId", Message: "is required"})
+	}
+	var n int64
+	err := db.write(ctx, func(t *tx) error {
+		res, err := t.ExecContext(ctx, `UPDATE persona_ticks SET status = 'abandoned', finished_at = ?1,
+			error = 'abandoned: runner ' || runner_id || ' ended without finishing the run (found at its restart)'
+			WHERE runner_id = ?2 AND status = 'running'`, micro(t.now), runnerID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = t.ExecContext(ctx, `UPDATE personas SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?`, runnerID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("abandon runs of %q: %w", runnerID, err)
+	}
+	return int(n), nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,8 @@ func init() {
 		suiteTest{"RecordTick/CancelledOnlyReleases", testTickCancelled},
 		suiteTest{"RecordTick/RunningKeepsLease", testTickRunning},
 		suiteTest{"RecordTick/ForeignLeaseKept", testTickForeignLease},
+		suiteTest{"Abandon/AtRestart", testAbandonAtRestart},
+		suiteTest{"Abandon/WhenLeaseExpires", testAbandonOnClaim},
 		suiteTest{"RecordTick/Invalid", testTickInvalid},
 	)
 }
@@ -539,5 +542,53 @@ func testTickInvalid(e *env) {
 	wantErr(e.t, "RecordTick(unknown persona)", err, persona.ErrNotFound)
 	if p := e.get(id); p.LastActiveAt != nil {
 		e.t.Error("a refused tick changed the persona")
+	}
+}
+
+// testAbandonAtRestart: a runner that restarts under the same id marks the runs its previous
+// process left running abandoned, naming that runner, and the personas are due again at once.
+func testAbandonAtRestart(e *env) {
+	id := e.persona("crashed@mana.test", persona.Hourly, "UTC")
+	e.claim("runner-a", 1, time.Hour)
+	other := e.persona("other@mana.test", persona.Hourly, "UTC")
+	e.tick(persona.Tick{TickID: "t-crash", PersonaID: id, RunnerID: "runner-a", Status: persona.TickRunning, StartedAt: e.clock.Now()})
+	e.claim("runner-b", 1, time.Hour)
+	e.tick(persona.Tick{TickID: "t-live", PersonaID: other, RunnerID: "runner-b", Status: persona.TickRunning, StartedAt: e.clock.Now()})
+	e.clock.Advance(time.Minute)
+	n, err := e.s.AbandonRuns(e.ctx, "runner-a")
+	if err != nil || n != 1 {
+		e.t.Fatalf("AbandonRuns = %d, %v; want 1", n, err)
+	}
+	tk, err := e.s.Tick(e.ctx, "t-crash")
+	if err != nil || tk.Status != persona.TickAbandoned || tk.FinishedAt == nil || !strings.Contains(tk.Error, "runner-a") {
+		e.t.Errorf("crashed run = %+v, %v; want abandoned naming runner-a", tk, err)
+	}
+	if live, _ := e.s.Tick(e.ctx, "t-live"); live.Status != persona.TickRunning {
+		e.t.Errorf("another runner's run became %s", live.Status)
+	}
+	if p := e.get(id); p.LeaseOwner != "" || !e.isDue(id) || p.FailureCount != 0 {
+		e.t.Errorf("after abandon: lease %q, due %v, failures %d; want free, due, no failure", p.LeaseOwner, e.isDue(id), p.FailureCount)
+	}
+	if p := e.get(other); p.LeaseOwner != "runner-b" {
+		e.t.Errorf("runner-b's lease = %q", p.LeaseOwner)
+	}
+	if _, err := e.s.AbandonRuns(e.ctx, ""); !errors.Is(err, persona.ErrInvalid) {
+		e.t.Errorf("AbandonRuns without a runner id: %v; want ErrInvalid", err)
+	}
+}
+
+// testAbandonOnClaim: claiming a persona whose lease ran out marks its running record abandoned,
+// naming the runner that lost it and the one that claimed.
+func testAbandonOnClaim(e *env) {
+	id := e.persona("lost@mana.test", persona.Hourly, "UTC")
+	e.claim("runner-a", 1, time.Minute)
+	e.tick(persona.Tick{TickID: "t-lost", PersonaID: id, RunnerID: "runner-a", Status: persona.TickRunning, StartedAt: e.clock.Now()})
+	e.clock.Advance(2 * time.Minute)
+	if got := e.claim("runner-b", 1, time.Hour); len(got) != 1 {
+		e.t.Fatalf("runner-b claim = %v", ids(got))
+	}
+	tk, err := e.s.Tick(e.ctx, "t-lost")
+	if err != nil || tk.Status != persona.TickAbandoned || !strings.Contains(tk.Error, "runner-a") || !strings.Contains(tk.Error, "runner-b") {
+		e.t.Errorf("lost run = %+v, %v; want abandoned naming runner-a and runner-b", tk, err)
 	}
 }
