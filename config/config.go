@@ -87,12 +87,23 @@ type Config struct {
 	// Prices maps a model name (or a prefix of one) to its price, for cost estimates.
 	Prices map[string]Price `yaml:"prices" json:"prices"`
 
+	// Budget caps what the runners spend on the model.
+	Budget Budget `yaml:"budget" json:"budget"`
+
 	// RecordArguments keeps each call's arguments and a preview of its result on its action row
 	// (secret-looking keys redacted, 16 KB each), the repro of a finding. Default true.
 	RecordArguments bool `yaml:"recordArguments" json:"recordArguments"`
 
 	// Targets are the apps under test (SPEC §10); none means the demo app at MCPURL, auth mana.
 	Targets []target.Config `yaml:"targets" json:"targets"`
+}
+
+// Budget is the daily cost budget shared by every runner replica on one store.
+type Budget struct {
+	// DailyUSD: when the cost of the runs started since 00:00 UTC (the store's sum, all
+	// replicas) reaches it, runners stop claiming until the next day. 0: no budget.
+	// BUDGET_DAILY_USD.
+	DailyUSD float64 `yaml:"dailyUsd" json:"dailyUsd"`
 }
 
 // TargetConfigs returns the configured targets, or without any the demo app as target "demo"
@@ -383,7 +394,7 @@ var envVars = []string{
 	"PERSONA_SEED_SECRET", "MODEL_PROVIDER", "MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
 	"OPENAI_API_KEY", "OPENAI_BASE_URL", "MODEL_MAX_TOKENS", "TICK_INTERVAL_MS", "PERSONA_CONCURRENCY",
 	"RUNNER_PAUSED", "RUN_DEADLINE", "RUN_MAX_TURNS", "RUN_TOKEN_BUDGET", "MEMORY_RUNS",
-	"SHUTDOWN_GRACE", "DATABASE_URL", "SIM_SEED", "DASHBOARD_PASSWORD",
+	"SHUTDOWN_GRACE", "DATABASE_URL", "SIM_SEED", "DASHBOARD_PASSWORD", "BUDGET_DAILY_USD",
 }
 
 // EnvVars returns the names of the environment variables the configuration reads.
@@ -469,6 +480,14 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 			probs.Add("RUN_TOKEN_BUDGET must be a whole number of tokens, 0 for none (got %q)", v)
 		} else {
 			c.TokenBudget = n
+		}
+	}
+	if v := getenv("BUDGET_DAILY_USD"); v != "" {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			probs.Add("BUDGET_DAILY_USD must be a number of US dollars, 0 for none (got %q)", v)
+		} else {
+			c.Budget.DailyUSD = f
 		}
 	}
 	if v := getenv("MEMORY_RUNS"); v != "" {
@@ -565,6 +584,9 @@ func (c Config) problems() Problems {
 	}
 	if c.TokenBudget < 0 {
 		p.Add("RUN_TOKEN_BUDGET must not be negative (got %d)", c.TokenBudget)
+	}
+	if c.Budget.DailyUSD < 0 || math.IsNaN(c.Budget.DailyUSD) || math.IsInf(c.Budget.DailyUSD, 0) {
+		p.Add("budget.dailyUsd must be a number of US dollars, 0 for none (got %v)", c.Budget.DailyUSD)
 	}
 	if c.MemoryRuns < 0 {
 		p.Add("MEMORY_RUNS must not be negative (got %d)", c.MemoryRuns)
@@ -670,6 +692,7 @@ func (c Config) YAML() ([]byte, error) {
 		Prices           map[string]Price `yaml:"prices"`
 		Targets          []target.Config  `yaml:"targets,omitempty"`
 		RecordArguments  bool             `yaml:"recordArguments"`
+		Budget           Budget           `yaml:"budget"`
 	}
 	b, err := yaml.Marshal(view{
 		Env: c.Env, Port: c.Port, Addr: c.Addr, AuthURL: c.AuthURL, MCPURL: c.MCPURL, RunnerID: c.RunnerID,
@@ -680,7 +703,7 @@ func (c Config) YAML() ([]byte, error) {
 		TickInterval: c.TickInterval.String(), Concurrency: c.Concurrency, Paused: c.Paused,
 		RunDeadline: c.RunDeadline.String(), MaxTurns: c.MaxTurns, TokenBudget: c.TokenBudget,
 		MemoryRuns: c.MemoryRuns, Grace: c.Grace.String(), DB: c.DB.String(), Outbox: c.Outbox, Prices: c.Prices, Targets: c.Targets,
-		RecordArguments: c.RecordArguments,
+		RecordArguments: c.RecordArguments, Budget: c.Budget,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("render config: %w", err)

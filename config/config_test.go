@@ -257,3 +257,30 @@ func TestProductionEnv(t *testing.T) {
 		}
 	}
 }
+
+// budget.dailyUsd comes from the file or BUDGET_DAILY_USD (which wins); a bad value names the
+// variable or key.
+func TestDailyBudget(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "runner.yaml")
+	if err := os.WriteFile(file, []byte("budget:\n  dailyUsd: 2.5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file, envOf(nil), nil)
+	if err != nil || cfg.Budget.DailyUSD != 2.5 {
+		t.Fatalf("file budget = %v, %v", cfg.Budget.DailyUSD, err)
+	}
+	cfg, err = config.Load(file, envOf(map[string]string{"BUDGET_DAILY_USD": "10"}), nil)
+	if err != nil || cfg.Budget.DailyUSD != 10 {
+		t.Fatalf("env budget = %v, %v", cfg.Budget.DailyUSD, err)
+	}
+	if _, err := config.Load("", envOf(map[string]string{"BUDGET_DAILY_USD": "lots"}), nil); err == nil || !strings.Contains(err.Error(), "BUDGET_DAILY_USD") {
+		t.Errorf("BUDGET_DAILY_USD=lots: %v", err)
+	}
+	if err := os.WriteFile(file, []byte("budget:\n  dailyUsd: -1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Load(file, envOf(nil), nil); err == nil || !strings.Contains(err.Error(), "budget.dailyUsd") {
+		t.Errorf("dailyUsd -1: %v", err)
+	}
+}

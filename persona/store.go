@@ -98,6 +98,9 @@ type Store interface {
 	Actions(ctx context.Context, q ActionQuery) ([]Action, error)
 	Feedback(ctx context.Context, q FeedbackQuery) ([]Feedback, error)
 	Ticks(ctx context.Context, q TickQuery) ([]Tick, error)
+	// CostSince returns the summed cost (USD) of the tick records started at or after since,
+	// of every runner: the daily budget's spend.
+	CostSince(ctx context.Context, since time.Time) (float64, error)
 	// RecentActions returns the persona's newest actions, newest first.
 	RecentActions(ctx context.Context, personaID string, limit int) ([]Action, error)
 	// FeedbackByModule returns the persona's average rating and count per module, by module name.

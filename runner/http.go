@@ -50,6 +50,10 @@ func (r *Runner) handleHealth(w http.ResponseWriter, _ *http.Request) {
 		"lastTick":       r.LastTick(),
 		"outbox":         r.outboxHealth(),
 	}
+	// Ours, additive: the daily cost budget across replicas.
+	if b := r.Budget(); b != nil {
+		body["budget"] = b
+	}
 	// Ours, additive: the auth service's missing extension endpoints and what replaces them.
 	if fr, ok := r.store.(fallbackReporter); ok {
 		if st := fr.Fallback(); st != nil {

@@ -37,6 +37,9 @@ type metrics struct {
 	outboxFailed   prometheus.Gauge
 	outboxKept     prometheus.Counter
 	outboxReplayed prometheus.Counter
+
+	budgetExhausted prometheus.Gauge
+	budgetSpent     prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -79,9 +82,15 @@ func newMetrics() *metrics {
 		outboxReplayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "persona_outbox_replayed_total", Help: "Runs from the outbox the store took on replay.",
 		}),
+		budgetExhausted: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "runner_budget_exhausted", Help: "1 while the daily cost budget (budget.dailyUsd) is reached: no claims until 00:00 UTC.",
+		}),
+		budgetSpent: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "runner_budget_spent_usd", Help: "Today's (UTC) run cost of every runner on the store, as of the last claim.",
+		}),
 	}
 	m.reg.MustRegister(m.ticks, m.toolCalls, m.errors, m.runDuration, m.tokens, m.skipped, m.running, m.paused,
-		m.outboxRuns, m.outboxFailed, m.outboxKept, m.outboxReplayed,
+		m.outboxRuns, m.outboxFailed, m.outboxKept, m.outboxReplayed, m.budgetExhausted, m.budgetSpent,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series that exist from the start read 0 instead of being absent, which keeps rate() honest.
 	for _, k := range []string{"input", "output", "cached"} {

@@ -109,6 +109,7 @@ type Runner struct {
 	now      func() time.Time
 	onEvent  func(Event)
 	metrics  *metrics
+	budget   budget
 
 	paused   atomic.Bool
 	tickSem  chan struct{} // holds a token while a tick runs; a full channel makes overlaps skip
@@ -147,6 +148,9 @@ func New(cfg config.Config, deps Deps) (*Runner, error) {
 	}
 	if deps.Targets == nil {
 		return nil, errors.New("runner: Deps.Targets is required")
+	}
+	if _, ok := deps.Persistence.(Spender); cfg.Budget.DailyUSD > 0 && !ok {
+		return nil, errors.New("budget.dailyUsd: the daily budget sums the store's run costs; give the runner the store (DATABASE_URL or --db), the auth API does not report them")
 	}
 	r := &Runner{
 		cfg:            cfg,
@@ -551,6 +555,9 @@ func (r *Runner) release(ctx context.Context, p persona.DuePersona, why string) 
 }
 
 func (r *Runner) claim(ctx context.Context, n int) ([]persona.DuePersona, error) {
+	if ok, err := r.budgetAllows(ctx); err != nil || !ok {
+		return nil, err
+	}
 	var ps []persona.DuePersona
 	err := r.retry.do(ctx, func(ctx context.Context) error {
 		var err error

@@ -126,3 +126,10 @@ func BenchmarkClaimPersonas(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadModels measures findings and report over 1M action rows (PERSONA_BENCH_READ=1).
+func BenchmarkReadModels(b *testing.B) {
+	storetest.ReadBenchmarks(b, func(tb testing.TB, clock *storetest.Clock) persona.Store {
+		return pgtest.NewDB(tb, postgres.WithNow(clock.Now))
+	}, bulkInsert)
+}

@@ -423,6 +423,15 @@ func (db *DB) Feedback(ctx context.Context, q persona.FeedbackQuery) ([]persona.
 	return out, nil
 }
 
+// CostSince returns the summed cost of the runs started at or after since.
+func (db *DB) CostSince(ctx context.Context, since time.Time) (float64, error) {
+	var sum float64
+	if err := db.pool.QueryRow(ctx, `SELECT COALESCE(SUM(cost_usd), 0)::double precision FROM auth.persona_ticks WHERE started_at >= $1`, since).Scan(&sum); err != nil {
+		return 0, fmt.Errorf("sum run costs: %w", err)
+	}
+	return sum, nil
+}
+
 // Ticks returns tick records matching q, newest first.
 func (db *DB) Ticks(ctx context.Context, q persona.TickQuery) ([]persona.Tick, error) {
 	var f filter

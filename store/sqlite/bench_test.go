@@ -56,3 +56,10 @@ func bulkInsert(tb testing.TB, s persona.Store, rows []storetest.BulkPersona) {
 		tb.Fatal(err)
 	}
 }
+
+// BenchmarkReadModels measures findings and report over 1M action rows (PERSONA_BENCH_READ=1).
+func BenchmarkReadModels(b *testing.B) {
+	storetest.ReadBenchmarks(b,
+		func(tb testing.TB, clock *storetest.Clock) persona.Store { return newStore(tb, clock) },
+		bulkInsert)
+}

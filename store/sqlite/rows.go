@@ -308,6 +308,15 @@ func (db *DB) Feedback(ctx context.Context, q persona.FeedbackQuery) ([]persona.
 	return out, nil
 }
 
+// CostSince returns the summed cost of the runs started at or after since.
+func (db *DB) CostSince(ctx context.Context, since time.Time) (float64, error) {
+	var sum float64
+	if err := db.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_usd), 0) FROM persona_ticks WHERE started_at >= ?`, micro(since)).Scan(&sum); err != nil {
+		return 0, fmt.Errorf("sum run costs: %w", err)
+	}
+	return sum, nil
+}
+
 // Ticks returns tick records matching q, newest first.
 func (db *DB) Ticks(ctx context.Context, q persona.TickQuery) ([]persona.Tick, error) {
 	var w where

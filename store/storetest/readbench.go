@@ -1,0 +1,98 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/persona-runner/persona-runner/findings"
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/report"
+)
+
+// ReadBenchPersonas and ReadBenchActions size the read-model benchmark (issue 10): 10k personas
+// with two runs each, one in the last week and one in the week before, 50 calls a run.
+const (
+	ReadBenchPersonas = 10_000
+	readBenchRuns     = 2
+	readBenchCalls    = 50
+	ReadBenchActions  = ReadBenchPersonas * readBenchRuns * readBenchCalls // 1M
+)
+
+// ReadBenchmarks measures findings.Build and report.Build over a week (and its baseline) of
+// ReadBenchActions action rows from ReadBenchPersonas personas. The setup writes a million rows,
+// so it runs only with PERSONA_BENCH_READ=1:
+//
+//	PERSONA_BENCH_READ=1 go test -run '^$' -bench ReadModels -benchtime 5x -timeout 30m ./store/sqlite/
+func ReadBenchmarks(b *testing.B, newStore func(tb testing.TB, clock *Clock) persona.Store, bulk BulkInsertFunc) {
+	if os.Getenv("PERSONA_BENCH_READ") == "" {
+		b.Skip("set PERSONA_BENCH_READ=1 to write 1M action rows and measure findings and report over them")
+	}
+	ctx := context.Background()
+	clock := NewClock(Start)
+	s := newStore(b, clock)
+	now := clock.Now()
+	people := BulkPersonas(ReadBenchPersonas, now)
+	bulk(b, s, people)
+	begin := time.Now()
+	tools := []string{"todo.create", "todo.list", "notes.create", "notes.search", "calendar.listEvents", "journal.add"}
+	errs := []string{"internal error: search index unavailable", "title: is required", "todo 7f3e9a not found"}
+	batch := make([]persona.Action, 0, readBenchRuns*readBenchCalls)
+	for i, p := range people {
+		batch = batch[:0]
+		var fb []persona.Feedback
+		for r := 0; r < readBenchRuns; r++ {
+			start := now.Add(-time.Duration(1+7*r+i%6)*24*time.Hour - time.Duration(i)*time.Second)
+			tick := fmt.Sprintf("rb-%07d-%d", i, r)
+			version := "2.0.0"
+			if r == 1 {
+				version = "1.0.0"
+			}
+			fin := start.Add(time.Minute)
+			if err := s.RecordTick(ctx, persona.Tick{TickID: tick, PersonaID: p.UserID, RunnerID: "bench", Status: persona.TickOK,
+				StartedAt: start, FinishedAt: &fin, ToolCalls: readBenchCalls, InputTokens: 5000, OutputTokens: 800, CostUSD: 0.02,
+				Model: "sim", Target: "demo", ServerName: "mana", ServerVersion: version}); err != nil {
+				b.Fatal(err)
+			}
+			for k := 0; k < readBenchCalls; k++ {
+				a := persona.Action{TickID: tick, ToolName: tools[(i+k)%len(tools)], Seq: k, Result: persona.ResultOK,
+					LatencyMs: persona.Latency(int64(20 + (i+k)%200)), CreatedAt: start.Add(time.Duration(k) * time.Second),
+					Arguments: json.RawMessage(fmt.Sprintf(`{"title":"item %d","n":%d}`, k, i))}
+				if (i+k)%33 == 0 {
+					a.Result, a.ErrorMessage = persona.ResultError, errs[(i+k)%len(errs)]
+				}
+				batch = append(batch, a)
+			}
+			for m, mod := range []string{"todo", "notes"} {
+				fb = append(fb, persona.Feedback{TickID: tick, Module: mod, Rating: 2 + (i+m+r)%4, Notes: "fine", CreatedAt: fin})
+			}
+		}
+		if _, _, err := s.InsertActions(ctx, p.UserID, batch); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := s.InsertFeedback(ctx, p.UserID, fb); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("setup: %d personas, %d action rows in %s", ReadBenchPersonas, ReadBenchActions, time.Since(begin).Round(time.Second))
+	week := 7 * 24 * time.Hour
+	b.Run("Findings1M", func(b *testing.B) {
+		for b.Loop() {
+			res, err := findings.Build(ctx, s, findings.Options{Now: now, Since: week})
+			if err != nil || len(res.Findings) == 0 {
+				b.Fatalf("findings.Build: %d findings, %v", len(res.Findings), err)
+			}
+		}
+	})
+	b.Run("Report1M", func(b *testing.B) {
+		for b.Loop() {
+			r, err := report.Build(ctx, s, report.Options{Now: now, Since: week})
+			if err != nil || r.Runs.ToolCalls != ReadBenchActions/readBenchRuns {
+				b.Fatalf("report.Build: %d calls, %v", r.Runs.ToolCalls, err)
+			}
+		}
+	})
+}
