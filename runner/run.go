@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,6 +18,7 @@ import (
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/target"
+	"github.com/persona-runner/persona-runner/target/ask"
 )
 
 // maxToolResult bounds the text of one tool result sent back to the model, so that one chatty
@@ -65,6 +67,12 @@ type run struct {
 
 	// session is the run's connection to its target, kept after it closed for its stderr.
 	session ToolSession
+
+	// mu guards what an app's sampling and elicitation requests (answered on the MCP client's
+	// goroutines, during a tool call) add to the run: rows, their seq, and tokens.
+	mu      sync.Mutex
+	lastSeq int    // the last seq handed out: seq is the order in which calls began
+	calling string // the MCP name of the tool being called, for the rows of what it asks
 
 	tools   map[string]ToolSpec // every tool the target listed, offered or hidden, by MCP name
 	actions []persona.Action
@@ -123,7 +131,10 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 	// that keeps the parent's values but not its cancellation, within persistTimeout.
 	pctx, pcancel := context.WithTimeout(context.WithoutCancel(parent), r.persistTimeout)
 	defer pcancel()
-	rec := persona.RunRecord{Tick: rn.record(status, errText), Actions: rn.actions, Feedback: rn.feedback()}
+	rn.mu.Lock() // a late request of the app (its session is closed by now) adds nothing more
+	slices.SortFunc(rn.actions, func(a, b persona.Action) int { return a.Seq - b.Seq })
+	rec := persona.RunRecord{Tick: rn.record(status, errText), Actions: slices.Clone(rn.actions), Feedback: rn.feedback()}
+	rn.mu.Unlock()
 	perr := r.writeRun(pctx, r.persistRetry, p.Email, &rec)
 	tick := rec.Tick
 	if perr != nil && errors.Is(perr, errUnsaved) {
@@ -262,7 +273,10 @@ func (rn *run) execute(ctx context.Context) error {
 	case len(used) == 0:
 		// Nothing used, nothing to rate.
 	case stoppedEarly || rn.overBudget():
-		rn.note("rating turn skipped: token budget of %d spent (%d tokens used)", r.cfg.TokenBudget, rn.usage.InputTokens+rn.usage.OutputTokens)
+		rn.mu.Lock()
+		spent := rn.usage.InputTokens + rn.usage.OutputTokens
+		rn.mu.Unlock()
+		rn.note("rating turn skipped: token budget of %d spent (%d tokens used)", r.cfg.TokenBudget, spent)
 		r.metrics.errors.WithLabelValues(stageBudget).Inc()
 	default:
 		if err := rn.rate(ctx, used); err != nil {
@@ -285,7 +299,9 @@ func (rn *run) openTools(ctx context.Context) (ToolSession, error) {
 	go func() {
 		// The session lives as long as the run: a stdio server is ended at the run's deadline
 		// or the runner's stop even when nothing else closes it.
-		s, err := rn.r.targets.Open(cctx, rn.p, target.OpenOptions{Lifetime: ctx})
+		// The app may ask the persona for input during a call (sampling, elicitation): the
+		// persona's own model answers, and each request is an action row (ask.go).
+		s, err := rn.r.targets.Open(cctx, rn.p, target.OpenOptions{Lifetime: ctx, Client: ask.ClientOptions(&asker{rn: rn, life: ctx})})
 		ch <- opened{s, err}
 	}()
 	select {
@@ -309,13 +325,23 @@ func (rn *run) openTools(ctx context.Context) (ToolSession, error) {
 
 func (rn *run) overBudget() bool {
 	b := rn.r.cfg.TokenBudget
-	if b <= 0 || rn.usage.InputTokens+rn.usage.OutputTokens < b {
+	if b <= 0 || !rn.budgetSpent() {
 		return false
 	}
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
 	if len(rn.notes) == 0 || !strings.HasPrefix(rn.notes[len(rn.notes)-1], "token budget") {
 		rn.note("token budget of %d spent after %d tokens; the run was stopped early", b, rn.usage.InputTokens+rn.usage.OutputTokens)
 	}
 	return true
+}
+
+// budgetSpent reports whether the run's token budget (if any) is used up.
+func (rn *run) budgetSpent() bool {
+	b := rn.r.cfg.TokenBudget
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	return b > 0 && rn.usage.InputTokens+rn.usage.OutputTokens >= b
 }
 
 func (rn *run) complete(ctx context.Context, phase model.Phase, choice model.ToolChoice) (model.Response, error) {
@@ -324,25 +350,35 @@ func (rn *run) complete(ctx context.Context, phase model.Phase, choice model.Too
 
 // completeWith is complete with the messages and tools given instead of the run's.
 func (rn *run) completeWith(ctx context.Context, phase model.Phase, choice model.ToolChoice, msgs []model.Message, tools []model.Tool) (model.Response, error) {
+	return rn.ask(ctx, model.Request{System: rn.system, Messages: msgs, Tools: tools, ToolChoice: choice, MaxTokens: rn.r.cfg.MaxTokens, Phase: phase})
+}
+
+// ask sends one request to the persona's provider and counts its tokens in the run. The main
+// and rating turns count as turns; an app's sampling and elicitation requests do not.
+func (rn *run) ask(ctx context.Context, req model.Request) (model.Response, error) {
 	r := rn.r
 	resp, err := r.provider.Complete(ctx, model.Request{
-		System:     rn.system,
-		Messages:   msgs,
-		Tools:      tools,
-		ToolChoice: choice,
-		MaxTokens:  r.cfg.MaxTokens,
-		Phase:      phase,
+		System:     req.System,
+		Messages:   req.Messages,
+		Tools:      req.Tools,
+		ToolChoice: req.ToolChoice,
+		MaxTokens:  req.MaxTokens,
+		Phase:      req.Phase,
 		Persona:    model.Persona{Email: rn.p.Email, Archetype: rn.p.Archetype, ModuleMix: rn.p.ModuleMix, Timezone: rn.p.Timezone},
 		TickID:     rn.tickID,
 	})
 	if err != nil {
 		return resp, err
 	}
-	rn.turns++
+	rn.mu.Lock()
+	if req.Phase == model.PhaseMain || req.Phase == model.PhaseRating {
+		rn.turns++
+	}
 	rn.usage = rn.usage.Add(resp.Usage)
 	if resp.Model != "" {
 		rn.modelName = resp.Model
 	}
+	rn.mu.Unlock()
 	r.metrics.tokens.WithLabelValues("input").Add(float64(resp.Usage.InputTokens))
 	r.metrics.tokens.WithLabelValues("output").Add(float64(resp.Usage.OutputTokens))
 	r.metrics.tokens.WithLabelValues("cached").Add(float64(resp.Usage.CachedTokens))
@@ -355,7 +391,7 @@ func (rn *run) completeWith(ctx context.Context, phase model.Phase, choice model
 // row, saying it was cut off. A failing tool or transport is an error action and the loop goes on.
 func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames, c model.ToolCall) (model.ToolResult, error) {
 	r := rn.r
-	seq := len(rn.actions) + 1
+	seq := rn.nextSeq()
 	mcpName, known := names.toMCP[c.Name]
 	spec := rn.tools[mcpName]
 	toolName, module := mcpName, spec.Module
@@ -400,8 +436,10 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 		out = ToolOutput{IsError: true, Text: "malformed tool call: " + detail + "; send the arguments as one JSON object"}
 	default:
 		cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
+		rn.setCalling(mcpName)
 		t0 := time.Now()
 		out, callErr = tools.CallTool(cctx, mcpName, args)
+		rn.setCalling("")
 		a.LatencyMs = persona.Latency(latencyMs(time.Since(t0)))
 		cancel()
 		if ctx.Err() != nil {
@@ -411,7 +449,7 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 			a.Result = persona.ResultError
 			a.ErrorMessage = cleanText(fmt.Sprintf("cut off: the run ended during the call (%v); its outcome is unknown", context.Cause(ctx)), persona.MaxErrorMessage)
 			a.ErrorClass = persona.ClassTimeout
-			rn.actions = append(rn.actions, a)
+			rn.addAction(a)
 			r.metrics.toolCalls.WithLabelValues(a.Module, string(a.Result)).Inc()
 			return model.ToolResult{CallID: c.ID, Content: a.ErrorMessage, IsError: true}, fmt.Errorf("call %s: %w", mcpName, context.Cause(ctx))
 		}
@@ -437,7 +475,7 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 	if r.cfg.RecordArguments {
 		a.ResultPreview = persona.EvidencePreview(cleanText(content, persona.MaxEvidence))
 	}
-	rn.actions = append(rn.actions, a)
+	rn.addAction(a)
 	r.metrics.toolCalls.WithLabelValues(a.Module, string(a.Result)).Inc()
 	if a.Result == persona.ResultError {
 		r.metrics.errors.WithLabelValues(stageTool).Inc()

@@ -413,3 +413,131 @@ func startEverythingHTTP(t *testing.T) string {
 	}
 	return fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
 }
+
+// askingDay scripts a day in which server-everything asks the persona for input: a sampling
+// request (answered by the persona's model) and a form (filled in by it).
+func askingDay(srv *fake.Server) {
+	srv.Script(
+		fake.ToolCalls(fake.Call("trigger-sampling-request", `{"prompt":"Name one fruit","maxTokens":50}`)),
+		fake.Text("Mango."), // the app's sampling request
+		fake.ToolCalls(fake.Call("trigger-elicitation-request", `{}`)),
+		fake.ToolCalls(fake.Call(model.AnswerTool, `{"name":"Ada Lovelace","check":true,"integer":7}`)), // the form
+		fake.Text("The app asked me things; I answered."),
+		fake.Text(`{"ratings":[{"module":"trigger","rating":4,"notes":"it asks a lot"}]}`),
+	)
+}
+
+func checkAskingDay(t *testing.T, d *refDB, email string, srv *fake.Server) {
+	t.Helper()
+	var got []string
+	for _, a := range d.actions(t, email) {
+		got = append(got, fmt.Sprintf("%d %s %s %s %s", a.Seq, a.ToolName, a.Module, a.Result, a.ErrorMessage))
+		if a.ToolName == "elicitation" && !strings.Contains(a.ResultPreview, "Ada Lovelace") {
+			t.Errorf("elicitation row preview %q", a.ResultPreview)
+		}
+	}
+	want := []string{"1 trigger-sampling-request trigger ok ", "2 sampling sampling ok ", "3 trigger-elicitation-request trigger ok ", "4 elicitation elicitation ok "}
+	if !slices.Equal(got, want) {
+		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 6 {
+		t.Fatalf("%d model requests, want 6", len(reqs))
+	}
+	if s := reqs[1]; s.System != "You are a helpful test server." || len(s.Tools) != 0 || !strings.Contains(s.LastText(), "Name one fruit") || s.MaxTokens != 50 {
+		t.Errorf("sampling request: system %q, %d tools, text %q, max %d", s.System, len(s.Tools), s.LastText(), s.MaxTokens)
+	}
+	if e := reqs[3]; len(e.Tools) != 2 || e.Tools[0].Name != model.AnswerTool || !strings.Contains(string(e.Tools[0].InputSchema), "firstLine") ||
+		!strings.Contains(e.System, "You are") || !strings.Contains(e.LastText(), "Please provide inputs") {
+		t.Errorf("elicitation request: tools %+v system %q text %q", e.Tools, e.System, e.LastText())
+	}
+	results := reqs[4].ToolResults()
+	if len(results) != 2 || !strings.Contains(results[0].Content, "Mango.") || !strings.Contains(results[1].Content, "User provided the requested information") ||
+		!strings.Contains(results[1].Content, "Ada Lovelace") {
+		t.Errorf("what the app made of the answers: %+v", results)
+	}
+	tk := d.tick(t, email)
+	if tk.Status != persona.TickOK || tk.Turns != 4 || tk.ToolCalls != 4 {
+		t.Errorf("tick: status %s, %d turns (want 4: the app's requests are not turns), %d calls", tk.Status, tk.Turns, tk.ToolCalls)
+	}
+	// The fake bills len(body)/4+1 input tokens per request: the run's count must include the
+	// app's two requests, not only the persona's four turns.
+	var in int64
+	for _, r := range reqs {
+		in += int64(len(r.Body)/4 + 1)
+	}
+	if tk.InputTokens != in {
+		t.Errorf("the run counted %d input tokens, the model billed %d for its 6 requests", tk.InputTokens, in)
+	}
+}
+
+// TestSamplingAndElicitationOverStdio: server-everything's trigger tools ask the persona for a
+// sampled reply and for a form; both are answered by the persona's model, counted in the run
+// and recorded as rows of their own, between the calls that asked.
+func TestSamplingAndElicitationOverStdio(t *testing.T) {
+	t.Parallel()
+	argv := stdiotest.ReferenceServer(t, everything, "stdio")
+	m := mark(t)
+	email := "gus@everything.test"
+	d := newRefDB(t, map[string]persona.ModuleMix{email: {"trigger": 1}})
+	srv := fake.New(t)
+	askingDay(srv)
+	tc := target.Config{Name: "everything", Transport: target.TransportStdio, Command: argv, Env: map[string]string{"PERSONA_TEST_MARK": m}}
+	if res := refRun(t, d, tc, anthropicAt(t, srv), nil); res.RanSuccessfully != 1 {
+		t.Fatalf("tick result %+v", res)
+	}
+	noOrphans(t, m)
+	checkAskingDay(t, d, email, srv)
+}
+
+// TestSamplingAndElicitationOverStreamableHTTP: the same over streamable HTTP, where the app's
+// requests arrive on the tool call's own response stream.
+func TestSamplingAndElicitationOverStreamableHTTP(t *testing.T) {
+	t.Parallel()
+	url := startEverythingHTTP(t)
+	email := "hal@everything.test"
+	d := newRefDB(t, map[string]persona.ModuleMix{email: {"trigger": 1}})
+	srv := fake.New(t)
+	askingDay(srv)
+	if res := refRun(t, d, target.Config{Name: "everything-http", URL: url}, anthropicAt(t, srv), nil); res.RanSuccessfully != 1 {
+		t.Fatalf("tick result %+v", res)
+	}
+	checkAskingDay(t, d, email, srv)
+}
+
+// TestSimulatorAnswersTheAppsRequests: the simulator plays a persona who uses only the trigger
+// tools that ask; every request the app made is a row, and each was answered (the simulator
+// declines server-everything's form, which asks about a PIN).
+func TestSimulatorAnswersTheAppsRequests(t *testing.T) {
+	t.Parallel()
+	argv := stdiotest.ReferenceServer(t, everything, "stdio")
+	m := mark(t)
+	email := "ivy@everything.test"
+	d := newRefDB(t, map[string]persona.ModuleMix{email: {"trigger": 1}})
+	tc := target.Config{Name: "everything", Transport: target.TransportStdio, Command: argv, Env: map[string]string{"PERSONA_TEST_MARK": m},
+		Tools: target.PolicyConfig{Allow: []string{"trigger-sampling-request", "trigger-elicitation-request"}}}
+	if res := refRun(t, d, tc, sim.New(11), nil); res.RanSuccessfully != 1 {
+		t.Fatalf("tick result %+v", res)
+	}
+	noOrphans(t, m)
+	triggers, asked := 0, map[string]int{}
+	for _, a := range d.actions(t, email) {
+		switch a.ToolName {
+		case "trigger-sampling-request", "trigger-elicitation-request":
+			triggers++
+		case "sampling", "elicitation":
+			asked[a.ToolName]++
+			if a.Result != persona.ResultOK {
+				t.Errorf("%s row: %s", a.ToolName, a.ErrorMessage)
+			}
+			if a.ToolName == "elicitation" && !strings.HasPrefix(a.ResultPreview, "declined") {
+				t.Errorf("elicitation preview %q, want the simulator to decline a form that asks about a PIN", a.ResultPreview)
+			}
+		default:
+			t.Errorf("%s was called, but only the trigger tools are allowed", a.ToolName)
+		}
+	}
+	if triggers == 0 || asked["sampling"]+asked["elicitation"] != triggers {
+		t.Errorf("%d trigger calls, app requests recorded %v", triggers, asked)
+	}
+}
