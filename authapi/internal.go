@@ -2,6 +2,7 @@ package authapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -354,4 +355,57 @@ func checkFeedback(i int, row FeedbackRow, personaID string) (persona.Feedback, 
 		return fb, detailsOf(err)
 	}
 	return persona.NormalizeFeedback(personaID, fb), nil
+}
+
+// TokenResponse answers POST …/{id}/token (our extension): the persona's access token, minted
+// without its password.
+type TokenResponse struct {
+	AccessToken string    `json:"accessToken"`
+	ExpiresAt   time.Time `json:"expiresAt"`
+	UserID      string    `json:"userId"`
+}
+
+// MintPersonaToken issues an access token for the persona userID without its password (no
+// session, so no refresh token: mint again when it nears expiry). Only live personas get one:
+// ErrNotFound for an unknown or deleted user, ErrNotPersona for any other kind of account.
+// The runner in the same process (`up`) calls it directly; others go through POST …/{id}/token.
+func (s *Server) MintPersonaToken(ctx context.Context, userID string) (TokenResponse, error) {
+	u, err := s.store.User(ctx, userID)
+	if err != nil {
+		return TokenResponse{}, fmt.Errorf("mint token: %w", err)
+	}
+	if u.Kind != persona.KindPersona {
+		return TokenResponse{}, fmt.Errorf("mint token: user %s: %w", userID, persona.ErrNotPersona)
+	}
+	tok, exp, err := s.issuer.Issue(u, "")
+	if err != nil {
+		return TokenResponse{}, fmt.Errorf("mint token: %w", err)
+	}
+	return TokenResponse{AccessToken: tok, ExpiresAt: exp, UserID: u.ID}, nil
+}
+
+// handleMintToken mints a persona's access token for a runner holding the service key, so runs
+// need no password login (and a locked-out password does not stop them).
+func (s *Server) handleMintToken(w http.ResponseWriter, r *http.Request) {
+	res, err := s.MintPersonaToken(r.Context(), r.PathValue("id"))
+	if errors.Is(err, persona.ErrNotFound) || errors.Is(err, persona.ErrNotPersona) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: msgPersonaNotFound})
+		return
+	}
+	if err != nil {
+		s.writeStoreError(w, r, "mint token", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// MintToken asks the auth API for a persona's access token with the service key (our
+// extension); a server without the route (the original) answers 404 with ErrNotFound's
+// wrapping, as an unknown persona does.
+func (c *Client) MintToken(ctx context.Context, personaID string) (TokenResponse, error) {
+	var out TokenResponse
+	if err := c.do(ctx, http.MethodPost, personaPath(personaID, "token"), c.serviceAuth(), struct{}{}, &out); err != nil {
+		return TokenResponse{}, fmt.Errorf("mint token for %s: %w", personaID, err)
+	}
+	return out, nil
 }

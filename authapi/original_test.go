@@ -213,3 +213,48 @@ func TestClientAcceptsTheOriginalsBatchAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestMintToken (14.6): the service-key route mints a live persona's access token without its
+// password, and refuses a wrong key, an account that is not a persona and a deleted persona.
+func TestMintToken(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, b *bundle) {
+		id := b.mustPersona(t, "persona.mint@mana.test")
+		path := authapi.PathInternal + "/" + id + "/token"
+		r := b.do(t, "POST", path, "{}", b.svc())
+		if r.status != 200 {
+			t.Fatalf("mint: %d %s", r.status, r.body)
+		}
+		tok, _ := r.json(t)["accessToken"].(string)
+		// The token works where a login's does: the persona's spaces.
+		spaces, err := b.client.Spaces(b.ctx, tok)
+		if err != nil || len(spaces) == 0 {
+			t.Fatalf("spaces with a minted token = %v, %v", spaces, err)
+		}
+		if res, err := b.client.MintToken(b.ctx, id); err != nil || res.UserID != id || !res.ExpiresAt.After(b.clock.Now()) {
+			t.Errorf("client MintToken = %+v, %v", res, err)
+		}
+
+		wantStatus := func(what string, r response, status int) {
+			t.Helper()
+			if r.status != status {
+				t.Errorf("%s: status %d, want %d; %s", what, r.status, status, r.body)
+			}
+			if bytes := string(r.body); strings.Contains(bytes, "accessToken") {
+				t.Errorf("%s: a refusal carries a token: %s", what, bytes)
+			}
+		}
+		wantStatus("no key", b.do(t, "POST", path, "{}"), 401)
+		wantStatus("wrong key", b.do(t, "POST", path, "{}", "X-Service-Key: "+serviceKey+"x"), 401)
+		admin, err := b.store.UserByEmail(b.ctx, adminEmail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus("not a persona", b.do(t, "POST", authapi.PathInternal+"/"+admin.ID+"/token", "{}", b.svc()), 404)
+		wantStatus("unknown", b.do(t, "POST", authapi.PathInternal+"/no-such-id/token", "{}", b.svc()), 404)
+		if err := b.store.DeletePersona(b.ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		wantStatus("deleted", b.do(t, "POST", path, "{}", b.svc()), 404)
+	})
+}

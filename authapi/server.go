@@ -206,6 +206,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST "+PathInternal+"/{id}/feedback", s.requireServiceKey(s.handleFeedback))
 	mux.Handle("POST "+PathInternal+"/{id}/ticks", s.requireServiceKey(s.handleTick))
 	mux.Handle("GET "+PathInternal+"/{id}/history", s.requireServiceKey(s.handleHistory))
+	mux.Handle("POST "+PathInternal+"/{id}/token", s.requireServiceKey(s.handleMintToken))
 }
 
 // NewHTTPServer wraps h in an http.Server with the timeouts every server of ours needs: a slow

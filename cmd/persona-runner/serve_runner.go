@@ -172,7 +172,7 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 	if cfg.Outbox == "" {
 		cfg.Outbox = defaultOutbox(cfg.DB.Value())
 	}
-	targets, err := buildTargets(cfg, env.Getenv, log)
+	targets, err := buildTargets(cfg, env.Getenv, log, nil)
 	if err != nil {
 		return err
 	}

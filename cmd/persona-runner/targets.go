@@ -16,6 +16,7 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/target"
+	"github.com/persona-runner/persona-runner/target/mana"
 	"github.com/persona-runner/persona-runner/target/strategy"
 )
 
@@ -136,10 +137,14 @@ func splitCommand(s string) ([]string, error) {
 }
 
 // buildTargets builds the configured targets (the demo app as target demo when none is).
-func buildTargets(cfg config.Config, getenv func(string) string, log *slog.Logger) (*target.Set, error) {
+// Mana personas' tokens are minted by minter when given (up: the auth server in process), else
+// through the auth API's service-key route.
+func buildTargets(cfg config.Config, getenv func(string) string, log *slog.Logger, minter mana.Minter) (*target.Set, error) {
 	return strategy.Set(cfg.TargetConfigs(), strategy.Options{
 		AuthURL:       cfg.AuthURL,
 		SeedSecret:    cfg.SeedSecret.Value(),
+		ServiceKey:    cfg.ServiceKey.Value(),
+		Minter:        minter,
 		Getenv:        getenv,
 		HTTPClient:    &http.Client{Timeout: 2 * time.Minute},
 		ClientVersion: version,
@@ -180,7 +185,7 @@ func (c *TargetsCheckCmd) Run(env *Env) error {
 		fmt.Fprintln(env.Stderr, "persona-runner:", err)
 		return exitCode(2)
 	}
-	set, err := buildTargets(cfg, env.Getenv, slog.New(slog.DiscardHandler))
+	set, err := buildTargets(cfg, env.Getenv, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "persona-runner:", err)
 		return exitCode(2)

@@ -31,6 +31,7 @@ import (
 	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/runner/providers"
 	"github.com/persona-runner/persona-runner/store"
+	"github.com/persona-runner/persona-runner/target/mana"
 	"github.com/persona-runner/persona-runner/web"
 )
 
@@ -175,7 +176,12 @@ func (c *UpCmd) Run(env *Env) error {
 	live := isTerminal(env.Stdout)
 	display := progress.New(env.Stdout, live)
 	defer display.Close()
-	targets, err := buildTargets(cfg, env.Getenv, log.With("component", "targets"))
+	// The runner mints its personas' tokens in process: no password check per run.
+	minter := mana.MinterFunc(func(ctx context.Context, id string) (string, error) {
+		res, err := authSrv.MintPersonaToken(ctx, id)
+		return res.AccessToken, err
+	})
+	targets, err := buildTargets(cfg, env.Getenv, log.With("component", "targets"), minter)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -56,9 +57,37 @@ type CookieAuth interface {
 	RefreshByCookie(ctx context.Context, cookie string) (accessToken string, err error)
 }
 
-// Strategy is the mana auth strategy.
+// Minter mints a persona's access token without its password: the auth API's service-key route
+// POST /api/v1/internal/personas/{id}/token, or the auth server in the same process (`up`).
+type Minter interface {
+	MintToken(ctx context.Context, personaID string) (accessToken string, err error)
+}
+
+// MinterFunc adapts a function to Minter (the auth server in the same process).
+type MinterFunc func(ctx context.Context, personaID string) (string, error)
+
+// MintToken calls f.
+func (f MinterFunc) MintToken(ctx context.Context, personaID string) (string, error) {
+	return f(ctx, personaID)
+}
+
+// NewHTTPMinter mints through the auth API at baseURL with the service key.
+func NewHTTPMinter(baseURL, serviceKey string, hc *http.Client) Minter {
+	c := authapi.NewClient(baseURL, hc)
+	c.ServiceKey = serviceKey
+	return MinterFunc(func(ctx context.Context, personaID string) (string, error) {
+		res, err := c.MintToken(ctx, personaID)
+		return res.AccessToken, err
+	})
+}
+
+// Strategy is the mana auth strategy. A persona's session outlives its run: the next run reuses
+// it, refreshing the access token once it is RefreshAfter old and logging in again only when the
+// refresh is refused, so the auth service's slow password check is off the hot path. With a
+// Minter, tokens are minted by persona id instead of logging in with the password.
 type Strategy struct {
 	Auth       Auth
+	Minter     Minter // optional
 	SeedSecret string // derives each persona's password (SPEC §2)
 	// RefreshAfter is the age of an access token after which the next request refreshes it
 	// first (the JWT lives 15 minutes); 0 means 10 minutes.
@@ -67,7 +96,11 @@ type Strategy struct {
 	Logger       *slog.Logger     // nil discards
 
 	saidCookie sync.Once
-	authURL    string // for messages
+	authURL    string      // for messages
+	noMint     atomic.Bool // the auth API has no mint route (the original): log in instead
+
+	mu       sync.Mutex
+	sessions map[string]*creds // by email: each persona's session, reused across runs
 }
 
 var _ target.Strategy = (*Strategy)(nil)
@@ -87,23 +120,93 @@ func (s *Strategy) now() time.Time {
 	return time.Now()
 }
 
-// Begin logs p in and finds its personal space (the claim's, else organization/list).
+// Begin returns p's credentials: its session of an earlier run while it is fresh, refreshed
+// when it is old, else a new one (minted, or a login with the derived password); and its
+// personal space (the claim's, else organization/list).
 func (s *Strategy) Begin(ctx context.Context, p persona.DuePersona) (target.Credentials, error) {
 	password, err := persona.DerivePassword(s.SeedSecret, p.Email)
 	if err != nil {
 		return nil, target.Errorf(target.StageLogin, "%w", err)
 	}
-	sess, err := s.Auth.Login(ctx, p.Email, password)
-	if err != nil {
-		return nil, target.Errorf(target.StageLogin, "log in %s: %w", p.Email, err)
+	s.mu.Lock()
+	c := s.sessions[p.Email]
+	if c == nil {
+		c = &creds{s: s, email: p.Email, password: password}
+		if s.sessions == nil {
+			s.sessions = map[string]*creds{}
+		}
+		s.sessions[p.Email] = c
 	}
-	c := &creds{s: s, email: p.Email, password: password, session: sess, tokenAt: s.now(), space: p.PersonalSpaceID}
+	s.mu.Unlock()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.password, c.userID = password, p.UserID
+	if c.session.AccessToken == "" || c.old() {
+		if err := c.renew(ctx); err != nil {
+			return nil, target.Errorf(target.StageLogin, "log in %s: %w", p.Email, err)
+		}
+	}
+	if p.PersonalSpaceID != "" {
+		c.space = p.PersonalSpaceID
+	}
 	if c.space == "" {
 		if c.space, err = c.personalSpace(ctx); err != nil {
 			return nil, target.Errorf(target.StageSpace, "%w", err)
 		}
 	}
 	return c, nil
+}
+
+// old reports whether the access token is due for renewal. Called with mu held.
+func (c *creds) old() bool {
+	after := c.s.RefreshAfter
+	if after <= 0 {
+		after = 10 * time.Minute
+	}
+	return c.s.now().Sub(c.tokenAt) >= after
+}
+
+// renew gets a fresh access token: a refresh of the session when there is one, else (or when
+// the refresh is refused) a new session, minted or logged in. Called with mu held.
+func (c *creds) renew(ctx context.Context) error {
+	if c.session.AccessToken != "" {
+		if c.session.RefreshToken != "" {
+			tok, err := c.refresh(ctx)
+			if err == nil {
+				c.session.AccessToken, c.tokenAt = tok, c.s.now()
+				return nil
+			}
+			c.s.log().Info("refresh refused: logging in again", "persona", c.email, "err", err)
+		}
+		c.cookie = ""
+	}
+	sess, err := c.s.newSession(ctx, c.userID, c.email, c.password)
+	if err != nil {
+		return err
+	}
+	c.session, c.tokenAt = sess, c.s.now()
+	return nil
+}
+
+// newSession mints a token for userID when a Minter is set and the auth API has the route,
+// else logs email in with its password.
+func (s *Strategy) newSession(ctx context.Context, userID, email, password string) (Session, error) {
+	if s.Minter != nil && userID != "" && !s.noMint.Load() {
+		tok, err := s.Minter.MintToken(ctx, userID)
+		if err == nil {
+			return Session{UserID: userID, AccessToken: tok}, nil
+		}
+		var ae *authapi.Error
+		if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code != "Persona not found" {
+			if s.noMint.CompareAndSwap(false, true) {
+				s.log().Info("the auth API has no token route (the original Mana service): personas log in with their passwords", "err", err)
+			}
+		} else {
+			s.log().Warn("mint token failed: logging in with the password", "persona", email, "err", err)
+		}
+	}
+	return s.Auth.Login(ctx, email, password)
 }
 
 // Login logs email in and finds its personal space, for diagnostics (/diag/login).
@@ -161,11 +264,12 @@ func (s *Strategy) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// creds are one persona's mana credentials during one run.
+// creds are one persona's mana credentials, kept across its runs.
 type creds struct {
 	s        *Strategy
 	email    string
-	password string // for a cookie sign-in when the service wants one
+	password string // for a login or a cookie sign-in when the service wants one
+	userID   string // the claim's persona id, for minting
 	space    string
 
 	mu      sync.Mutex
@@ -204,18 +308,9 @@ func (c *creds) Describe() string {
 func (c *creds) token(ctx context.Context) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	after := c.s.RefreshAfter
-	if after <= 0 {
-		after = 10 * time.Minute
-	}
-	if c.s.now().Sub(c.tokenAt) >= after && c.session.RefreshToken != "" {
-		tok, err := c.refresh(context.WithoutCancel(ctx))
-		if err != nil {
-			if c.s.Logger != nil {
-				c.s.Logger.Warn("refresh access token", "persona", c.email, "err", err)
-			}
-		} else {
-			c.session.AccessToken, c.tokenAt = tok, c.s.now()
+	if c.old() {
+		if err := c.renew(context.WithoutCancel(ctx)); err != nil {
+			c.s.log().Warn("renew access token", "persona", c.email, "err", err)
 		}
 	}
 	return c.session.AccessToken

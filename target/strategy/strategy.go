@@ -23,6 +23,11 @@ type Options struct {
 	AuthURL string
 	// SeedSecret derives mana personas' passwords (PERSONA_SEED_SECRET).
 	SeedSecret string
+	// ServiceKey (MANA_SERVICE_KEY) lets mana targets at AuthURL mint personas' tokens with the
+	// auth API's service-key route instead of logging in; Minter, when set, mints in process
+	// (up). Neither ever goes to a target with an auth URL of its own.
+	ServiceKey string
+	Minter     mana.Minter
 	// Getenv reads ${ENV} placeholders and persona secrets at run time; nil means os.Getenv.
 	Getenv target.Env
 	// HTTPClient carries the targets' HTTP requests (MCP and auth); nil means a default one.
@@ -48,6 +53,11 @@ func Build(c target.Config, o Options) (*target.Target, error) {
 		}
 		m := mana.New(authURL, o.SeedSecret, o.HTTPClient)
 		m.Logger = o.Logger
+		if authURL == o.AuthURL {
+			if m.Minter = o.Minter; m.Minter == nil && o.ServiceKey != "" {
+				m.Minter = mana.NewHTTPMinter(authURL, o.ServiceKey, o.HTTPClient)
+			}
+		}
 		t.Strategy = m
 	case target.AuthHeaders:
 		t.Strategy = &headers.Strategy{Headers: c.Auth.Headers, Getenv: o.Getenv}
