@@ -243,6 +243,11 @@ func (d *data) toolErrors() []Finding {
 	callBy := map[string]map[string]bool{} // tool → personas that called it in the window
 	baseOK := map[string]bool{}            // tools called successfully in the baseline
 	for _, a := range d.actions {
+		if a.Infrastructure() {
+			// The call failed before the app answered (issue 13.3): an outage, not a defect
+			// of the tool; the run's own failed record says so.
+			continue
+		}
 		if !d.inWindow(a.CreatedAt, a.TickID) {
 			if a.Result == persona.ResultOK && d.inBaseline(a.CreatedAt, a.TickID) {
 				baseOK[a.ToolName] = true

@@ -53,3 +53,11 @@ func ClassifyError(msg string) ErrorClass {
 // validErrorClass matches what error_class may hold: lowercase words joined by '-', so that
 // other classifiers (infrastructure failures) can add their own.
 var validErrorClass = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
+
+// Infrastructure reports whether a failed call failed before the app answered: the connection to
+// the app (or its acceptance of the persona's credentials) failed, which the runner records with
+// class transport, or as "transport: …" before classes existed. Such a row is an outage of the
+// infrastructure, not a result of the tool: reports keep it out of tool error rates (issue 13.3).
+func (a Action) Infrastructure() bool {
+	return a.Result == ResultError && (a.ErrorClass == ClassTransport || strings.HasPrefix(a.ErrorMessage, "transport: "))
+}

@@ -89,7 +89,11 @@ func statusLine(r *Report) string {
 	if len(parts) > 0 {
 		s += " (" + strings.Join(parts, ", ") + ")"
 	}
-	return s + ", " + plural(r.Runs.ToolCalls, "tool call") + ", " + plural(r.Runs.Errors, "error")
+	s += ", " + plural(r.Runs.ToolCalls, "tool call") + ", " + plural(r.Runs.Errors, "error")
+	if r.Runs.InfraErrors > 0 {
+		s += fmt.Sprintf(" (and %d call(s) cut by an outage of the app's connection, counted apart)", r.Runs.InfraErrors)
+	}
+	return s
 }
 
 // plural writes "1 error", "2 errors".

@@ -93,6 +93,9 @@ type RunTotals struct {
 	ByStatus  map[string]int `json:"byStatus"`
 	ToolCalls int            `json:"toolCalls"`
 	Errors    int            `json:"errors"`
+	// InfraErrors are calls that failed before the app answered (transport, the app refusing
+	// the persona's token): outages, counted apart and in no tool's error rate (issue 13.3).
+	InfraErrors int `json:"infraErrors"`
 }
 
 // ModuleStat is one module's ratings in the window and in the previous one.
@@ -249,7 +252,10 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 	r.Cost = costs(ticks, actions, people)
 	for _, a := range actions {
 		r.Runs.ToolCalls++
-		if a.Result == persona.ResultError {
+		switch {
+		case a.Infrastructure():
+			r.Runs.InfraErrors++
+		case a.Result == persona.ResultError:
 			r.Runs.Errors++
 		}
 	}
@@ -301,6 +307,9 @@ func moduleStats(actions []persona.Action, feedback []persona.Feedback, from tim
 		}
 	}
 	for _, x := range actions {
+		if x.Infrastructure() {
+			continue // an outage says nothing of the module
+		}
 		a := get(x.Module)
 		a.calls++
 		if x.Result == persona.ResultError {
@@ -411,6 +420,9 @@ func failingTools(actions []persona.Action, samples int) []ToolFailure {
 	by := map[string]*ToolFailure{}
 	seen := map[string]map[string]bool{}
 	for _, a := range actions {
+		if a.Infrastructure() {
+			continue // an outage says nothing of the tool
+		}
 		f := by[a.ToolName]
 		if f == nil {
 			f = &ToolFailure{Tool: a.ToolName, Module: a.Module, Samples: []string{}}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -300,5 +301,34 @@ func TestParseSince(t *testing.T) {
 		if _, err := report.ParseSince(bad); err == nil {
 			t.Errorf("ParseSince(%q): want an error", bad)
 		}
+	}
+}
+
+// TestOutagesAreNotToolErrors is issue 13.3: calls that failed before the app answered (the
+// connection refused, the token refused) are counted apart, in no tool's or module's error rate.
+func TestOutagesAreNotToolErrors(t *testing.T) {
+	src := fixture()
+	before, err := report.Build(context.Background(), src, report.Options{Now: now, Offered: offered, Since: 7 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, msg := range []string{"transport: connection refused", "transport: unauthorized (401)"} {
+		src.actions = append(src.actions, persona.Action{ID: fmt.Sprintf("t9-%d-todo.list", i), PersonaID: "u-anna", TickID: "t9",
+			ToolName: "todo.list", Module: "todo", Result: persona.ResultError, ErrorMessage: msg, Seq: i, CreatedAt: now.Add(-time.Hour)})
+	}
+	r, err := report.Build(context.Background(), src, report.Options{Now: now, Offered: offered, Since: 7 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Runs.InfraErrors != 2 || r.Runs.Errors != before.Runs.Errors {
+		t.Errorf("infra errors %d (want 2), tool errors %d (want %d)", r.Runs.InfraErrors, r.Runs.Errors, before.Runs.Errors)
+	}
+	for _, f := range r.FailingTools {
+		if f.Tool == "todo.list" {
+			t.Errorf("todo.list blamed for an outage: %+v", f)
+		}
+	}
+	if diff := cmp.Diff(before.Modules, r.Modules); diff != "" {
+		t.Errorf("module stats changed by outages (-before +after):\n%s", diff)
 	}
 }

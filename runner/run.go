@@ -258,6 +258,10 @@ func (rn *run) execute(ctx context.Context) error {
 				// The run is over; the result goes into the transcript all the same.
 				results = append(results, res)
 				rn.messages = append(rn.messages, model.Message{Role: model.User, ToolResults: results})
+				var se *stageError
+				if errors.As(err, &se) {
+					return err
+				}
 				return stageErr(stageTool, err)
 			}
 			results = append(results, res)
@@ -474,6 +478,19 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 	}
 	if r.cfg.RecordArguments {
 		a.ResultPreview = persona.EvidencePreview(cleanText(content, persona.MaxEvidence))
+	}
+	if callErr != nil {
+		// The connection to the app failed, or the app refused the persona's credentials: an
+		// outage of the infrastructure, not a result of the tool. The call keeps its audit row,
+		// classed transport (or auth) so that reports leave it out of the tool's error rate, and
+		// the run ends failed at stage mcp: a day without its app is no day to rate.
+		if a.ErrorClass != persona.ClassAuth {
+			a.ErrorClass = persona.ClassTransport
+		}
+		rn.addAction(a)
+		r.metrics.toolCalls.WithLabelValues(a.Module, string(a.Result)).Inc()
+		return model.ToolResult{CallID: c.ID, Content: content, IsError: true},
+			stageErr(stageMCP, fmt.Errorf("the connection to %s failed during call %s: %w", rn.target, mcpName, callErr))
 	}
 	rn.addAction(a)
 	r.metrics.toolCalls.WithLabelValues(a.Module, string(a.Result)).Inc()

@@ -146,8 +146,23 @@ func TestErrorAttributedToTheCallThatFailed(t *testing.T) {
 				msg = "transport: connection reset by peer"
 			}
 			want := []string{"1 todo.create ok ", "2 notes.add error " + msg, "3 todo.list ok "}
+			if mode == "transport" {
+				// Issue 13.3: a failed connection is infrastructure, not a tool result: the call
+				// keeps its row (class transport) and the run ends failed at stage mcp.
+				want = want[:2]
+			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("actions (-want +got):\n%s", diff)
+			}
+			if mode == "transport" {
+				tick, _ := b.store.tickOf(p.UserID)
+				if tick.Status != persona.TickFailed || !strings.HasPrefix(tick.Error, "mcp: the connection to") {
+					t.Errorf("tick %s %q; want failed at stage mcp", tick.Status, tick.Error)
+				}
+				if c := b.store.actions[1].ErrorClass; c != persona.ClassTransport {
+					t.Errorf("error class %q; want transport", c)
+				}
+				return
 			}
 			// The model got each result back under its own call id.
 			reqs := b.model.requests()
