@@ -524,7 +524,12 @@ func TestSimulatorAnswersTheAppsRequests(t *testing.T) {
 	for _, a := range d.actions(t, email) {
 		switch a.ToolName {
 		case "trigger-sampling-request", "trigger-elicitation-request":
-			triggers++
+			// A call that failed may have asked nothing: the simulator's boundary probe
+			// maxTokens 5.5 goes out in the app's sampling request, which the client refuses
+			// as invalid params (maxTokens is an integer) before anyone answers.
+			if a.Result == persona.ResultOK {
+				triggers++
+			}
 		case "sampling", "elicitation":
 			asked[a.ToolName]++
 			if a.Result != persona.ResultOK {
@@ -538,6 +543,6 @@ func TestSimulatorAnswersTheAppsRequests(t *testing.T) {
 		}
 	}
 	if triggers == 0 || asked["sampling"]+asked["elicitation"] != triggers {
-		t.Errorf("%d trigger calls, app requests recorded %v", triggers, asked)
+		t.Errorf("%d trigger calls that worked, app requests recorded %v", triggers, asked)
 	}
 }
