@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/persona-runner/persona-runner/model/fake"
+)
+
+// TestBenchUpOnce is the issue 14.6 benchmark: the built binary's `up --once` with BENCH_PERSONAS
+// (default 200) daily personas at --concurrency BENCH_CONCURRENCY (default 64), the model a fake
+// server over HTTP with zero latency (five tool calls and a rating turn per persona, through the
+// Anthropic SDK), on a store the catalog was seeded into first. It reports the process's wall time, CPU (user + system of up, which embeds
+// auth API, demo app and runner) and peak RSS. Timing is not asserted (GUIDE): it only runs when
+// BENCH_UP_BIN names a binary, e.g.
+//
+//	go build -o /tmp/pr ./cmd/persona-runner && BENCH_UP_BIN=/tmp/pr go test -run TestBenchUpOnce -v ./cmd/persona-runner
+func TestBenchUpOnce(t *testing.T) {
+	bin := os.Getenv("BENCH_UP_BIN")
+	if bin == "" {
+		t.Skip("set BENCH_UP_BIN to a built persona-runner to run the up --once benchmark")
+	}
+	n, conc := envInt(t, "BENCH_PERSONAS", 200), envInt(t, "BENCH_CONCURRENCY", 64)
+	srv := fake.New(t, fake.WithHandler(fake.Agent(5)), fake.WithoutRecording())
+	dir := t.TempDir()
+	var cat strings.Builder
+	cat.WriteString("personas:\n")
+	for i := range n {
+		fmt.Fprintf(&cat, "  - name: P%d\n    email: persona.bench%d@mana.test\n    archetype: tester\n    tickCadence: daily\n"+
+			"    moduleMix: {todo: 0.4, notes: 0.3, journal: 0.3}\n    systemPrompt: You are a careful tester who tries every feature once.\n", i, i)
+	}
+	catalogFile := filepath.Join(dir, "catalog.yaml")
+	if err := os.WriteFile(catalogFile, []byte(cat.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Seeding (a password hash per persona) is set-up, not part of the measured run.
+	data := filepath.Join(dir, "data")
+	if out, err := exec.Command(bin, "seed", "--data", data, "--catalog", catalogFile).CombinedOutput(); err != nil {
+		t.Fatalf("seed: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "up", "--once", "--data", data,
+		"--provider", "anthropic", "--concurrency", strconv.Itoa(conc),
+		"--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0", "--runner-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "ANTHROPIC_API_KEY=bench-key", "ANTHROPIC_BASE_URL="+srv.URL(), "MODEL_PROVIDER=anthropic")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	wall := time.Since(start)
+	if err != nil {
+		t.Fatalf("up --once: %v\n%s", err, out)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	t.Logf("%s", lastLines(string(out), 3))
+	t.Logf("up --once, %d personas, concurrency %d, fake model over HTTP (0 ms): wall %.2fs (%.0f runs/min), CPU %.2fs (%.4f CPU-s/run), peak RSS %.1f MiB, %d model requests",
+		n, conc, wall.Seconds(), float64(n)/wall.Minutes(), cpu.Seconds(), cpu.Seconds()/float64(n), float64(ru.Maxrss)/1024, srv.Count())
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s must be a positive integer (got %q)", name, v)
+	}
+	return n
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
