@@ -452,3 +452,22 @@ func SlugWithSuffix(base string, n int) string {
 	}
 	return base + suf
 }
+
+// OfferedTool is a tool a target offered personas in one run, with its module as the target
+// maps it; runs keep the list in their transcript (offeredTools) for per-target coverage.
+type OfferedTool struct {
+	Name   string `json:"name"`
+	Module string `json:"module"`
+}
+
+// OfferedToolsOf reads the offeredTools of a tick record's transcript; nil when the run kept
+// none (an older run, or one that never listed the tools).
+func OfferedToolsOf(transcript json.RawMessage) []OfferedTool {
+	var tr struct {
+		OfferedTools []OfferedTool `json:"offeredTools"`
+	}
+	if len(transcript) == 0 || json.Unmarshal(transcript, &tr) != nil {
+		return nil
+	}
+	return tr.OfferedTools
+}

@@ -109,6 +109,9 @@ func scope(r *Report) string {
 	if r.Persona != "" {
 		s += ", persona " + r.Persona
 	}
+	if r.Target != "" {
+		s += ", target " + r.Target
+	}
 	if r.Module != "" {
 		s += ", module " + r.Module
 	}

@@ -34,6 +34,10 @@ type Options struct {
 	// Offered lists the tools the app offers (MCP names), for coverage. Empty: coverage lists
 	// only what was used.
 	Offered []string
+	// Target, when set, keeps only the runs of that target (their tick records' target) and
+	// their rows, and measures coverage against the tools the target offered at its latest run
+	// in the window (the run's offeredTools, modules as the target maps them) instead of Offered.
+	Target string
 	// Samples is how many distinct error messages to keep per failing tool (default 3).
 	Samples int
 	// Baseline is the length of the window before the report's that the trend and the findings
@@ -51,6 +55,7 @@ type Report struct {
 	PrevFrom time.Time              `json:"previousFrom"`
 	Persona  string                 `json:"persona,omitempty"`
 	Module   string                 `json:"module,omitempty"`
+	Target   string                 `json:"target,omitempty"`
 	Compare  *findings.VersionRange `json:"compare,omitempty"`
 	Runs     RunTotals              `json:"runs"`
 	// Findings are what went wrong, most urgent first (package findings), over the same window,
@@ -197,9 +202,49 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		return nil, fmt.Errorf("report: read ticks: %w", err)
 	}
 
+	moduleOf := persona.ModuleOf
+	if o.Target != "" {
+		r.Target = o.Target
+		// The target's runs of both windows (feedback reaches back to the previous one), newest
+		// first: their rows are the report's, the newest that kept its tools gives coverage.
+		all, err := src.Ticks(ctx, persona.TickQuery{PersonaID: personaID, Since: r.PrevFrom, Until: r.To})
+		if err != nil {
+			return nil, fmt.Errorf("report: read ticks: %w", err)
+		}
+		of := map[string]bool{}
+		var offered []persona.OfferedTool
+		for _, t := range all {
+			if t.Target != o.Target {
+				continue
+			}
+			of[t.TickID] = true
+			if offered == nil {
+				offered = persona.OfferedToolsOf(t.Transcript)
+			}
+		}
+		if len(of) == 0 {
+			return nil, &persona.FieldError{Field: "target", Message: fmt.Sprintf("no runs of target %q in the window", o.Target)}
+		}
+		actions = keep(actions, func(a persona.Action) bool { return of[a.TickID] })
+		feedback = keep(feedback, func(f persona.Feedback) bool { return of[f.TickID] })
+		ticks = keep(ticks, func(t persona.Tick) bool { return of[t.TickID] })
+		o.Offered = nil
+		mods := map[string]string{}
+		for _, t := range offered {
+			o.Offered = append(o.Offered, t.Name)
+			mods[t.Name] = t.Module
+		}
+		moduleOf = func(name string) string {
+			if m, ok := mods[name]; ok {
+				return m
+			}
+			return persona.ModuleOf(name)
+		}
+	}
+
 	if o.Module != "" {
 		// Only the runs that used the module count: a tick whose rows touch it in this window.
-		if mods := modulesOf(o.Offered); len(actions) == 0 && len(feedback) == 0 && len(mods) > 0 && !slices.Contains(mods, o.Module) {
+		if mods := modulesOf(o.Offered, moduleOf); len(actions) == 0 && len(feedback) == 0 && len(mods) > 0 && !slices.Contains(mods, o.Module) {
 			return nil, &persona.FieldError{Field: "module", Message: fmt.Sprintf(
 				"no rows for module %q and the app offers no such module (modules: %s)", o.Module, strings.Join(mods, ", "))}
 		}
@@ -243,7 +288,7 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 
 	r.Modules = moduleStats(actions, feedback, r.From)
 	r.FailingTools = failingTools(actions, o.Samples)
-	r.Coverage = coverage(actions, o.Offered, o.Module)
+	r.Coverage = coverage(actions, o.Offered, o.Module, moduleOf)
 	r.Personas = personaStats(people, ticks)
 	for _, t := range ticks {
 		r.Runs.Total++
@@ -263,11 +308,11 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 }
 
 // modulesOf lists the modules of the offered tools, sorted, once each.
-func modulesOf(offered []string) []string {
+func modulesOf(offered []string, moduleOf func(string) string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, t := range offered {
-		if m := persona.ModuleOf(t); !seen[m] {
+		if m := moduleOf(t); !seen[m] {
 			seen[m] = true
 			out = append(out, m)
 		}
@@ -460,7 +505,18 @@ func failingTools(actions []persona.Action, samples int) []ToolFailure {
 	return out
 }
 
-func coverage(actions []persona.Action, offered []string, module string) Coverage {
+// keep returns the elements of xs for which ok holds.
+func keep[T any](xs []T, ok func(T) bool) []T {
+	out := xs[:0:0]
+	for _, x := range xs {
+		if ok(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func coverage(actions []persona.Action, offered []string, module string, moduleOf func(string) string) Coverage {
 	used := map[string]bool{}
 	for _, a := range actions {
 		used[a.ToolName] = true
@@ -471,7 +527,7 @@ func coverage(actions []persona.Action, offered []string, module string) Coverag
 		return c
 	}
 	for _, t := range offered {
-		if module != "" && persona.ModuleOf(t) != module {
+		if module != "" && moduleOf(t) != module {
 			continue
 		}
 		c.Offered++

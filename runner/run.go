@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -603,6 +604,9 @@ type transcript struct {
 	// ServerStderr is what a stdio server wrote to its stderr during the run (at most 64 KB,
 	// its head and tail): the app's own account of what went wrong.
 	ServerStderr string `json:"serverStderr,omitempty"`
+	// OfferedTools are the tools the target offered this run (MCP names, modules as mapped):
+	// what `report --target` measures coverage against.
+	OfferedTools []persona.OfferedTool `json:"offeredTools,omitempty"`
 }
 
 // stderrer is a session that keeps its server's stderr (target.Session of a stdio target).
@@ -648,6 +652,12 @@ func (rn *run) record(status persona.TickStatus, errText string) persona.Tick {
 		}
 	}
 	tr := transcript{Model: rn.modelName, System: rn.system, Tools: tools, Messages: rn.messages}
+	for _, s := range rn.tools {
+		if s.Offered() {
+			tr.OfferedTools = append(tr.OfferedTools, persona.OfferedTool{Name: s.Name, Module: s.Module})
+		}
+	}
+	sort.Slice(tr.OfferedTools, func(i, j int) bool { return tr.OfferedTools[i].Name < tr.OfferedTools[j].Name })
 	if se, ok := rn.session.(stderrer); ok {
 		// Read after the session closed (execute's defer), so the server's last words are in.
 		tr.ServerStderr = strings.ToValidUTF8(se.Stderr(), "\uFFFD")

@@ -20,6 +20,7 @@ type ReportCmd struct {
 	Compare    string `placeholder:"V1..V2" help:"Findings compare the runs on app version V2 with those on V1 (serverInfo.version) instead of two windows."`
 	Persona    string `placeholder:"EMAIL|ID" help:"Only this persona."`
 	Module     string `help:"Only this module."`
+	Target     string `placeholder:"NAME" help:"Only the runs of this target (app under test); coverage against the tools it offered at its latest run."`
 	Format     string `enum:"table,json,markdown" default:"table" help:"Output format: table, json or markdown (ready to paste into an issue)."`
 	Auth       string `placeholder:"URL" help:"Read the report from the admin API of a running auth service at URL instead of the local store."`
 	JWT        string `placeholder:"TOKEN" help:"Admin JWT for --auth (see 'persona-runner admin token'); default ADMIN_JWT."`
@@ -35,8 +36,8 @@ func (c *ReportCmd) Run(env *Env) error {
 		if c.DB != "" || c.Data != "" {
 			return errors.New("--auth reads the report from the admin API: it cannot be combined with --db or --data")
 		}
-		if c.Baseline != "" || c.Compare != "" {
-			return usageError{errors.New("--baseline and --compare read the local store: they cannot be combined with --auth")}
+		if c.Baseline != "" || c.Compare != "" || c.Target != "" {
+			return usageError{errors.New("--baseline, --compare and --target read the local store: they cannot be combined with --auth")}
 		}
 		token := c.JWT
 		if token == "" {
@@ -59,10 +60,10 @@ func (c *ReportCmd) Run(env *Env) error {
 	}
 	defer db.Close()
 	r, err := report.Build(env.Ctx, db, report.Options{Since: since, Baseline: baseline, Compare: compare,
-		Persona: c.Persona, Module: c.Module, Offered: offeredTools()})
+		Persona: c.Persona, Module: c.Module, Target: c.Target, Offered: offeredTools()})
 	var fe *persona.FieldError
-	if errors.As(err, &fe) && fe.Field == "module" {
-		return fmt.Errorf("--module: %s", fe.Message)
+	if errors.As(err, &fe) && (fe.Field == "module" || fe.Field == "target") {
+		return fmt.Errorf("--%s: %s", fe.Field, fe.Message)
 	}
 	if err != nil {
 		return err

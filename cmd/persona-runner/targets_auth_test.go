@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/persona-runner/persona-runner/report"
 	"github.com/persona-runner/persona-runner/target/targettest"
 )
 
@@ -66,5 +67,56 @@ func TestTargetsCheckCommandAndOAuth2(t *testing.T) {
 	code, _, errOut = run(t, env, "targets", "check", "pantry", "--config", cfg)
 	if code != 3 || !strings.Contains(errOut, "refused the client credentials: 401 Unauthorized: invalid_client: unknown client") || strings.Contains(errOut, "nope") {
 		t.Errorf("refused client: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestReportPerTarget: after one up run with the demo app and a kitchen target, `report
+// --target kitchen` counts only the kitchen's runs and measures coverage against the tools the
+// kitchen offered at its latest run (4 of its 6: two are destructive), modules as mapped.
+func TestReportPerTarget(t *testing.T) {
+	t.Parallel()
+	app := targettest.New("tok-anna", "tok-ben")
+	t.Cleanup(app.Close)
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "config.yaml", `targets:
+  - name: demo
+    default: true
+  - name: kitchen
+    url: `+app.MCPURL+`
+    auth:
+      strategy: headers
+      headers: {Authorization: "Bearer ${persona.secrets.token}"}
+    modules: {"echo": utilities}
+`)
+	cat := writeFile(t, dir, "personas.yaml", strings.Replace(kitchenCatalog, "moduleMix: {recipes: 1}", "moduleMix: {recipes: 0.5, utilities: 0.5}", 1))
+	env := map[string]string{"ANNA_TOKEN": "tok-anna", "BEN_TOKEN": "tok-ben"}
+	if code, out, errOut := run(t, env, upArgs(dir, "--config", cfg, "--catalog", cat)...); code != 0 {
+		t.Fatalf("up: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut := run(t, nil, "report", "--data", dir, "--since", "1000d", "--target", "kitchen", "--format", "json")
+	var r report.Report
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
+		t.Fatalf("report --target: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if r.Target != "kitchen" || r.Runs.Total != 2 || r.Coverage.Offered != 4 {
+		t.Errorf("target %q, runs %d, coverage %+v", r.Target, r.Runs.Total, r.Coverage)
+	}
+	for _, tool := range r.Coverage.NeverUsed {
+		if !strings.Contains("recipes.find recipes.add pantry_add echo", tool) {
+			t.Errorf("never used lists %s, which the kitchen does not offer", tool)
+		}
+	}
+	for _, m := range r.Modules {
+		if m.Module != "recipes" && m.Module != "pantry" && m.Module != "utilities" {
+			t.Errorf("module %q is not one of the kitchen's (as mapped)", m.Module)
+		}
+	}
+	code, out, _ = run(t, nil, "report", "--data", dir, "--since", "1000d", "--target", "kitchen", "--module", "utilities", "--format", "json")
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Coverage.Offered != 1 {
+		t.Errorf("--module utilities (mapped from echo): exit %d, coverage %+v", code, r.Coverage)
+	}
+	code, _, errOut = run(t, nil, "report", "--data", dir, "--since", "1000d", "--target", "bakery")
+	if code == 0 || !strings.Contains(errOut, `--target: no runs of target "bakery" in the window`) {
+		t.Errorf("unknown target: exit %d\n%s", code, errOut)
 	}
 }
