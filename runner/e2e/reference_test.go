@@ -368,7 +368,7 @@ func anthropicAt(t *testing.T, srv *fake.Server) model.Provider {
 
 // startEverythingHTTP starts server-everything's streamable HTTP mode on a free loopback port
 // (testdata/loopback.cjs makes it listen on 127.0.0.1 only) and returns its /mcp URL.
-func startEverythingHTTP(t *testing.T) string {
+func startEverythingHTTP(t testing.TB) string {
 	t.Helper()
 	argv := stdiotest.ReferenceServer(t, everything, "streamableHttp")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
