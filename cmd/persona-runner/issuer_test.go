@@ -45,6 +45,11 @@ func TestServeRunnerNamesIssuerMismatch(t *testing.T) {
 	if !strings.Contains(errb.String(), `the persona's JWT has iss "`+authURL+`" and aud "mana"`) {
 		t.Errorf("the runner's side of the mismatch is missing:\n%s", errb.String())
 	}
+	// targets check, with no catalog, connects as a due persona the auth API lists: the same line.
+	code, _, errOut := run(t, env, "targets", "check")
+	if code != 3 || !strings.Contains(errOut, "target demo: the server refused the credentials: 401 Unauthorized") || !strings.Contains(errOut, want) {
+		t.Errorf("targets check: exit %d\n%s", code, errOut)
+	}
 	if logs := mcpLogs.String(); !strings.Contains(logs, "rejected access token") || !strings.Contains(logs, "WARN") ||
 		!strings.Contains(logs, `the token's iss is \"`+authURL+`\", this service expects \"`+trusted+`\"`) {
 		t.Errorf("serve mcp did not log the rejected token at WARN:\n%s", logs)

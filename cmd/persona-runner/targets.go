@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/catalog"
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/persona"
@@ -205,6 +206,20 @@ func (c *TargetsCheckCmd) Run(env *Env) error {
 	p := probePersona(cat, t.Name(), t == set.Default())
 	ctx, cancel := context.WithTimeout(env.Ctx, checkTimeout)
 	defer cancel()
+	if p.UserID == "targets-check" && t.Config.StrategyName() == target.AuthMana && cfg.ServiceKey != "" {
+		// A mana login needs a real persona: without a catalog, the first due persona of the
+		// target the auth API lists (with the service key), so that the check tries a real JWT.
+		cl := authapi.NewClient(cfg.AuthURL, nil)
+		cl.ServiceKey = cfg.ServiceKey.Value()
+		if list, _, err := cl.Due(ctx, 0); err == nil {
+			for _, d := range list {
+				if set.TargetOf(d) == t.Name() {
+					p = d
+					break
+				}
+			}
+		}
+	}
 	fmt.Fprintf(env.Stdout, "target %s (%s, %s, auth %s) as %s\n", t.Name(), t.Config.Where(), t.Config.TransportName(), t.Config.StrategyName(), p.Email)
 	server, tools, err := probe(ctx, t, p)
 	if err != nil {
