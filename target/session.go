@@ -3,6 +3,7 @@ package target
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,7 +13,20 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/target/ask"
 )
+
+// probeAnswerer is the answerer of a check's session, which calls no tool: nothing asks it.
+type probeAnswerer struct{}
+
+var errProbe = errors.New("a target check answers no requests")
+
+func (probeAnswerer) Sample(context.Context, ask.Sampling) (ask.Sample, error) {
+	return ask.Sample{}, errProbe
+}
+func (probeAnswerer) Elicit(context.Context, ask.Elicitation) (ask.Reply, error) {
+	return ask.Reply{}, errProbe
+}
 
 // Target is one configured app under test, ready to open persona sessions.
 type Target struct {
@@ -387,7 +401,9 @@ func (noCreds) Identity() Identity        { return Identity{} }
 // Probe connects as p, reads the server's identity and its tools with the policy applied, and
 // closes: what `targets check` and the start-up check show.
 func (t *Target) Probe(ctx context.Context, p persona.DuePersona) (ServerInfo, []Tool, error) {
-	s, err := t.Open(ctx, p, OpenOptions{})
+	// The check advertises what a persona's client does (sampling, elicitation): servers list
+	// some tools only to clients that can answer them, and the check shows what personas see.
+	s, err := t.Open(ctx, p, OpenOptions{Client: ask.ClientOptions(probeAnswerer{})})
 	if err != nil {
 		return ServerInfo{}, nil, err
 	}

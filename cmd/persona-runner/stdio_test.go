@@ -50,7 +50,8 @@ func TestTargetsCheckStdio(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"stdio, auth none", "server mcp-servers/everything ", "get-tiny-image", "get   ", "offered"} {
+	// trigger-sampling-request is listed only to clients that can answer sampling, as personas can.
+	for _, want := range []string{"stdio, auth none", "server mcp-servers/everything ", "get-tiny-image", "get   ", "offered", "trigger-sampling-request", "trigger-elicitation-request"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
