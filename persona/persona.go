@@ -295,6 +295,11 @@ type Tick struct {
 	Target        string `json:"target,omitempty"`
 	ServerName    string `json:"serverName,omitempty"`
 	ServerVersion string `json:"serverVersion,omitempty"`
+
+	// Stage is where a run that did not end ok stopped (login, space, mcp, model, tool, rating,
+	// persist, …), so reports can tell an outage of the app's connection from a defect; empty
+	// for ok runs and records that predate it.
+	Stage string `json:"stage,omitempty"`
 }
 
 // Limits of the internal batch endpoints and of stored text (SPEC §4, §3).

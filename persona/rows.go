@@ -116,7 +116,7 @@ func ValidateTick(t Tick) error {
 		es.Add("personaId", "is required")
 	}
 	if !t.Status.Valid() {
-		es.Add("status", "must be one of running, ok, degraded, failed, timeout, cancelled (got %q)", t.Status)
+		es.Add("status", "must be one of running, ok, degraded, failed, timeout, cancelled, abandoned (got %q)", t.Status)
 	}
 	for _, c := range []struct {
 		name string
@@ -141,9 +141,12 @@ func ValidateTick(t Tick) error {
 	for _, f := range []struct{ name, value string }{
 		{"tickId", t.TickID}, {"personaId", t.PersonaID}, {"runnerId", t.RunnerID}, {"model", t.Model},
 		{"summary", t.Summary}, {"error", t.Error}, {"target", t.Target}, {"serverName", t.ServerName},
-		{"serverVersion", t.ServerVersion},
+		{"serverVersion", t.ServerVersion}, {"stage", t.Stage},
 	} {
 		es.Text(f.name, f.value)
+	}
+	if len(t.Stage) > 40 {
+		es.Add("stage", "must be at most 40 characters (got %d)", len(t.Stage))
 	}
 	// PostgreSQL's json column refuses what is not JSON; SQLite's TEXT would keep it.
 	if len(t.Transcript) > 0 && !json.Valid(t.Transcript) {

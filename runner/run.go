@@ -105,9 +105,9 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 
 	ctx, cancel := context.WithTimeoutCause(parent, r.cfg.RunDeadline, errDeadline)
 	err := rn.execute(ctx)
-	status, errText := persona.TickOK, ""
+	status, errText, stage := persona.TickOK, "", ""
 	if err != nil {
-		stage := stageModel
+		stage = stageModel
 		var se *stageError
 		if errors.As(err, &se) {
 			stage = se.stage
@@ -125,7 +125,7 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 	cancel()
 	if status == persona.TickOK && rn.ratingsUnusable != "" {
 		// The calls worked, the ratings did not: the run is degraded, shown apart everywhere.
-		status, errText = persona.TickDegraded, "rating: "+rn.ratingsUnusable
+		status, errText, stage = persona.TickDegraded, "rating: "+rn.ratingsUnusable, stageRating
 	}
 
 	// The run's context may be over (deadline, stop); the rows still get written, on a context
@@ -135,6 +135,7 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 	rn.mu.Lock() // a late request of the app (its session is closed by now) adds nothing more
 	slices.SortFunc(rn.actions, func(a, b persona.Action) int { return a.Seq - b.Seq })
 	rec := persona.RunRecord{Tick: rn.record(status, errText), Actions: slices.Clone(rn.actions), Feedback: rn.feedback()}
+	rec.Tick.Stage = stage
 	rn.mu.Unlock()
 	perr := r.writeRun(pctx, r.persistRetry, p.Email, &rec)
 	tick := rec.Tick
@@ -802,6 +803,7 @@ func (r *Runner) writeRun(ctx context.Context, policy retryPolicy, email string,
 		if tick.Status.Completed() {
 			tick.Status = persona.TickFailed
 		}
+		tick.Stage = stagePersist
 		tick.Error = cleanText(strings.Trim(stagePersist+": "+strings.Join(errs, "; ")+"; "+tick.Error, "; "), 2000)
 	}
 	if err := policy.do(ctx, func(ctx context.Context) error { return r.store.RecordTick(ctx, *tick) }); err != nil {

@@ -156,7 +156,7 @@ func TestErrorAttributedToTheCallThatFailed(t *testing.T) {
 			}
 			if mode == "transport" {
 				tick, _ := b.store.tickOf(p.UserID)
-				if tick.Status != persona.TickFailed || !strings.HasPrefix(tick.Error, "mcp: the connection to") {
+				if tick.Status != persona.TickFailed || tick.Stage != "mcp" || !strings.HasPrefix(tick.Error, "mcp: the connection to") {
 					t.Errorf("tick %s %q; want failed at stage mcp", tick.Status, tick.Error)
 				}
 				if c := b.store.actions[1].ErrorClass; c != persona.ClassTransport {

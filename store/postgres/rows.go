@@ -195,18 +195,19 @@ func recordTick(ctx context.Context, tx pgx.Tx, t persona.Tick, now time.Time) e
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO auth.persona_ticks (tick_id, persona_id, runner_id, status, started_at,
 			finished_at, tool_calls, errors, turns, input_tokens, output_tokens, cached_tokens, cost_usd, model,
-			summary, error, transcript, target, server_name, server_version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::json, $18, $19, $20)
+			summary, error, transcript, target, server_name, server_version, stage)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::json, $18, $19, $20, $21)
 		ON CONFLICT (tick_id) DO UPDATE SET runner_id = excluded.runner_id, status = excluded.status,
 			started_at = excluded.started_at, finished_at = excluded.finished_at,
 			tool_calls = excluded.tool_calls, errors = excluded.errors, turns = excluded.turns,
 			input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
 			cached_tokens = excluded.cached_tokens, cost_usd = excluded.cost_usd, model = excluded.model,
 			summary = excluded.summary, error = excluded.error, transcript = excluded.transcript,
-			target = excluded.target, server_name = excluded.server_name, server_version = excluded.server_version`,
+			target = excluded.target, server_name = excluded.server_name, server_version = excluded.server_version,
+			stage = excluded.stage`,
 		t.TickID, t.PersonaID, t.RunnerID, string(t.Status), t.StartedAt, t.FinishedAt, t.ToolCalls, t.Errors,
 		t.Turns, t.InputTokens, t.OutputTokens, t.CachedTokens, t.CostUSD, t.Model, t.Summary, t.Error,
-		transcript, t.Target, t.ServerName, t.ServerVersion); err != nil {
+		transcript, t.Target, t.ServerName, t.ServerVersion, t.Stage); err != nil {
 		return err
 	}
 	if t.Status == persona.TickRunning {
@@ -275,7 +276,7 @@ func (db *DB) RecordRun(ctx context.Context, run persona.RunRecord) (persona.Run
 
 const tickCols = `tick_id, persona_id, runner_id, status, started_at, finished_at, tool_calls, errors, turns,
 	input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript::text, target, server_name,
-	server_version`
+	server_version, stage`
 
 func scanTick(row pgx.Row) (persona.Tick, error) {
 	var t persona.Tick
@@ -283,7 +284,7 @@ func scanTick(row pgx.Row) (persona.Tick, error) {
 	var transcript *string
 	err := row.Scan(&t.TickID, &t.PersonaID, &t.RunnerID, &status, &t.StartedAt, &t.FinishedAt, &t.ToolCalls,
 		&t.Errors, &t.Turns, &t.InputTokens, &t.OutputTokens, &t.CachedTokens, &t.CostUSD, &t.Model, &t.Summary,
-		&t.Error, &transcript, &t.Target, &t.ServerName, &t.ServerVersion)
+		&t.Error, &transcript, &t.Target, &t.ServerName, &t.ServerVersion, &t.Stage)
 	if err != nil {
 		return persona.Tick{}, err
 	}

@@ -216,17 +216,18 @@ func writeTick(ctx context.Context, t *tx, tk persona.Tick, st tickState) error 
 	}
 	if _, err := t.ExecContext(ctx, `INSERT INTO persona_ticks (tick_id, persona_id, runner_id, status, started_at, finished_at,
 			tool_calls, errors, turns, input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript,
-			target, server_name, server_version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			target, server_name, server_version, stage)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tick_id) DO UPDATE SET runner_id = excluded.runner_id, status = excluded.status,
 			started_at = excluded.started_at, finished_at = excluded.finished_at, tool_calls = excluded.tool_calls,
 			errors = excluded.errors, turns = excluded.turns, input_tokens = excluded.input_tokens,
 			output_tokens = excluded.output_tokens, cached_tokens = excluded.cached_tokens, cost_usd = excluded.cost_usd,
 			model = excluded.model, summary = excluded.summary, error = excluded.error, transcript = excluded.transcript,
-			target = excluded.target, server_name = excluded.server_name, server_version = excluded.server_version`,
+			target = excluded.target, server_name = excluded.server_name, server_version = excluded.server_version,
+			stage = excluded.stage`,
 		tk.TickID, tk.PersonaID, tk.RunnerID, string(tk.Status), micro(tk.StartedAt), nullMicro(tk.FinishedAt),
 		tk.ToolCalls, tk.Errors, tk.Turns, tk.InputTokens, tk.OutputTokens, tk.CachedTokens, tk.CostUSD,
-		tk.Model, tk.Summary, tk.Error, transcript, tk.Target, tk.ServerName, tk.ServerVersion); err != nil {
+		tk.Model, tk.Summary, tk.Error, transcript, tk.Target, tk.ServerName, tk.ServerVersion, tk.Stage); err != nil {
 		return fmt.Errorf("upsert tick: %w", err)
 	}
 	if !terminal {
@@ -268,7 +269,8 @@ func writeTick(ctx context.Context, t *tx, tk persona.Tick, st tickState) error 
 }
 
 const tickCols = `tick_id, persona_id, runner_id, status, started_at, finished_at, tool_calls, errors, turns,
-	input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript, target, server_name, server_version`
+	input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript, target, server_name, server_version,
+	stage`
 
 func scanTick(row scanner) (persona.Tick, error) {
 	var (
@@ -280,7 +282,7 @@ func scanTick(row scanner) (persona.Tick, error) {
 	)
 	err := row.Scan(&tk.TickID, &tk.PersonaID, &tk.RunnerID, &status, &started, &finished, &tk.ToolCalls, &tk.Errors, &tk.Turns,
 		&tk.InputTokens, &tk.OutputTokens, &tk.CachedTokens, &tk.CostUSD, &tk.Model, &tk.Summary, &tk.Error, &transcript,
-		&tk.Target, &tk.ServerName, &tk.ServerVersion)
+		&tk.Target, &tk.ServerName, &tk.ServerVersion, &tk.Stage)
 	if err != nil {
 		return tk, err
 	}

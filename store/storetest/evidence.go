@@ -80,7 +80,7 @@ func testEvidenceRun(e *env) {
 	at := e.clock.Now()
 	run := persona.RunRecord{
 		Tick: persona.Tick{TickID: "r1", PersonaID: id, RunnerID: "r", Status: persona.TickOK, StartedAt: at, FinishedAt: &at,
-			Target: "kitchen", ServerName: "mana", ServerVersion: "2.1.0"},
+			Target: "kitchen", ServerName: "mana", ServerVersion: "2.1.0", Stage: "mcp"},
 		Actions: []persona.Action{{TickID: "r1", ToolName: "todo.list", Result: persona.ResultError, Seq: 1, LatencyMs: persona.Latency(5),
 			ErrorMessage: "rate limit: at most 30 calls", Arguments: json.RawMessage(`{"token":"t"}`), ResultPreview: "rate limit: at most 30 calls"}},
 	}
@@ -91,8 +91,8 @@ func testEvidenceRun(e *env) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if tk.Target != "kitchen" || tk.ServerName != "mana" || tk.ServerVersion != "2.1.0" {
-		e.t.Errorf("tick server fields: %q %q %q", tk.Target, tk.ServerName, tk.ServerVersion)
+	if tk.Target != "kitchen" || tk.ServerName != "mana" || tk.ServerVersion != "2.1.0" || tk.Stage != "mcp" {
+		e.t.Errorf("tick server fields and stage: %q %q %q %q", tk.Target, tk.ServerName, tk.ServerVersion, tk.Stage)
 	}
 	got, err := e.s.Actions(e.ctx, persona.ActionQuery{TickID: "r1"})
 	if err != nil || len(got) != 1 {
