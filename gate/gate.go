@@ -269,11 +269,11 @@ func Evaluate(ctx context.Context, src findings.Source, o Options) (*Outcome, er
 		if t.FinishedAt != nil {
 			r.Seconds = t.FinishedAt.Sub(t.StartedAt).Seconds()
 		}
-		switch t.Status {
-		case persona.TickFailed, persona.TickTimeout:
+		switch {
+		case t.Status.Failure() || t.Status == persona.TickAbandoned:
 			failedRuns++
 			r.Failures = append(r.Failures, fmt.Sprintf("the run %s: %s", t.Status, oneLine(t.Error, 300)))
-		case persona.TickDegraded:
+		case t.Status == persona.TickDegraded:
 			r.Failures = append(r.Failures, fmt.Sprintf("the run is degraded: %d unusable rating reply(ies): %s", unusableIn[t.TickID], oneLine(t.Error, 200)))
 		}
 		r.Failures = append(r.Failures, runErrors[t.TickID]...)
@@ -339,7 +339,7 @@ func Evaluate(ctx context.Context, src findings.Source, o Options) (*Outcome, er
 				Message: listOr(ids, "nothing worse than the baseline")})
 		case FailFailedRuns:
 			out.Checks = append(out.Checks, Check{Name: FailFailedRuns, Passed: failedRuns == 0, Value: fmt.Sprint(failedRuns), Limit: "0",
-				Message: fmt.Sprintf("%d of %d runs failed or timed out", failedRuns, len(out.Runs))})
+				Message: fmt.Sprintf("%d of %d runs failed, timed out or were abandoned", failedRuns, len(out.Runs))})
 		}
 	}
 	out.Passed = len(out.Failed()) == 0

@@ -115,6 +115,30 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+// A run its runner left behind (abandoned, e.g. after kill -9) counts as a failed run.
+func TestAbandonedRunFails(t *testing.T) {
+	t.Parallel()
+	s := fixture(t)
+	ctx := context.Background()
+	p, err := s.PersonaByEmail(ctx, "persona.ben@mana.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := now.Add(-time.Hour)
+	if err := s.RecordTick(ctx, persona.Tick{TickID: "gone", PersonaID: p.UserID, RunnerID: "r9", Status: persona.TickAbandoned,
+		StartedAt: start, FinishedAt: &start, Error: "abandoned: runner r9 ended without finishing the run"}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := gate.Evaluate(ctx, s, gate.Options{Findings: findings.Options{Now: now, Since: 7 * 24 * time.Hour},
+		Thresholds: gate.Thresholds{FailOn: []string{gate.FailFailedRuns}, MaxErrorRate: -1, MaxUnusable: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Passed || len(o.Failed()) != 1 || o.Failed()[0].Value != "2" {
+		t.Errorf("failed checks = %+v; want failed-runs with 2 (the failed and the abandoned run)", o.Failed())
+	}
+}
+
 func TestParse(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]float64{"5%": 0.05, "0.5%": 0.005, "0.1": 0.1, "100%": 1} {

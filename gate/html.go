@@ -62,7 +62,7 @@ func statusBars(o *Outcome) []bar {
 	for i, k := range keys {
 		cls := "ok"
 		switch k {
-		case "failed", "timeout":
+		case "failed", "timeout", "abandoned":
 			cls = "bad"
 		case "degraded", "cancelled":
 			cls = "warn"

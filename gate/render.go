@@ -179,7 +179,7 @@ func writeJUnit(w io.Writer, o *Outcome) error {
 		if len(r.Failures) > 0 {
 			typ := "tool-error"
 			switch r.Status {
-			case "failed", "timeout":
+			case "failed", "timeout", "abandoned":
 				typ = "run-" + r.Status
 			case "degraded":
 				typ = "unusable-ratings"
