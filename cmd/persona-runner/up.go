@@ -449,6 +449,9 @@ func (c *UpCmd) provider(cfg config.Config, getenv func(string) string) (model.P
 	if cfg.Provider == config.ProviderAnthropic && cfg.AnthropicAPIKey == "" {
 		return nil, "", errors.New("the anthropic provider needs ANTHROPIC_API_KEY (or use --provider sim, the offline simulator)")
 	}
+	if cfg.Provider == config.ProviderOpenAI && cfg.OpenAIAPIKey == "" && cfg.OpenAIBaseURL == "" {
+		return nil, "", errors.New("the openai provider needs OPENAI_API_KEY for the public OpenAI endpoint, or OPENAI_BASE_URL for a local server (or use --provider sim, the offline simulator)")
+	}
 	p, err := providers.New(cfg, nil)
 	if err != nil {
 		return nil, "", err

@@ -258,6 +258,7 @@ func TestUpBadFlags(t *testing.T) {
 		{[]string{"--concurrency=-1"}, 1, "--concurrency: must be a positive number"},
 		{[]string{"--start-time", "tomorrow"}, 1, "--start-time must be an RFC 3339 time"},
 		{[]string{"--provider", "anthropic"}, 1, "the anthropic provider needs ANTHROPIC_API_KEY"},
+		{[]string{"--provider", "openai"}, 1, "the openai provider needs OPENAI_API_KEY for the public OpenAI endpoint, or OPENAI_BASE_URL"},
 	} {
 		dir := t.TempDir()
 		args := append([]string{"up", "--once", "--data", dir, "--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0",

@@ -74,6 +74,11 @@ func (c Config) withDefaults() Config {
 // Validate lists every problem of the config in one error, naming the fields.
 func (c Config) Validate() error {
 	var problems []string
+	if c.BaseURL == "" && strings.TrimSpace(c.APIKey) == "" {
+		// The public endpoint without a key can only answer 401, after a trip across the
+		// network (issue 13.13): refused here, as Anthropic without a key is.
+		problems = append(problems, "APIKey (OPENAI_API_KEY) is required for the public OpenAI endpoint; set it, or BaseURL (OPENAI_BASE_URL) for a local server that needs none")
+	}
 	if c.BaseURL != "" {
 		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			problems = append(problems, fmt.Sprintf("BaseURL must be an http(s) URL (got %q)", c.BaseURL))

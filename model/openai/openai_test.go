@@ -407,9 +407,17 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	p, err := openai.New(openai.Config{})
+	p, err := openai.New(openai.Config{APIKey: "k"})
 	if err != nil || p.Model() != openai.DefaultModel {
 		t.Errorf("defaults: %v, model %q", err, p.Model())
+	}
+	// Issue 13.13: no key and no base URL would send every call to the public endpoint, to be
+	// refused there; a local server (a base URL) needs no key.
+	if _, err := openai.New(openai.Config{}); err == nil || !strings.Contains(err.Error(), "APIKey (OPENAI_API_KEY) is required") {
+		t.Errorf("no key, no base URL: %v; want refused naming OPENAI_API_KEY", err)
+	}
+	if _, err := openai.New(openai.Config{BaseURL: "http://127.0.0.1:11434/v1"}); err != nil {
+		t.Errorf("a local server without a key: %v", err)
 	}
 }
 
