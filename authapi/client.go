@@ -426,3 +426,15 @@ func (c *Client) RefreshByCookie(ctx context.Context, cookie string) (*RefreshRe
 	}
 	return &out, nil
 }
+
+// AbandonRuns asks that the runs runnerID's previous process left running be marked abandoned
+// and its leases released; it returns how many runs were.
+func (c *Client) AbandonRuns(ctx context.Context, runnerID string) (int, error) {
+	var out struct {
+		Abandoned int `json:"abandoned"`
+	}
+	if err := c.do(ctx, http.MethodPost, PathInternal+"/abandon", c.serviceAuth(), AbandonRequest{RunnerID: runnerID}, &out); err != nil {
+		return 0, fmt.Errorf("abandon runs: %w", err)
+	}
+	return out.Abandoned, nil
+}

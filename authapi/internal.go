@@ -409,3 +409,36 @@ func (c *Client) MintToken(ctx context.Context, personaID string) (TokenResponse
 	}
 	return out, nil
 }
+
+// AbandonRequest is the body of POST /api/v1/internal/personas/abandon (ours, additive): a
+// runner restarting under runnerId asks that the runs its previous process left running be
+// marked abandoned and its leases released (persona.Store.AbandonRuns).
+type AbandonRequest struct {
+	RunnerID string `json:"runnerId"`
+}
+
+func (s *Server) handleAbandon(w http.ResponseWriter, r *http.Request) {
+	var req AbandonRequest
+	if derr := decodeBody(r, &req, true); derr != nil {
+		writeDecodeError(w, derr)
+		return
+	}
+	var es persona.FieldErrors
+	if req.RunnerID == "" {
+		es.Add("runnerId", "is required")
+	} else if len(req.RunnerID) > 200 {
+		es.Add("runnerId", "must be at most 200 characters")
+	} else {
+		es.Text("runnerId", req.RunnerID)
+	}
+	if err := es.Err(); err != nil {
+		writeValidation(w, detailsOf(err))
+		return
+	}
+	n, err := s.store.AbandonRuns(r.Context(), req.RunnerID)
+	if err != nil {
+		s.writeStoreError(w, r, "abandon runs", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "abandoned": n})
+}

@@ -202,6 +202,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	mux.Handle("GET "+PathInternal+"/due", s.requireServiceKey(s.handleDue))
 	mux.Handle("POST "+PathInternal+"/claim", s.requireServiceKey(s.handleClaim))
+	mux.Handle("POST "+PathInternal+"/abandon", s.requireServiceKey(s.handleAbandon))
 	mux.Handle("POST "+PathInternal+"/{id}/actions", s.requireServiceKey(s.handleActions))
 	mux.Handle("POST "+PathInternal+"/{id}/feedback", s.requireServiceKey(s.handleFeedback))
 	mux.Handle("POST "+PathInternal+"/{id}/ticks", s.requireServiceKey(s.handleTick))

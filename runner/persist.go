@@ -81,6 +81,11 @@ func (p httpPersistence) RecordTick(ctx context.Context, t persona.Tick) error {
 	return p.c.PostTick(ctx, t)
 }
 
+// AbandonRuns goes through POST /api/v1/internal/personas/abandon.
+func (p httpPersistence) AbandonRuns(ctx context.Context, runnerID string) (int, error) {
+	return p.c.AbandonRuns(ctx, runnerID)
+}
+
 func (p httpPersistence) History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
 	return p.c.History(ctx, personaID, runs)
 }

@@ -584,6 +584,12 @@ func (r *Runner) abandonLeftovers(ctx context.Context) {
 		n, err = a.AbandonRuns(ctx, r.cfg.RunnerID)
 		return err
 	})
+	if errors.Is(err, persona.ErrNotFound) {
+		// An auth API without the endpoint (the original's): such runs are found when their
+		// lease runs out.
+		r.abandoned.Store(true)
+		return
+	}
 	if err != nil {
 		r.log.Warn("could not mark the runs a previous process left running as abandoned; trying again next tick", "err", err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -145,6 +146,54 @@ func TestAuthAPIOutageLosesNoRun(t *testing.T) {
 					t.Errorf("due after the runs landed: %d", len(due))
 				}
 			})
+		}
+	})
+}
+
+// TestRestartAbandonsThroughTheAuthAPI is issue 13.2 in the split deployment: a runner that
+// restarts under the same id, writing through the auth API, marks the run its previous process
+// left running abandoned (POST …/internal/personas/abandon) and runs that persona again, once.
+func TestRestartAbandonsThroughTheAuthAPI(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, pg bool) {
+		email := "persona.anna@mana.test"
+		s := newStack(t, pg, email)
+		ctx := context.Background()
+		// The previous process: claimed the persona, wrote its running record, died.
+		if got, err := s.client.Claim(ctx, "r1", 1, time.Hour); err != nil || len(got) != 1 {
+			t.Fatalf("claim: %v, %v", got, err)
+		}
+		if err := s.client.PostTick(ctx, persona.Tick{TickID: "0190c000-0000-7000-8000-000000000001", PersonaID: s.ids[email],
+			RunnerID: "r1", Status: persona.TickRunning, StartedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := runner.New(s.config("r1"), runner.Deps{Provider: inProcessAgent{calls: 1},
+			Persistence: runner.NewHTTPPersistence(s.client), Targets: instantTools{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Tick(ctx)
+		if err != nil || res.RanSuccessfully != 1 {
+			t.Fatalf("tick after restart: %+v, %v; want the persona run again", res, err)
+		}
+		ticks, err := s.db.Ticks(ctx, persona.TickQuery{PersonaID: s.ids[email]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var abandoned, ok int
+		for _, tk := range ticks {
+			switch tk.Status {
+			case persona.TickAbandoned:
+				abandoned++
+				if !strings.Contains(tk.Error, "r1") {
+					t.Errorf("abandoned record does not name the runner: %q", tk.Error)
+				}
+			case persona.TickOK:
+				ok++
+			}
+		}
+		if abandoned != 1 || ok != 1 || len(ticks) != 2 {
+			t.Errorf("records %+v; want one abandoned and one ok re-run", ticks)
 		}
 	})
 }
