@@ -43,12 +43,15 @@ func (e outboxEntry) record() persona.RunRecord {
 
 const outboxVersion = 1
 
-// openOutbox opens (creating it when missing) the outbox in dir and counts what waits in it.
+// openOutbox opens the outbox in dir and counts what waits in it. The directory is created by
+// the first run put in it, so a runner that never needs it leaves nothing behind.
 func openOutbox(dir string) (*outbox, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "failed"), 0o700); err != nil {
+	o := &outbox{dir: dir, byPersona: map[string]int{}}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return o, nil
+	} else if err != nil {
 		return nil, fmt.Errorf("outbox %s: %w", dir, err)
 	}
-	o := &outbox{dir: dir, byPersona: map[string]int{}}
 	names, err := o.names()
 	if err != nil {
 		return nil, err
@@ -72,6 +75,9 @@ func openOutbox(dir string) (*outbox, error) {
 // names lists the pending runs' file names, oldest first (tick ids are UUID v7, ordered by time).
 func (o *outbox) names() ([]string, error) {
 	ents, err := os.ReadDir(o.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("outbox %s: %w", o.dir, err)
 	}
@@ -121,6 +127,9 @@ func (o *outbox) put(email string, rec persona.RunRecord) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
 	final := filepath.Join(o.dir, name)
 	_, statErr := os.Stat(final)
 	if err := writeFileSync(o.dir, name, b); err != nil {
@@ -188,6 +197,9 @@ func (o *outbox) fail(e outboxEntry) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if err := os.MkdirAll(filepath.Join(o.dir, "failed"), 0o700); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
 	if err := os.Rename(filepath.Join(o.dir, name), filepath.Join(o.dir, "failed", name)); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
