@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -33,3 +34,6 @@ func RedactDSN(dsn string) string {
 	}
 	return u.Redacted()
 }
+
+// MarshalJSON writes the DSN without its password.
+func (d DSN) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(d.String())), nil }

@@ -1,0 +1,240 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Overrides are applied after the environment; the CLI sets them from its flags. Each override
+// carries the flag's name so that a problem with it names the flag.
+type Overrides []Override
+
+// Override sets one field from a flag.
+type Override struct {
+	Flag  string // "--concurrency"
+	Apply func(*Config) error
+}
+
+// Load builds the configuration: Default, then the YAML file at path (when not empty), then the
+// environment through getenv, then the overrides, and validates it. Every problem, from parsing
+// or validation, is reported in one *Error.
+func Load(path string, getenv func(string) string, overrides Overrides) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg := Default()
+	var probs Problems
+	if path != "" {
+		if err := loadFile(&cfg, path); err != nil {
+			probs.Add("%v", err)
+		}
+	}
+	applyEnv(&cfg, getenv, &probs)
+	for _, o := range overrides {
+		if err := o.Apply(&cfg); err != nil {
+			probs.Add("%s: %v", o.Flag, err)
+		}
+	}
+	cfg.fill()
+	probs = append(probs, cfg.problems()...)
+	return cfg, probs.Err()
+}
+
+// ReadFile reads a configuration file alone: its fields, no defaults, no environment, no
+// validation. The other components (serve auth, serve mcp) take what concerns them from the
+// runner's file this way.
+func ReadFile(path string) (Config, error) {
+	c := Config{Prices: map[string]Price{}}
+	err := loadFile(&c, path)
+	if len(c.Prices) == 0 {
+		c.Prices = nil
+	}
+	return c, err
+}
+
+func loadFile(cfg *Config, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	prices := cfg.Prices
+	cfg.Prices = nil
+	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.DisallowUnknownField())
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		cfg.Prices = prices
+		return fmt.Errorf("config file %s: %s", path, yaml.FormatError(err, false, true))
+	}
+	// A file's price entries add to and replace the defaults rather than dropping them.
+	for k, v := range cfg.Prices {
+		prices[k] = v
+	}
+	cfg.Prices = prices
+	return nil
+}
+
+// env lists every variable the runner reads, for docs and `config` output.
+var envVars = []string{
+	"APP_ENV", "NODE_ENV", "PORT", "MANA_AUTH_URL", "MANA_MCP_URL", "RUNNER_ID", "MANA_SERVICE_KEY",
+	"PERSONA_SEED_SECRET", "MODEL_PROVIDER", "MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+	"OPENAI_API_KEY", "OPENAI_BASE_URL", "MODEL_MAX_TOKENS", "TICK_INTERVAL_MS", "PERSONA_CONCURRENCY",
+	"RUNNER_PAUSED", "RUN_DEADLINE", "RUN_MAX_TURNS", "RUN_TOKEN_BUDGET", "MEMORY_RUNS",
+	"SHUTDOWN_GRACE", "DATABASE_URL", "SIM_SEED", "DASHBOARD_PASSWORD", "BUDGET_DAILY_USD",
+}
+
+// EnvVars returns the names of the environment variables the configuration reads.
+func EnvVars() []string { return append([]string(nil), envVars...) }
+
+func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	sec := func(name string, dst *Secret) {
+		if v := getenv(name); v != "" {
+			*dst = Secret(v)
+		}
+	}
+	integer := func(name string, dst *int) {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n <= 0 {
+				probs.Add("%s must be a positive integer (got %q)", name, v)
+				return
+			}
+			*dst = n
+		}
+	}
+	// Production mode is APP_ENV=production or NODE_ENV=production (SPEC §5.1): a development
+	// value of one never switches off production named by the other, nor by the file (env:
+	// production), which serve auth reads the same way.
+	appEnv, nodeEnv := strings.TrimSpace(getenv("APP_ENV")), strings.TrimSpace(getenv("NODE_ENV"))
+	switch {
+	case c.Production() || ProductionEnv(getenv):
+		c.Env = "production"
+	case appEnv != "":
+		c.Env = appEnv
+	case nodeEnv != "":
+		c.Env = nodeEnv
+	}
+	integer("PORT", &c.Port)
+	str("MANA_AUTH_URL", &c.AuthURL)
+	str("MANA_MCP_URL", &c.MCPURL)
+	str("RUNNER_ID", &c.RunnerID)
+	str("RUNNER_OUTBOX", &c.Outbox)
+	sec("MANA_SERVICE_KEY", &c.ServiceKey)
+	sec("PERSONA_SEED_SECRET", &c.SeedSecret)
+	sec("DASHBOARD_PASSWORD", &c.DashboardPassword)
+	str("MODEL_PROVIDER", &c.Provider)
+	str("MODEL", &c.Model)
+	sec("ANTHROPIC_API_KEY", &c.AnthropicAPIKey)
+	str("ANTHROPIC_BASE_URL", &c.AnthropicBaseURL)
+	sec("OPENAI_API_KEY", &c.OpenAIAPIKey)
+	str("OPENAI_BASE_URL", &c.OpenAIBaseURL)
+	integer("MODEL_MAX_TOKENS", &c.MaxTokens)
+	var ms int
+	integer("TICK_INTERVAL_MS", &ms)
+	if ms > 0 {
+		c.TickInterval = time.Duration(ms) * time.Millisecond
+	}
+	integer("PERSONA_CONCURRENCY", &c.Concurrency)
+	if v := getenv("RUNNER_PAUSED"); v != "" {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			probs.Add("RUNNER_PAUSED must be true or false (got %q)", v)
+		} else {
+			c.Paused = b
+		}
+	}
+	dur := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d <= 0 {
+				probs.Add("%s must be a positive duration such as 10m or 90s (got %q)", name, v)
+				return
+			}
+			*dst = d
+		}
+	}
+	dur("RUN_DEADLINE", &c.RunDeadline)
+	integer("RUN_MAX_TURNS", &c.MaxTurns)
+	if v := getenv("RUN_TOKEN_BUDGET"); v != "" {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < 0 {
+			probs.Add("RUN_TOKEN_BUDGET must be a whole number of tokens, 0 for none (got %q)", v)
+		} else {
+			c.TokenBudget = n
+		}
+	}
+	if v := getenv("BUDGET_DAILY_USD"); v != "" {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			probs.Add("BUDGET_DAILY_USD must be a number of US dollars, 0 for none (got %q)", v)
+		} else {
+			c.Budget.DailyUSD = f
+		}
+	}
+	if v := getenv("MEMORY_RUNS"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 {
+			probs.Add("MEMORY_RUNS must be a whole number, 0 for no memory digest (got %q)", v)
+		} else {
+			c.MemoryRuns = n
+		}
+	}
+	dur("SHUTDOWN_GRACE", &c.Grace)
+	if v := getenv("SIM_SEED"); v != "" {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			probs.Add("SIM_SEED must be a whole number (got %q)", v)
+		} else {
+			c.SimSeed = n
+		}
+	}
+	if v := getenv("DATABASE_URL"); v != "" {
+		c.DB = DSN(v)
+	}
+}
+
+// fill derives what was left empty: the provider from the keys present and the model from the
+// provider.
+func (c *Config) fill() {
+	c.Provider = strings.ToLower(strings.TrimSpace(c.Provider))
+	if c.Provider == "" {
+		switch {
+		case c.AnthropicAPIKey != "" || c.Production():
+			c.Provider = ProviderAnthropic
+		case c.OpenAIAPIKey != "" || c.OpenAIBaseURL != "":
+			c.Provider = ProviderOpenAI
+		default:
+			// Without any key in development, the offline simulator keeps the loop runnable.
+			c.Provider = ProviderSim
+		}
+	}
+	if c.Model == "" {
+		switch c.Provider {
+		case ProviderAnthropic:
+			c.Model = DefaultAnthropicModel
+		case ProviderOpenAI:
+			c.Model = DefaultOpenAIModel
+		case ProviderSim:
+			c.Model = DefaultSimModel
+		}
+	}
+	if c.RunnerID == "" {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "runner"
+		}
+		c.RunnerID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+}
