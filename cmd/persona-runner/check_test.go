@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/json"
 	"encoding/xml"
 	"os"
@@ -151,5 +152,41 @@ func TestUpOnceCheck(t *testing.T) {
 	code, _, errOut = run(t, nil, upArgs(t.TempDir(), "--check", "--fail-on", "sometimes")...)
 	if code != 2 || !strings.Contains(errOut, "--fail-on") {
 		t.Errorf("up --once --check --fail-on sometimes: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// up --once --check exits 3 ("could not run") when the tick itself fails, not 1 as a failed
+// threshold would: here the store refuses every claim (a trigger aborts the lease update).
+func TestUpOnceCheckTickFails(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if code, out, errOut := run(t, nil, upArgs(dir)...); code != 0 {
+		t.Fatalf("first up --once: exit %d\n%s\n%s", code, out, errOut)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(dir, "persona-runner.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Everyone due again, and the store refusing to lease them.
+	for _, q := range []string{
+		`UPDATE personas SET next_due_at = 0, last_active_at = NULL`,
+		`CREATE TRIGGER refuse_claims BEFORE UPDATE OF lease_owner ON personas WHEN NEW.lease_owner IS NOT NULL
+			BEGIN SELECT RAISE(ABORT, 'claims refused by the test'); END`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, nil, upArgs(dir, "--check", "--max-error-rate", "100%", "--fail-on", "none")...)
+	if code != 3 || !strings.Contains(errOut, "tick:") || !strings.Contains(errOut, "claims refused by the test") {
+		t.Fatalf("up --once --check with claims refused: exit %d (want 3)\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	// Without --check the same failure stays exit 1 (up's own status: the tick failed).
+	code, _, errOut = run(t, nil, upArgs(dir)...)
+	if code != 1 || !strings.Contains(errOut, "claims refused by the test") {
+		t.Fatalf("up --once with claims refused: exit %d (want 1)\n%s", code, errOut)
 	}
 }

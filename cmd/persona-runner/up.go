@@ -311,6 +311,11 @@ func (c *UpCmd) once(ctx context.Context, env *Env, run *runner.Runner, display 
 	}
 	display.Close()
 	if t.err != nil {
+		if c.Check {
+			// The gate has no runs to read: the tick itself failed (a claim refused, the store
+			// unreachable), so check's "could not run" (exit 3), not a failed threshold.
+			return cannotRun{fmt.Errorf("tick: %w", t.err)}
+		}
 		return fmt.Errorf("tick: %w", t.err)
 	}
 	if c.Check {
