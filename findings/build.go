@@ -27,7 +27,17 @@ type data struct {
 	runs     []persona.Tick // baseline and window, oldest first
 	// versionOrder gives each app version the time it was first seen, to tell newer from older.
 	versionFirst map[string]time.Time
+	// agg, when the store aggregates (persona.ActionAggregates) and the findings cover every
+	// persona over time windows, answers in SQL what the rows would: actions then holds only
+	// the failed calls, and the counts, latency ranks and slow calls are asked for.
+	agg  persona.ActionAggregates
+	ctx  context.Context
+	to   time.Time
+	base time.Time // start of the baseline
 }
+
+// noCounts asks ListPersonas for no action counts (they are not used here): nothing is after it.
+var noCounts = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // inWindow reports whether a row at t (of tick tickID) belongs to the window under study (as
 // opposed to the baseline): by app version with --compare, else by time.
@@ -66,7 +76,7 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 	res := &Result{From: from, To: to, BaselineFrom: from.Add(-o.Baseline), Compare: o.Versions, Findings: []Finding{}}
 	d := &data{o: o, from: from, emails: map[string]string{}, ticks: map[string]persona.Tick{}, versionFirst: map[string]time.Time{}}
 
-	people, err := src.ListPersonas(ctx, res.BaselineFrom)
+	people, err := src.ListPersonas(ctx, noCounts)
 	if err != nil {
 		return nil, fmt.Errorf("findings: list personas: %w", err)
 	}
@@ -80,7 +90,14 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 	if o.Persona != "" && personaID == "" {
 		return nil, fmt.Errorf("findings: persona %q: %w", o.Persona, persona.ErrNotFound)
 	}
-	if d.actions, err = src.Actions(ctx, persona.ActionQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to}); err != nil {
+	d.ctx, d.to, d.base = ctx, to, res.BaselineFrom
+	if agg, ok := src.(persona.ActionAggregates); ok && personaID == "" && o.Versions == nil {
+		d.agg = agg
+		d.actions, err = agg.ActionRows(ctx, persona.RowFilter{Since: res.BaselineFrom, Until: to, ErrorsOnly: true})
+	} else {
+		d.actions, err = src.Actions(ctx, persona.ActionQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to})
+	}
+	if err != nil {
 		return nil, fmt.Errorf("findings: read actions: %w", err)
 	}
 	if d.feedback, err = src.Feedback(ctx, persona.FeedbackQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to}); err != nil {
@@ -102,8 +119,21 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 		}
 	}
 
-	res.Findings = append(res.Findings, d.toolErrors()...)
-	res.Findings = append(res.Findings, d.slowTools()...)
+	te, err := d.toolErrors()
+	if err != nil {
+		return nil, fmt.Errorf("findings: %w", err)
+	}
+	res.Findings = append(res.Findings, te...)
+	var slow []Finding
+	if d.agg != nil {
+		slow, err = d.slowToolsAggregated()
+		if err != nil {
+			return nil, fmt.Errorf("findings: %w", err)
+		}
+	} else {
+		slow = d.slowTools()
+	}
+	res.Findings = append(res.Findings, slow...)
 	res.Findings = append(res.Findings, d.ratings()...)
 	res.Findings = append(res.Findings, d.unusableRatings()...)
 	res.Findings = append(res.Findings, d.failedRuns()...)
@@ -235,31 +265,114 @@ func (d *data) toolUse() map[string]map[string]bool {
 	return out
 }
 
-// toolErrors groups failed calls by (target, tool, class, signature).
-func (d *data) toolErrors() []Finding {
-	groups := map[string]*group{}
-	var order []string
-	okBy := map[string]map[string]bool{}   // tool → personas with a successful call in the window
-	callBy := map[string]map[string]bool{} // tool → personas that called it in the window
-	baseOK := map[string]bool{}            // tools called successfully in the baseline
+// toolFacts are what toolErrors needs to know of every call, not only the failed ones: from the
+// rows, or from the store's aggregates.
+type toolFacts struct {
+	callers  func(tool string) int                      // personas that called it in the window (calls that reached the app)
+	okBy     func(tool string) (map[string]bool, error) // personas with a successful call in the window
+	baseOK   map[string]bool                            // tools called successfully in the baseline
+	resolved func(f Finding, last occurrence) (bool, error)
+}
+
+// rowFacts computes the facts from the rows (all of them, d.agg unset).
+func (d *data) rowFacts() toolFacts {
+	okBy := map[string]map[string]bool{}
+	callBy := map[string]map[string]bool{}
+	baseOK := map[string]bool{}
 	for _, a := range d.actions {
 		if a.Infrastructure() {
-			// The call failed before the app answered (issue 13.3): an outage, not a defect
-			// of the tool; the run's own failed record says so.
 			continue
 		}
 		if !d.inWindow(a.CreatedAt, a.TickID) {
 			if a.Result == persona.ResultOK && d.inBaseline(a.CreatedAt, a.TickID) {
 				baseOK[a.ToolName] = true
 			}
-			if a.Result != persona.ResultError {
-				continue
+			continue
+		}
+		add(callBy, a.ToolName, a.PersonaID)
+		if a.Result == persona.ResultOK {
+			add(okBy, a.ToolName, a.PersonaID)
+		}
+	}
+	use := d.toolUse()
+	return toolFacts{
+		callers: func(tool string) int { return len(callBy[tool]) },
+		okBy:    func(tool string) (map[string]bool, error) { return okBy[tool], nil },
+		baseOK:  baseOK,
+		resolved: func(f Finding, last occurrence) (bool, error) {
+			return d.resolved(last.at, last.tickID, func(t string) bool { return use[f.Tool][t] }), nil
+		},
+	}
+}
+
+// aggFacts asks the store for the facts (d.agg set: time windows, every persona).
+func (d *data) aggFacts() (toolFacts, error) {
+	span := persona.SpanQuery{Since: d.base, Cut: d.from, Until: d.to}
+	counts, err := d.agg.ToolPersonaCounts(d.ctx, span)
+	if err != nil {
+		return toolFacts{}, err
+	}
+	callers := map[string]int{}
+	baseOK := map[string]bool{}
+	for _, c := range counts {
+		if c.Side == 1 {
+			callers[c.Tool] = c.Personas
+		} else if c.OKPersonas > 0 {
+			baseOK[c.Tool] = true
+		}
+	}
+	return toolFacts{
+		callers: func(tool string) int { return callers[tool] },
+		okBy: func(tool string) (map[string]bool, error) {
+			ids, err := d.agg.OKPersonas(d.ctx, persona.SpanQuery{Since: d.from, Until: d.to}, tool)
+			if err != nil {
+				return nil, err
 			}
-		} else {
-			add(callBy, a.ToolName, a.PersonaID)
-			if a.Result == persona.ResultOK {
-				add(okBy, a.ToolName, a.PersonaID)
+			m := map[string]bool{}
+			for _, id := range ids {
+				m[id] = true
 			}
+			return m, nil
+		},
+		baseOK: baseOK,
+		resolved: func(f Finding, last occurrence) (bool, error) {
+			// The newest runs after the last occurrence that used the tool, as resolved walks them.
+			ticks, err := d.agg.ToolRuns(d.ctx, persona.ToolRunsQuery{Tool: f.Tool, Since: d.base, Until: d.to,
+				TicksSince: d.base, TicksUntil: d.to, After: last.at, Limit: d.o.ResolveRuns})
+			if err != nil {
+				return false, err
+			}
+			used := map[string]bool{}
+			for _, t := range ticks {
+				used[t] = true
+			}
+			return d.resolved(last.at, last.tickID, func(t string) bool { return used[t] }), nil
+		},
+	}, nil
+}
+
+// toolErrors groups failed calls by (target, tool, class, signature).
+func (d *data) toolErrors() ([]Finding, error) {
+	groups := map[string]*group{}
+	var order []string
+	var (
+		facts toolFacts
+		err   error
+	)
+	if d.agg != nil {
+		facts, err = d.aggFacts()
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		facts = d.rowFacts()
+	}
+	sigs := map[string]string{} // message → signature: the regular expressions run once per message
+	for _, a := range d.actions {
+		if a.Infrastructure() {
+			// The call failed before the app answered (issue 13.3): an outage, not a defect
+			// of the tool; the run's own failed record says so.
+			continue
 		}
 		if a.Result != persona.ResultError {
 			continue
@@ -268,7 +381,11 @@ func (d *data) toolErrors() []Finding {
 		if class == "" {
 			class = persona.ClassifyError(a.ErrorMessage)
 		}
-		sig := Signature(a.ErrorMessage)
+		sig, ok := sigs[a.ErrorMessage]
+		if !ok {
+			sig = Signature(a.ErrorMessage)
+			sigs[a.ErrorMessage] = sig
+		}
 		target := d.target(a.TickID)
 		key := strings.Join([]string{target, a.ToolName, string(class), sig}, "\x1f")
 		g := groups[key]
@@ -281,7 +398,6 @@ func (d *data) toolErrors() []Finding {
 		g.occ = append(g.occ, occurrence{at: a.CreatedAt, tickID: a.TickID, persona: a.PersonaID,
 			sample: Sample{Tool: a.ToolName, Arguments: a.Arguments, Error: a.ErrorMessage, LatencyMs: latencyOf(a)}})
 	}
-	use := d.toolUse()
 	var out []Finding
 	for _, key := range order {
 		g := groups[key]
@@ -296,7 +412,11 @@ func (d *data) toolErrors() []Finding {
 			}
 		}
 		last := g.occ[len(g.occ)-1]
-		if d.resolved(last.at, last.tickID, func(t string) bool { return use[f.Tool][t] }) {
+		resolved, err := facts.resolved(f, last)
+		if err != nil {
+			return nil, err
+		}
+		if resolved {
 			f.Status = StatusResolved
 		} else {
 			f.Status = StatusOpen
@@ -304,20 +424,24 @@ func (d *data) toolErrors() []Finding {
 		f.Severity = classSeverity(persona.ErrorClass(f.ErrorClass))
 		// A regression: the tool worked in the baseline (the window or app version before), and
 		// this error is new.
-		f.Regression = f.New && baseOK[f.Tool]
+		f.Regression = f.New && facts.baseOK[f.Tool]
 		f.Title = fmt.Sprintf("%s fails with %s: %s", f.Tool, f.ErrorClass, oneLine(f.Signature, 90))
 		f.Detail = fmt.Sprintf("%d failed call(s) of %s by %d persona(s) (%d persona(s) called it in the window).",
-			f.Occurrences, f.Tool, len(hit), len(callBy[f.Tool]))
+			f.Occurrences, f.Tool, len(hit), facts.callers(f.Tool))
 		if f.ErrorClass == string(persona.ClassInvalidInput) {
 			// A persona mistake when others succeed with the tool and few hit this; a confusing
 			// schema when most who try it stumble.
+			okBy, err := facts.okBy(f.Tool)
+			if err != nil {
+				return nil, err
+			}
 			others := 0
-			for p := range okBy[f.Tool] {
+			for p := range okBy {
 				if !hit[p] {
 					others++
 				}
 			}
-			if others > 0 && len(hit)*3 <= len(callBy[f.Tool]) {
+			if others > 0 && len(hit)*3 <= facts.callers(f.Tool) {
 				f.Cause, f.Severity = causePersonaMistake, SeverityLow
 				f.Detail += fmt.Sprintf(" %d other persona(s) used it without this error: likely a persona mistake.", others)
 			} else {
@@ -327,7 +451,7 @@ func (d *data) toolErrors() []Finding {
 		}
 		out = append(out, f)
 	}
-	return out
+	return out, nil
 }
 
 func add(m map[string]map[string]bool, k, v string) {
@@ -406,24 +530,29 @@ func (d *data) slowTools() []Finding {
 			}
 		}
 		g.occ = slow
-		f := d.finish(g)
-		f.Metrics, f.Regression, f.Status = m, regression, StatusOpen
-		f.Severity = SeverityMedium
-		if regression && p95 > limit {
-			f.Severity = SeverityHigh
-		}
-		f.Title = fmt.Sprintf("%s is slow: p95 %s", k.tool, ms(p95))
-		f.Detail = fmt.Sprintf("p95 latency %s over %d calls (threshold %s)", ms(p95), m.N, ms(limit))
-		if m.BaselineN > 0 {
-			f.Detail += fmt.Sprintf("; baseline p95 %s over %d calls", ms(m.BaselineP95Ms), m.BaselineN)
-			if regression {
-				f.Title = fmt.Sprintf("%s got slower: p95 %s, was %s", k.tool, ms(p95), ms(m.BaselineP95Ms))
-			}
-		}
-		f.Detail += "."
-		out = append(out, f)
+		out = append(out, d.slowFinding(g, k.tool, m, regression, limit, p95))
 	}
 	return out
+}
+
+// slowFinding finishes a slow-tool finding from its slow calls and figures.
+func (d *data) slowFinding(g *group, tool string, m *Metrics, regression bool, limit, p95 int64) Finding {
+	f := d.finish(g)
+	f.Metrics, f.Regression, f.Status = m, regression, StatusOpen
+	f.Severity = SeverityMedium
+	if regression && p95 > limit {
+		f.Severity = SeverityHigh
+	}
+	f.Title = fmt.Sprintf("%s is slow: p95 %s", tool, ms(p95))
+	f.Detail = fmt.Sprintf("p95 latency %s over %d calls (threshold %s)", ms(p95), m.N, ms(limit))
+	if m.BaselineN > 0 {
+		f.Detail += fmt.Sprintf("; baseline p95 %s over %d calls", ms(m.BaselineP95Ms), m.BaselineN)
+		if regression {
+			f.Title = fmt.Sprintf("%s got slower: p95 %s, was %s", tool, ms(p95), ms(m.BaselineP95Ms))
+		}
+	}
+	f.Detail += "."
+	return f
 }
 
 // percentile is the nearest-rank percentile of xs (which it sorts).
@@ -454,4 +583,99 @@ func latencyOf(a persona.Action) int64 {
 		return 0
 	}
 	return *a.LatencyMs
+}
+
+// slowToolsAggregated is slowTools over the store's aggregates: the calls with a known latency
+// counted per target and tool, each p95 read as a rank from the top of the tool's latencies, and
+// only the slow calls read as rows.
+func (d *data) slowToolsAggregated() ([]Finding, error) {
+	timed, err := d.agg.TimedByTarget(d.ctx, persona.SpanQuery{Since: d.base, Cut: d.from, Until: d.to, TicksSince: d.base, TicksUntil: d.to})
+	if err != nil {
+		return nil, err
+	}
+	type key struct{ target, tool string }
+	cur, base := map[key]int{}, map[key]int{}
+	targets := map[string]bool{}
+	for _, t := range timed {
+		k := key{t.Target, t.Tool}
+		targets[t.Target] = true
+		if t.Side == 1 {
+			cur[k] += t.Timed
+		} else {
+			base[k] += t.Timed
+		}
+	}
+	// With one target the rows need no look-up of their run.
+	byTarget := len(targets) > 1
+	p95 := func(k key, since, until time.Time, n int) (int64, error) {
+		i := int(math.Ceil(0.95*float64(n))) - 1
+		i = max(0, min(i, n-1))
+		v, ok, err := d.agg.LatencyFromTop(d.ctx, persona.LatencyQuery{Tool: k.tool, Since: since, Until: until,
+			HasTarget: byTarget, Target: k.target, TicksSince: d.base, TicksUntil: d.to, Offset: n - 1 - i})
+		if err == nil && !ok {
+			err = fmt.Errorf("latency rank of %s: no row at %d of %d", k.tool, n-1-i, n)
+		}
+		return v, err
+	}
+	keys := make([]key, 0, len(cur))
+	for k := range cur {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].target != keys[j].target {
+			return keys[i].target < keys[j].target
+		}
+		return keys[i].tool < keys[j].tool
+	})
+	var out []Finding
+	limit := d.o.SlowP95.Milliseconds()
+	for _, k := range keys {
+		if cur[k] < d.o.MinSample {
+			continue
+		}
+		p, err := p95(k, d.from, d.to, cur[k])
+		if err != nil {
+			return nil, err
+		}
+		m := &Metrics{P95Ms: p, N: cur[k]}
+		regression := false
+		if base[k] >= d.o.MinSample {
+			bp, err := p95(k, d.base, d.from, base[k])
+			if err != nil {
+				return nil, err
+			}
+			m.BaselineP95Ms, m.BaselineN = bp, base[k]
+			regression = float64(p) >= d.o.SlowFactor*float64(bp) && p-bp >= 50
+		}
+		if p <= limit && !regression {
+			continue
+		}
+		bar := limit
+		if regression && m.BaselineP95Ms*int64(d.o.SlowFactor) < bar {
+			bar = int64(float64(m.BaselineP95Ms) * d.o.SlowFactor)
+		}
+		filter := persona.RowFilter{Since: d.from, Until: d.to, Tool: k.tool, Timed: true,
+			HasTarget: byTarget, Target: k.target, TicksSince: d.base, TicksUntil: d.to}
+		// The finding's module is that of the window's first timed call, as slowTools takes it.
+		filter.Limit = 1
+		first, err := d.agg.ActionRows(d.ctx, filter)
+		if err != nil {
+			return nil, err
+		}
+		filter.Limit, filter.MinLatency = 0, &bar
+		rows, err := d.agg.ActionRows(d.ctx, filter)
+		if err != nil {
+			return nil, err
+		}
+		g := &group{f: Finding{ID: id(string(KindSlowTool), k.target, k.tool), Kind: KindSlowTool, Target: k.target, Tool: k.tool}}
+		if len(first) > 0 {
+			g.f.Module = first[0].Module
+		}
+		for _, a := range rows {
+			g.occ = append(g.occ, occurrence{at: a.CreatedAt, tickID: a.TickID, persona: a.PersonaID,
+				sample: Sample{Tool: a.ToolName, Arguments: a.Arguments, LatencyMs: *a.LatencyMs, Error: a.ErrorMessage}})
+		}
+		out = append(out, d.slowFinding(g, k.tool, m, regression, limit, p))
+	}
+	return out, nil
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/findings"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/report"
 	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 	"github.com/persona-runner/persona-runner/store/sqlite"
 )
@@ -310,5 +313,136 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("%s (-want +got):\n%s", name, diff)
+	}
+}
+
+// rowsOnly hides a store's aggregates: Build then reads every row and counts in Go, as it does
+// over a store without them.
+type rowsOnly struct{ findings.Source }
+
+// The stores' aggregates give the findings and the report the rows would give: on the fixture
+// plus a run of a second target, for windows whose bounds fall between runs and inside them (a
+// run straddling the cut, rows after the end).
+func TestAggregatesMatchRows(t *testing.T) {
+	t.Parallel()
+	stores(t, func(t *testing.T, s persona.Store) {
+		fixture(t, s)
+		ctx := context.Background()
+		people, err := s.ListPersonas(ctx, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second target whose tool is slow and fails, in the window; an outage row.
+		start := now.Add(-30 * time.Hour)
+		fin := start.Add(time.Minute)
+		run := persona.RunRecord{Tick: persona.Tick{TickID: "other-1", PersonaID: people[0].UserID, RunnerID: "r", Status: persona.TickOK,
+			StartedAt: start, FinishedAt: &fin, Target: "other", ServerVersion: "9.0.0"}}
+		for k := range 8 {
+			a := persona.Action{TickID: "other-1", ToolName: "calendar.listEvents", Seq: k + 1, Result: persona.ResultOK,
+				LatencyMs: persona.Latency(int64(2500 + 10*k)), CreatedAt: start.Add(time.Duration(k) * time.Second), Arguments: json.RawMessage(`{"k":1}`)}
+			if k%3 == 0 {
+				a.Result, a.ErrorMessage = persona.ResultError, fmt.Sprintf("todo %d not found", k)
+			}
+			if k == 7 {
+				a.ErrorMessage, a.ErrorClass = "transport: connection reset", persona.ClassTransport
+				a.Result = persona.ResultError
+			}
+			run.Actions = append(run.Actions, a)
+		}
+		if _, err := s.RecordRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		week := 7 * 24 * time.Hour
+		first := now.AddDate(0, 0, -13) // w0-anna started here, its calls one second apart
+		for _, end := range []time.Time{
+			now,
+			first.Add(week + 1500*time.Millisecond), // the cut inside w0-anna
+			now.AddDate(0, 0, -6).Add(2500 * time.Millisecond), // w1-anna's last calls after the end
+			first.Add(2*week + 1500*time.Millisecond),          // the baseline's start inside w0-anna
+			now.Add(-29*time.Hour - 55*time.Minute),            // the other target's run straddles nothing
+		} {
+			for _, o := range []findings.Options{{Now: end, Since: week}, {Now: end, Since: 3 * 24 * time.Hour, Baseline: 10 * 24 * time.Hour},
+				{Now: end, Since: week, SlowP95: 500 * time.Millisecond, MinSample: 2}} {
+				fast, err := findings.Build(ctx, s, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				slow, err := findings.Build(ctx, rowsOnly{s}, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(slow, fast); d != "" {
+					t.Errorf("findings at %s, %+v: aggregates differ from rows (-rows +aggregates):\n%s", end, o, d)
+				}
+			}
+			for _, f := range []persona.StatsFilter{{Since: end.Add(-week), Until: end}, {Since: end.Add(-week), Until: end, Module: "calendar"}} {
+				checkToolStats(t, s, f)
+			}
+			for _, o := range []report.Options{{Now: end, Since: week}, {Now: end, Since: week, Module: "calendar"},
+				{Now: end, Since: 3 * 24 * time.Hour, Offered: []string{"notes.create", "todo.list"}}} {
+				fast, err := report.Build(ctx, s, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				slow, err := report.Build(ctx, rowsOnly{s}, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(slow, fast); d != "" {
+					t.Errorf("report at %s, %+v: aggregates differ from rows (-rows +aggregates):\n%s", end, o, d)
+				}
+			}
+		}
+	})
+}
+
+// checkToolStats compares the dashboard's tool statistics (from the rollup and the latency
+// index) with the same figures counted from the rows.
+func checkToolStats(t *testing.T, s persona.Store, f persona.StatsFilter) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := s.(persona.StatsStore).ToolStats(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Actions(ctx, persona.ActionQuery{Since: f.Since, Until: f.Until, Module: f.Module})
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]*persona.ToolStat{}
+	lat := map[string][]int64{}
+	var names []string
+	for _, a := range rows {
+		st := by[a.ToolName]
+		if st == nil {
+			st = &persona.ToolStat{Tool: a.ToolName}
+			by[a.ToolName] = st
+			names = append(names, a.ToolName)
+		}
+		st.Calls++
+		if a.Result == persona.ResultError {
+			st.Errors++
+		}
+		if a.LatencyMs != nil {
+			st.Timed++
+			lat[a.ToolName] = append(lat[a.ToolName], *a.LatencyMs)
+		}
+		st.Module = max(st.Module, a.Module)
+		if a.CreatedAt.After(st.LastUsed) {
+			st.LastUsed = a.CreatedAt
+		}
+	}
+	sort.Strings(names)
+	want := []persona.ToolStat{}
+	for _, n := range names {
+		st := by[n]
+		if xs := lat[n]; len(xs) > 0 {
+			slices.Sort(xs)
+			st.P50Ms, st.P95Ms = xs[(len(xs)*50+99)/100-1], xs[(len(xs)*95+99)/100-1]
+		}
+		want = append(want, *st)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("tool stats %+v differ from the rows (-rows +store):\n%s", f, d)
 	}
 }

@@ -170,7 +170,7 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 	r.PrevFrom = r.From.Add(-o.Baseline)
 	r.Compare = o.Compare
 
-	people, err := src.ListPersonas(ctx, r.From)
+	people, err := src.ListPersonas(ctx, noCounts)
 	if err != nil {
 		return nil, fmt.Errorf("report: list personas: %w", err)
 	}
@@ -189,9 +189,16 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		}
 	}
 
-	actions, err := src.Actions(ctx, persona.ActionQuery{PersonaID: personaID, Module: o.Module, Since: r.From, Until: r.To})
-	if err != nil {
-		return nil, fmt.Errorf("report: read actions: %w", err)
+	// Over every persona and target, a store that aggregates (persona.ActionAggregates) counts
+	// the window's calls itself; otherwise (and for one persona or target, a few rows) they are
+	// read and counted here. Both give the same facts.
+	agg, fast := src.(persona.ActionAggregates)
+	fast = fast && personaID == "" && o.Target == ""
+	var actions []persona.Action
+	if !fast {
+		if actions, err = src.Actions(ctx, persona.ActionQuery{PersonaID: personaID, Module: o.Module, Since: r.From, Until: r.To}); err != nil {
+			return nil, fmt.Errorf("report: read actions: %w", err)
+		}
 	}
 	feedback, err := src.Feedback(ctx, persona.FeedbackQuery{PersonaID: personaID, Module: o.Module, Since: r.PrevFrom, Until: r.To})
 	if err != nil {
@@ -242,15 +249,24 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		}
 	}
 
+	var facts *actionFacts
+	if fast {
+		if facts, err = aggregatedFacts(ctx, agg, r.From, r.To, o.Module, o.Samples); err != nil {
+			return nil, fmt.Errorf("report: read actions: %w", err)
+		}
+	} else {
+		facts = rowFacts(actions, o.Samples)
+	}
+
 	if o.Module != "" {
 		// Only the runs that used the module count: a tick whose rows touch it in this window.
-		if mods := modulesOf(o.Offered, moduleOf); len(actions) == 0 && len(feedback) == 0 && len(mods) > 0 && !slices.Contains(mods, o.Module) {
+		if mods := modulesOf(o.Offered, moduleOf); facts.total == 0 && len(feedback) == 0 && len(mods) > 0 && !slices.Contains(mods, o.Module) {
 			return nil, &persona.FieldError{Field: "module", Message: fmt.Sprintf(
 				"no rows for module %q and the app offers no such module (modules: %s)", o.Module, strings.Join(mods, ", "))}
 		}
 		used := map[string]bool{}
-		for _, a := range actions {
-			used[a.TickID] = true
+		for t := range facts.tickModule {
+			used[t] = true
 		}
 		for _, f := range feedback {
 			if !f.CreatedAt.Before(r.From) {
@@ -286,25 +302,154 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 	}
 	feedback = kept
 
-	r.Modules = moduleStats(actions, feedback, r.From)
-	r.FailingTools = failingTools(actions, o.Samples)
-	r.Coverage = coverage(actions, o.Offered, o.Module, moduleOf)
+	r.Modules = moduleStats(facts, feedback, r.From)
+	r.FailingTools = failingTools(facts)
+	r.Coverage = coverage(facts, o.Offered, o.Module, moduleOf)
 	r.Personas = personaStats(people, ticks)
 	for _, t := range ticks {
 		r.Runs.Total++
 		r.Runs.ByStatus[string(t.Status)]++
 	}
-	r.Cost = costs(ticks, actions, people)
+	r.Cost = costs(ticks, facts, people)
+	r.Runs.ToolCalls, r.Runs.InfraErrors, r.Runs.Errors = facts.total, facts.infra, facts.errors
+	return r, nil
+}
+
+// actionFacts are what the report needs of the window's calls.
+type actionFacts struct {
+	total, errors, infra int // every call; those that failed in the app; those that never reached it
+	// modules counts the calls that reached the app (not Infrastructure) and their errors.
+	modules map[string]*[2]int
+	// tools are the tools with such calls: calls, errors, the module of the first, and the first
+	// distinct error messages.
+	tools      map[string]*ToolFailure
+	used       map[string]bool           // tools with any call
+	tickModule map[string]map[string]int // run → module → calls (every call)
+}
+
+func newFacts() *actionFacts {
+	return &actionFacts{modules: map[string]*[2]int{}, tools: map[string]*ToolFailure{}, used: map[string]bool{},
+		tickModule: map[string]map[string]int{}}
+}
+
+// rowFacts counts the rows.
+func rowFacts(actions []persona.Action, samples int) *actionFacts {
+	f := newFacts()
+	seen := map[string]map[string]bool{}
 	for _, a := range actions {
-		r.Runs.ToolCalls++
-		switch {
-		case a.Infrastructure():
-			r.Runs.InfraErrors++
-		case a.Result == persona.ResultError:
-			r.Runs.Errors++
+		f.total++
+		f.used[a.ToolName] = true
+		if f.tickModule[a.TickID] == nil {
+			f.tickModule[a.TickID] = map[string]int{}
+		}
+		f.tickModule[a.TickID][a.Module]++
+		if a.Infrastructure() {
+			f.infra++
+			continue // an outage says nothing of the tool or module
+		}
+		m := f.modules[a.Module]
+		if m == nil {
+			m = &[2]int{}
+			f.modules[a.Module] = m
+		}
+		m[0]++
+		t := f.tools[a.ToolName]
+		if t == nil {
+			t = &ToolFailure{Tool: a.ToolName, Module: a.Module, Samples: []string{}}
+			f.tools[a.ToolName] = t
+			seen[a.ToolName] = map[string]bool{}
+		}
+		t.Calls++
+		if a.Result != persona.ResultError {
+			continue
+		}
+		f.errors++
+		m[1]++
+		t.Errors++
+		msg := strings.TrimSpace(a.ErrorMessage)
+		if msg != "" && !seen[a.ToolName][msg] && len(t.Samples) < samples {
+			seen[a.ToolName][msg] = true
+			t.Samples = append(t.Samples, msg)
 		}
 	}
-	return r, nil
+	return f
+}
+
+// aggregatedFacts asks the store: counts per tool and module and per run and module, and the
+// rows of the failed calls (a few percent) for the samples.
+func aggregatedFacts(ctx context.Context, agg persona.ActionAggregates, from, to time.Time, module string, samples int) (*actionFacts, error) {
+	f := newFacts()
+	span := persona.SpanQuery{Since: from, Until: to, Module: module}
+	spans, err := agg.ActionSpans(ctx, span)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range spans {
+		f.total += s.Calls
+		f.infra += s.Infra
+		f.errors += s.Errors
+		if s.Calls > 0 {
+			f.used[s.Tool] = true
+		}
+		reached := s.Calls - s.Infra
+		if reached == 0 {
+			continue
+		}
+		m := f.modules[s.Module]
+		if m == nil {
+			m = &[2]int{}
+			f.modules[s.Module] = m
+		}
+		m[0] += reached
+		m[1] += s.Errors
+		t := f.tools[s.Tool]
+		if t == nil {
+			t = &ToolFailure{Tool: s.Tool, Samples: []string{}}
+			f.tools[s.Tool] = t
+		}
+		t.Calls += reached
+		t.Errors += s.Errors
+	}
+	for _, t := range f.tools {
+		if t.Errors == 0 {
+			continue // the module of a tool that never failed is not shown
+		}
+		// The tool's module is that of its first call that reached the app, as rowFacts takes it.
+		first, err := agg.ActionRows(ctx, persona.RowFilter{Since: from, Until: to, Module: module, Tool: t.Tool, NotInfra: true, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(first) > 0 {
+			t.Module = first[0].Module
+		}
+	}
+	failed, err := agg.ActionRows(ctx, persona.RowFilter{Since: from, Until: to, Module: module, ErrorsOnly: true, NotInfra: true})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]map[string]bool{}
+	for _, a := range failed {
+		t := f.tools[a.ToolName]
+		if seen[a.ToolName] == nil {
+			seen[a.ToolName] = map[string]bool{}
+		}
+		msg := strings.TrimSpace(a.ErrorMessage)
+		if t != nil && msg != "" && !seen[a.ToolName][msg] && len(t.Samples) < samples {
+			seen[a.ToolName][msg] = true
+			t.Samples = append(t.Samples, msg)
+		}
+	}
+	calls, err := agg.TickModuleCalls(ctx, span)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range calls {
+		if f.tickModule[c.TickID] == nil {
+			f.tickModule[c.TickID] = map[string]int{}
+		}
+		f.tickModule[c.TickID][c.Module] += c.Calls
+	}
+	return f, nil
 }
 
 // modulesOf lists the modules of the offered tools, sorted, once each.
@@ -323,7 +468,7 @@ func modulesOf(offered []string, moduleOf func(string) string) []string {
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
-func moduleStats(actions []persona.Action, feedback []persona.Feedback, from time.Time) []ModuleStat {
+func moduleStats(facts *actionFacts, feedback []persona.Feedback, from time.Time) []ModuleStat {
 	type acc struct {
 		sum, prevSum  float64
 		n, prevN      int
@@ -351,15 +496,9 @@ func moduleStats(actions []persona.Action, feedback []persona.Feedback, from tim
 			a.lastNote, a.lastNoteAt = f.Notes, f.CreatedAt
 		}
 	}
-	for _, x := range actions {
-		if x.Infrastructure() {
-			continue // an outage says nothing of the module
-		}
-		a := get(x.Module)
-		a.calls++
-		if x.Result == persona.ResultError {
-			a.errors++
-		}
+	for m, c := range facts.modules {
+		a := get(m)
+		a.calls, a.errors = c[0], c[1]
 	}
 	out := make([]ModuleStat, 0, len(by))
 	for m, a := range by {
@@ -394,19 +533,13 @@ func moduleStats(actions []persona.Action, feedback []persona.Feedback, from tim
 	return out
 }
 
-func costs(ticks []persona.Tick, actions []persona.Action, people []persona.PersonaSummary) Cost {
+func costs(ticks []persona.Tick, facts *actionFacts, people []persona.PersonaSummary) Cost {
 	c := Cost{ByDay: []CostRow{}, ByPersona: []CostRow{}, ByModule: []CostRow{}}
 	emails := map[string]string{}
 	for _, p := range people {
 		emails[p.UserID] = p.Email
 	}
-	calls := map[string]map[string]int{} // tick → module → calls
-	for _, a := range actions {
-		if calls[a.TickID] == nil {
-			calls[a.TickID] = map[string]int{}
-		}
-		calls[a.TickID][a.Module]++
-	}
+	calls := facts.tickModule // tick → module → calls
 	day, who, mod := map[string]*CostRow{}, map[string]*CostRow{}, map[string]*CostRow{}
 	add := func(m map[string]*CostRow, key string, runs int, in, out float64, usd float64) {
 		row := m[key]
@@ -461,30 +594,8 @@ func costs(ticks []persona.Tick, actions []persona.Action, people []persona.Pers
 
 func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
 
-func failingTools(actions []persona.Action, samples int) []ToolFailure {
-	by := map[string]*ToolFailure{}
-	seen := map[string]map[string]bool{}
-	for _, a := range actions {
-		if a.Infrastructure() {
-			continue // an outage says nothing of the tool
-		}
-		f := by[a.ToolName]
-		if f == nil {
-			f = &ToolFailure{Tool: a.ToolName, Module: a.Module, Samples: []string{}}
-			by[a.ToolName] = f
-			seen[a.ToolName] = map[string]bool{}
-		}
-		f.Calls++
-		if a.Result != persona.ResultError {
-			continue
-		}
-		f.Errors++
-		msg := strings.TrimSpace(a.ErrorMessage)
-		if msg != "" && !seen[a.ToolName][msg] && len(f.Samples) < samples {
-			seen[a.ToolName][msg] = true
-			f.Samples = append(f.Samples, msg)
-		}
-	}
+func failingTools(facts *actionFacts) []ToolFailure {
+	by := facts.tools
 	out := []ToolFailure{}
 	for _, f := range by {
 		if f.Errors == 0 {
@@ -516,11 +627,8 @@ func keep[T any](xs []T, ok func(T) bool) []T {
 	return out
 }
 
-func coverage(actions []persona.Action, offered []string, module string, moduleOf func(string) string) Coverage {
-	used := map[string]bool{}
-	for _, a := range actions {
-		used[a.ToolName] = true
-	}
+func coverage(facts *actionFacts, offered []string, module string, moduleOf func(string) string) Coverage {
+	used := facts.used
 	c := Coverage{NeverUsed: []string{}}
 	if len(offered) == 0 {
 		c.Used = len(used)
@@ -573,3 +681,7 @@ func personaStats(people []persona.PersonaSummary, ticks []persona.Tick) []Perso
 	sort.Slice(out, func(i, j int) bool { return out[i].Email < out[j].Email })
 	return out
 }
+
+// noCounts asks ListPersonas for no action counts (the report does not show them): nothing is
+// after it.
+var noCounts = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)

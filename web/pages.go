@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/persona-runner/persona-runner/findings"
 	"github.com/persona-runner/persona-runner/persona"
 )
 
@@ -279,7 +280,8 @@ type overviewPage struct {
 	Tokens   template.HTML
 	Cost     template.HTML
 	Modules  []moduleTrend
-	Failing  []toolRow
+	Findings []findings.Finding // the top open findings of the window
+	More     int                // open findings not shown
 	Coverage coverage
 	NextDue  []dueRow
 	Recent   []persona.RunRow
@@ -320,12 +322,10 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	samples, err := s.cfg.Store.ToolErrors(ctx, sf, 3)
-	if err != nil {
+	p.Coverage = s.coverage(tools, f.Module)
+	if p.Findings, p.More, err = s.topFindings(r, f, failingShown); err != nil {
 		return err
 	}
-	p.Failing = failingTools(tools, samples, failingShown)
-	p.Coverage = s.coverage(tools, f.Module)
 
 	if p.NextDue, err = s.nextDue(r, nextDueShown); err != nil {
 		return err
@@ -590,4 +590,27 @@ func (s *Server) personas(w http.ResponseWriter, r *http.Request) error {
 	v.Page = p
 	s.render(w, r, "personas", http.StatusOK, v)
 	return nil
+}
+
+// topFindings returns the window's most urgent open findings (package findings, as `findings
+// list` shows them) that match the filter, at most n, and how many more there are.
+func (s *Server) topFindings(r *http.Request, f filter, n int) ([]findings.Finding, int, error) {
+	res, err := findings.Build(r.Context(), s.cfg.Store, findings.Options{Now: f.To, Since: f.window(), Persona: f.personaID})
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []findings.Finding
+	for _, x := range res.Open() {
+		if f.Target != "" && x.Target != f.Target {
+			continue
+		}
+		if f.Module != "" && x.Module != f.Module && (x.Tool == "" || persona.ModuleOf(x.Tool) != f.Module) {
+			continue
+		}
+		out = append(out, x)
+	}
+	if len(out) > n {
+		return out[:n], len(out) - n, nil
+	}
+	return out, 0, nil
 }

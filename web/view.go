@@ -250,9 +250,10 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
-	"add":   func(a, b int) int { return a + b },
-	"add64": func(a, b int64) int64 { return a + b },
-	"deref": func(p *float64) float64 { return *p },
+	"add":      func(a, b int) int { return a + b },
+	"add64":    func(a, b int64) int64 { return a + b },
+	"deref":    func(p *float64) float64 { return *p },
+	"moduleOf": persona.ModuleOf,
 }
 
 // statusGroup folds a run status into what the charts count: ok, degraded, failed (failed,

@@ -51,6 +51,10 @@ type Store interface {
 	Actions(ctx context.Context, q persona.ActionQuery) ([]persona.Action, error)
 	Feedback(ctx context.Context, q persona.FeedbackQuery) ([]persona.Feedback, error)
 	History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error)
+	// ListPersonas and Ticks, with Actions and Feedback, are what the overview's findings read
+	// (package findings); a store that aggregates (persona.ActionAggregates) answers them fast.
+	ListPersonas(ctx context.Context, actionsSince time.Time) ([]persona.PersonaSummary, error)
+	Ticks(ctx context.Context, q persona.TickQuery) ([]persona.Tick, error)
 }
 
 // Controller is the runner the admin controls act on. A dashboard without one (serve dashboard)

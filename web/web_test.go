@@ -36,7 +36,7 @@ func TestPages(t *testing.T) {
 				path string
 				want []string
 			}{
-				{"/", []string{"<h1>Overview</h1>", "3 runs", "✓ 1 ok", "◐ 1 degraded", "✗ 1 failed", "notes.create", "must be at most 200 characters",
+				{"/", []string{"<h1>Overview</h1>", "Top findings", "3 runs", "✓ 1 ok", "◐ 1 degraded", "✗ 1 failed", "notes.create", "must be at most 200 characters",
 					"4 of 5 tools used", "mood.log", "persona.cleo@mana.test", `<svg class="chart"`, `class="spark"`, "Got my essay"}},
 				{"/modules", []string{"<h2 id=\"m-notes\">notes</h2>", "My lecture note was refused", "Notes were great back then", "▼ −", "worse", "<code>mood.log</code>"}},
 				{"/tools", []string{"notes.search", "5000 ms", "search timed out", "Never used", "mood.log"}},

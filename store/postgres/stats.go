@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store/internal/aggsql"
 )
 
 // The dashboard's read queries (persona/stats.go): aggregates computed here, so that a page reads
@@ -114,6 +115,9 @@ func (db *DB) RatingsByDay(ctx context.Context, f persona.StatsFilter) ([]person
 
 // ToolStats returns calls, errors and nearest-rank latency percentiles per tool, by tool name.
 func (db *DB) ToolStats(ctx context.Context, f persona.StatsFilter) ([]persona.ToolStat, error) {
+	if f.PersonaID == "" && f.Target == "" {
+		return db.toolStatsRollup(ctx, f)
+	}
 	w := rowsFilter(f, "a")
 	rows, err := db.pool.Query(ctx, `SELECT a.tool_name, max(a.module), count(*), count(*) FILTER (WHERE a.result = 'error'),
 		count(a.latency_ms),
@@ -337,6 +341,38 @@ func (db *DB) NextDue(ctx context.Context, limit int) ([]persona.Persona, error)
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.Persona, error) { return scanPersona(r) })
 	if err != nil {
 		return nil, fmt.Errorf("next due: %w", err)
+	}
+	return out, nil
+}
+
+// toolStatsRollup is ToolStats over every persona and target: the counts from the rollup
+// (migration 9), each percentile a rank read from the top of the tool's latency index.
+func (db *DB) toolStatsRollup(ctx context.Context, f persona.StatsFilter) ([]persona.ToolStat, error) {
+	out, err := collect(ctx, db, "tool stats", dialect.ToolTotals(persona.SpanQuery{Since: f.Since, Until: f.Until, Module: f.Module}),
+		func(r pgx.CollectableRow) (persona.ToolStat, error) {
+			var s persona.ToolStat
+			err := r.Scan(&s.Tool, &s.Module, &s.Calls, &s.Errors, &s.Timed, &s.LastUsed)
+			s.LastUsed = utc(s.LastUsed)
+			return s, err
+		})
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].Timed == 0 {
+			continue
+		}
+		p50, p95 := aggsql.Ranks(out[i].Timed)
+		for _, p := range []struct {
+			rank int
+			to   *int64
+		}{{p50, &out[i].P50Ms}, {p95, &out[i].P95Ms}} {
+			v, _, err := db.LatencyFromTop(ctx, persona.LatencyQuery{Tool: out[i].Tool, Module: f.Module, Since: f.Since, Until: f.Until, Offset: p.rank})
+			if err != nil {
+				return nil, fmt.Errorf("tool stats: %w", err)
+			}
+			*p.to = v
+		}
 	}
 	return out, nil
 }

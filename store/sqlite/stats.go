@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store/internal/aggsql"
 )
 
 // The dashboard's read queries (persona/stats.go): aggregates computed here, so that a page reads
@@ -99,6 +100,9 @@ func (db *DB) RatingsByDay(ctx context.Context, f persona.StatsFilter) ([]person
 
 // ToolStats returns calls, errors and nearest-rank latency percentiles per tool, by tool name.
 func (db *DB) ToolStats(ctx context.Context, f persona.StatsFilter) ([]persona.ToolStat, error) {
+	if f.PersonaID == "" && f.Target == "" {
+		return db.toolStatsRollup(ctx, f)
+	}
 	w := rowsWhere(f)
 	// SQLite has no percentile aggregate: each tool's known latencies are ranked, and the rows at
 	// the ranks ceil(n·p) are picked (nearest rank, as PostgreSQL's percentile_disc).
@@ -380,4 +384,42 @@ func (db *DB) NextDue(ctx context.Context, limit int) ([]persona.Persona, error)
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// toolStatsRollup is ToolStats over every persona and target: the counts from the rollup
+// (migration 7), each percentile a rank read from the top of the tool's latency index.
+func (db *DB) toolStatsRollup(ctx context.Context, f persona.StatsFilter) ([]persona.ToolStat, error) {
+	out := []persona.ToolStat{}
+	err := db.each(ctx, "tool stats", dialect.ToolTotals(persona.SpanQuery{Since: f.Since, Until: f.Until, Module: f.Module}), func(r *sql.Rows) error {
+		var (
+			s    persona.ToolStat
+			last int64
+		)
+		if err := r.Scan(&s.Tool, &s.Module, &s.Calls, &s.Errors, &s.Timed, &last); err != nil {
+			return err
+		}
+		s.LastUsed = fromMicro(last)
+		out = append(out, s)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].Timed == 0 {
+			continue
+		}
+		p50, p95 := aggsql.Ranks(out[i].Timed)
+		for _, p := range []struct {
+			rank int
+			to   *int64
+		}{{p50, &out[i].P50Ms}, {p95, &out[i].P95Ms}} {
+			v, _, err := db.LatencyFromTop(ctx, persona.LatencyQuery{Tool: out[i].Tool, Module: f.Module, Since: f.Since, Until: f.Until, Offset: p.rank})
+			if err != nil {
+				return nil, fmt.Errorf("tool stats: %w", err)
+			}
+			*p.to = v
+		}
+	}
+	return out, nil
 }

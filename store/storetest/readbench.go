@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/persona-runner/persona-runner/findings"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/report"
+	"github.com/persona-runner/persona-runner/web"
 )
 
 // ReadBenchPersonas and ReadBenchActions size the read-model benchmark (issue 10): 10k personas
@@ -80,19 +84,58 @@ func ReadBenchmarks(b *testing.B, newStore func(tb testing.TB, clock *Clock) per
 	b.Logf("setup: %d personas, %d action rows in %s", ReadBenchPersonas, ReadBenchActions, time.Since(begin).Round(time.Second))
 	week := 7 * 24 * time.Hour
 	b.Run("Findings1M", func(b *testing.B) {
-		for b.Loop() {
+		timed(b, func() {
 			res, err := findings.Build(ctx, s, findings.Options{Now: now, Since: week})
 			if err != nil || len(res.Findings) == 0 {
 				b.Fatalf("findings.Build: %d findings, %v", len(res.Findings), err)
 			}
-		}
+		})
 	})
 	b.Run("Report1M", func(b *testing.B) {
-		for b.Loop() {
+		timed(b, func() {
 			r, err := report.Build(ctx, s, report.Options{Now: now, Since: week})
 			if err != nil || r.Runs.ToolCalls != ReadBenchActions/readBenchRuns {
 				b.Fatalf("report.Build: %d calls, %v", r.Runs.ToolCalls, err)
 			}
-		}
+		})
 	})
+
+	// The dashboard's pages (issue 11) through its handler, over the same rows: server time only.
+	ws, ok := s.(web.Store)
+	if !ok {
+		b.Fatalf("%T does not serve the dashboard (web.Store)", s)
+	}
+	dash, err := web.New(web.Config{Store: ws, Open: true, Tools: append(tools, "mood.log"), Now: func() time.Time { return now }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := dash.Handler()
+	for _, page := range []struct{ name, path string }{
+		{"Overview", "/"}, {"Modules", "/modules"}, {"Module", "/modules?module=todo"}, {"Tools", "/tools"},
+		{"Personas", "/personas"}, {"Persona", "/personas/" + people[len(people)/2].UserID}, {"Run", "/runs/rb-0005000-0"},
+	} {
+		b.Run("Page"+page.name, func(b *testing.B) {
+			timed(b, func() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodGet, page.path, nil))
+				if rec.Code != http.StatusOK {
+					b.Fatalf("GET %s: %d\n%.500s", page.path, rec.Code, rec.Body.String())
+				}
+			})
+		})
+	}
+}
+
+// timed runs fn b.N times and reports the fastest and the slowest run besides the mean: under
+// a shared machine's load the spread says more than the mean.
+func timed(b *testing.B, fn func()) {
+	lo, hi := time.Duration(math.MaxInt64), time.Duration(0)
+	for b.Loop() {
+		start := time.Now()
+		fn()
+		d := time.Since(start)
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	b.ReportMetric(float64(lo.Microseconds())/1000, "min-ms")
+	b.ReportMetric(float64(hi.Microseconds())/1000, "max-ms")
 }

@@ -1,0 +1,112 @@
+package persona
+
+import (
+	"context"
+	"time"
+)
+
+// ActionAggregates is what the read models (findings, report) ask a store that can aggregate
+// action rows itself (store/sqlite, store/postgres): counts per tool and module, distinct
+// personas, latency ranks and the few raw rows a finding quotes, so that a week of a million
+// calls is not read row by row. Every answer is exact: the same numbers as the rows Actions
+// returns would give.
+type ActionAggregates interface {
+	// ActionSpans counts the action rows of [Since, Until) per tool, module and side of Cut.
+	ActionSpans(ctx context.Context, q SpanQuery) ([]ToolSpan, error)
+	// ToolPersonaCounts counts, per tool and side of Cut, the personas with a call that reached
+	// the app (not Infrastructure) and those with a successful call.
+	ToolPersonaCounts(ctx context.Context, q SpanQuery) ([]ToolPersonas, error)
+	// OKPersonas lists the personas with a successful call of tool in [q.Since, q.Until).
+	OKPersonas(ctx context.Context, q SpanQuery, tool string) ([]string, error)
+	// TimedByTarget counts the calls with a known latency per run target, tool and side of
+	// Cut. A row's target is its run's, when the run's tick record started in [TicksSince,
+	// TicksUntil), else "".
+	TimedByTarget(ctx context.Context, q SpanQuery) ([]TargetTimed, error)
+	// LatencyFromTop returns the known latency at rank Offset (0: the largest) of a tool's calls
+	// in [Since, Until), of the runs of Target when HasTarget; ok is false when there is none.
+	LatencyFromTop(ctx context.Context, q LatencyQuery) (ms int64, ok bool, err error)
+	// ActionRows returns the raw rows that match f, oldest first (as Actions orders them).
+	ActionRows(ctx context.Context, f RowFilter) ([]Action, error)
+	// ToolRuns returns, newest first (as Ticks orders them), up to Limit runs whose tick
+	// record started in [TicksSince, TicksUntil) and after After, that have a row of Tool in
+	// [Since, Until).
+	ToolRuns(ctx context.Context, q ToolRunsQuery) ([]string, error)
+	// TickModuleCalls counts the action rows of [Since, Until) per run and module.
+	TickModuleCalls(ctx context.Context, q SpanQuery) ([]TickModuleCalls, error)
+}
+
+// SpanQuery selects the action rows of [Since, Until), of Module when set, split at Cut into
+// side 0 (before Cut) and side 1 (from Cut on); a zero Cut puts every row on side 0.
+// TicksSince and TicksUntil bound the tick records whose target a row takes (TimedByTarget).
+type SpanQuery struct {
+	Since, Cut, Until      time.Time
+	Module                 string
+	TicksSince, TicksUntil time.Time
+}
+
+// ToolSpan counts one tool's rows of one module on one side of the cut.
+type ToolSpan struct {
+	Tool, Module string
+	Side         int
+	Calls        int // every row
+	OK           int // result ok
+	Errors       int // result error, the app answered (not Infrastructure)
+	Infra        int // Infrastructure rows
+	Timed        int // rows with a known latency
+}
+
+// ToolPersonas counts one tool's distinct personas on one side of the cut.
+type ToolPersonas struct {
+	Tool       string
+	Side       int
+	Personas   int // with a row that is not Infrastructure
+	OKPersonas int // with a successful call
+}
+
+// TargetTimed counts one target's and tool's rows with a known latency on one side of the cut.
+type TargetTimed struct {
+	Target, Tool string
+	Side, Timed  int
+}
+
+// LatencyQuery asks for a latency rank (LatencyFromTop).
+type LatencyQuery struct {
+	Tool                   string
+	Module                 string // only this module's calls
+	Since, Until           time.Time
+	HasTarget              bool
+	Target                 string
+	TicksSince, TicksUntil time.Time
+	Offset                 int
+}
+
+// RowFilter selects raw action rows (ActionRows). Zero fields do not filter.
+type RowFilter struct {
+	Since, Until time.Time
+	Module       string
+	Tool         string
+	ErrorsOnly   bool   // result error
+	NotInfra     bool   // not Infrastructure
+	Timed        bool   // with a known latency
+	MinLatency   *int64 // latency at least this
+	// HasTarget keeps the rows whose target (as in TimedByTarget) is Target.
+	HasTarget              bool
+	Target                 string
+	TicksSince, TicksUntil time.Time
+	Limit                  int
+}
+
+// ToolRunsQuery asks for the runs that used a tool (ToolRuns).
+type ToolRunsQuery struct {
+	Tool                   string
+	Since, Until           time.Time
+	TicksSince, TicksUntil time.Time
+	After                  time.Time
+	Limit                  int
+}
+
+// TickModuleCalls is the number of rows of one run in one module.
+type TickModuleCalls struct {
+	TickID, Module string
+	Calls          int
+}

@@ -1,0 +1,102 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store/internal/aggsql"
+)
+
+// The read models' aggregates (persona.ActionAggregates) over the rollup of migration 9; the SQL
+// is shared with the SQLite store (store/internal/aggsql).
+
+var dialect = aggsql.Dialect{Schema: "auth.", Time: func(t time.Time) any { return t }}
+
+var _ persona.ActionAggregates = (*DB)(nil)
+
+func collect[T any](ctx context.Context, db *DB, what string, q aggsql.Query, scan func(pgx.CollectableRow) (T, error)) ([]T, error) {
+	rows, err := db.pool.Query(ctx, aggsql.Rebind(q.SQL), q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	out, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if out == nil {
+		out = []T{}
+	}
+	return out, nil
+}
+
+// ActionSpans counts the rows of a span per tool, module and side.
+func (db *DB) ActionSpans(ctx context.Context, s persona.SpanQuery) ([]persona.ToolSpan, error) {
+	return collect(ctx, db, "action spans", dialect.ActionSpans(s), func(r pgx.CollectableRow) (persona.ToolSpan, error) {
+		var t persona.ToolSpan
+		err := r.Scan(&t.Tool, &t.Module, &t.Side, &t.Calls, &t.OK, &t.Errors, &t.Infra, &t.Timed)
+		return t, err
+	})
+}
+
+// ToolPersonaCounts counts the distinct personas per tool and side.
+func (db *DB) ToolPersonaCounts(ctx context.Context, s persona.SpanQuery) ([]persona.ToolPersonas, error) {
+	return collect(ctx, db, "tool personas", dialect.ToolPersonaCounts(s), func(r pgx.CollectableRow) (persona.ToolPersonas, error) {
+		var t persona.ToolPersonas
+		err := r.Scan(&t.Tool, &t.Side, &t.Personas, &t.OKPersonas)
+		return t, err
+	})
+}
+
+// OKPersonas lists the personas with a successful call of tool.
+func (db *DB) OKPersonas(ctx context.Context, s persona.SpanQuery, tool string) ([]string, error) {
+	return collect(ctx, db, "ok personas", dialect.OKPersonas(s, tool), pgx.RowTo[string])
+}
+
+// TimedByTarget counts the timed calls per target, tool and side.
+func (db *DB) TimedByTarget(ctx context.Context, s persona.SpanQuery) ([]persona.TargetTimed, error) {
+	return collect(ctx, db, "timed calls", dialect.TimedByTarget(s), func(r pgx.CollectableRow) (persona.TargetTimed, error) {
+		var t persona.TargetTimed
+		err := r.Scan(&t.Target, &t.Tool, &t.Side, &t.Timed)
+		return t, err
+	})
+}
+
+// LatencyFromTop returns a latency rank counted from the largest.
+func (db *DB) LatencyFromTop(ctx context.Context, l persona.LatencyQuery) (int64, bool, error) {
+	q := dialect.LatencyFromTop(l)
+	var ms int64
+	err := db.pool.QueryRow(ctx, aggsql.Rebind(q.SQL), q.Args...).Scan(&ms)
+	switch {
+	case err == nil:
+		return ms, true, nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, false, nil
+	default:
+		return 0, false, fmt.Errorf("latency rank: %w", err)
+	}
+}
+
+// ActionRows returns the raw rows that match f, oldest first.
+func (db *DB) ActionRows(ctx context.Context, f persona.RowFilter) ([]persona.Action, error) {
+	q := dialect.ActionRows(f, "a.id, a.persona_id, a.tick_id, a.tool_name, a.module, a.input_hash, a.result, a.error_message, a.latency_ms, a.seq, a.created_at, a.error_class, a.arguments, a.result_preview")
+	return collect(ctx, db, "action rows", q, scanAction)
+}
+
+// ToolRuns returns the newest runs that used a tool.
+func (db *DB) ToolRuns(ctx context.Context, t persona.ToolRunsQuery) ([]string, error) {
+	return collect(ctx, db, "tool runs", dialect.ToolRuns(t), pgx.RowTo[string])
+}
+
+// TickModuleCalls counts the rows per run and module.
+func (db *DB) TickModuleCalls(ctx context.Context, s persona.SpanQuery) ([]persona.TickModuleCalls, error) {
+	return collect(ctx, db, "run module calls", dialect.TickModuleCalls(s), func(r pgx.CollectableRow) (persona.TickModuleCalls, error) {
+		var t persona.TickModuleCalls
+		err := r.Scan(&t.TickID, &t.Module, &t.Calls)
+		return t, err
+	})
+}

@@ -1,0 +1,143 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store/internal/aggsql"
+)
+
+// The read models' aggregates (persona.ActionAggregates) over the rollup of migration 7; the SQL
+// is shared with the PostgreSQL store (store/internal/aggsql).
+
+var dialect = aggsql.Dialect{Time: func(t time.Time) any { return micro(t) }}
+
+var _ persona.ActionAggregates = (*DB)(nil)
+
+func (db *DB) each(ctx context.Context, what string, q aggsql.Query, scan func(*sql.Rows) error) error {
+	rows, err := db.r.QueryContext(ctx, q.SQL, q.Args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// ActionSpans counts the rows of a span per tool, module and side.
+func (db *DB) ActionSpans(ctx context.Context, s persona.SpanQuery) ([]persona.ToolSpan, error) {
+	out := []persona.ToolSpan{}
+	err := db.each(ctx, "action spans", dialect.ActionSpans(s), func(r *sql.Rows) error {
+		var t persona.ToolSpan
+		if err := r.Scan(&t.Tool, &t.Module, &t.Side, &t.Calls, &t.OK, &t.Errors, &t.Infra, &t.Timed); err != nil {
+			return err
+		}
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// ToolPersonaCounts counts the distinct personas per tool and side.
+func (db *DB) ToolPersonaCounts(ctx context.Context, s persona.SpanQuery) ([]persona.ToolPersonas, error) {
+	out := []persona.ToolPersonas{}
+	err := db.each(ctx, "tool personas", dialect.ToolPersonaCounts(s), func(r *sql.Rows) error {
+		var t persona.ToolPersonas
+		if err := r.Scan(&t.Tool, &t.Side, &t.Personas, &t.OKPersonas); err != nil {
+			return err
+		}
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// OKPersonas lists the personas with a successful call of tool.
+func (db *DB) OKPersonas(ctx context.Context, s persona.SpanQuery, tool string) ([]string, error) {
+	out := []string{}
+	err := db.each(ctx, "ok personas", dialect.OKPersonas(s, tool), func(r *sql.Rows) error {
+		var id string
+		if err := r.Scan(&id); err != nil {
+			return err
+		}
+		out = append(out, id)
+		return nil
+	})
+	return out, err
+}
+
+// TimedByTarget counts the timed calls per target, tool and side.
+func (db *DB) TimedByTarget(ctx context.Context, s persona.SpanQuery) ([]persona.TargetTimed, error) {
+	out := []persona.TargetTimed{}
+	err := db.each(ctx, "timed calls", dialect.TimedByTarget(s), func(r *sql.Rows) error {
+		var t persona.TargetTimed
+		if err := r.Scan(&t.Target, &t.Tool, &t.Side, &t.Timed); err != nil {
+			return err
+		}
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// LatencyFromTop returns a latency rank counted from the largest.
+func (db *DB) LatencyFromTop(ctx context.Context, l persona.LatencyQuery) (int64, bool, error) {
+	q := dialect.LatencyFromTop(l)
+	var ms int64
+	switch err := db.r.QueryRowContext(ctx, q.SQL, q.Args...).Scan(&ms); err {
+	case nil:
+		return ms, true, nil
+	case sql.ErrNoRows:
+		return 0, false, nil
+	default:
+		return 0, false, fmt.Errorf("latency rank: %w", err)
+	}
+}
+
+// ActionRows returns the raw rows that match f, oldest first.
+func (db *DB) ActionRows(ctx context.Context, f persona.RowFilter) ([]persona.Action, error) {
+	q := dialect.ActionRows(f, "a.id, a.persona_id, a.tick_id, a.tool_name, a.module, a.input_hash, a.result, a.error_message, a.latency_ms, a.seq, a.created_at, a.error_class, a.arguments, a.result_preview")
+	out, err := queryActions(ctx, db.r, q.SQL, q.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("action rows: %w", err)
+	}
+	return out, nil
+}
+
+// ToolRuns returns the newest runs that used a tool.
+func (db *DB) ToolRuns(ctx context.Context, t persona.ToolRunsQuery) ([]string, error) {
+	out := []string{}
+	err := db.each(ctx, "tool runs", dialect.ToolRuns(t), func(r *sql.Rows) error {
+		var id string
+		if err := r.Scan(&id); err != nil {
+			return err
+		}
+		out = append(out, id)
+		return nil
+	})
+	return out, err
+}
+
+// TickModuleCalls counts the rows per run and module.
+func (db *DB) TickModuleCalls(ctx context.Context, s persona.SpanQuery) ([]persona.TickModuleCalls, error) {
+	out := []persona.TickModuleCalls{}
+	err := db.each(ctx, "run module calls", dialect.TickModuleCalls(s), func(r *sql.Rows) error {
+		var t persona.TickModuleCalls
+		if err := r.Scan(&t.TickID, &t.Module, &t.Calls); err != nil {
+			return err
+		}
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
