@@ -19,10 +19,19 @@ import (
 type DB interface {
 	persona.Store
 	persona.StatsStore
+	Settings
 	// SQL is the underlying database/sql handle.
 	SQL() *sql.DB
 	// Dialect is "sqlite" or "postgres".
 	Dialect() string
+}
+
+// Settings are facts a store keeps about itself, such as the catalog it was last seeded from.
+type Settings interface {
+	// Setting returns the value kept under key, and whether one is kept.
+	Setting(ctx context.Context, key string) (string, bool, error)
+	// SetSetting keeps value under key, replacing what was there.
+	SetSetting(ctx context.Context, key, value string) error
 }
 
 // Compile-time checks that both adapters are DBs.

@@ -106,3 +106,34 @@ func TestOpenPostgres(t *testing.T) {
 		t.Errorf("Persona(nobody) error = %v; want ErrNotFound", err)
 	}
 }
+
+func TestSettingsBothStores(t *testing.T) {
+	t.Parallel()
+	dsns := map[string]string{"sqlite": filepath.Join(t.TempDir(), "s.db")}
+	if u := os.Getenv("PERSONA_TEST_POSTGRES_URL"); u != "" {
+		dsns["postgres"] = pgtest.DSN(t)
+	} else {
+		t.Log("PERSONA_TEST_POSTGRES_URL is unset: PostgreSQL part skipped")
+	}
+	for name, dsn := range dsns {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := store.Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if v, ok, err := db.Setting(ctx, "k"); err != nil || ok || v != "" {
+				t.Fatalf("Setting(k) on a new store = %q, %v, %v; want nothing", v, ok, err)
+			}
+			for _, want := range []string{"one", "two ✓"} {
+				if err := db.SetSetting(ctx, "k", want); err != nil {
+					t.Fatal(err)
+				}
+				if v, ok, err := db.Setting(ctx, "k"); err != nil || !ok || v != want {
+					t.Fatalf("Setting(k) = %q, %v, %v; want %q", v, ok, err, want)
+				}
+			}
+		})
+	}
+}

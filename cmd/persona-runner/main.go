@@ -42,6 +42,7 @@ type CLI struct {
 // SIGTERM).
 type Env struct {
 	Ctx    context.Context
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
@@ -114,7 +115,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprintln(stderr, "persona-runner:", err)
 		return 2
 	}
-	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Getenv: getenv, LogFormat: cli.LogFormat}
+	env := &Env{Ctx: ctx, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv, LogFormat: cli.LogFormat}
 	if err := kctx.Run(env); err != nil {
 		// kong wraps what a command returns, so the status is found with errors.As.
 		var code exitCode

@@ -15,6 +15,7 @@ import (
 	"github.com/persona-runner/persona-runner/catalog"
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store"
 )
 
 // SeedCmd creates or updates the catalog's personas and shared spaces in one transaction.
@@ -68,6 +69,12 @@ func (c *SeedCmd) Run(env *Env) error {
 	}
 	if err != nil {
 		return fmt.Errorf("seed from %s: %w (nothing was written)", cat.Source, err)
+	}
+	if settings, ok := s.(store.Settings); ok && !c.DryRun {
+		// cleanup's default keeps the personas of the catalog last seeded here.
+		if err := recordSeedCatalog(env.Ctx, settings, cat); err != nil {
+			return err
+		}
 	}
 	if c.DryRun {
 		fmt.Fprintf(env.Stdout, "dry run of %s: nothing was written\n", cat.Source)

@@ -338,7 +338,7 @@ func TestSeedPostgres(t *testing.T) {
 		strings.Contains(out, "s3cret-pw") || !strings.Contains(out, ":xxxxx@") {
 		t.Fatalf("migrate: code %d, out %q (want the password shown as xxxxx)", code, out)
 	}
-	code, out, _ = run(t, nil, "cleanup", "--db", dsn, "--all")
+	code, out, _ = run(t, nil, "cleanup", "--db", dsn, "--all", "--yes")
 	if code != 0 || !strings.Contains(out, "deleted 10, kept 0") {
 		t.Fatalf("cleanup --all: code %d, out %q", code, out)
 	}

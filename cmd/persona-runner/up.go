@@ -417,6 +417,9 @@ func (c *UpCmd) seedCatalog(ctx context.Context, db store.DB, cfg config.Config,
 	if err != nil {
 		return nil, fmt.Errorf("seed %s: %w", cat.Source, err)
 	}
+	if err := recordSeedCatalog(ctx, db, cat); err != nil {
+		return nil, err
+	}
 	_, err = fmt.Fprintf(w, "seeded %s: %d personas, %d shared spaces (%s)\n", cat.Source, len(plan.Personas), len(plan.Spaces), outcomeCounts(res))
 	return cat, err
 }
@@ -494,6 +497,9 @@ func seedOnFirstStart(ctx context.Context, db store.DB, secret string, w io.Writ
 	}
 	if _, err := db.ApplySeed(ctx, plan, false); err != nil {
 		return fmt.Errorf("seed the %s: %w", cat.Source, err)
+	}
+	if err := recordSeedCatalog(ctx, db, cat); err != nil {
+		return err
 	}
 	_, err = fmt.Fprintf(w, "first start: seeded the %s (%d personas, %d shared spaces; `persona-runner seed --catalog FILE` loads your own)\n",
 		cat.Source, len(plan.Personas), len(plan.Spaces))
@@ -581,7 +587,7 @@ func shutdownAll(servers []*http.Server, log *slog.Logger) {
 }
 
 // isTerminal reports whether w is a terminal, where the live progress line makes sense.
-func isTerminal(w io.Writer) bool {
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
