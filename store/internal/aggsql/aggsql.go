@@ -75,22 +75,26 @@ func (d Dialect) span(q *Query, s persona.SpanQuery) string {
 		return fmt.Sprintf("(%sfirst_at >= %s AND %slast_at < %s AND (%slast_at < %s OR %sfirst_at >= %s))",
 			r, p(since), r, p(until), r, p(cut), r, p(cut))
 	}
+	// A run with a rollup row that straddles a bound is counted from its raw rows altogether;
+	// every other run from its rollup rows.
+	straddling := func() string {
+		return `SELECT r.tick_id FROM ` + d.Schema + `persona_action_rollup r WHERE r.last_at >= ` + p(since) +
+			` AND r.first_at < ` + p(until) + ` AND NOT ` + whole("r.")
+	}
 	first := `SELECT tick_id, persona_id, tool_name, module, result, infra,
 			CASE WHEN first_at >= ` + p(cut) + ` THEN 1 ELSE 0 END AS side, calls, timed, last_at
-		FROM ` + d.Schema + `persona_action_rollup WHERE last_at >= ` + p(since) + ` AND ` + whole("")
+		FROM ` + d.Schema + `persona_action_rollup WHERE last_at >= ` + p(since) + ` AND ` + whole("") +
+		` AND tick_id NOT IN (` + straddling() + `)`
 	if s.Module != "" {
 		mod = " AND module = " + q.arg(s.Module)
 	}
 	first += mod
-	second := `SELECT a.tick_id, a.persona_id, a.tool_name, a.module, a.result, r.infra,
+	second := `SELECT a.tick_id, a.persona_id, a.tool_name, a.module, a.result, ` + Infra("a.") + `,
 			CASE WHEN a.created_at >= ` + p(cut) + ` THEN 1 ELSE 0 END, 1, CASE WHEN a.latency_ms IS NOT NULL THEN 1 ELSE 0 END, a.created_at
-		FROM ` + d.Schema + `persona_action_rollup r JOIN ` + d.Schema + `persona_actions a ON a.tick_id = r.tick_id
-			AND a.tool_name = r.tool_name AND a.module = r.module AND a.result = r.result AND a.persona_id = r.persona_id
-			AND ` + Infra("a.") + ` = r.infra
-		WHERE r.last_at >= ` + p(since) + ` AND r.first_at < ` + p(until) + ` AND NOT ` + whole("r.") + `
-			AND a.created_at >= ` + p(since) + ` AND a.created_at < ` + p(until)
+		FROM ` + d.Schema + `persona_actions a
+		WHERE a.tick_id IN (` + straddling() + `) AND a.created_at >= ` + p(since) + ` AND a.created_at < ` + p(until)
 	if s.Module != "" {
-		second += " AND r.module = " + q.arg(s.Module)
+		second += " AND a.module = " + q.arg(s.Module)
 	}
 	return "WITH s AS (" + first + " UNION ALL " + second + ") "
 }

@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS auth.persona_action_rollup (
     last_at    timestamptz NOT NULL,
     PRIMARY KEY (tick_id, tool_name, module, result, infra, persona_id)
 );
-CREATE INDEX IF NOT EXISTS persona_action_rollup_last_idx ON auth.persona_action_rollup (last_at, first_at);
+CREATE INDEX IF NOT EXISTS persona_action_rollup_last_idx ON auth.persona_action_rollup (last_at, first_at, tick_id);
 CREATE INDEX IF NOT EXISTS persona_action_rollup_persona_idx ON auth.persona_action_rollup (persona_id);
 
 INSERT INTO auth.persona_action_rollup (tick_id, persona_id, tool_name, module, result, infra, calls, timed, first_at, last_at)

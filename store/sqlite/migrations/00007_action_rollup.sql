@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS persona_action_rollup (
     last_at    INTEGER NOT NULL,
     PRIMARY KEY (tick_id, tool_name, module, result, infra, persona_id)
 );
-CREATE INDEX IF NOT EXISTS persona_action_rollup_last_idx ON persona_action_rollup (last_at, first_at);
+CREATE INDEX IF NOT EXISTS persona_action_rollup_last_idx ON persona_action_rollup (last_at, first_at, tick_id);
 CREATE INDEX IF NOT EXISTS persona_action_rollup_persona_idx ON persona_action_rollup (persona_id);
 
 INSERT OR IGNORE INTO persona_action_rollup (tick_id, persona_id, tool_name, module, result, infra, calls, timed, first_at, last_at)
