@@ -11,9 +11,7 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -264,7 +262,7 @@ func (a *App) call(ctx context.Context, t *tool, req *mcp.CallToolRequest) *mcp.
 	a.metrics.observe(t.Name, result, latency)
 	attrs := []slog.Attr{
 		slog.String("user", id.userID), slog.String("space", id.spaceID), slog.String("tool", t.Name),
-		slog.String("inputHash", InputHash(args)), slog.Int64("latencyMs", latency.Milliseconds()),
+		slog.String("inputHash", persona.InputHash(args)), slog.Int64("latencyMs", latency.Milliseconds()),
 		slog.String("result", result),
 	}
 	if detail != "" {
@@ -321,11 +319,4 @@ func (a *App) run(ctx context.Context, t *tool, id identity, args []byte) (res *
 
 func toolError(format string, args ...any) *mcp.CallToolResult {
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(format, args...)}}}
-}
-
-// InputHash is the hash of a call's JSON arguments that action rows carry (SPEC §5.3): the first
-// 16 hex characters of their SHA-256.
-func InputHash(args []byte) string {
-	sum := sha256.Sum256(args)
-	return hex.EncodeToString(sum[:8])
 }

@@ -106,7 +106,7 @@ func TestExtraToolsAreServedLikeBuiltIns(t *testing.T) {
 		`mcp_tool_calls_total{result="invalid",tool="echo.say"} 1`,
 		`mcp_tool_calls_total{result="rate_limited",tool="echo.say"} 1`,
 	} {
-		if !strings.Contains(metrics, w) {
+		if !hasLine(metrics, w) {
 			t.Errorf("/metrics lacks %s", w)
 		}
 	}

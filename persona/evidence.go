@@ -2,10 +2,20 @@ package persona
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"regexp"
 	"strings"
 )
+
+// InputHash is the hash of a call's JSON arguments that action rows carry (SPEC §5.3): the first
+// 16 hex characters of their SHA-256. The runner and the demo app both use it, so a row the
+// runner writes and the app's log line for the same call carry the same hash.
+func InputHash(args []byte) string {
+	sum := sha256.Sum256(args)
+	return hex.EncodeToString(sum[:8])
+}
 
 // MaxEvidence bounds each piece of a call's evidence (its arguments, its result preview) in
 // bytes: enough to reproduce a call, small enough that a million rows stay cheap.

@@ -52,3 +52,18 @@ func TestEvidenceArguments(t *testing.T) {
 		t.Errorf("escaped arguments: %d bytes, valid %v", len(got), json.Valid(got))
 	}
 }
+
+// TestInputHash pins the hash to literal vectors (SHA-256 of the exact bytes, first 16 hex
+// characters), so the runner's rows and the app's log lines agree with any other implementation.
+func TestInputHash(t *testing.T) {
+	for in, want := range map[string]string{
+		`{}`:                    "44136fa355b3678a",
+		`{"title":"Buy milk"}`:  "6330399f2342cfc9",
+		`{"title": "Buy milk"}`: "a9e2d8817ada5875", // the bytes as sent: spacing changes the hash
+		``:                      "e3b0c44298fc1c14",
+	} {
+		if got := persona.InputHash([]byte(in)); got != want {
+			t.Errorf("InputHash(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

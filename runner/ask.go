@@ -64,7 +64,7 @@ func (a *asker) row(tool string, raw json.RawMessage) persona.Action {
 	rn := a.rn
 	args := compactArgs(raw)
 	act := persona.Action{PersonaID: rn.p.UserID, TickID: rn.tickID, ToolName: tool, Module: tool,
-		InputHash: InputHash(args), Seq: rn.nextSeq(), CreatedAt: rn.r.now()}
+		InputHash: persona.InputHash(args), Seq: rn.nextSeq(), CreatedAt: rn.r.now()}
 	if rn.r.cfg.RecordArguments {
 		act.Arguments = persona.EvidenceArguments(args)
 	}

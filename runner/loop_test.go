@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,7 +78,7 @@ func TestOverlappingTickIsSkipped(t *testing.T) {
 	if res := <-done; res.RanSuccessfully != 1 {
 		t.Errorf("first tick: %+v", res)
 	}
-	if m := get(t, srv.URL+"/metrics"); !strings.Contains(m, "tick_skipped_total 2") {
+	if m := get(t, srv.URL+"/metrics"); !hasLine(m, "tick_skipped_total 2") {
 		t.Errorf("metrics do not count the two skips:\n%s", grep(m, "tick_skipped"))
 	}
 }
@@ -257,7 +258,7 @@ func TestLoopCountsTicksSkippedByASlowTick(t *testing.T) {
 			r.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 			return rec.Body.String()
 		}
-		if m := metrics(); !strings.Contains(m, "\ntick_skipped_total 3\n") {
+		if m := metrics(); !hasLine(m, "tick_skipped_total 3") {
 			t.Errorf("after three intervals in one tick: %q, want tick_skipped_total 3", grep(m, "tick_skipped"))
 		}
 		if n := strings.Count(b.logged(), "tick skipped"); n != 3 {
@@ -312,7 +313,7 @@ func TestHTTPHealthMetricsAndDiag(t *testing.T) {
 		`persona_tool_calls_total{module="notes",result="ok"} 1`, `persona_run_duration_seconds_count 1`,
 		`llm_tokens_total{kind="input"} 400`, `llm_tokens_total{kind="cached"} 120`, `tick_skipped_total 0`,
 	} {
-		if !strings.Contains(m, want) {
+		if !hasLine(m, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
@@ -382,6 +383,12 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// hasLine reports whether text has line as one whole line, so a metric asserted at 1 is not
+// matched by the same series at 10 or by a longer name that ends the same way.
+func hasLine(text, line string) bool {
+	return slices.Contains(strings.Split(text, "\n"), line)
 }
 
 // TestClaimAheadReleasesUnstartedOnStop: a tick claims a few personas ahead of its free workers

@@ -51,7 +51,7 @@ func TestOutboxKeepsRunsThroughAnOutage(t *testing.T) {
 	if h := get(t, srv.URL+"/health"); !strings.Contains(h, `"outbox":{"failedRuns":0,"runs":1}`) {
 		t.Errorf("/health does not show the outbox: %s", h)
 	}
-	if m := get(t, srv.URL+"/metrics"); !strings.Contains(m, "persona_outbox_runs 1") {
+	if m := get(t, srv.URL+"/metrics"); !hasLine(m, "persona_outbox_runs 1") {
 		t.Errorf("metrics lack persona_outbox_runs 1:\n%s", grep(m, "outbox"))
 	}
 	files, _ := filepath.Glob(filepath.Join(cfg.Outbox, "*.json"))

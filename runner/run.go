@@ -3,8 +3,6 @@ package runner
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -413,7 +411,7 @@ func (rn *run) callTool(ctx context.Context, tools ToolSession, names toolNames,
 		TickID:    rn.tickID,
 		ToolName:  toolName,
 		Module:    module,
-		InputHash: InputHash(args),
+		InputHash: persona.InputHash(args),
 		Seq:       seq,
 		CreatedAt: r.now(),
 	}
@@ -867,12 +865,6 @@ func compactArgs(in json.RawMessage) json.RawMessage {
 		return in
 	}
 	return b.Bytes()
-}
-
-// InputHash is the first 16 hex characters of the SHA-256 of a call's JSON arguments.
-func InputHash(args []byte) string {
-	sum := sha256.Sum256(args)
-	return hex.EncodeToString(sum[:8])
 }
 
 // latencyMs rounds a measured call duration up to whole milliseconds, so that a call that took

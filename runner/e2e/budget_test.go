@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestDailyBudgetStopsClaimsAcrossRunners(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if !strings.Contains(string(body), "runner_budget_exhausted 1") || !strings.Contains(string(body), "runner_budget_spent_usd 0.6") {
+			if !hasLine(string(body), "runner_budget_exhausted 1") || !hasLine(string(body), "runner_budget_spent_usd 0.6") {
 				t.Errorf("%s /metrics lacks the budget gauges", id)
 			}
 			srv.Close()
@@ -115,4 +116,10 @@ func TestDailyBudgetNeedsTheStore(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "budget.dailyUsd") {
 		t.Errorf("runner.New with a budget over HTTP: %v", err)
 	}
+}
+
+// hasLine reports whether text has line as one whole line, so a metric asserted at 1 is not
+// matched by the same series at 10 or by a longer name that ends the same way.
+func hasLine(text, line string) bool {
+	return slices.Contains(strings.Split(text, "\n"), line)
 }
