@@ -24,12 +24,16 @@ const URLEnv = "PERSONA_TEST_POSTGRES_URL"
 
 // DSN creates a fresh, empty database with a random name on the server named by
 // PERSONA_TEST_POSTGRES_URL and returns its URL; the database is dropped when the test ends. The
-// test is skipped when the variable is unset. Use it to test code that opens the store itself
+// test is skipped when the variable is unset, and fails when CI is set too. Use it to test code that opens the store itself
 // (a CLI given --db); most tests want NewDB.
 func DSN(tb testing.TB) string {
 	tb.Helper()
 	base := os.Getenv(URLEnv)
 	if base == "" {
+		if os.Getenv("CI") != "" {
+			// CI must run them: a skipped store test would pass a change PostgreSQL refuses.
+			tb.Fatalf("CI is set but %s is not: the PostgreSQL tests would be skipped (.ci/run sets it)", URLEnv)
+		}
 		tb.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/persona_test?sslmode=disable)", URLEnv)
 	}
 	u, err := url.Parse(base)
@@ -69,7 +73,7 @@ func DSN(tb testing.TB) string {
 
 // NewDB opens the store on a fresh database (see DSN) with migrations applied and the cheapest
 // bcrypt cost (opts may override it), and closes it when the test ends, before the database is
-// dropped. The test is skipped when PERSONA_TEST_POSTGRES_URL is unset.
+// dropped. Without PERSONA_TEST_POSTGRES_URL the test is skipped, or fails under CI.
 func NewDB(tb testing.TB, opts ...postgres.Option) *postgres.DB {
 	tb.Helper()
 	dsn := DSN(tb)

@@ -88,12 +88,15 @@ const NodeModulesEnv = "PERSONA_TEST_NODE_MODULES"
 // ReferenceServer returns the command line that starts the npm package pkg (an official
 // reference MCP server such as "@modelcontextprotocol/server-everything") with args, run by
 // node from the directory NodeModulesEnv names. It skips tb with a clear message when the
-// variable is unset (run .ci/run, or `npm ci --prefix .ci/node` and set it) and fails it when
-// the package is not installed there.
+// variable is unset (run .ci/run, or `npm ci --prefix .ci/node` and set it), or fails it when CI
+// is set too, and fails it when the package is not installed there.
 func ReferenceServer(tb testing.TB, pkg string, args ...string) []string {
 	tb.Helper()
 	dir := os.Getenv(NodeModulesEnv)
 	if dir == "" {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("CI is set but %s is not: the reference MCP server tests would be skipped (.ci/run sets it)", NodeModulesEnv)
+		}
 		tb.Skipf("%s is unset: the reference MCP servers are not installed (bash .ci/run installs them; or npm ci --prefix .ci/node and export %s=$PWD/.ci/node/node_modules)", NodeModulesEnv, NodeModulesEnv)
 	}
 	main := filepath.Join(dir, filepath.FromSlash(pkg), "dist", "index.js")
