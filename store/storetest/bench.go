@@ -113,4 +113,77 @@ func Benchmarks(b *testing.B, newStore func(tb testing.TB, clock *Clock) persona
 			clock.Advance(time.Minute + time.Second)
 		}
 	})
+	// The regimes a scheduler spends most of its time in besides a backlog, each over 100k
+	// personas: everyone ran within the hour (nothing due), a weekend (every persona runs on
+	// weekdays and would be due by time, but none is on a Saturday in any zone of the mix), and a
+	// pile of leases a crashed runner left (all expired, so all claimable) with the claims of a
+	// live runner piling up in front of them.
+	scenario := func(b *testing.B, at time.Time, edit func(i int, p *BulkPersona)) (persona.Store, *Clock) {
+		clock := NewClock(at)
+		s := newStore(b, clock)
+		rows := BulkPersonas(personas, clock.Now())
+		for i := range rows {
+			edit(i, &rows[i])
+		}
+		bulk(b, s, rows)
+		return s, clock
+	}
+	ranAgo := func(d time.Duration) func(i int, p *BulkPersona) {
+		return func(i int, p *BulkPersona) {
+			at := Start.Add(-d - time.Duration(i%600)*time.Second)
+			p.LastActiveAt = &at
+		}
+	}
+	nothingDue := func(b *testing.B) (persona.Store, *Clock) {
+		return scenario(b, Start, ranAgo(30*time.Minute))
+	}
+	saturday := Start.Add(3 * 24 * time.Hour) // Start is a Wednesday
+	weekend := func(b *testing.B) (persona.Store, *Clock) {
+		return scenario(b, saturday, func(i int, p *BulkPersona) {
+			p.Cadence = persona.Weekdays
+			at := saturday.Add(-50*time.Hour - time.Duration(i)*time.Second)
+			p.LastActiveAt = &at
+		})
+	}
+	for _, sc := range []struct {
+		name  string
+		setup func(b *testing.B) (persona.Store, *Clock)
+	}{{"NothingDue", nothingDue}, {"Weekend", weekend}} {
+		b.Run("DuePersonas100k"+sc.name, func(b *testing.B) {
+			s, _ := sc.setup(b)
+			for b.Loop() {
+				list, _, err := s.DuePersonas(ctx, 50)
+				if err != nil || len(list) != 0 {
+					b.Fatalf("DuePersonas = %d, %v; want none", len(list), err)
+				}
+			}
+		})
+		b.Run("ClaimPersonas100k"+sc.name, func(b *testing.B) {
+			s, _ := sc.setup(b)
+			for b.Loop() {
+				list, err := s.ClaimPersonas(ctx, "bench-runner", 10, time.Minute)
+				if err != nil || len(list) != 0 {
+					b.Fatalf("ClaimPersonas = %d, %v; want none", len(list), err)
+				}
+			}
+		})
+	}
+
+	b.Run("ClaimPersonas100kExpiredLeases", func(b *testing.B) {
+		s, clock := scenario(b, Start, ranAgo(2*24*time.Hour)) // everyone due
+		if got, err := s.ClaimPersonas(ctx, "crashed-runner", personas, time.Minute); err != nil || len(got) != personas {
+			b.Fatalf("the crashed runner's claim = %d, %v", len(got), err)
+		}
+		clock.Advance(2 * time.Minute) // its leases ran out
+		n := 0
+		for b.Loop() {
+			// The live runner's leases hold (no clock advance), so each claim walks past the ones
+			// before it; at most 10,000 claims fit the 100k expired leases.
+			list, err := s.ClaimPersonas(ctx, "live-runner", 10, time.Hour)
+			if err != nil || len(list) != 10 {
+				b.Fatalf("claim %d: ClaimPersonas = %d, %v", n, len(list), err)
+			}
+			n++
+		}
+	})
 }
