@@ -53,16 +53,79 @@ func (db *DB) InsertActions(ctx context.Context, personaID string, rows []person
 }
 
 // insertActions inserts valid rows of a persona known to exist and returns the number written.
+// The rows written (RETURNING skips the duplicates) are added to the rollup of migration 7 in
+// the same transaction, one upsert per run, tool, module, result and outage of the batch: a row
+// trigger would cost an upsert, and an index update, per row.
 func insertActions(ctx context.Context, t *tx, personaID string, rows []persona.Action) (int, error) {
-	return insertChunked(ctx, t, "actions", actionsInsert, rows, func(args []any, a persona.Action) []any {
-		a = persona.NormalizeAction(personaID, a)
-		if a.CreatedAt.IsZero() {
-			a.CreatedAt = t.now
+	type key struct {
+		tick, persona, tool, module, result string
+		infra                               bool
+	}
+	type acc struct{ calls, timed, first, last int64 }
+	sums := map[key]*acc{}
+	var order []key
+	written := 0
+	for start := 0; start < len(rows); start += rowChunk {
+		chunk := rows[start:min(start+rowChunk, len(rows))]
+		vals := make([]any, 0, len(chunk)*actionsInsert.cols)
+		for _, a := range chunk {
+			a = persona.NormalizeAction(personaID, a)
+			if a.CreatedAt.IsZero() {
+				a.CreatedAt = t.now
+			}
+			vals = append(vals, a.ID, a.PersonaID, a.TickID, a.ToolName, a.Module, a.InputHash, string(a.Result),
+				a.ErrorMessage, nullInt(a.LatencyMs), a.Seq, micro(a.CreatedAt), string(a.ErrorClass), nullText(string(a.Arguments)),
+				nullText(a.ResultPreview))
 		}
-		return append(args, a.ID, a.PersonaID, a.TickID, a.ToolName, a.Module, a.InputHash, string(a.Result),
-			a.ErrorMessage, nullInt(a.LatencyMs), a.Seq, micro(a.CreatedAt), string(a.ErrorClass), nullText(string(a.Arguments)),
-			nullText(a.ResultPreview))
-	})
+		res, err := t.QueryContext(ctx, actionsInsert.sql(len(chunk))+
+			` RETURNING tick_id, persona_id, tool_name, module, result, error_class, error_message, latency_ms IS NOT NULL, created_at`, vals...)
+		if err != nil {
+			return 0, fmt.Errorf("insert actions %d–%d: %w", start, start+len(chunk)-1, err)
+		}
+		for res.Next() {
+			var (
+				k          key
+				class, msg string
+				timed      bool
+				created    int64
+			)
+			if err := res.Scan(&k.tick, &k.persona, &k.tool, &k.module, &k.result, &class, &msg, &timed, &created); err != nil {
+				res.Close()
+				return 0, fmt.Errorf("insert actions: %w", err)
+			}
+			k.infra = persona.Action{Result: persona.Result(k.result), ErrorClass: persona.ErrorClass(class), ErrorMessage: msg}.Infrastructure()
+			a := sums[k]
+			if a == nil {
+				a = &acc{first: created, last: created}
+				sums[k] = a
+				order = append(order, k)
+			}
+			a.calls++
+			if timed {
+				a.timed++
+			}
+			a.first, a.last = min(a.first, created), max(a.last, created)
+			written++
+		}
+		if err := res.Close(); err != nil {
+			return 0, fmt.Errorf("insert actions: %w", err)
+		}
+		if err := res.Err(); err != nil {
+			return 0, fmt.Errorf("insert actions: %w", err)
+		}
+	}
+	for _, k := range order {
+		a := sums[k]
+		if _, err := t.ExecContext(ctx, `INSERT INTO persona_action_rollup (tick_id, persona_id, tool_name, module, result, infra,
+			calls, timed, first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tick_id, tool_name, module, result, infra, persona_id) DO UPDATE SET
+				calls = calls + excluded.calls, timed = timed + excluded.timed,
+				first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)`,
+			k.tick, k.persona, k.tool, k.module, k.result, k.infra, a.calls, a.timed, a.first, a.last); err != nil {
+			return 0, fmt.Errorf("insert actions: rollup: %w", err)
+		}
+	}
+	return written, nil
 }
 
 var actionsInsert = &multiInsert{head: `INSERT INTO persona_actions (id, persona_id, tick_id, tool_name, module, input_hash, result,

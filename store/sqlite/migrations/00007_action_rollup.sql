@@ -1,7 +1,7 @@
 -- The read models (findings, report, dashboard) over a million action rows (issue 10): a compact
 -- rollup of the action rows per run, tool, module, result and whether the call failed before the
--- app answered (infra: transport), kept by triggers in the transaction that writes or deletes
--- the rows, so counts and distinct personas per tool come from ~1 row per run and tool instead of
+-- app answered (infra: transport), kept in the transaction that writes (the store) or deletes
+-- (a trigger) the rows, so counts and distinct personas per tool come from ~1 row per run and tool instead of
 -- every call. first_at/last_at bound the rows of a rollup row, so a reader uses it only for a time
 -- span that holds all of them and reads the raw rows of the few that straddle a boundary.
 -- The indexes serve the queries that still read raw rows: the failed calls of a window (a
@@ -31,18 +31,10 @@ SELECT tick_id, persona_id, tool_name, module, result,
     COUNT(*), COUNT(latency_ms), MIN(created_at), MAX(created_at)
 FROM persona_actions GROUP BY 1, 2, 3, 4, 5, 6;
 
--- +goose StatementBegin
-CREATE TRIGGER IF NOT EXISTS persona_actions_rollup_insert AFTER INSERT ON persona_actions
-BEGIN
-    INSERT INTO persona_action_rollup (tick_id, persona_id, tool_name, module, result, infra, calls, timed, first_at, last_at)
-    VALUES (NEW.tick_id, NEW.persona_id, NEW.tool_name, NEW.module, NEW.result,
-        NEW.result = 'error' AND (NEW.error_class = 'transport' OR substr(NEW.error_message, 1, 11) = 'transport: '),
-        1, NEW.latency_ms IS NOT NULL, NEW.created_at, NEW.created_at)
-    ON CONFLICT (tick_id, tool_name, module, result, infra, persona_id) DO UPDATE SET
-        calls = calls + 1, timed = timed + excluded.timed,
-        first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at);
-END;
--- +goose StatementEnd
+-- The rows inserted are added by the store itself (insertActions: one upsert per run, tool,
+-- module, result and outage of a batch, from the rows RETURNING names); a row trigger cost an
+-- upsert per row. An earlier form of this migration had one.
+DROP TRIGGER IF EXISTS persona_actions_rollup_insert;
 
 -- +goose StatementBegin
 CREATE TRIGGER IF NOT EXISTS persona_actions_rollup_delete AFTER DELETE ON persona_actions
