@@ -15,7 +15,7 @@ import (
 // The read models' aggregates (persona.ActionAggregates) over the rollup of migration 9; the SQL
 // is shared with the SQLite store (store/internal/aggsql).
 
-var dialect = aggsql.Dialect{Schema: "auth.", Time: func(t time.Time) any { return t }}
+var dialect = aggsql.Dialect{Schema: "auth.", Time: func(t time.Time) any { return t }, Arrays: true}
 
 var _ persona.ActionAggregates = (*DB)(nil)
 

@@ -20,6 +20,22 @@ import (
 type Dialect struct {
 	Schema string              // "" or "auth."
 	Time   func(time.Time) any // a time as the driver binds it
+	// Arrays: the straddling runs are matched as "= ANY (ARRAY(…))" (PostgreSQL: computed once,
+	// then looked up by the tick index whatever the planner's estimates), else "IN (…)".
+	Arrays bool
+}
+
+// in is "col IN (sub)" or "col NOT IN (sub)" in the dialect's best form.
+func (d Dialect) in(col, sub string, not bool) string {
+	switch {
+	case d.Arrays && not:
+		return col + " <> ALL (ARRAY(" + sub + "))"
+	case d.Arrays:
+		return col + " = ANY (ARRAY(" + sub + "))"
+	case not:
+		return col + " NOT IN (" + sub + ")"
+	}
+	return col + " IN (" + sub + ")"
 }
 
 // far stands for an open bound.
@@ -84,7 +100,7 @@ func (d Dialect) span(q *Query, s persona.SpanQuery) string {
 	first := `SELECT tick_id, persona_id, tool_name, module, result, infra,
 			CASE WHEN first_at >= ` + p(cut) + ` THEN 1 ELSE 0 END AS side, calls, timed, last_at
 		FROM ` + d.Schema + `persona_action_rollup WHERE last_at >= ` + p(since) + ` AND ` + whole("") +
-		` AND tick_id NOT IN (` + straddling() + `)`
+		` AND ` + d.in("tick_id", straddling(), true)
 	if s.Module != "" {
 		mod = " AND module = " + q.arg(s.Module)
 	}
@@ -92,7 +108,7 @@ func (d Dialect) span(q *Query, s persona.SpanQuery) string {
 	second := `SELECT a.tick_id, a.persona_id, a.tool_name, a.module, a.result, ` + Infra("a.") + `,
 			CASE WHEN a.created_at >= ` + p(cut) + ` THEN 1 ELSE 0 END, 1, CASE WHEN a.latency_ms IS NOT NULL THEN 1 ELSE 0 END, a.created_at
 		FROM ` + d.Schema + `persona_actions a
-		WHERE a.tick_id IN (` + straddling() + `) AND a.created_at >= ` + p(since) + ` AND a.created_at < ` + p(until)
+		WHERE ` + d.in("a.tick_id", straddling(), false) + ` AND a.created_at >= ` + p(since) + ` AND a.created_at < ` + p(until)
 	if s.Module != "" {
 		second += " AND a.module = " + q.arg(s.Module)
 	}
