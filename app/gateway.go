@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/persona-runner/persona-runner/jwtauth"
+	"github.com/persona-runner/persona-runner/persona"
 )
 
 // SpaceHeader names the space a request works in.
@@ -96,6 +97,12 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		space := strings.TrimSpace(r.Header.Get(SpaceHeader))
 		if space == "" {
 			reject(http.StatusForbidden, "SPACE_REQUIRED", "an "+SpaceHeader+" header naming one of your spaces is required")
+			return
+		}
+		// A space id no store can look up alike (PostgreSQL refuses a NUL or invalid UTF-8 where
+		// SQLite would search for it) is bad input, refused the same way on both.
+		if msg := persona.TextProblem(space); msg != "" {
+			writeError(w, http.StatusBadRequest, "INVALID_SPACE", SpaceHeader+": "+msg)
 			return
 		}
 		if !a.auth.member(space, claims.Subject) {

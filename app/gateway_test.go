@@ -220,3 +220,17 @@ func TestRemovedMemberLosesTheSpace(t *testing.T) {
 		t.Errorf("ben in the family space after leaving: status %d", r.status)
 	}
 }
+
+// TestBadSpaceHeaderIs400: a NUL or invalid UTF-8 in X-Mana-Space is a 400 naming the header on
+// both stores (PostgreSQL answered 500: it cannot compare such text).
+func TestBadSpaceHeaderIs400(t *testing.T) {
+	bothStores(t, func(t *testing.T, pg bool) {
+		b := setup(t, options{postgres: pg})
+		for _, space := range []string{"a\xffb", "\xc3\x28"} { // a NUL cannot be sent by a Go client
+			r := b.post(t, b.token(t, b.anna), space, "", initializeMsg)
+			if r.status != http.StatusBadRequest || !strings.Contains(str(r.body["message"]), app.SpaceHeader) {
+				t.Errorf("space %q: %d %s, want 400 naming %s", space, r.status, r.raw, app.SpaceHeader)
+			}
+		}
+	})
+}

@@ -54,12 +54,12 @@ func (s *Server) compatRoutes(mux *http.ServeMux) {
 
 	mux.Handle("POST "+PathAdminPersona, s.requireAdmin(s.handleAdminUpsert))
 	mux.Handle("GET "+PathAdminPersona, s.requireAdmin(s.handleAdminList))
-	mux.Handle("GET "+PathAdminPersona+"/{id}", s.requireAdmin(s.handleAdminGet))
-	mux.Handle("DELETE "+PathAdminPersona+"/{id}", s.requireAdmin(s.handleAdminDelete))
+	mux.Handle("GET "+PathAdminPersona+"/{id}", s.requireAdmin(personaID(s.handleAdminGet)))
+	mux.Handle("DELETE "+PathAdminPersona+"/{id}", s.requireAdmin(personaID(s.handleAdminDelete)))
 
 	mux.Handle("GET "+PathInternal+"/due", s.requireServiceKey(s.handleCompatDue))
-	mux.Handle("POST "+PathInternal+"/{id}/actions", s.requireServiceKey(s.handleCompatActions))
-	mux.Handle("POST "+PathInternal+"/{id}/feedback", s.requireServiceKey(s.handleCompatFeedback))
+	mux.Handle("POST "+PathInternal+"/{id}/actions", s.requireServiceKey(personaID(s.handleCompatActions)))
+	mux.Handle("POST "+PathInternal+"/{id}/feedback", s.requireServiceKey(personaID(s.handleCompatFeedback)))
 }
 
 // CompatDuePersona is a persona of the original's due list: no personalSpaceId, no timezone.

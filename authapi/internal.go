@@ -53,6 +53,8 @@ func (s *Server) handleClaim(w http.ResponseWriter, r *http.Request) {
 		es.Add("runnerId", "is required")
 	} else if len(req.RunnerID) > 200 {
 		es.Add("runnerId", "must be at most 200 characters")
+	} else {
+		es.Text("runnerId", req.RunnerID)
 	}
 	if req.Limit < 1 || req.Limit > MaxClaimLimit {
 		es.Add("limit", "must be from 1 to %d (got %d)", MaxClaimLimit, req.Limit)

@@ -82,6 +82,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (persona.U
 		writeAuthError(w, http.StatusBadRequest, codeValidation, "email or password is too long")
 		return persona.User{}, false
 	}
+	// Text no store can compare alike (PostgreSQL refuses a NUL) is refused here, on every store.
+	if msg := persona.TextProblem(req.Email); msg != "" {
+		writeAuthError(w, http.StatusBadRequest, codeValidation, "email: "+msg)
+		return persona.User{}, false
+	}
 	// The lock check, the password comparison and the counting of a failure are one step per
 	// email: otherwise parallel attempts all pass the check before the first failure is counted,
 	// and far more guesses than the limit are evaluated.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/persona-runner/persona-runner/jwtauth"
+	"github.com/persona-runner/persona-runner/persona"
 )
 
 type ctxKey int
@@ -268,4 +269,17 @@ func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+// personaID refuses a route's {id} that no store can look up alike — a NUL or invalid UTF-8,
+// which PostgreSQL cannot compare and SQLite would look for — with a 400 naming the field, before
+// the handler reaches the store.
+func personaID(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if msg := persona.TextProblem(r.PathValue("id")); msg != "" {
+			writeValidation(w, []FieldDetail{{Field: "id", Message: msg}})
+			return
+		}
+		next(w, r)
+	}
 }

@@ -19,6 +19,14 @@ const PathAdminReport = "/api/v1/admin/report"
 // can read it from a remote auth service.
 func (s *Server) handleAdminReport(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	var es persona.FieldErrors
+	for _, k := range []string{"since", "persona", "module"} {
+		es.Text(k, q.Get(k))
+	}
+	if err := es.Err(); err != nil {
+		writeValidation(w, detailsOf(err))
+		return
+	}
 	since := q.Get("since")
 	if since == "" {
 		since = "7d"

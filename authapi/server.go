@@ -195,19 +195,19 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	mux.Handle("POST "+PathAdminPersona, s.requireAdmin(s.handleAdminUpsert))
 	mux.Handle("GET "+PathAdminPersona, s.requireAdmin(s.handleAdminList))
-	mux.Handle("GET "+PathAdminPersona+"/{id}", s.requireAdmin(s.handleAdminGet))
-	mux.Handle("DELETE "+PathAdminPersona+"/{id}", s.requireAdmin(s.handleAdminDelete))
+	mux.Handle("GET "+PathAdminPersona+"/{id}", s.requireAdmin(personaID(s.handleAdminGet)))
+	mux.Handle("DELETE "+PathAdminPersona+"/{id}", s.requireAdmin(personaID(s.handleAdminDelete)))
 	mux.Handle("POST "+PathAdminSpaces, s.requireAdmin(s.handleAdminUpsertSpace))
 	mux.Handle("GET "+PathAdminReport, s.requireAdmin(s.handleAdminReport))
 
 	mux.Handle("GET "+PathInternal+"/due", s.requireServiceKey(s.handleDue))
 	mux.Handle("POST "+PathInternal+"/claim", s.requireServiceKey(s.handleClaim))
 	mux.Handle("POST "+PathInternal+"/abandon", s.requireServiceKey(s.handleAbandon))
-	mux.Handle("POST "+PathInternal+"/{id}/actions", s.requireServiceKey(s.handleActions))
-	mux.Handle("POST "+PathInternal+"/{id}/feedback", s.requireServiceKey(s.handleFeedback))
-	mux.Handle("POST "+PathInternal+"/{id}/ticks", s.requireServiceKey(s.handleTick))
-	mux.Handle("GET "+PathInternal+"/{id}/history", s.requireServiceKey(s.handleHistory))
-	mux.Handle("POST "+PathInternal+"/{id}/token", s.requireServiceKey(s.handleMintToken))
+	mux.Handle("POST "+PathInternal+"/{id}/actions", s.requireServiceKey(personaID(s.handleActions)))
+	mux.Handle("POST "+PathInternal+"/{id}/feedback", s.requireServiceKey(personaID(s.handleFeedback)))
+	mux.Handle("POST "+PathInternal+"/{id}/ticks", s.requireServiceKey(personaID(s.handleTick)))
+	mux.Handle("GET "+PathInternal+"/{id}/history", s.requireServiceKey(personaID(s.handleHistory)))
+	mux.Handle("POST "+PathInternal+"/{id}/token", s.requireServiceKey(personaID(s.handleMintToken)))
 }
 
 // NewHTTPServer wraps h in an http.Server with the timeouts every server of ours needs: a slow
