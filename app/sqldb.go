@@ -12,6 +12,8 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/persona-runner/persona-runner/store/sqlitelock"
 )
 
 // The two SQL dialects the app runs on. They are the values of the stores' Dialect() methods.
@@ -162,6 +164,13 @@ func migrations(ctx context.Context, db *sql.DB, dialectName string) (*goose.Pro
 			return nil, fmt.Errorf("session locker: %w", err)
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
+	} else {
+		// Processes opening a new SQLite file at once take turns (store/sqlitelock).
+		locker, err := sqlitelock.ForDB(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithLocker(locker))
 	}
 	fsys, err := fs.Sub(migrationFiles, "migrations/"+d.name)
 	if err != nil {

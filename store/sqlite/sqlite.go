@@ -25,6 +25,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store/sqlitelock"
 )
 
 //go:embed migrations/*.sql
@@ -204,10 +205,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	return db, nil
 }
 
-// Migrate applies every pending migration to db, each in its own transaction. It is idempotent.
+// Migrate applies every pending migration to db, each in its own transaction. It is idempotent,
+// and processes opening a new file at once serialise on the file's migration lock
+// (store/sqlitelock): the later ones wait and find the migrations applied.
 func Migrate(ctx context.Context, db *sql.DB) error {
+	locker, err := sqlitelock.ForDB(ctx, db)
+	if err != nil {
+		return fmt.Errorf("migrate sqlite store: %w", err)
+	}
 	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"),
-		goose.WithDisableGlobalRegistry(true))
+		goose.WithDisableGlobalRegistry(true), goose.WithLocker(locker))
 	if err != nil {
 		return fmt.Errorf("migrate sqlite store: %w", err)
 	}
