@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/persona-runner/persona-runner/httpjson"
 	"github.com/persona-runner/persona-runner/jwtauth"
 	"github.com/persona-runner/persona-runner/persona"
 )
@@ -33,7 +33,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("GET /health", a.health)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "NOT_FOUND", "no such endpoint: "+r.Method+" "+r.URL.Path)
+		httpjson.WriteError(w, http.StatusNotFound, "NOT_FOUND", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
 }
@@ -47,7 +47,7 @@ func (a *App) health(w http.ResponseWriter, r *http.Request) {
 		body["status"], body["error"] = "error", "database unreachable"
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, body)
+	httpjson.Write(w, status, body)
 }
 
 // identity is who a request to /mcp comes from and which space it works in, once checked.
@@ -68,7 +68,7 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			if status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="mana"`)
 			}
-			writeError(w, status, code, msg)
+			httpjson.WriteError(w, status, code, msg)
 		}
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		token = strings.TrimSpace(token)
@@ -112,7 +112,7 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			}
 			if err != nil {
 				a.log.ErrorContext(r.Context(), "check space membership", "space", space, "user", claims.Subject, "error", err)
-				writeError(w, http.StatusInternalServerError, "INTERNAL", "space membership could not be checked")
+				httpjson.WriteError(w, http.StatusInternalServerError, "INTERNAL", "space membership could not be checked")
 				return
 			}
 			if !ok {
@@ -149,17 +149,6 @@ func identityOf(req *mcp.CallToolRequest) (identity, bool) {
 	}
 	space, _ := req.Extra.TokenInfo.Extra["space"].(string)
 	return identity{userID: req.Extra.TokenInfo.UserID, spaceID: space}, space != ""
-}
-
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
-}
-
-// writeError writes the JSON error body every endpoint uses (SPEC §4's shape).
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": code, "message": msg, "status": status})
 }
 
 // jsonErrors turns the SDK's plain-text error responses (http.Error: session not found, session
@@ -222,5 +211,5 @@ func (w *jsonErrorWriter) finish() {
 	w.Header().Del("Content-Length")
 	w.Header().Del("X-Content-Type-Options")
 	code := strings.ToUpper(strings.ReplaceAll(http.StatusText(w.status), " ", "_"))
-	writeError(w.ResponseWriter, w.status, code, strings.TrimSpace(w.buf.String()))
+	httpjson.WriteError(w.ResponseWriter, w.status, code, strings.TrimSpace(w.buf.String()))
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/persona-runner/persona-runner/httpjson"
 	"github.com/persona-runner/persona-runner/persona"
 )
 
@@ -28,7 +29,7 @@ func (s *Server) handleAdminUpsert(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, "upsert persona", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, UpsertPersonaResponse{OK: true, UserID: id, Email: in.Email, Outcome: outcome})
+	httpjson.Write(w, http.StatusOK, UpsertPersonaResponse{OK: true, UserID: id, Email: in.Email, Outcome: outcome})
 }
 
 // handleAdminUpsertSpace creates or updates a shared space by slug (our extension, so a catalog
@@ -67,7 +68,7 @@ func (s *Server) handleAdminUpsertSpace(w http.ResponseWriter, r *http.Request) 
 		s.writeStoreError(w, r, "upsert space", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, UpsertSpaceResponse{OK: true, SpaceID: id, Slug: in.Slug, Outcome: outcome})
+	httpjson.Write(w, http.StatusOK, UpsertSpaceResponse{OK: true, SpaceID: id, Slug: in.Slug, Outcome: outcome})
 }
 
 // handleAdminList lists personas with their action count of the last seven days.
@@ -80,7 +81,7 @@ func (s *Server) handleAdminList(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []persona.PersonaSummary{}
 	}
-	writeJSON(w, http.StatusOK, PersonaList{Personas: list})
+	httpjson.Write(w, http.StatusOK, PersonaList{Personas: list})
 }
 
 // handleAdminGet shows one persona with its newest actions and its ratings per module.
@@ -113,7 +114,7 @@ func (s *Server) handleAdminGet(w http.ResponseWriter, r *http.Request) {
 	if out.FeedbackByModule == nil {
 		out.FeedbackByModule = []persona.ModuleRating{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpjson.Write(w, http.StatusOK, out)
 }
 
 // handleAdminDelete deletes a persona's user and everything of theirs.
@@ -123,5 +124,5 @@ func (s *Server) handleAdminDelete(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, "delete persona", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "userId": id})
+	httpjson.Write(w, http.StatusOK, map[string]any{"ok": true, "userId": id})
 }

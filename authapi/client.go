@@ -79,24 +79,9 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Is maps the status to the error vocabulary (see Error).
-func (e *Error) Is(target error) bool {
-	switch e.Status {
-	case http.StatusNotFound:
-		return target == persona.ErrNotFound
-	case http.StatusConflict:
-		return target == persona.ErrConflict
-	case http.StatusBadRequest:
-		return target == persona.ErrInvalid || (target == persona.ErrNotPersona && e.Code == "Not a persona")
-	case http.StatusUnauthorized:
-		return target == ErrUnauthorized
-	case http.StatusForbidden:
-		return target == ErrForbidden
-	case http.StatusTooManyRequests:
-		return target == ErrLocked
-	}
-	return false
-}
+// Is maps the answer to the error vocabulary through the table the server answers with
+// (errorTable).
+func (e *Error) Is(target error) bool { return answerIs(e.Status, e.Code, target) }
 
 // auth says which credential a request carries.
 type auth struct {

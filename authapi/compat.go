@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/persona-runner/persona-runner/httpjson"
 	"github.com/persona-runner/persona-runner/persona"
 )
 
@@ -100,7 +101,7 @@ func (s *Server) handleCompatDue(w http.ResponseWriter, r *http.Request) {
 			ModuleMix: p.ModuleMix, TickCadence: p.TickCadence, LastActiveAt: p.LastActiveAt,
 		}
 	}
-	writeJSON(w, http.StatusOK, struct {
+	httpjson.Write(w, http.StatusOK, struct {
 		Personas   []CompatDuePersona `json:"personas"`
 		ServerTime time.Time          `json:"serverTime"`
 	}{out, at})
@@ -115,11 +116,11 @@ func (s *Server) handleCompatActions(w http.ResponseWriter, r *http.Request) {
 	}
 	rows, derr, details := decodeActions(body, id, nil) // the original files tool names as sent
 	if derr != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: msgInvalidJSON})
+		httpjson.Write(w, http.StatusBadRequest, errorBody{Error: msgInvalidJSON})
 		return
 	}
 	if details != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: msgBadActionRows})
+		httpjson.Write(w, http.StatusBadRequest, errorBody{Error: msgBadActionRows})
 		return
 	}
 	// The original's id is the row's index in the batch, whatever seq says.
@@ -131,7 +132,7 @@ func (s *Server) handleCompatActions(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, "insert actions", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, CompatBatchResult{OK: true, Written: len(rows)})
+	httpjson.Write(w, http.StatusOK, CompatBatchResult{OK: true, Written: len(rows)})
 }
 
 func (s *Server) handleCompatFeedback(w http.ResponseWriter, r *http.Request) {
@@ -153,25 +154,25 @@ func (s *Server) handleCompatFeedback(w http.ResponseWriter, r *http.Request) {
 			var n float64
 			if json.Unmarshal(f.Rating, &n) == nil && n >= 1 && n <= 5 && n != math.Trunc(n) {
 				s.log.ErrorContext(r.Context(), "insert feedback failed", "err", "invalid input syntax for type smallint")
-				writeJSON(w, http.StatusInternalServerError, errorBody{Error: "Internal Server Error"})
+				httpjson.Write(w, http.StatusInternalServerError, errorBody{Error: "Internal Server Error"})
 				return
 			}
 		}
 	}
 	rows, derr, details := decodeFeedback(body, id)
 	if derr != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: msgInvalidJSON})
+		httpjson.Write(w, http.StatusBadRequest, errorBody{Error: msgInvalidJSON})
 		return
 	}
 	if details != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: msgBadFeedbackRows})
+		httpjson.Write(w, http.StatusBadRequest, errorBody{Error: msgBadFeedbackRows})
 		return
 	}
 	if _, _, err := s.store.InsertFeedback(r.Context(), id, rows); err != nil {
 		s.writeStoreError(w, r, "insert feedback", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, CompatBatchResult{OK: true, Written: len(rows)})
+	httpjson.Write(w, http.StatusOK, CompatBatchResult{OK: true, Written: len(rows)})
 }
 
 // handleSignInEmail is Better Auth's email sign-in: the same credential check and lockout as
@@ -190,7 +191,7 @@ func (s *Server) handleSignInEmail(w http.ResponseWriter, r *http.Request) {
 		Expires: sess.ExpiresAt, MaxAge: int(s.sessionTTL / time.Second),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
-	writeJSON(w, http.StatusOK, SignInResponse{Token: token, User: loginUser(u)})
+	httpjson.Write(w, http.StatusOK, SignInResponse{Token: token, User: loginUser(u)})
 }
 
 // handleCookieRefresh issues a new access token for the session of the signed cookie; the body
@@ -202,7 +203,7 @@ func (s *Server) handleCookieRefresh(w http.ResponseWriter, r *http.Request) {
 			s.internalAuthError(w, r, "find session", err)
 			return
 		}
-		writeAuthError(w, http.StatusUnauthorized, codeTokenExpired, "Session expired")
+		httpjson.WriteError(w, http.StatusUnauthorized, codeTokenExpired, "Session expired")
 		return
 	}
 	access, _, err := s.issuer.Issue(u, sess.ID)
@@ -210,7 +211,7 @@ func (s *Server) handleCookieRefresh(w http.ResponseWriter, r *http.Request) {
 		s.internalAuthError(w, r, "issue token", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, RefreshResponse{AccessToken: access, RefreshToken: token})
+	httpjson.Write(w, http.StatusOK, RefreshResponse{AccessToken: access, RefreshToken: token})
 }
 
 // handleCookieOrgList lists the spaces of the signed cookie's user; a Bearer token, JWT or
@@ -222,7 +223,7 @@ func (s *Server) handleCookieOrgList(w http.ResponseWriter, r *http.Request) {
 			s.internalAuthError(w, r, "find session", err)
 			return
 		}
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"code": "UNAUTHORIZED", "message": "Unauthorized"})
+		httpjson.Write(w, http.StatusUnauthorized, map[string]string{"code": "UNAUTHORIZED", "message": "Unauthorized"})
 		return
 	}
 	spaces, err := s.store.SpacesOfUser(r.Context(), u.ID)
@@ -230,7 +231,7 @@ func (s *Server) handleCookieOrgList(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, "list spaces", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, spaceList(spaces, string(u.AccessTier)))
+	httpjson.Write(w, http.StatusOK, spaceList(spaces, string(u.AccessTier)))
 }
 
 var errNoSession = errors.New("no live session cookie")

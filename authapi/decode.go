@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/persona-runner/persona-runner/httpjson"
 )
 
 // MaxBodyBytes is the largest request body accepted (SPEC §4 hygiene); more is a 413.
@@ -148,7 +150,7 @@ func writeDecodeError(w http.ResponseWriter, e *decodeError) {
 	case decodeField:
 		writeValidation(w, []FieldDetail{{Field: e.field, Message: e.message}})
 	default:
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: msgInvalidJSON})
+		httpjson.Write(w, http.StatusBadRequest, errorBody{Error: msgInvalidJSON})
 	}
 }
 
@@ -156,12 +158,12 @@ func writeDecodeError(w http.ResponseWriter, e *decodeError) {
 func writeAuthDecodeError(w http.ResponseWriter, e *decodeError) {
 	switch e.kind {
 	case decodeTooLarge:
-		writeAuthError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, e.message)
+		httpjson.WriteError(w, http.StatusRequestEntityTooLarge, codePayloadTooLarge, e.message)
 	case decodeMediaType:
-		writeAuthError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, e.message)
+		httpjson.WriteError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia, e.message)
 	case decodeField:
-		writeAuthError(w, http.StatusBadRequest, codeValidation, e.Error())
+		httpjson.WriteError(w, http.StatusBadRequest, codeValidation, e.Error())
 	default:
-		writeAuthError(w, http.StatusBadRequest, codeValidation, "request body is not valid JSON")
+		httpjson.WriteError(w, http.StatusBadRequest, codeValidation, "request body is not valid JSON")
 	}
 }

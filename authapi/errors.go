@@ -1,28 +1,36 @@
 package authapi
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
+	"github.com/persona-runner/persona-runner/httpjson"
 	"github.com/persona-runner/persona-runner/persona"
 )
 
-// storeErrors is the one table mapping the store's error vocabulary to HTTP statuses. The store
-// says what went wrong; this table decides the status. Anything not listed is a 500.
-var storeErrors = []struct {
+// errorTable is the one table between the error vocabulary and HTTP, read both ways. The server
+// answers an error with the status and code (the body's "error") of the first entry it matches
+// (statusOf, writeStoreError); anything not listed is a 500. The client turns an answer back into
+// the errors it matches (Error.Is): every entry of the answer's status, and where the entry is
+// exact, only with its code (ErrNotPersona shares 400 with ErrInvalid).
+var errorTable = []struct {
 	err    error
 	status int
+	code   string
+	exact  bool
 }{
-	{persona.ErrNotFound, http.StatusNotFound},
-	{persona.ErrConflict, http.StatusConflict},
-	{persona.ErrInvalid, http.StatusBadRequest},
-	{persona.ErrNotPersona, http.StatusBadRequest},
+	{persona.ErrNotFound, http.StatusNotFound, msgPersonaNotFound, false},
+	{persona.ErrConflict, http.StatusConflict, codeConflict, false},
+	{persona.ErrNotPersona, http.StatusBadRequest, codeNotPersona, true},
+	{persona.ErrInvalid, http.StatusBadRequest, msgValidation, false},
+	{ErrUnauthorized, http.StatusUnauthorized, codeUnauthorized, false},
+	{ErrForbidden, http.StatusForbidden, codeForbidden, false},
+	{ErrLocked, http.StatusTooManyRequests, codeAccountLocked, false},
 }
 
-// statusOf returns the HTTP status for a store error.
+// statusOf returns the HTTP status for an error of the vocabulary, 500 for any other.
 func statusOf(err error) int {
-	for _, e := range storeErrors {
+	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
 			return e.status
 		}
@@ -30,12 +38,39 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// codeOf returns the body's code for an error of the vocabulary, "" for any other.
+func codeOf(err error) string {
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.code
+		}
+	}
+	return ""
+}
+
+// answerIs reports whether an answer with status and code stands for target (see errorTable).
+func answerIs(status int, code string, target error) bool {
+	for _, e := range errorTable {
+		if e.err == target && e.status == status && (!e.exact || e.code == code) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsMissingRoute reports whether err is the auth API answering that it has no such route (the
+// original Mana service lacks our extensions): a 404 that is not about a persona, whose 404
+// always carries the code of persona.ErrNotFound.
+func IsMissingRoute(err error) bool {
+	var ae *Error
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code != msgPersonaNotFound
+}
+
 // The bodies SPEC §4 fixes exactly.
 const (
 	msgPersonaNotFound = "Persona not found"
 	msgInvalidJSON     = "Invalid JSON"
 	msgValidation      = "ValidationError"
-	msgBadServiceKey   = "Invalid or missing service key"
 )
 
 // errorBody is the general error body of every route but login and refresh.
@@ -43,20 +78,6 @@ type errorBody struct {
 	Error   string        `json:"error"`
 	Message string        `json:"message,omitempty"`
 	Details []FieldDetail `json:"details,omitempty"`
-}
-
-// authErrorBody is the body of login and refresh errors (Mana's shape).
-type authErrorBody struct {
-	Error         string `json:"error"`
-	Message       string `json:"message"`
-	Status        int    `json:"status"`
-	RetryAfterSec int    `json:"retryAfterSec,omitempty"`
-}
-
-// serviceKeyBody is the body of a refused internal request (NestJS's shape, kept for Mana clients).
-type serviceKeyBody struct {
-	StatusCode int    `json:"statusCode"`
-	Message    string `json:"message"`
 }
 
 // Login error codes.
@@ -70,29 +91,20 @@ const (
 	codeInternal            = "INTERNAL"
 )
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		// Every value written here is one of our own types; failing to encode one is a bug.
-		status = http.StatusInternalServerError
-		body = []byte(`{"error":"Internal Server Error"}`)
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	w.Write(append(body, '\n'))
-}
+// Codes of the general error body.
+const (
+	codeConflict     = "Conflict"
+	codeNotPersona   = "Not a persona"
+	codeUnauthorized = "Unauthorized"
+	codeForbidden    = "Forbidden"
+)
 
 func writeError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, errorBody{Error: code, Message: message})
-}
-
-func writeAuthError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, authErrorBody{Error: code, Message: message, Status: status})
+	httpjson.Write(w, status, errorBody{Error: code, Message: message})
 }
 
 func writeValidation(w http.ResponseWriter, details []FieldDetail) {
-	writeJSON(w, http.StatusBadRequest, errorBody{Error: msgValidation, Details: details})
+	httpjson.Write(w, http.StatusBadRequest, errorBody{Error: msgValidation, Details: details})
 }
 
 // detailsOf lists the field problems inside err (FieldErrors or a FieldError); other invalid
@@ -116,16 +128,16 @@ func detailsOf(err error) []FieldDetail {
 // writeStoreError answers a failed store call through the table above. Every route with an {id}
 // addresses a persona, so not-found is always SPEC's "Persona not found".
 func (s *Server) writeStoreError(w http.ResponseWriter, r *http.Request, op string, err error) {
-	status := statusOf(err)
+	status, code := statusOf(err), codeOf(err)
 	switch {
 	case status == http.StatusNotFound:
-		writeJSON(w, status, errorBody{Error: msgPersonaNotFound})
+		httpjson.Write(w, status, errorBody{Error: code})
 	case errors.Is(err, persona.ErrInvalid):
 		writeValidation(w, detailsOf(err))
 	case errors.Is(err, persona.ErrNotPersona):
-		writeError(w, status, "Not a persona", "the user is not a persona; only personas can be deleted here")
+		writeError(w, status, code, "the user is not a persona; only personas can be deleted here")
 	case status == http.StatusConflict:
-		writeError(w, status, "Conflict", conflictMessage(err))
+		writeError(w, status, code, conflictMessage(err))
 	default:
 		if r.Context().Err() != nil {
 			// The client went away; there is nobody to answer and nothing to alarm about.

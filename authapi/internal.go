@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/persona-runner/persona-runner/httpjson"
 	"github.com/persona-runner/persona-runner/persona"
 )
 
@@ -32,7 +33,7 @@ func (s *Server) handleDue(w http.ResponseWriter, r *http.Request) {
 	if due == nil {
 		due = []persona.DuePersona{}
 	}
-	writeJSON(w, http.StatusOK, DueResponse{Personas: due, ServerTime: at})
+	httpjson.Write(w, http.StatusOK, DueResponse{Personas: due, ServerTime: at})
 }
 
 // handleClaim leases due personas to a runner.
@@ -74,7 +75,7 @@ func (s *Server) handleClaim(w http.ResponseWriter, r *http.Request) {
 	if got == nil {
 		got = []persona.DuePersona{}
 	}
-	writeJSON(w, http.StatusOK, DueResponse{Personas: got, ServerTime: s.now().UTC()})
+	httpjson.Write(w, http.StatusOK, DueResponse{Personas: got, ServerTime: s.now().UTC()})
 }
 
 // actionsEnvelope and feedbackEnvelope decode the outer object of a batch request with the rows
@@ -239,7 +240,7 @@ func (s *Server) handleActions(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, "insert actions", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, BatchResult{OK: true, Written: written, Duplicates: dups})
+	httpjson.Write(w, http.StatusOK, BatchResult{OK: true, Written: written, Duplicates: dups})
 }
 
 // handleFeedback stores a batch of feedback rows: all or nothing, duplicates skipped.
@@ -264,7 +265,7 @@ func (s *Server) handleFeedback(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, "insert feedback", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, BatchResult{OK: true, Written: written, Duplicates: dups})
+	httpjson.Write(w, http.StatusOK, BatchResult{OK: true, Written: written, Duplicates: dups})
 }
 
 // handleTick upserts a tick record; a terminal status releases the lease and reschedules.
@@ -303,7 +304,7 @@ func (s *Server) handleTick(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, "record tick", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, TickResponse{OK: true, TickID: t.TickID})
+	httpjson.Write(w, http.StatusOK, TickResponse{OK: true, TickID: t.TickID})
 }
 
 // handleHistory returns the persona's last finished runs with their rows (our extension; the
@@ -332,7 +333,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	if h == nil {
 		h = []persona.RunHistory{}
 	}
-	writeJSON(w, http.StatusOK, HistoryResponse{Runs: h})
+	httpjson.Write(w, http.StatusOK, HistoryResponse{Runs: h})
 }
 
 // isObject reports whether a raw row is a JSON object (null decodes into a struct silently).
@@ -391,14 +392,14 @@ func (s *Server) MintPersonaToken(ctx context.Context, userID string) (TokenResp
 func (s *Server) handleMintToken(w http.ResponseWriter, r *http.Request) {
 	res, err := s.MintPersonaToken(r.Context(), r.PathValue("id"))
 	if errors.Is(err, persona.ErrNotFound) || errors.Is(err, persona.ErrNotPersona) {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: msgPersonaNotFound})
+		httpjson.Write(w, http.StatusNotFound, errorBody{Error: msgPersonaNotFound})
 		return
 	}
 	if err != nil {
 		s.writeStoreError(w, r, "mint token", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpjson.Write(w, http.StatusOK, res)
 }
 
 // MintToken asks the auth API for a persona's access token with the service key (our
@@ -442,5 +443,5 @@ func (s *Server) handleAbandon(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, "abandon runs", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "abandoned": n})
+	httpjson.Write(w, http.StatusOK, map[string]any{"ok": true, "abandoned": n})
 }

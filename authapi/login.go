@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/persona-runner/persona-runner/httpjson"
 	"github.com/persona-runner/persona-runner/jwtauth"
 	"github.com/persona-runner/persona-runner/persona"
 )
@@ -52,7 +53,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.internalAuthError(w, r, "issue token", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, LoginResponse{
+	httpjson.Write(w, http.StatusOK, LoginResponse{
 		Token: token, AccessToken: access, RefreshToken: token,
 		User: loginUser(u),
 	})
@@ -75,11 +76,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (persona.U
 		return persona.User{}, false
 	}
 	if req.Email == "" || req.Password == "" {
-		writeAuthError(w, http.StatusBadRequest, codeValidation, "email and password are required")
+		httpjson.WriteError(w, http.StatusBadRequest, codeValidation, "email and password are required")
 		return persona.User{}, false
 	}
 	if len(req.Email) > 320 || len(req.Password) > 1024 {
-		writeAuthError(w, http.StatusBadRequest, codeValidation, "email or password is too long")
+		httpjson.WriteError(w, http.StatusBadRequest, codeValidation, "email or password is too long")
 		return persona.User{}, false
 	}
 	// Text no store can compare alike (PostgreSQL refuses a NUL) is refused here, on every store.
@@ -93,7 +94,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (persona.U
 	unlock, err := s.loginLocks.lock(ctx, req.Email)
 	if err != nil {
 		// The client gave up while waiting for an earlier attempt on the same email.
-		writeAuthError(w, http.StatusServiceUnavailable, codeInternal, "Login was cancelled")
+		httpjson.WriteError(w, http.StatusServiceUnavailable, codeInternal, "Login was cancelled")
 		return persona.User{}, false
 	}
 	defer unlock()
@@ -127,7 +128,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (persona.U
 		if s.locked(w, until) {
 			return persona.User{}, false
 		}
-		writeAuthError(w, http.StatusUnauthorized, codeInvalidCredentials, "Invalid email or password")
+		httpjson.WriteError(w, http.StatusUnauthorized, codeInvalidCredentials, "Invalid email or password")
 		return persona.User{}, false
 	}
 	if err := s.store.ResetLoginFailures(ctx, req.Email); err != nil {
@@ -167,7 +168,7 @@ func (s *Server) locked(w http.ResponseWriter, until time.Time) bool {
 	}
 	sec := int(math.Ceil(left.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(sec))
-	writeJSON(w, http.StatusTooManyRequests, authErrorBody{
+	httpjson.Write(w, http.StatusTooManyRequests, httpjson.Error{
 		Error: codeAccountLocked, Status: http.StatusTooManyRequests, RetryAfterSec: sec,
 		Message: fmt.Sprintf("Too many failed logins; try again in %d seconds", sec),
 	})
@@ -178,7 +179,7 @@ func (s *Server) internalAuthError(w http.ResponseWriter, r *http.Request, op st
 	if r.Context().Err() == nil {
 		s.log.ErrorContext(r.Context(), op+" failed", "err", err)
 	}
-	writeAuthError(w, http.StatusInternalServerError, codeInternal, "Internal error")
+	httpjson.WriteError(w, http.StatusInternalServerError, codeInternal, "Internal error")
 }
 
 // handleRefresh trades a live session token for a new access token. The session token stays the
@@ -191,12 +192,12 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.RefreshToken == "" {
-		writeAuthError(w, http.StatusBadRequest, codeValidation, "refreshToken is required")
+		httpjson.WriteError(w, http.StatusBadRequest, codeValidation, "refreshToken is required")
 		return
 	}
 	sess, err := s.store.SessionByTokenHash(ctx, HashToken(req.RefreshToken))
 	if errors.Is(err, persona.ErrNotFound) {
-		writeAuthError(w, http.StatusUnauthorized, codeInvalidRefreshToken, "Refresh token is invalid or expired")
+		httpjson.WriteError(w, http.StatusUnauthorized, codeInvalidRefreshToken, "Refresh token is invalid or expired")
 		return
 	}
 	if err != nil {
@@ -205,7 +206,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.store.User(ctx, sess.UserID)
 	if errors.Is(err, persona.ErrNotFound) {
-		writeAuthError(w, http.StatusUnauthorized, codeInvalidRefreshToken, "Refresh token is invalid or expired")
+		httpjson.WriteError(w, http.StatusUnauthorized, codeInvalidRefreshToken, "Refresh token is invalid or expired")
 		return
 	}
 	if err != nil {
@@ -217,7 +218,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		s.internalAuthError(w, r, "issue token", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, RefreshResponse{AccessToken: access, RefreshToken: req.RefreshToken})
+	httpjson.Write(w, http.StatusOK, RefreshResponse{AccessToken: access, RefreshToken: req.RefreshToken})
 }
 
 // handleJWKS publishes the public keys. Every stored key is listed (newest first), so tokens of
@@ -242,7 +243,7 @@ func (s *Server) handleOrgList(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, "list spaces", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, spaceList(spaces, c.Tier))
+	httpjson.Write(w, http.StatusOK, spaceList(spaces, c.Tier))
 }
 
 func spaceList(spaces []persona.Space, tier string) []Space {

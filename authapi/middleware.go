@@ -3,8 +3,6 @@ package authapi
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,6 +11,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/persona-runner/persona-runner/httpjson"
 	"github.com/persona-runner/persona-runner/jwtauth"
 	"github.com/persona-runner/persona-runner/persona"
 )
@@ -28,7 +27,7 @@ const (
 const HeaderRequestID = "X-Request-Id"
 
 // HeaderServiceKey carries the service key of internal requests.
-const HeaderServiceKey = "X-Service-Key"
+const HeaderServiceKey = httpjson.HeaderServiceKey
 
 // RequestID returns the id of the request ctx belongs to ("" outside a request).
 func RequestID(ctx context.Context) string {
@@ -202,18 +201,9 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// requireServiceKey gates internal routes. Both sides are hashed first so the constant-time
-// compare does not leak the key's length either.
+// requireServiceKey gates internal routes with the service key (httpjson.ServiceKey).
 func (s *Server) requireServiceKey(next http.HandlerFunc) http.Handler {
-	want := sha256.Sum256(s.serviceKey)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := sha256.Sum256([]byte(r.Header.Get(HeaderServiceKey)))
-		if len(s.serviceKey) == 0 || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			writeJSON(w, http.StatusUnauthorized, serviceKeyBody{StatusCode: http.StatusUnauthorized, Message: msgBadServiceKey})
-			return
-		}
-		next(w, r)
-	})
+	return httpjson.ServiceKey(string(s.serviceKey))(next)
 }
 
 // requireUser accepts a request with a valid Bearer access token and puts its claims into the
@@ -223,7 +213,7 @@ func (s *Server) requireUser(next http.HandlerFunc) http.Handler {
 		tok := bearer(r)
 		if tok == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mana"`)
-			writeError(w, http.StatusUnauthorized, "Unauthorized", "missing Authorization: Bearer token")
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, "missing Authorization: Bearer token")
 			return
 		}
 		c, err := s.verifier.Verify(r.Context(), tok)
@@ -234,7 +224,7 @@ func (s *Server) requireUser(next http.HandlerFunc) http.Handler {
 				return
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mana", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "Unauthorized", "invalid or expired token")
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, "invalid or expired token")
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), ctxClaims, c)))
@@ -245,7 +235,7 @@ func (s *Server) requireUser(next http.HandlerFunc) http.Handler {
 func (s *Server) requireAdmin(next http.HandlerFunc) http.Handler {
 	return s.requireUser(func(w http.ResponseWriter, r *http.Request) {
 		if c := claimsOf(r.Context()); c == nil || c.Role != "admin" {
-			writeError(w, http.StatusForbidden, "Forbidden", "admin role required")
+			writeError(w, http.StatusForbidden, codeForbidden, "admin role required")
 			return
 		}
 		next(w, r)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/persona-runner/persona-runner/httpjson"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/report"
 )
@@ -46,7 +47,7 @@ func (s *Server) handleAdminReport(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, r, "build report", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	httpjson.Write(w, http.StatusOK, rep)
 }
 
 // Report fetches the operator report (admin): since is a window such as "7d"; persona and module

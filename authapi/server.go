@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/persona-runner/persona-runner/httpjson"
 	"github.com/persona-runner/persona-runner/jwtauth"
 	"github.com/persona-runner/persona-runner/persona"
 )
@@ -175,7 +176,7 @@ func (s *Server) handlerChain() http.Handler {
 		s.routes(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": "persona-runner-auth"})
+		httpjson.Write(w, http.StatusOK, map[string]string{"status": "ok", "service": "persona-runner-auth"})
 	})
 
 	var h http.Handler = jsonFallback(mux)

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -105,13 +104,6 @@ func (f *fallbackPersistence) Fallback() *FallbackStatus {
 	return st
 }
 
-// missingRoute reports whether err is the auth API saying the route does not exist: a 404 that
-// is not its "Persona not found".
-func missingRoute(err error) bool {
-	var ae *authapi.Error
-	return errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code != "Persona not found"
-}
-
 // markMissing records that ext is missing and says what that means, once.
 func (f *fallbackPersistence) markMissing(ext string, err error) {
 	f.mu.Lock()
@@ -169,7 +161,7 @@ func (f *fallbackPersistence) Close() error {
 func (f *fallbackPersistence) Claim(ctx context.Context, runnerID string, limit int, lease time.Duration) ([]persona.DuePersona, error) {
 	if !f.isMissing(extClaim) {
 		ps, err := f.http.Claim(ctx, runnerID, limit, lease)
-		if err == nil || !missingRoute(err) {
+		if err == nil || !authapi.IsMissingRoute(err) {
 			return ps, err
 		}
 		f.markMissing(extClaim, err)
@@ -349,7 +341,7 @@ func (f *fallbackPersistence) RecordTick(ctx context.Context, t persona.Tick) er
 	}
 	if !f.isMissing(extTicks) {
 		err := f.http.RecordTick(ctx, t)
-		if err == nil || !missingRoute(err) {
+		if err == nil || !authapi.IsMissingRoute(err) {
 			return err
 		}
 		f.markMissing(extTicks, err)
@@ -366,7 +358,7 @@ func (f *fallbackPersistence) RecordTick(ctx context.Context, t persona.Tick) er
 func (f *fallbackPersistence) History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
 	if !f.isMissing(extHistory) {
 		h, err := f.http.History(ctx, personaID, runs)
-		if err == nil || !missingRoute(err) {
+		if err == nil || !authapi.IsMissingRoute(err) {
 			return h, err
 		}
 		f.markMissing(extHistory, err)

@@ -2,15 +2,13 @@ package runner
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/persona-runner/persona-runner/authapi"
+	"github.com/persona-runner/persona-runner/httpjson"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/target"
 )
@@ -24,18 +22,18 @@ func (r *Runner) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{}))
 	mux.Handle("POST /control/pause", r.serviceKey(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		r.Pause()
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "paused": true})
+		httpjson.Write(w, http.StatusOK, map[string]any{"ok": true, "paused": true})
 	})))
 	mux.Handle("POST /control/resume", r.serviceKey(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		r.Resume()
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "paused": false})
+		httpjson.Write(w, http.StatusOK, map[string]any{"ok": true, "paused": false})
 	})))
 	if r.cfg.DiagEnabled() {
 		mux.Handle("GET /diag/login", r.serviceKey(http.HandlerFunc(r.handleDiagLogin)))
 		mux.Handle("POST /diag/tick", r.serviceKey(http.HandlerFunc(r.handleDiagTick)))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "Not Found", "message": "no route for " + req.Method + " " + req.URL.Path})
+		httpjson.Write(w, http.StatusNotFound, map[string]any{"error": "Not Found", "message": "no route for " + req.Method + " " + req.URL.Path})
 	})
 	return mux
 }
@@ -60,7 +58,7 @@ func (r *Runner) handleHealth(w http.ResponseWriter, _ *http.Request) {
 			body["fallback"] = st
 		}
 	}
-	writeJSON(w, http.StatusOK, body)
+	httpjson.Write(w, http.StatusOK, body)
 }
 
 // outboxHealth is /health's view of the outbox: null without one.
@@ -72,32 +70,22 @@ func (r *Runner) outboxHealth() any {
 	return map[string]any{"runs": pending, "failedRuns": failed}
 }
 
-// serviceKey admits requests whose X-Service-Key equals the configured key, compared in constant
-// time. Without a configured key nothing is admitted: an open control endpoint is worse than a
-// closed one.
+// serviceKey admits requests with the service key (httpjson.ServiceKey).
 func (r *Runner) serviceKey(next http.Handler) http.Handler {
-	want := []byte(r.cfg.ServiceKey.Value())
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		got := []byte(req.Header.Get(authapi.HeaderServiceKey))
-		if len(want) == 0 || subtle.ConstantTimeCompare(got, want) != 1 {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"statusCode": http.StatusUnauthorized, "message": "Invalid or missing service key"})
-			return
-		}
-		next.ServeHTTP(w, req)
-	})
+	return httpjson.ServiceKey(r.cfg.ServiceKey.Value())(next)
 }
 
 func (r *Runner) handleDiagLogin(w http.ResponseWriter, req *http.Request) {
 	email := strings.TrimSpace(req.URL.Query().Get("email"))
 	if err := persona.ValidateEmail(email); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "email: " + err.Error()})
+		httpjson.Write(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "email: " + err.Error()})
 		return
 	}
 	l, ok := r.targets.(interface {
 		Login(ctx context.Context, email string) (target.Identity, error)
 	})
 	if !ok {
-		writeJSON(w, http.StatusNotImplemented, map[string]any{"ok": false, "email": email, "error": "the runner's targets have no login to check"})
+		httpjson.Write(w, http.StatusNotImplemented, map[string]any{"ok": false, "email": email, "error": "the runner's targets have no login to check"})
 		return
 	}
 	id, err := l.Login(req.Context(), email)
@@ -106,10 +94,10 @@ func (r *Runner) handleDiagLogin(w http.ResponseWriter, req *http.Request) {
 		if target.StageOf(err, "") == target.StageLogin {
 			body["error"] = "login: " + err.Error()
 		}
-		writeJSON(w, http.StatusBadGateway, body)
+		httpjson.Write(w, http.StatusBadGateway, body)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "email": email, "userId": id.UserID, "spaceId": id.SpaceID})
+	httpjson.Write(w, http.StatusOK, map[string]any{"ok": true, "email": email, "userId": id.UserID, "spaceId": id.SpaceID})
 }
 
 func (r *Runner) handleDiagTick(w http.ResponseWriter, req *http.Request) {
@@ -117,22 +105,12 @@ func (r *Runner) handleDiagTick(w http.ResponseWriter, req *http.Request) {
 	res, err := r.Tick(context.WithoutCancel(req.Context()))
 	switch {
 	case errors.Is(err, ErrTickInProgress):
-		writeJSON(w, http.StatusConflict, map[string]any{"ok": false, "error": err.Error()})
+		httpjson.Write(w, http.StatusConflict, map[string]any{"ok": false, "error": err.Error()})
 	case errors.Is(err, ErrStopped):
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "error": err.Error()})
+		httpjson.Write(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "error": err.Error()})
 	case err != nil:
-		writeJSON(w, http.StatusInternalServerError, map[string]any{"ok": false, "error": err.Error(), "result": res})
+		httpjson.Write(w, http.StatusInternalServerError, map[string]any{"ok": false, "error": err.Error(), "result": res})
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": res, "paused": r.Paused()})
+		httpjson.Write(w, http.StatusOK, map[string]any{"ok": true, "result": res, "paused": r.Paused()})
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"Internal Server Error"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
 }

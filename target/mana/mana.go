@@ -197,8 +197,7 @@ func (s *Strategy) newSession(ctx context.Context, userID, email, password strin
 		if err == nil {
 			return Session{UserID: userID, AccessToken: tok}, nil
 		}
-		var ae *authapi.Error
-		if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code != "Persona not found" {
+		if authapi.IsMissingRoute(err) {
 			if s.noMint.CompareAndSwap(false, true) {
 				s.log().Info("the auth API has no token route (the original Mana service): personas log in with their passwords", "err", err)
 			}
