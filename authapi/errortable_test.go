@@ -2,6 +2,7 @@ package authapi_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/persona-runner/persona-runner/authapi"
@@ -35,6 +36,9 @@ func TestClientErrorsMatchTheServersTable(t *testing.T) {
 	noKey := authapi.NewClient(b.url, b.hc)
 	invalid := personaInput("persona.bad@mana.test")
 	invalid.SystemPrompt = "short"
+	// 19 characters in 38 bytes: short by the rule's measure (characters, as the catalog counts).
+	shortInBytes := personaInput("persona.umlaut@mana.test")
+	shortInBytes.SystemPrompt = strings.Repeat("ü", 19)
 
 	tests := []struct {
 		name string
@@ -43,6 +47,7 @@ func TestClientErrorsMatchTheServersTable(t *testing.T) {
 	}{
 		{"unknown persona", func() error { _, err := b.client.GetPersona(b.ctx, "no-such-id"); return err }, []error{persona.ErrNotFound}},
 		{"invalid persona", func() error { _, err := b.client.UpsertPersona(b.ctx, invalid); return err }, []error{persona.ErrInvalid}},
+		{"a prompt of 19 characters in 38 bytes", func() error { _, err := b.client.UpsertPersona(b.ctx, shortInBytes); return err }, []error{persona.ErrInvalid}},
 		{"an account that is not a persona", func() error { return b.client.DeletePersona(b.ctx, user.ID) }, []error{persona.ErrNotPersona, persona.ErrInvalid}},
 		{"another admin is not a persona either", func() error { return b.client.DeletePersona(b.ctx, admin.ID) }, []error{persona.ErrNotPersona, persona.ErrInvalid}},
 		{"a persona over an account that is not one", func() error {

@@ -195,30 +195,35 @@ func (c *Catalog) Plan(secret string) (persona.SeedPlan, error) {
 		if err != nil {
 			return persona.SeedPlan{}, fmt.Errorf("plan seed for %s: %w", p.Email, err)
 		}
-		mix := make(persona.ModuleMix, len(p.ModuleMix))
-		for k, w := range p.ModuleMix {
-			mix[k] = w
-		}
-		plan.Personas = append(plan.Personas, persona.PersonaInput{
-			Email:        p.Email,
-			Name:         p.Name,
-			Password:     pw,
-			Archetype:    p.Archetype,
-			SystemPrompt: p.SystemPrompt,
-			ModuleMix:    mix,
-			TickCadence:  p.TickCadence,
-			Timezone:     p.Timezone,
-		})
+		plan.Personas = append(plan.Personas, p.input(pw))
 	}
 	for _, s := range c.Spaces {
-		plan.Spaces = append(plan.Spaces, persona.SpaceInput{
-			Slug:    s.Slug,
-			Name:    s.Name,
-			Type:    s.Type,
-			Members: append([]string(nil), s.Members...),
-		})
+		plan.Spaces = append(plan.Spaces, s.input())
 	}
 	return plan, nil
+}
+
+// input is the persona as the domain takes it, with password.
+func (p Persona) input(password string) persona.PersonaInput {
+	mix := make(persona.ModuleMix, len(p.ModuleMix))
+	for k, w := range p.ModuleMix {
+		mix[k] = w
+	}
+	return persona.PersonaInput{
+		Email:        p.Email,
+		Name:         p.Name,
+		Password:     password,
+		Archetype:    p.Archetype,
+		SystemPrompt: p.SystemPrompt,
+		ModuleMix:    mix,
+		TickCadence:  p.TickCadence,
+		Timezone:     p.Timezone,
+	}
+}
+
+// input is the space as the domain takes it.
+func (s Space) input() persona.SpaceInput {
+	return persona.SpaceInput{Slug: s.Slug, Name: s.Name, Type: s.Type, Members: append([]string(nil), s.Members...)}
 }
 
 // Emails returns the catalog's persona emails in catalog order.
@@ -292,6 +297,9 @@ type problems struct {
 	source string
 	lines  map[string]int
 	list   []Problem
+	// badPaths are the values of the wrong type ("personas[0].moduleMix.habits"): their problem
+	// is said once, by decode, and rules about what they would have held are not applied.
+	badPaths map[string]bool
 }
 
 func (p *problems) add(line int, where, field, format string, args ...any) {

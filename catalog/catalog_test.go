@@ -161,9 +161,9 @@ func TestValidationRules(t *testing.T) {
 		{name: "unknown space field", old: "    type: family\n", new: "    type: family\n    owner: anna\n",
 			want: []problem{{5, "spaces[0] (test-family) owner: unknown field"}}},
 		{name: "slug pattern", old: "slug: test-family", new: "slug: Test_Family",
-			want: []problem{{2, `spaces[0] (Test_Family) slug: must be lowercase letters, digits and single dashes`}}},
+			want: []problem{{2, `spaces[0] (Test_Family) slug: must be 1–30 characters of a-z, 0-9 and single inner dashes (got "Test_Family")`}}},
 		{name: "slug too long", old: "slug: test-family", new: "slug: " + strings.Repeat("a", 31),
-			want: []problem{{2, "at most 30 characters"}}},
+			want: []problem{{2, "must be 1–30 characters of a-z, 0-9 and single inner dashes"}}},
 		{name: "slug taken by a personal space", old: "slug: test-family", new: "slug: persona-anna",
 			want: []problem{{2, "slug: is the personal space slug of persona.anna@mana.test"}}},
 		{name: "duplicate slug", old: "personas:", new: "  - slug: test-family\n    name: Again\n    type: team\n    members: [persona.ben@mana.test]\npersonas:",
@@ -175,15 +175,15 @@ func TestValidationRules(t *testing.T) {
 		{name: "space members must be personas", old: "persona.ben@mana.test]", new: "persona.carl@mana.test]",
 			want: []problem{{5, `spaces[0] (test-family) members[1]: "persona.carl@mana.test" is not a persona of this catalog`}}},
 		{name: "space member twice", old: "persona.ben@mana.test]", new: "persona.anna@mana.test]",
-			want: []problem{{5, `members[1]: "persona.anna@mana.test" is listed twice`}}},
+			want: []problem{{5, `members[1]: lists persona.anna@mana.test twice`}}},
 		{name: "space without members", old: "members: [persona.anna@mana.test, persona.ben@mana.test]", new: "members: []",
-			want: []problem{{5, "members: needs at least one persona email"}}},
+			want: []problem{{5, "members: needs at least one member"}}},
 		{name: "no personas", old: valid, new: "personas: []\n",
 			want: []problem{{1, "personas: needs at least one persona"}}},
 		{name: "syntax error", old: "moduleMix: {todo: 1}", new: "moduleMix: {todo: 1",
 			want: []problem{{18, "must be specified"}}},
 		{name: "wrong type names the field", old: "{todo: 1}", new: "{todo: lots}",
-			want: []problem{{17, "personas[1].moduleMix.todo: "}}},
+			want: []problem{{17, `personas[1] (persona.ben@mana.test) moduleMix.todo: weight must be a number ≥ 0 (got "lots")`}}},
 		{name: "duplicate key", old: "    archetype: overwhelmed-newbie\n", new: "    archetype: overwhelmed-newbie\n    archetype: again\n",
 			want: []problem{{17, `"archetype" already defined`}}},
 		{name: "empty file", old: valid, new: "# nothing here\n",
@@ -242,6 +242,67 @@ func TestValidationRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTypeErrorsListedWithTheOthers checks that a value of the wrong type is a problem like any
+// other: its line, its entry and field, in words (no Go type names), and listed with every other
+// problem of the file rather than ending the check.
+func TestTypeErrorsListedWithTheOthers(t *testing.T) {
+	t.Parallel()
+	src := `spaces:
+  - slug: team
+    name: [The, Team]
+    type: team
+    members: persona.a@mana.test
+  - slug: pair
+    name: Pair
+    type: family
+    members: [persona.a@mana.test, {who: b}]
+personas:
+  - name: A
+    email: persona.a@mana.test
+    archetype: x
+    moduleMix: {habits: "lots", todo: 1}
+    systemPrompt: You are A, who keeps habits and lists.
+  - name: B
+    email: not-an-address
+    archetype: {kind: y}
+    moduleMix: [todo]
+    tickCadence: monthly
+    systemPrompt: short
+    secrets: [token]
+  - just text
+`
+	_, err := catalog.Parse("types.yaml", []byte(src), catalog.DemoModules)
+	var ce *catalog.Error
+	if !errors.As(err, &ce) || !errors.Is(err, persona.ErrInvalid) {
+		t.Fatalf("want *catalog.Error, got %v", err)
+	}
+	var got []problem
+	for _, p := range ce.Problems {
+		got = append(got, problem{p.Line, p.String()})
+	}
+	want := []problem{
+		{3, `spaces[0] (team) name: must be text (got a list)`},
+		{5, `spaces[0] (team) members: must be a list of persona emails (got "persona.a@mana.test")`},
+		{9, `spaces[1] (pair) members[1]: must be an email address (got a mapping)`},
+		{14, `personas[0] (persona.a@mana.test) moduleMix.habits: weight must be a number ≥ 0 (got "lots")`},
+		{17, `personas[1] (not-an-address) email: must be a plain email address`},
+		{18, `personas[1] (not-an-address) archetype: must be text (got a mapping)`},
+		{19, `personas[1] (not-an-address) moduleMix: must be a mapping of module names to weights, such as {todo: 0.5, notes: 0.5} (got a list)`},
+		{20, `personas[1] (not-an-address) tickCadence: must be one of hourly, daily, weekdays (got "monthly")`},
+		{21, `personas[1] (not-an-address) systemPrompt: must be at least 20 characters (got 5)`},
+		{22, `personas[1] (not-an-address) secrets: must map secret names to {env: VARIABLE} or {file: PATH} (got a list)`},
+		{23, `personas[2]: must be a mapping of fields such as name and email (got "just text")`},
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(problem{})); diff != "" {
+		t.Errorf("problems (-want +got):\n%s\n%v", diff, err)
+	}
+	for _, goType := range []string{"interface", "float64", "string", "Go struct", "map["} {
+		if strings.Contains(err.Error(), goType) {
+			t.Errorf("the message names a Go type (%s):\n%v", goType, err)
+		}
 	}
 }
 

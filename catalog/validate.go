@@ -1,8 +1,8 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -10,25 +10,19 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 )
 
-// maxSlugLength matches the limit of personal space slugs (SPEC §3).
-const maxSlugLength = 30
-
 var (
-	slugPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
-	targetName  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	secretName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	targetName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+// validPassword stands in for the password while the domain checks a persona: seeding derives
+// it from the seed secret (Plan), so it is never the catalog's to get wrong.
+const validPassword = "derived-at-seed-time"
 
-// validate checks every rule of SPEC §9 and records each failure.
+// validate checks a decoded catalog: each persona and space by the domain's own rules
+// (persona.PersonaInput.Validate, persona.SpaceInput.Validate), each field error pointed at its
+// line, then the rules only a catalog has: a name for every persona, unique emails and slugs,
+// members that are personas of the catalog, the modules the app offers, target and secret names.
 func (p *problems) validate(c *Catalog, known []string) {
 	if len(c.Personas) == 0 {
 		p.add(p.line("personas"), "", "personas", "needs at least one persona")
@@ -37,170 +31,156 @@ func (p *problems) validate(c *Catalog, known []string) {
 	exact := map[string]bool{}           // emails as written, for space members
 	personalSlugs := map[string]string{} // personal space slug → email
 	for i, pe := range c.Personas {
-		path := fmt.Sprintf("personas[%d]", i)
-		where := entryWhere("personas", i, strings.TrimSpace(pe.Email))
-		at := func(field string) int { return p.line(path+"."+field, path) }
+		e := p.entry("personas", i, pe.Email)
+		e.domain(pe.input(validPassword).Validate())
 		if strings.TrimSpace(pe.Name) == "" {
-			p.add(at("name"), where, "name", "is required")
+			e.add("name", "is required")
 		}
-		// Text the stores cannot keep alike (NUL, invalid UTF-8) is refused here, with its line.
-		for _, f := range []struct{ field, value string }{
-			{"name", pe.Name}, {"archetype", pe.Archetype}, {"systemPrompt", pe.SystemPrompt},
-		} {
-			if msg := persona.TextProblem(f.value); msg != "" {
-				p.add(at(f.field), where, f.field, "%s", msg)
-			}
-		}
-		switch {
-		case pe.Email == "":
-			p.add(at("email"), where, "email", "is required")
-		case persona.ValidateEmail(pe.Email) != nil:
-			p.add(at("email"), where, "email", "must be a plain email address (got %q)", pe.Email)
-		default:
+		if persona.ValidateEmail(pe.Email) == nil {
 			key := strings.ToLower(pe.Email)
 			if first, dup := emails[key]; dup {
-				p.add(at("email"), where, "email", "duplicates personas[%d]", first)
+				e.add("email", "duplicates personas[%d]", first)
 			} else {
 				emails[key] = i
 				exact[pe.Email] = true
 				personalSlugs[persona.SlugBase(pe.Email)] = pe.Email
 			}
 		}
-		if strings.TrimSpace(pe.Archetype) == "" {
-			p.add(at("archetype"), where, "archetype", "is required")
-		}
-		if n := len([]rune(strings.TrimSpace(pe.SystemPrompt))); n < persona.MinPromptLength {
-			p.add(at("systemPrompt"), where, "systemPrompt", "must be at least %d characters (got %d)", persona.MinPromptLength, n)
-		}
-		if pe.TickCadence != "" && !pe.TickCadence.Valid() {
-			p.add(at("tickCadence"), where, "tickCadence", "must be one of hourly, daily, weekdays (got %q)", pe.TickCadence)
-		}
-		if pe.Timezone != "" && !persona.ValidTimezone(pe.Timezone) {
-			p.add(at("timezone"), where, "timezone", "must be an IANA time zone such as Europe/Berlin (got %q)", pe.Timezone)
-		}
-		if known != nil && pe.Target != "" {
-			// The demo's modules say nothing about another app's; CheckModules checks those
-			// against the target itself when it can be reached.
-			p.validateMix(path, where, pe.ModuleMix, nil)
-		} else {
-			p.validateMix(path, where, pe.ModuleMix, known)
+		// The demo's modules say nothing about another app's; CheckModules checks those
+		// against the target itself when it can be reached.
+		if known != nil && pe.Target == "" {
+			for _, k := range sortedKeys(pe.ModuleMix) {
+				if strings.TrimSpace(k) != "" && !contains(known, k) {
+					e.add("moduleMix."+k, "unknown module %q (known: %s)", k, strings.Join(known, ", "))
+				}
+			}
 		}
 		if pe.Target != "" && !targetName.MatchString(pe.Target) {
-			p.add(at("target"), where, "target", "must be a target's name: lowercase letters, digits, - and _ (got %q)", pe.Target)
+			e.add("target", "must be a target's name: lowercase letters, digits, - and _ (got %q)", pe.Target)
 		}
-		names := make([]string, 0, len(pe.Secrets))
-		for k := range pe.Secrets {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
+		for _, k := range sortedKeys(pe.Secrets) {
 			ref := pe.Secrets[k]
 			field := "secrets." + k
 			switch {
 			case !secretName.MatchString(k):
-				p.add(at(field), where, field, "secret names are letters, digits and _ (got %q)", k)
+				e.add(field, "secret names are letters, digits and _ (got %q)", k)
 			case (ref.Env == "") == (ref.File == ""):
-				p.add(p.line(path+"."+field, path+".secrets", path), where, field, "must say where the secret is read: {env: VARIABLE} or {file: PATH}, one of them")
+				e.add(field, "must say where the secret is read: {env: VARIABLE} or {file: PATH}, one of them")
 			}
 		}
+		e.flush()
 	}
 
 	slugs := map[string]int{}
 	for i, s := range c.Spaces {
-		path := fmt.Sprintf("spaces[%d]", i)
-		where := entryWhere("spaces", i, strings.TrimSpace(s.Slug))
-		at := func(field string) int { return p.line(path+"."+field, path) }
-		switch {
-		case s.Slug == "":
-			p.add(at("slug"), where, "slug", "is required")
-		case len(s.Slug) > maxSlugLength || !slugPattern.MatchString(s.Slug):
-			p.add(at("slug"), where, "slug", "must be lowercase letters, digits and single dashes, at most %d characters (got %q)", maxSlugLength, s.Slug)
-		default:
+		e := p.entry("spaces", i, s.Slug)
+		e.domain(s.input().Validate())
+		if persona.ValidSlug(s.Slug) {
 			if first, dup := slugs[s.Slug]; dup {
-				p.add(at("slug"), where, "slug", "duplicates spaces[%d]", first)
+				e.add("slug", "duplicates spaces[%d]", first)
 			} else {
 				slugs[s.Slug] = i
 			}
 			if owner, taken := personalSlugs[s.Slug]; taken {
-				p.add(at("slug"), where, "slug", "is the personal space slug of %s; choose another", owner)
+				e.add("slug", "is the personal space slug of %s; choose another", owner)
 			}
 		}
-		if strings.TrimSpace(s.Name) == "" {
-			p.add(at("name"), where, "name", "is required")
-		} else if msg := persona.TextProblem(s.Name); msg != "" {
-			p.add(at("name"), where, "name", "%s", msg)
-		}
-		if !isSharedType(s.Type) {
-			p.add(at("type"), where, "type", "must be one of %s (got %q)", sharedTypeList(), s.Type)
-		}
-		if len(s.Members) == 0 {
-			p.add(at("members"), where, "members", "needs at least one persona email")
-		}
-		seen := map[string]bool{}
+		// Members are matched exactly as written, as the store matches them.
 		for j, m := range s.Members {
-			field := fmt.Sprintf("members[%d]", j)
-			line := p.line(path+"."+field, path+".members", path)
-			// Members are matched exactly as written, as the store matches them.
-			if !exact[m] {
-				p.add(line, where, field, "%q is not a persona of this catalog", m)
-				continue
+			if m != "" && persona.TextProblem(m) == "" && !exact[m] {
+				e.add(fmt.Sprintf("members[%d]", j), "%q is not a persona of this catalog", m)
 			}
-			if seen[m] {
-				p.add(line, where, field, "%q is listed twice", m)
-			}
-			seen[m] = true
 		}
+		e.flush()
 	}
 }
 
-func (p *problems) validateMix(path, where string, mix persona.ModuleMix, known []string) {
-	at := func(field string) int { return p.line(path+"."+field, path+".moduleMix", path) }
-	if len(mix) == 0 {
-		p.add(at("moduleMix"), where, "moduleMix", "needs at least one module with a weight above 0")
-		return
-	}
-	modules := make([]string, 0, len(mix))
-	for k := range mix {
-		modules = append(modules, k)
-	}
-	sort.Strings(modules)
-	positive := false
-	for _, k := range modules {
-		w := mix[k]
-		field := "moduleMix." + k
-		switch {
-		case strings.TrimSpace(k) == "":
-			p.add(at("moduleMix"), where, "moduleMix", "has an empty module name")
-		case persona.TextProblem(k) != "":
-			p.add(at("moduleMix"), where, "moduleMix", "module names %s", persona.TextProblem(k))
-		case known != nil && !contains(known, k):
-			p.add(at(field), where, field, "unknown module %q (known: %s)", k, strings.Join(known, ", "))
-		}
-		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-			p.add(at(field), where, field, "weight must be a number ≥ 0 (got %v)", w)
-		}
-		if w > 0 {
-			positive = true
-		}
-	}
-	if !positive {
-		p.add(at("moduleMix"), where, "moduleMix", "needs at least one module with a weight above 0")
-	}
+// entryProblems gathers the problems of one persona or space, to be added in line order (and
+// by field within a line, as in a flow mapping), whichever rule found them.
+type entryProblems struct {
+	p     *problems
+	path  string // "personas[2]"
+	where string // "personas[2] (persona.anna@mana.test)"
+	list  []Problem
 }
 
-func isSharedType(t persona.SpaceType) bool {
-	for _, s := range persona.SharedSpaceTypes {
-		if t == s {
-			return true
+func (p *problems) entry(list string, i int, id string) *entryProblems {
+	return &entryProblems{p: p, path: fmt.Sprintf("%s[%d]", list, i), where: entryWhere(list, i, strings.TrimSpace(id))}
+}
+
+// add records a problem with field, at the line of the field, else of its parent, else of the
+// entry.
+func (e *entryProblems) add(field, format string, args ...any) {
+	paths := []string{e.path + "." + field}
+	for f := field; ; {
+		i := strings.LastIndexAny(f, ".[")
+		if i < 0 {
+			break
+		}
+		f = f[:i]
+		paths = append(paths, e.path+"."+f)
+	}
+	paths = append(paths, e.path)
+	if e.p.badPaths[e.path] || e.p.spoiled(paths[:len(paths)-1]...) {
+		return // the entry or the field had the wrong type, which decode said
+	}
+	e.list = append(e.list, Problem{Line: e.p.line(paths...), Where: e.where, Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// spoiled reports whether any of paths, or a value inside one, had the wrong type: decode said
+// so, and a rule about what the value would have held ("needs at least one module") would only
+// repeat it in misleading words.
+func (p *problems) spoiled(paths ...string) bool {
+	for bad := range p.badPaths {
+		for _, path := range paths {
+			if bad == path || strings.HasPrefix(bad, path+".") || strings.HasPrefix(bad, path+"[") {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-func sharedTypeList() string {
-	names := make([]string, len(persona.SharedSpaceTypes))
-	for i, t := range persona.SharedSpaceTypes {
-		names[i] = string(t)
+// domain records the field errors of the domain's validation.
+func (e *entryProblems) domain(err error) {
+	var fes persona.FieldErrors
+	if !errors.As(err, &fes) {
+		if err != nil {
+			e.add("", "%v", err)
+		}
+		return
 	}
-	return strings.Join(names, ", ")
+	for _, fe := range fes {
+		e.add(fe.Field, "%s", fe.Message)
+	}
+}
+
+func (e *entryProblems) flush() {
+	sort.SliceStable(e.list, func(i, j int) bool {
+		a, b := e.list[i], e.list[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Field < b.Field
+	})
+	e.p.list = append(e.p.list, e.list...)
+	e.list = nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }

@@ -3,11 +3,15 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/persona-runner/persona-runner/persona"
 )
 
 // The fields each mapping may hold. Unknown fields are rejected: a typo such as "tickCadance"
@@ -239,22 +243,187 @@ func keyString(k ast.MapKeyNode) string {
 }
 
 // decode fills c from the document. With strict, unknown fields fail the decode as a safety net
-// for shapes the walk cannot see (aliases).
+// for shapes the walk cannot see (aliases). When the decoder refuses the document, it is decoded
+// again field by field (decodeFields), so that every value of the wrong type is one problem with
+// its line and field, in words rather than Go types, and the rest of the catalog is still
+// checked; ok is false only when the document could not be decoded at all.
 func (p *problems) decode(body ast.Node, c *Catalog, strict bool) bool {
 	opts := []yaml.DecodeOption{}
 	if strict {
 		opts = append(opts, yaml.DisallowUnknownField())
 	}
+	var err error
 	if isSequence(unwrap(body)) {
-		if err := yaml.NodeToValue(body, &c.Personas, opts...); err != nil {
-			p.addYAMLError(err)
-			return false
-		}
+		err = yaml.NodeToValue(body, &c.Personas, opts...)
+	} else {
+		err = yaml.NodeToValue(body, c, opts...)
+	}
+	if err == nil {
 		return true
 	}
-	if err := yaml.NodeToValue(body, c, opts...); err != nil {
+	*c = Catalog{Source: c.Source}
+	if before := len(p.list); !p.decodeFields(body, c) || len(p.list) == before {
+		// Not a type error the fields show (an alias, a merge): the decoder's own words.
 		p.addYAMLError(err)
 		return false
 	}
 	return true
+}
+
+// decodeFields decodes the document entry by entry and field by field, recording each value of
+// the wrong type as a problem and its path in p.badPaths; ok is false when the document is not
+// a catalog at all (neither a mapping nor a list).
+func (p *problems) decodeFields(body ast.Node, c *Catalog) bool {
+	body = unwrap(body)
+	if isSequence(body) {
+		c.Personas = decodeList[Persona](p, body, "personas")
+		return true
+	}
+	m, ok := body.(ast.MapNode)
+	if !ok {
+		return false
+	}
+	it := m.MapRange()
+	for it.Next() {
+		switch keyString(it.Key()) {
+		case "personas":
+			c.Personas = decodeList[Persona](p, it.Value(), "personas")
+		case "spaces":
+			c.Spaces = decodeList[Space](p, it.Value(), "spaces")
+		case "$schema":
+			p.decodeValue(it.Value(), &c.Schema, "$schema", "", "$schema")
+		case "description":
+			p.decodeValue(it.Value(), &c.Description, "description", "", "description")
+		}
+	}
+	return true
+}
+
+// decodeList decodes a list of entries (personas or spaces), each field by field.
+func decodeList[T any](p *problems, n ast.Node, list string) []T {
+	seq, ok := unwrap(n).(ast.ArrayNode)
+	if !ok || !isSequence(unwrap(n)) {
+		p.typeProblem(n, list, "", list, "must be a list of "+list)
+		return nil
+	}
+	var out []T
+	it := seq.ArrayRange()
+	for i := 0; it.Next(); i++ {
+		var e T
+		path := fmt.Sprintf("%s[%d]", list, i)
+		where := entryWhere(list, i, scalarField(unwrap(it.Value()), map[string]string{"personas": "email", "spaces": "slug"}[list]))
+		m, ok := unwrap(it.Value()).(ast.MapNode)
+		if !ok {
+			p.typeProblem(it.Value(), path, where, "", "must be a mapping of fields such as name and email")
+			out = append(out, e)
+			continue
+		}
+		v := reflect.ValueOf(&e).Elem()
+		fields := yamlFields(v.Type())
+		mi := m.MapRange()
+		for mi.Next() {
+			key := keyString(mi.Key())
+			idx, known := fields[key]
+			if !known || mi.Key().IsMergeKey() {
+				continue // reported by the walk, or only the decoder can follow it
+			}
+			p.decodeValue(mi.Value(), v.Field(idx).Addr().Interface(), path+"."+key, where, key)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// decodeValue decodes n into dst, and on failure records a problem in words: a mapping of
+// weights and a list of members are decoded item by item, so that the problem names the one
+// bad item.
+func (p *problems) decodeValue(n ast.Node, dst any, path, where, field string) {
+	switch d := dst.(type) {
+	case *persona.ModuleMix:
+		m, ok := unwrap(n).(ast.MapNode)
+		if !ok || isSequence(unwrap(n)) {
+			p.typeProblem(n, path, where, field, "must be a mapping of module names to weights, such as {todo: 0.5, notes: 0.5}")
+			return
+		}
+		*d = persona.ModuleMix{}
+		it := m.MapRange()
+		for it.Next() {
+			k := keyString(it.Key())
+			var w float64
+			if yaml.NodeToValue(it.Value(), &w) != nil {
+				p.typeProblem(it.Value(), path+"."+k, where, field+"."+k, "weight must be a number ≥ 0")
+				continue
+			}
+			(*d)[k] = w
+		}
+		return
+	case *[]string:
+		seq, ok := unwrap(n).(ast.ArrayNode)
+		if !ok || !isSequence(unwrap(n)) {
+			p.typeProblem(n, path, where, field, "must be a list of persona emails")
+			return
+		}
+		*d = nil
+		it := seq.ArrayRange()
+		for j := 0; it.Next(); j++ {
+			var s string
+			if _, scalar := unwrap(it.Value()).(ast.ScalarNode); !scalar || yaml.NodeToValue(it.Value(), &s) != nil {
+				p.typeProblem(it.Value(), fmt.Sprintf("%s[%d]", path, j), where, fmt.Sprintf("%s[%d]", field, j), "must be an email address")
+			}
+			*d = append(*d, s)
+		}
+		return
+	case *map[string]persona.SecretRef:
+		if err := yaml.NodeToValue(n, d, yaml.DisallowUnknownField()); err != nil {
+			p.typeProblem(n, path, where, field, "must map secret names to {env: VARIABLE} or {file: PATH}")
+		}
+		return
+	}
+	// Text fields: a scalar (a number or true reads as its text), never a list or a mapping.
+	if _, scalar := unwrap(n).(ast.ScalarNode); !scalar || yaml.NodeToValue(n, dst) != nil {
+		p.typeProblem(n, path, where, field, "must be text")
+	}
+}
+
+// typeProblem records that the value at path has the wrong type: want says what it must be,
+// and the message adds what it is.
+func (p *problems) typeProblem(n ast.Node, path, where, field, want string) {
+	if p.badPaths == nil {
+		p.badPaths = map[string]bool{}
+	}
+	p.badPaths[path] = true
+	line := tokenLine(n)
+	if l := p.line(path); l > 0 {
+		line = l
+	}
+	p.add(line, where, field, "%s (got %s)", want, describeNode(n))
+}
+
+// describeNode says what a YAML value is, for a message: a list, a mapping, or the value itself.
+func describeNode(n ast.Node) string {
+	switch v := unwrap(n).(type) {
+	case nil:
+		return "nothing"
+	case *ast.SequenceNode:
+		return "a list"
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return "a mapping"
+	case *ast.NullNode:
+		return "null"
+	case ast.ScalarNode:
+		return strconv.Quote(fmt.Sprint(v.GetValue()))
+	}
+	return "a value of another kind"
+}
+
+// yamlFields maps the YAML names of a struct's fields to their indexes.
+func yamlFields(t reflect.Type) map[string]int {
+	out := map[string]int{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			out[name] = i
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // PersonaInput creates or updates a persona by email (admin upsert, seeding). Empty TickCadence
@@ -52,8 +53,8 @@ func (in PersonaInput) Validate() error {
 	} else {
 		es.Text("archetype", in.Archetype)
 	}
-	if len(strings.TrimSpace(in.SystemPrompt)) < MinPromptLength {
-		es.Add("systemPrompt", "must be at least %d characters", MinPromptLength)
+	if n := utf8.RuneCountInString(strings.TrimSpace(in.SystemPrompt)); n < MinPromptLength {
+		es.Add("systemPrompt", "must be at least %d characters (got %d)", MinPromptLength, n)
 	} else {
 		es.Text("systemPrompt", in.SystemPrompt)
 	}
