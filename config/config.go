@@ -89,6 +89,10 @@ type Config struct {
 
 	// Targets are the apps under test (SPEC §10); none means the demo app at MCPURL, auth mana.
 	Targets []target.Config `yaml:"targets" json:"targets"`
+
+	// from records, by YAML key, how the user set a field (Load): "concurrency in runner.yaml",
+	// "PERSONA_CONCURRENCY", "--concurrency". Problems name a field so; Set reads it.
+	from map[string]string
 }
 
 // Budget is the daily cost budget shared by every runner replica on one store.

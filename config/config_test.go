@@ -105,6 +105,53 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// TestProblemsNameTheKeyTheUserSet checks that a problem names a value where the user set it:
+// the YAML key for the file's, the variable for the environment's (which overrides the file),
+// the flag for a flag's. They used to name the variable whatever set the value.
+func TestProblemsNameTheKeyTheUserSet(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "runner.yaml")
+	yaml := "concurrency: 5000\nrunDeadline: 3h\nauthUrl: localhost:3001\nmaxTurns: 20\nbudget: {dailyUsd: -1}\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := envOf(map[string]string{"RUN_MAX_TURNS": "16"})
+	_, err := config.Load(file, env, config.Overrides{{Flag: "--deadline", Key: "runDeadline", Apply: func(c *config.Config) error { c.RunDeadline = 5 * time.Hour; return nil }}})
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *config.Error, got %v", err)
+	}
+	want := []string{
+		"authUrl in " + file + ` must be an http(s) URL (got "localhost:3001")`,
+		"concurrency in " + file + " must be at most 1024 (got 5000)",
+		"--deadline must be at most 2h0m0s (got 5h0m0s)",
+		"RUN_MAX_TURNS must be at most 15 (got 16)",
+		"budget.dailyUsd in " + file + " must be a number of US dollars, 0 for none (got -1)",
+	}
+	if diff := cmp.Diff(want, ce.Problems); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+}
+
+// TestSet tells a value the user set from a default, whatever set it: the file's simSeed: 0 is
+// set, a default is not.
+func TestSet(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "runner.yaml")
+	if err := os.WriteFile(file, []byte("simSeed: 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file, envOf(map[string]string{"MODEL": "m"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{"simSeed": true, "model": true, "concurrency": false, "provider": false} {
+		if got := cfg.Set(key); got != want {
+			t.Errorf("Set(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
+
 func TestEveryProblemInOneMessage(t *testing.T) {
 	t.Parallel()
 	env := envOf(map[string]string{

@@ -21,6 +21,7 @@ type Overrides []Override
 // Override sets one field from a flag.
 type Override struct {
 	Flag  string // "--concurrency"
+	Key   string // the YAML key of the field it sets ("concurrency"), so that problems name the flag
 	Apply func(*Config) error
 }
 
@@ -32,6 +33,7 @@ func Load(path string, getenv func(string) string, overrides Overrides) (Config,
 		getenv = os.Getenv
 	}
 	cfg := Default()
+	cfg.from = map[string]string{}
 	var probs Problems
 	if path != "" {
 		if err := loadFile(&cfg, path); err != nil {
@@ -42,6 +44,8 @@ func Load(path string, getenv func(string) string, overrides Overrides) (Config,
 	for _, o := range overrides {
 		if err := o.Apply(&cfg); err != nil {
 			probs.Add("%s: %v", o.Flag, err)
+		} else if o.Key != "" {
+			cfg.from[o.Key] = o.Flag
 		}
 	}
 	cfg.fill()
@@ -78,34 +82,97 @@ func loadFile(cfg *Config, path string) error {
 		prices[k] = v
 	}
 	cfg.Prices = prices
+	// The keys the file sets, so that a problem with one names it where the user wrote it.
+	var keys map[string]any
+	if cfg.from != nil && yaml.Unmarshal(b, &keys) == nil {
+		for k, v := range keys {
+			cfg.from[k] = k + " in " + path
+			if sub, ok := v.(map[string]any); ok && k == "budget" {
+				for sk := range sub {
+					cfg.from[k+"."+sk] = k + "." + sk + " in " + path
+				}
+			}
+		}
+	}
 	return nil
 }
 
-// env lists every variable the runner reads, for docs and `config` output.
-var envVars = []string{
-	"APP_ENV", "NODE_ENV", "PORT", "MANA_AUTH_URL", "MANA_MCP_URL", "RUNNER_ID", "MANA_SERVICE_KEY",
-	"PERSONA_SEED_SECRET", "MODEL_PROVIDER", "MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
-	"OPENAI_API_KEY", "OPENAI_BASE_URL", "MODEL_MAX_TOKENS", "TICK_INTERVAL_MS", "PERSONA_CONCURRENCY",
-	"RUNNER_PAUSED", "RUN_DEADLINE", "RUN_MAX_TURNS", "RUN_TOKEN_BUDGET", "MEMORY_RUNS",
-	"SHUTDOWN_GRACE", "DATABASE_URL", "SIM_SEED", "DASHBOARD_PASSWORD", "BUDGET_DAILY_USD",
+// envKeys is every variable the runner reads, with the YAML key of the field it sets: the one
+// list `config`, the docs and the messages go by.
+var envKeys = []struct{ name, key string }{
+	{"APP_ENV", "env"}, {"NODE_ENV", "env"}, {"PORT", "port"}, {"MANA_AUTH_URL", "authUrl"},
+	{"MANA_MCP_URL", "mcpUrl"}, {"RUNNER_ID", "runnerId"}, {"RUNNER_OUTBOX", "outbox"},
+	{"MANA_SERVICE_KEY", "serviceKey"}, {"PERSONA_SEED_SECRET", "seedSecret"},
+	{"DASHBOARD_PASSWORD", "dashboardPassword"}, {"MODEL_PROVIDER", "provider"}, {"MODEL", "model"},
+	{"ANTHROPIC_API_KEY", "anthropicApiKey"}, {"ANTHROPIC_BASE_URL", "anthropicBaseUrl"},
+	{"OPENAI_API_KEY", "openaiApiKey"}, {"OPENAI_BASE_URL", "openaiBaseUrl"},
+	{"MODEL_MAX_TOKENS", "maxTokens"}, {"TICK_INTERVAL_MS", "tickInterval"},
+	{"PERSONA_CONCURRENCY", "concurrency"}, {"RUNNER_PAUSED", "paused"}, {"RUN_DEADLINE", "runDeadline"},
+	{"RUN_MAX_TURNS", "maxTurns"}, {"RUN_TOKEN_BUDGET", "tokenBudget"}, {"MEMORY_RUNS", "memoryRuns"},
+	{"SHUTDOWN_GRACE", "grace"}, {"DATABASE_URL", "db"}, {"SIM_SEED", "simSeed"},
+	{"BUDGET_DAILY_USD", "budget.dailyUsd"},
 }
 
 // EnvVars returns the names of the environment variables the configuration reads.
-func EnvVars() []string { return append([]string(nil), envVars...) }
+func EnvVars() []string {
+	out := make([]string, len(envKeys))
+	for i, e := range envKeys {
+		out[i] = e.name
+	}
+	return out
+}
+
+// envVar is the variable that sets the field of YAML key key.
+func envVar(key string) string {
+	for _, e := range envKeys {
+		if e.key == key {
+			return e.name
+		}
+	}
+	return key
+}
+
+// Set reports whether the file, the environment or a flag set the field of YAML key key
+// ("simSeed"), as opposed to its default.
+func (c Config) Set(key string) bool {
+	_, ok := c.from[key]
+	return ok
+}
+
+// name is how a problem names the field of YAML key key: as the user set it (the YAML key in
+// the file, the variable, the flag), else by its variable.
+func (c Config) name(key string) string {
+	if n, ok := c.from[key]; ok {
+		return n
+	}
+	return envVar(key)
+}
 
 func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
+	// get returns a variable's value and, when it is set, records that it set its field.
+	get := func(name string) string {
+		v := getenv(name)
+		if v != "" && c.from != nil {
+			for _, e := range envKeys {
+				if e.name == name {
+					c.from[e.key] = name
+				}
+			}
+		}
+		return v
+	}
 	str := func(name string, dst *string) {
-		if v := getenv(name); v != "" {
+		if v := get(name); v != "" {
 			*dst = v
 		}
 	}
 	sec := func(name string, dst *Secret) {
-		if v := getenv(name); v != "" {
+		if v := get(name); v != "" {
 			*dst = Secret(v)
 		}
 	}
 	integer := func(name string, dst *int) {
-		if v := getenv(name); v != "" {
+		if v := get(name); v != "" {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil || n <= 0 {
 				probs.Add("%s must be a positive integer (got %q)", name, v)
@@ -147,7 +214,7 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 		c.TickInterval = time.Duration(ms) * time.Millisecond
 	}
 	integer("PERSONA_CONCURRENCY", &c.Concurrency)
-	if v := getenv("RUNNER_PAUSED"); v != "" {
+	if v := get("RUNNER_PAUSED"); v != "" {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
 			probs.Add("RUNNER_PAUSED must be true or false (got %q)", v)
@@ -156,7 +223,7 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 		}
 	}
 	dur := func(name string, dst *time.Duration) {
-		if v := getenv(name); v != "" {
+		if v := get(name); v != "" {
 			d, err := time.ParseDuration(strings.TrimSpace(v))
 			if err != nil || d <= 0 {
 				probs.Add("%s must be a positive duration such as 10m or 90s (got %q)", name, v)
@@ -167,7 +234,7 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 	}
 	dur("RUN_DEADLINE", &c.RunDeadline)
 	integer("RUN_MAX_TURNS", &c.MaxTurns)
-	if v := getenv("RUN_TOKEN_BUDGET"); v != "" {
+	if v := get("RUN_TOKEN_BUDGET"); v != "" {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil || n < 0 {
 			probs.Add("RUN_TOKEN_BUDGET must be a whole number of tokens, 0 for none (got %q)", v)
@@ -175,7 +242,7 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 			c.TokenBudget = n
 		}
 	}
-	if v := getenv("BUDGET_DAILY_USD"); v != "" {
+	if v := get("BUDGET_DAILY_USD"); v != "" {
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
 			probs.Add("BUDGET_DAILY_USD must be a number of US dollars, 0 for none (got %q)", v)
@@ -183,7 +250,7 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 			c.Budget.DailyUSD = f
 		}
 	}
-	if v := getenv("MEMORY_RUNS"); v != "" {
+	if v := get("MEMORY_RUNS"); v != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 {
 			probs.Add("MEMORY_RUNS must be a whole number, 0 for no memory digest (got %q)", v)
@@ -192,7 +259,7 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 		}
 	}
 	dur("SHUTDOWN_GRACE", &c.Grace)
-	if v := getenv("SIM_SEED"); v != "" {
+	if v := get("SIM_SEED"); v != "" {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil {
 			probs.Add("SIM_SEED must be a whole number (got %q)", v)
@@ -200,7 +267,7 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 			c.SimSeed = n
 		}
 	}
-	if v := getenv("DATABASE_URL"); v != "" {
+	if v := get("DATABASE_URL"); v != "" {
 		c.DB = DSN(v)
 	}
 }

@@ -61,67 +61,67 @@ func (c Config) Validate() error { return Problems(c.problems()).Err() }
 func (c Config) problems() Problems {
 	var p Problems
 	if c.Port <= 0 || c.Port > 65535 {
-		p.Add("PORT must be a port number from 1 to 65535 (got %d)", c.Port)
+		p.Add("%s must be a port number from 1 to 65535 (got %d)", c.name("port"), c.Port)
 	}
-	checkURL(&p, "MANA_AUTH_URL", c.AuthURL)
-	checkURL(&p, "MANA_MCP_URL", c.MCPURL)
+	checkURL(&p, c.name("authUrl"), c.AuthURL)
+	checkURL(&p, c.name("mcpUrl"), c.MCPURL)
 	if c.AnthropicBaseURL != "" {
-		checkURL(&p, "ANTHROPIC_BASE_URL", c.AnthropicBaseURL)
+		checkURL(&p, c.name("anthropicBaseUrl"), c.AnthropicBaseURL)
 	}
 	if c.OpenAIBaseURL != "" {
-		checkURL(&p, "OPENAI_BASE_URL", c.OpenAIBaseURL)
+		checkURL(&p, c.name("openaiBaseUrl"), c.OpenAIBaseURL)
 	}
 	if c.TickInterval <= 0 {
-		p.Add("TICK_INTERVAL_MS must be a positive integer (got %d ms)", c.TickInterval.Milliseconds())
+		p.Add("%s must be a positive integer (got %d ms)", c.name("tickInterval"), c.TickInterval.Milliseconds())
 	} else if c.TickInterval > MaxTickInterval {
-		p.Add("TICK_INTERVAL_MS must be at most %d (24h) (got %d)", MaxTickInterval.Milliseconds(), c.TickInterval.Milliseconds())
+		p.Add("%s must be at most %d (24h) (got %d)", c.name("tickInterval"), MaxTickInterval.Milliseconds(), c.TickInterval.Milliseconds())
 	}
 	if c.Concurrency <= 0 {
-		p.Add("PERSONA_CONCURRENCY must be a positive integer (got %d)", c.Concurrency)
+		p.Add("%s must be a positive integer (got %d)", c.name("concurrency"), c.Concurrency)
 	} else if c.Concurrency > MaxConcurrency {
-		p.Add("PERSONA_CONCURRENCY must be at most %d (got %d)", MaxConcurrency, c.Concurrency)
+		p.Add("%s must be at most %d (got %d)", c.name("concurrency"), MaxConcurrency, c.Concurrency)
 	}
 	if c.RunDeadline <= 0 {
-		p.Add("RUN_DEADLINE must be a positive duration (got %s)", c.RunDeadline)
+		p.Add("%s must be a positive duration (got %s)", c.name("runDeadline"), c.RunDeadline)
 	} else if c.RunDeadline > MaxRunDeadline {
-		p.Add("RUN_DEADLINE must be at most %s (got %s)", MaxRunDeadline, c.RunDeadline)
+		p.Add("%s must be at most %s (got %s)", c.name("runDeadline"), MaxRunDeadline, c.RunDeadline)
 	}
 	if c.MaxTurns <= 0 {
-		p.Add("RUN_MAX_TURNS must be a positive integer (got %d)", c.MaxTurns)
+		p.Add("%s must be a positive integer (got %d)", c.name("maxTurns"), c.MaxTurns)
 	} else if c.MaxTurns > MaxTurnsLimit {
-		p.Add("RUN_MAX_TURNS must be at most %d (got %d)", MaxTurnsLimit, c.MaxTurns)
+		p.Add("%s must be at most %d (got %d)", c.name("maxTurns"), MaxTurnsLimit, c.MaxTurns)
 	}
 	if c.TokenBudget < 0 {
-		p.Add("RUN_TOKEN_BUDGET must not be negative (got %d)", c.TokenBudget)
+		p.Add("%s must not be negative (got %d)", c.name("tokenBudget"), c.TokenBudget)
 	}
 	if c.Budget.DailyUSD < 0 || math.IsNaN(c.Budget.DailyUSD) || math.IsInf(c.Budget.DailyUSD, 0) {
-		p.Add("budget.dailyUsd must be a number of US dollars, 0 for none (got %v)", c.Budget.DailyUSD)
+		p.Add("%s must be a number of US dollars, 0 for none (got %v)", c.name("budget.dailyUsd"), c.Budget.DailyUSD)
 	}
 	if c.MemoryRuns < 0 {
-		p.Add("MEMORY_RUNS must not be negative (got %d)", c.MemoryRuns)
+		p.Add("%s must not be negative (got %d)", c.name("memoryRuns"), c.MemoryRuns)
 	} else if c.MemoryRuns > MaxMemoryRuns {
-		p.Add("MEMORY_RUNS must be at most %d (got %d)", MaxMemoryRuns, c.MemoryRuns)
+		p.Add("%s must be at most %d (got %d)", c.name("memoryRuns"), MaxMemoryRuns, c.MemoryRuns)
 	}
 	if c.Grace < 0 {
-		p.Add("SHUTDOWN_GRACE must not be negative (got %s)", c.Grace)
+		p.Add("%s must not be negative (got %s)", c.name("grace"), c.Grace)
 	} else if c.Grace > MaxGrace {
-		p.Add("SHUTDOWN_GRACE must be at most %s (got %s)", MaxGrace, c.Grace)
+		p.Add("%s must be at most %s (got %s)", c.name("grace"), MaxGrace, c.Grace)
 	}
 	if c.MaxTokens <= 0 {
-		p.Add("MODEL_MAX_TOKENS must be a positive integer (got %d)", c.MaxTokens)
+		p.Add("%s must be a positive integer (got %d)", c.name("maxTokens"), c.MaxTokens)
 	} else if c.MaxTokens > MaxMaxTokens {
-		p.Add("MODEL_MAX_TOKENS must be at most %d (got %d)", MaxMaxTokens, c.MaxTokens)
+		p.Add("%s must be at most %d (got %d)", c.name("maxTokens"), MaxMaxTokens, c.MaxTokens)
 	}
 	if c.SeedSecret == "" {
-		p.Add("PERSONA_SEED_SECRET must not be empty")
+		p.Add("%s must not be empty", c.name("seedSecret"))
 	}
 	switch c.Provider {
 	case ProviderAnthropic, ProviderOpenAI, ProviderSim:
 	default:
-		p.Add("MODEL_PROVIDER must be one of anthropic, openai, sim (got %q)", c.Provider)
+		p.Add("%s must be one of anthropic, openai, sim (got %q)", c.name("provider"), c.Provider)
 	}
 	if c.RunnerID == "" {
-		p.Add("RUNNER_ID must not be empty")
+		p.Add("%s must not be empty", c.name("runnerId"))
 	}
 	names := make([]string, 0, len(c.Prices))
 	for k := range c.Prices {
@@ -137,21 +137,21 @@ func (c Config) problems() Problems {
 	p = append(p, targetProblems(c.Targets)...)
 	if c.Production() {
 		if c.ServiceKey == "" {
-			p.Add("MANA_SERVICE_KEY is required in production")
+			p.Add("%s is required in production", c.name("serviceKey"))
 		} else if n := len(c.ServiceKey); n < MinServiceKeyBytes {
-			p.Add("MANA_SERVICE_KEY must be at least %d bytes in production (it has %d)", MinServiceKeyBytes, n)
+			p.Add("%s must be at least %d bytes in production (it has %d)", c.name("serviceKey"), MinServiceKeyBytes, n)
 		}
 		if c.Provider == ProviderAnthropic && c.AnthropicAPIKey == "" {
-			p.Add("ANTHROPIC_API_KEY is required in production with MODEL_PROVIDER=anthropic")
+			p.Add("%s is required in production with MODEL_PROVIDER=anthropic", c.name("anthropicApiKey"))
 		}
 		if c.Provider == ProviderOpenAI && c.OpenAIAPIKey == "" {
-			p.Add("OPENAI_API_KEY is required in production with MODEL_PROVIDER=openai")
+			p.Add("%s is required in production with MODEL_PROVIDER=openai", c.name("openaiApiKey"))
 		}
 		if n := len([]rune(c.DashboardPassword.Value())); n > 0 && n < MinDashboardPassword {
-			p.Add("DASHBOARD_PASSWORD must be at least %d characters in production (it has %d)", MinDashboardPassword, n)
+			p.Add("%s must be at least %d characters in production (it has %d)", c.name("dashboardPassword"), MinDashboardPassword, n)
 		}
 		if c.SeedSecret == persona.DevSeedSecret {
-			p.Add("PERSONA_SEED_SECRET must not be the development default in production")
+			p.Add("%s must not be the development default in production", c.name("seedSecret"))
 		}
 		if c.Provider == ProviderSim {
 			p.Add("MODEL_PROVIDER=sim (the offline simulator) is not allowed in production: use anthropic or openai")

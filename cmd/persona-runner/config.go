@@ -13,23 +13,22 @@ type ConfigCmd struct {
 	RunnerFlags `embed:""`
 }
 
-// Run prints the configuration as YAML; a problem is printed to stderr and the exit status is 1.
+// Run prints the configuration as YAML. An invalid configuration prints nothing but its
+// problems, to stderr, and the exit status is 1: half a configuration would read as a valid one.
 func (c *ConfigCmd) Run(env *Env) error {
-	cfg, loadErr := c.Load(env)
+	cfg, err := c.Load(env)
 	var cerr *config.Error
-	if loadErr != nil && !errors.As(loadErr, &cerr) {
-		return loadErr
+	if errors.As(err, &cerr) {
+		fmt.Fprintln(env.Stderr, "persona-runner:", err)
+		return exitCode(1)
+	}
+	if err != nil {
+		return err
 	}
 	out, err := cfg.YAML()
 	if err != nil {
 		return err
 	}
-	if _, err := env.Stdout.Write(out); err != nil {
-		return err
-	}
-	if loadErr != nil {
-		fmt.Fprintln(env.Stderr, "persona-runner:", loadErr)
-		return exitCode(1)
-	}
-	return nil
+	_, err = env.Stdout.Write(out)
+	return err
 }

@@ -51,18 +51,18 @@ type RunnerFlags struct {
 // overrides turns the flags that were given into config overrides naming the flag.
 func (f RunnerFlags) overrides() config.Overrides {
 	var o config.Overrides
-	set := func(flag, v string, dst func(*config.Config) *string) {
+	set := func(flag, key, v string, dst func(*config.Config) *string) {
 		if v != "" {
-			o = append(o, config.Override{Flag: flag, Apply: func(c *config.Config) error { *dst(c) = v; return nil }})
+			o = append(o, config.Override{Flag: flag, Key: key, Apply: func(c *config.Config) error { *dst(c) = v; return nil }})
 		}
 	}
-	set("--auth-url", f.AuthURL, func(c *config.Config) *string { return &c.AuthURL })
-	set("--mcp-url", f.MCPURL, func(c *config.Config) *string { return &c.MCPURL })
-	set("--provider", f.Provider, func(c *config.Config) *string { return &c.Provider })
-	set("--model", f.Model, func(c *config.Config) *string { return &c.Model })
+	set("--auth-url", "authUrl", f.AuthURL, func(c *config.Config) *string { return &c.AuthURL })
+	set("--mcp-url", "mcpUrl", f.MCPURL, func(c *config.Config) *string { return &c.MCPURL })
+	set("--provider", "provider", f.Provider, func(c *config.Config) *string { return &c.Provider })
+	set("--model", "model", f.Model, func(c *config.Config) *string { return &c.Model })
 	if f.Concurrency != nil {
 		n := *f.Concurrency
-		o = append(o, config.Override{Flag: "--concurrency", Apply: func(c *config.Config) error {
+		o = append(o, config.Override{Flag: "--concurrency", Key: "concurrency", Apply: func(c *config.Config) error {
 			if n < 1 || n > config.MaxConcurrency {
 				return fmt.Errorf("must be a positive number of personas, at most %d (got %d)", config.MaxConcurrency, n)
 			}
@@ -72,7 +72,7 @@ func (f RunnerFlags) overrides() config.Overrides {
 	}
 	if f.Interval != nil {
 		d := *f.Interval
-		o = append(o, config.Override{Flag: "--interval", Apply: func(c *config.Config) error {
+		o = append(o, config.Override{Flag: "--interval", Key: "tickInterval", Apply: func(c *config.Config) error {
 			if d <= 0 || d > config.MaxTickInterval {
 				return fmt.Errorf("must be a positive duration of at most %s (got %s)", config.MaxTickInterval, d)
 			}
@@ -93,14 +93,14 @@ func (f RunnerFlags) Load(env *Env, extra ...config.Override) (config.Config, er
 func (c *ServeRunnerCmd) Run(env *Env) error {
 	var extra config.Overrides
 	if c.Addr != "" {
-		extra = append(extra, config.Override{Flag: "--addr", Apply: func(cfg *config.Config) error { cfg.Addr = c.Addr; return nil }})
+		extra = append(extra, config.Override{Flag: "--addr", Key: "addr", Apply: func(cfg *config.Config) error { cfg.Addr = c.Addr; return nil }})
 	}
 	if c.DB != "" {
-		extra = append(extra, config.Override{Flag: "--db", Apply: func(cfg *config.Config) error { cfg.DB = config.DSN(c.DB); return nil }})
+		extra = append(extra, config.Override{Flag: "--db", Key: "db", Apply: func(cfg *config.Config) error { cfg.DB = config.DSN(c.DB); return nil }})
 	}
 	if c.Data != "" {
 		dsn := filepath.Join(c.Data, dbFile)
-		extra = append(extra, config.Override{Flag: "--data", Apply: func(cfg *config.Config) error { cfg.DB = config.DSN(dsn); return nil }})
+		extra = append(extra, config.Override{Flag: "--data", Key: "db", Apply: func(cfg *config.Config) error { cfg.DB = config.DSN(dsn); return nil }})
 	}
 	// --mcp-url alone is MANA_MCP_URL, the demo app's gateway (as ever); with --mcp-header or
 	// --mcp-command the flags describe the app under test instead.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,6 +78,9 @@ type UpCmd struct {
 // Run starts everything, runs the first tick at once and then one per interval until the
 // context ends (Ctrl-C), or runs one tick with --once.
 func (c *UpCmd) Run(env *Env) error {
+	filtered := *env
+	filtered.Getenv = upEnvironment(env.Getenv)
+	env = &filtered
 	ctx := env.Ctx
 	now, err := c.clock()
 	if err != nil {
@@ -98,10 +102,10 @@ func (c *UpCmd) Run(env *Env) error {
 		// A paused runner starts no tick, so --once would seed and exit having run nobody.
 		return errors.New("--once runs one tick, but the runner is configured paused (RUNNER_PAUSED or paused: true in --config): unset it to run")
 	}
-	cfg.SimSeed = c.seed(cfg, env.Getenv)
+	cfg.SimSeed = seedOf(cfg)
 	// The provider is checked before anything listens or is written: a missing key is a
 	// mistake to fix first.
-	provider, providerLine, err := c.provider(cfg, env.Getenv)
+	provider, providerLine, err := c.provider(cfg)
 	if err != nil {
 		return err
 	}
@@ -377,14 +381,35 @@ func shellQuote(s string) string {
 // flags); the URLs and the listen address are up's own, set once the listeners exist.
 func (c *UpCmd) config(env *Env) (config.Config, error) {
 	flags := RunnerFlags{Config: c.Config, Provider: c.Provider, Model: c.Model, Concurrency: c.Concurrency, Interval: c.Interval}
+	var extra config.Overrides
+	if c.Seed != nil {
+		seed := *c.Seed
+		extra = append(extra, config.Override{Flag: "--seed", Key: "simSeed", Apply: func(cfg *config.Config) error { cfg.SimSeed = seed; return nil }})
+	}
 	o, ok, err := c.override(c.MCPURL)
 	if err != nil {
 		return config.Config{}, err
 	}
 	if ok {
-		return flags.Load(env, o)
+		extra = append(extra, o)
 	}
-	return flags.Load(env)
+	return flags.Load(env, extra...)
+}
+
+// upIgnores are the variables of the runner's environment that up does not honour: it listens
+// on its --*-addr flags and wires the auth API, the demo app and the runner together itself
+// (README, "Configuration of up"). Everything else the runner reads applies to up too.
+var upIgnores = []string{"PORT", "MANA_AUTH_URL", "MANA_MCP_URL"}
+
+// upEnvironment is getenv without the variables up does not honour: the one place up filters
+// its environment, applied to everything up reads.
+func upEnvironment(getenv func(string) string) func(string) string {
+	return func(name string) string {
+		if slices.Contains(upIgnores, name) {
+			return ""
+		}
+		return getenv(name)
+	}
 }
 
 // seed seeds --catalog at every start (seeding is an upsert), or the default catalog on the
@@ -437,12 +462,10 @@ func (c *UpCmd) clock() (func() time.Time, error) {
 	return func() time.Time { return t0.Add(time.Since(base)) }, nil
 }
 
-// seed is --seed, else SIM_SEED, else a random one (printed, so that a day can be replayed).
-func (c *UpCmd) seed(cfg config.Config, getenv func(string) string) int64 {
-	switch {
-	case c.Seed != nil:
-		return *c.Seed
-	case strings.TrimSpace(getenv("SIM_SEED")) != "":
+// seedOf is the simulator's seed the configuration sets (--seed, else SIM_SEED, else the file's
+// simSeed), else a random one (printed, so that a day can be replayed).
+func seedOf(cfg config.Config) int64 {
+	if cfg.Set("simSeed") {
 		return cfg.SimSeed
 	}
 	var b [8]byte
@@ -453,7 +476,7 @@ func (c *UpCmd) seed(cfg config.Config, getenv func(string) string) int64 {
 // provider builds the model provider the configuration names (as serve runner does) and the
 // one line that says which it is. The simulator is labelled as what it is, and when it was chosen
 // only for want of a key the line says so.
-func (c *UpCmd) provider(cfg config.Config, getenv func(string) string) (model.Provider, string, error) {
+func (c *UpCmd) provider(cfg config.Config) (model.Provider, string, error) {
 	if cfg.Provider == config.ProviderAnthropic && cfg.AnthropicAPIKey == "" {
 		return nil, "", errors.New("the anthropic provider needs ANTHROPIC_API_KEY (or use --provider sim, the offline simulator)")
 	}
@@ -466,7 +489,7 @@ func (c *UpCmd) provider(cfg config.Config, getenv func(string) string) (model.P
 	}
 	switch cfg.Provider {
 	case config.ProviderSim:
-		if c.Provider == "" && getenv("MODEL_PROVIDER") == "" {
+		if !cfg.Set("provider") {
 			return p, fmt.Sprintf("no model key found: using the offline simulator (not an LLM; seed %d); set ANTHROPIC_API_KEY or OPENAI_BASE_URL for real personas", cfg.SimSeed), nil
 		}
 		return p, fmt.Sprintf("provider: the offline simulator %s (not an LLM; seed %d)", p.Model(), cfg.SimSeed), nil

@@ -27,7 +27,7 @@ func TestUpNeverPrintsTheDatabasePassword(t *testing.T) {
 		name     string
 		env      map[string]string
 		args     []string
-		wantCode int // -1: any failure
+		wantCode int    // -1: any failure
 		want     string // in stdout
 	}{
 		{"--db", nil, append(args, "--db", dsn), 0, "next: persona-runner report --db "},
