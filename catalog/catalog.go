@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -148,7 +149,7 @@ func (c *Catalog) CheckModules(name string, isDefault bool, modules []string) er
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if !contains(sorted, k) {
+			if !slices.Contains(sorted, k) {
 				field := "moduleMix." + k
 				p.add(p.line(path+"."+field, path+".moduleMix", path), where, field,
 					"unknown module %q of target %s (its modules: %s)", k, name, strings.Join(sorted, ", "))
@@ -162,7 +163,7 @@ func (c *Catalog) CheckModules(name string, isDefault bool, modules []string) er
 func (c *Catalog) Targets() []string {
 	var out []string
 	for _, pe := range c.Personas {
-		if !contains(out, pe.Target) {
+		if !slices.Contains(out, pe.Target) {
 			out = append(out, pe.Target)
 		}
 	}

@@ -3,7 +3,9 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -49,8 +51,8 @@ func (p *problems) validate(c *Catalog, known []string) {
 		// The demo's modules say nothing about another app's; CheckModules checks those
 		// against the target itself when it can be reached.
 		if known != nil && pe.Target == "" {
-			for _, k := range sortedKeys(pe.ModuleMix) {
-				if strings.TrimSpace(k) != "" && !contains(known, k) {
+			for _, k := range slices.Sorted(maps.Keys(pe.ModuleMix)) {
+				if strings.TrimSpace(k) != "" && !slices.Contains(known, k) {
 					e.add("moduleMix."+k, "unknown module %q (known: %s)", k, strings.Join(known, ", "))
 				}
 			}
@@ -58,7 +60,7 @@ func (p *problems) validate(c *Catalog, known []string) {
 		if pe.Target != "" && !targetName.MatchString(pe.Target) {
 			e.add("target", "must be a target's name: lowercase letters, digits, - and _ (got %q)", pe.Target)
 		}
-		for _, k := range sortedKeys(pe.Secrets) {
+		for _, k := range slices.Sorted(maps.Keys(pe.Secrets)) {
 			ref := pe.Secrets[k]
 			field := "secrets." + k
 			switch {
@@ -165,22 +167,4 @@ func (e *entryProblems) flush() {
 	})
 	e.p.list = append(e.p.list, e.list...)
 	e.list = nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

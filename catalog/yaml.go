@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -178,7 +179,7 @@ func (p *problems) walkList(seq ast.ArrayNode, list string, fields []string, whe
 			if mi.Key().IsMergeKey() {
 				continue
 			}
-			if !contains(fields, key) && (list != "personas" || !contains(ignoredFields, key)) {
+			if !slices.Contains(fields, key) && (list != "personas" || !slices.Contains(ignoredFields, key)) {
 				p.add(line, w, key, "unknown field (allowed: %s)", strings.Join(fields, ", "))
 				continue
 			}
