@@ -102,7 +102,7 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		// A space id no store can look up alike (PostgreSQL refuses a NUL or invalid UTF-8 where
 		// SQLite would search for it) is bad input, refused the same way on both.
 		if msg := persona.TextProblem(space); msg != "" {
-			writeError(w, http.StatusBadRequest, "INVALID_SPACE", SpaceHeader+": "+msg)
+			httpjson.WriteError(w, http.StatusBadRequest, "INVALID_SPACE", SpaceHeader+": "+msg)
 			return
 		}
 		if !a.auth.member(space, claims.Subject) {

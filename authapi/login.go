@@ -85,7 +85,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (persona.U
 	}
 	// Text no store can compare alike (PostgreSQL refuses a NUL) is refused here, on every store.
 	if msg := persona.TextProblem(req.Email); msg != "" {
-		writeAuthError(w, http.StatusBadRequest, codeValidation, "email: "+msg)
+		httpjson.WriteError(w, http.StatusBadRequest, codeValidation, "email: "+msg)
 		return persona.User{}, false
 	}
 	// The lock check, the password comparison and the counting of a failure are one step per
