@@ -563,7 +563,18 @@ func TestLoginLockoutAndSigningKeys(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, newConformanceStore)
+	storetest.Run(t, newConformanceStore, storetest.Fixtures{
+		SoftDeleteUser: func(s persona.Store, email string) error {
+			_, err := s.(*postgres.DB).Pool().Exec(context.Background(),
+				`UPDATE auth.users SET deleted_at = updated_at WHERE email = $1`, email)
+			return err
+		},
+		DropPersonalSpace: func(s persona.Store, userID string) error {
+			_, err := s.(*postgres.DB).Pool().Exec(context.Background(), `DELETE FROM auth.spaces WHERE type = 'personal'
+				AND id IN (SELECT space_id FROM auth.members WHERE user_id = $1)`, userID)
+			return err
+		},
+	})
 }
 
 func newConformanceStore(t *testing.T, clock *storetest.Clock) persona.Store {

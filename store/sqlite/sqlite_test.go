@@ -29,5 +29,16 @@ func newConformanceStore(t *testing.T, clock *storetest.Clock) persona.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, newConformanceStore)
+	storetest.Run(t, newConformanceStore, storetest.Fixtures{
+		SoftDeleteUser: func(s persona.Store, email string) error {
+			_, err := s.(*sqlite.DB).SQL().ExecContext(context.Background(),
+				`UPDATE users SET deleted_at = updated_at WHERE email = ?`, email)
+			return err
+		},
+		DropPersonalSpace: func(s persona.Store, userID string) error {
+			_, err := s.(*sqlite.DB).SQL().ExecContext(context.Background(), `DELETE FROM spaces WHERE type = 'personal'
+				AND id IN (SELECT space_id FROM members WHERE user_id = ?)`, userID)
+			return err
+		},
+	})
 }

@@ -9,13 +9,12 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 )
 
-func init() {
-	register(
-		suiteTest{"Sessions", testSessions},
-		suiteTest{"SigningKeys/ConcurrentEnsure", testSigningKeys},
-		suiteTest{"Lockout", testLockout},
-		suiteTest{"Lockout/Window", testLockoutWindow},
-	)
+// authTests are the auth cases of the suite (listed in Run).
+var authTests = []suiteTest{
+	{"Sessions", testSessions},
+	{"SigningKeys/ConcurrentEnsure", testSigningKeys},
+	{"Lockout", testLockout},
+	{"Lockout/Window", testLockoutWindow},
 }
 
 func testSessions(e *env) {

@@ -10,12 +10,11 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 )
 
-func init() {
-	register(
-		suiteTest{"Evidence/ArgumentsPreviewClass", testEvidence},
-		suiteTest{"Evidence/RunRecordAndTickServer", testEvidenceRun},
-		suiteTest{"RecordTick/DegradedSchedulesLikeOK", testTickDegraded},
-	)
+// evidenceTests are the evidence cases of the suite (listed in Run).
+var evidenceTests = []suiteTest{
+	{"Evidence/ArgumentsPreviewClass", testEvidence},
+	{"Evidence/RunRecordAndTickServer", testEvidenceRun},
+	{"RecordTick/DegradedSchedulesLikeOK", testTickDegraded},
 }
 
 // testEvidence: a call's arguments, result preview and error class are kept (issue 10), with

@@ -11,25 +11,24 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 )
 
-func init() {
-	register(
-		suiteTest{"InsertActions/Idempotent", testInsertActions},
-		suiteTest{"InsertActions/BadRowWritesNothing", testInsertActionsBadRow},
-		suiteTest{"InsertActions/UnknownPersona", testInsertActionsUnknown},
-		suiteTest{"InsertActions/MarksUnleasedPersonaActive", testInsertActionsMarksActive},
-		suiteTest{"InsertActions/UnknownLatencyIsNull", testInsertActionsNullLatency},
-		suiteTest{"InsertFeedback/Idempotent", testInsertFeedback},
-		suiteTest{"InsertFeedback/BadRowWritesNothing", testInsertFeedbackBadRow},
-		suiteTest{"Reads/ActionsFilters", testActionsFilters},
-		suiteTest{"Reads/FeedbackFilters", testFeedbackFilters},
-		suiteTest{"Reads/TicksFilters", testTicksFilters},
-		suiteTest{"Reads/RecentActions", testRecentActions},
-		suiteTest{"Reads/FeedbackByModule", testFeedbackByModule},
-		suiteTest{"Reads/History", testHistory},
-		suiteTest{"Reads/ListPersonas", testListPersonas},
-		suiteTest{"DeletePersona", testDeletePersona},
-		suiteTest{"DeletePersona/Refusals", testDeletePersonaRefusals},
-	)
+// rowsTests are the rows cases of the suite (listed in Run).
+var rowsTests = []suiteTest{
+	{"InsertActions/Idempotent", testInsertActions},
+	{"InsertActions/BadRowWritesNothing", testInsertActionsBadRow},
+	{"InsertActions/UnknownPersona", testInsertActionsUnknown},
+	{"InsertActions/MarksUnleasedPersonaActive", testInsertActionsMarksActive},
+	{"InsertActions/UnknownLatencyIsNull", testInsertActionsNullLatency},
+	{"InsertFeedback/Idempotent", testInsertFeedback},
+	{"InsertFeedback/BadRowWritesNothing", testInsertFeedbackBadRow},
+	{"Reads/ActionsFilters", testActionsFilters},
+	{"Reads/FeedbackFilters", testFeedbackFilters},
+	{"Reads/TicksFilters", testTicksFilters},
+	{"Reads/RecentActions", testRecentActions},
+	{"Reads/FeedbackByModule", testFeedbackByModule},
+	{"Reads/History", testHistory},
+	{"Reads/ListPersonas", testListPersonas},
+	{"DeletePersona", testDeletePersona},
+	{"DeletePersona/Refusals", testDeletePersonaRefusals},
 }
 
 func actions(tick string, tools ...string) []persona.Action {

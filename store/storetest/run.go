@@ -8,13 +8,12 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 )
 
-func init() {
-	register(
-		suiteTest{"RecordRun/WritesLikeTheSeparateCalls", testRecordRun},
-		suiteTest{"RecordRun/FailureIdempotent", testRecordRunFailureIdempotent},
-		suiteTest{"RecordRun/BadInputWritesNothing", testRecordRunBadInput},
-		suiteTest{"RecordRun/RefusalsWriteNothing", testRecordRunRefusals},
-	)
+// runTests are the run cases of the suite (listed in Run).
+var runTests = []suiteTest{
+	{"RecordRun/WritesLikeTheSeparateCalls", testRecordRun},
+	{"RecordRun/FailureIdempotent", testRecordRunFailureIdempotent},
+	{"RecordRun/BadInputWritesNothing", testRecordRunBadInput},
+	{"RecordRun/RefusalsWriteNothing", testRecordRunRefusals},
 }
 
 // run is a finished run of the persona: three actions, two ratings and the tick record.

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,14 +72,15 @@ type suiteTest struct {
 	fn   func(e *env)
 }
 
-var tests []suiteTest
+// suite is every test of the conformance suite, listed here and nowhere else.
+func suite(fx Fixtures) []suiteTest {
+	return slices.Concat(upsertTests, repairTests(fx), scheduleTests, rowsTests, runTests, evidenceTests, authTests, parityTests)
+}
 
-// register adds tests to the suite; each file registers its own in init.
-func register(ts ...suiteTest) { tests = append(tests, ts...) }
-
-// Run runs the whole conformance suite, each test in parallel on its own fresh store.
-func Run(t *testing.T, newStore NewStoreFunc) {
-	for _, tc := range tests {
+// Run runs the whole conformance suite, each test in parallel on its own fresh store; fx puts a
+// store into states its interface never produces.
+func Run(t *testing.T, newStore NewStoreFunc, fx Fixtures) {
+	for _, tc := range suite(fx) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clock := NewClock(Start)

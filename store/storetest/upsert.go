@@ -10,23 +10,22 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 )
 
-func init() {
-	register(
-		suiteTest{"UpsertPersona/Create", testUpsertPersonaCreate},
-		suiteTest{"UpsertPersona/UnchangedWhenNothingDiffers", testUpsertPersonaUnchanged},
-		suiteTest{"UpsertPersona/UpdatesPasswordOnReseed", testUpsertPersonaPassword},
-		suiteTest{"UpsertPersona/UpdatesFields", testUpsertPersonaFields},
-		suiteTest{"UpsertPersona/KeepsCadenceWhenOmitted", testUpsertPersonaKeepsCadence},
-		suiteTest{"UpsertPersona/NeverConvertsHuman", testUpsertPersonaHuman},
-		suiteTest{"UpsertPersona/Invalid", testUpsertPersonaInvalid},
-		suiteTest{"UpsertPersona/SlugCollisions", testSlugCollisions},
-		suiteTest{"UpsertUser", testUpsertUser},
-		suiteTest{"UpsertSpace", testUpsertSpace},
-		suiteTest{"UpsertSpace/Invalid", testUpsertSpaceInvalid},
-		suiteTest{"ApplySeed", testApplySeed},
-		suiteTest{"ApplySeed/DryRunWritesNothing", testApplySeedDryRun},
-		suiteTest{"ApplySeed/ErrorRollsBackAll", testApplySeedRollback},
-	)
+// upsertTests are the upsert cases of the suite (listed in Run).
+var upsertTests = []suiteTest{
+	{"UpsertPersona/Create", testUpsertPersonaCreate},
+	{"UpsertPersona/UnchangedWhenNothingDiffers", testUpsertPersonaUnchanged},
+	{"UpsertPersona/UpdatesPasswordOnReseed", testUpsertPersonaPassword},
+	{"UpsertPersona/UpdatesFields", testUpsertPersonaFields},
+	{"UpsertPersona/KeepsCadenceWhenOmitted", testUpsertPersonaKeepsCadence},
+	{"UpsertPersona/NeverConvertsHuman", testUpsertPersonaHuman},
+	{"UpsertPersona/Invalid", testUpsertPersonaInvalid},
+	{"UpsertPersona/SlugCollisions", testSlugCollisions},
+	{"UpsertUser", testUpsertUser},
+	{"UpsertSpace", testUpsertSpace},
+	{"UpsertSpace/Invalid", testUpsertSpaceInvalid},
+	{"ApplySeed", testApplySeed},
+	{"ApplySeed/DryRunWritesNothing", testApplySeedDryRun},
+	{"ApplySeed/ErrorRollsBackAll", testApplySeedRollback},
 }
 
 func testUpsertPersonaCreate(e *env) {
