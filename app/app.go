@@ -32,7 +32,9 @@ const ServerName = "mana"
 
 // Defaults of Config.
 const (
-	DefaultSessionIdleTimeout = 30 * time.Minute
+	// DefaultSessionIdleTimeout is as long as a run's default deadline (RUN_DEADLINE, 10 min): a
+	// run waits for its model between calls, never that long.
+	DefaultSessionIdleTimeout = 10 * time.Minute
 	DefaultRateLimit          = 30
 	DefaultRateWindow         = 60 * time.Second
 	DefaultMembershipCacheTTL = 5 * time.Second
@@ -65,6 +67,13 @@ type Config struct {
 	// SessionIdleTimeout closes an MCP session that has seen no request for that long
 	// (DefaultSessionIdleTimeout when zero).
 	SessionIdleTimeout time.Duration
+	// MaxSessionsPerUser is the most MCP sessions one user may have open: one more closes the
+	// user's least recently used idle session, or is refused with 429 when none is idle
+	// (DefaultMaxSessionsPerUser when zero; negative means no cap). MaxSessions is the most open
+	// overall: past it new sessions are refused with 503 (DefaultMaxSessions when zero; negative
+	// means no cap).
+	MaxSessionsPerUser int
+	MaxSessions        int
 	// RateLimit is the most calls of one tool one user may make per RateWindow
 	// (DefaultRateLimit and DefaultRateWindow when zero; a negative RateLimit means no limit).
 	RateLimit  int
@@ -98,6 +107,7 @@ type App struct {
 	mcpHTTP  *mcp.StreamableHTTPHandler
 	verifier TokenVerifier
 	auth     *authCache
+	sessions *sessionLimits
 }
 
 // New builds the app over cfg. It does not migrate: call Migrate first.
@@ -131,6 +141,12 @@ func New(cfg Config) (*App, error) {
 	if cfg.SessionIdleTimeout == 0 {
 		cfg.SessionIdleTimeout = DefaultSessionIdleTimeout
 	}
+	if cfg.MaxSessionsPerUser == 0 {
+		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = DefaultRateLimit
 	}
@@ -150,6 +166,7 @@ func New(cfg Config) (*App, error) {
 		limiter:  newRateLimiter(cfg.RateLimit, cfg.RateWindow, cfg.Now),
 		verifier: cfg.Verifier,
 		auth:     newAuthCache(cfg.Now, tokenCacheTTL, cfg.MembershipCacheTTL, authCacheSize),
+		sessions: newSessionLimits(cfg.MaxSessionsPerUser, cfg.MaxSessions, cfg.Now),
 	}
 	tools, err := withExtras(allTools(&deps{db: a.db, spaces: cfg.Spaces, now: cfg.Now}), cfg.ExtraTools)
 	if err != nil {
@@ -161,6 +178,7 @@ func New(cfg Config) (*App, error) {
 			Instructions: instructions,
 			Logger:       discardLogger,
 		})
+	a.server.AddReceivingMiddleware(a.sessions.initializeMiddleware)
 	for _, t := range a.reg.tools {
 		// The policy in one place: destructive and admin tools are never added to the MCP
 		// server, so no client can list or call them.
@@ -178,7 +196,8 @@ func New(cfg Config) (*App, error) {
 			// sends progress or server-to-client requests mid-call, and a plain body costs
 			// fewer writes and flushes per call (1,100 → 1,900 calls/s over one session in
 			// BenchmarkToolCallsOneSession on an idle machine).
-			JSONResponse: true,
+			JSONResponse:        true,
+			MaxRequestBodyBytes: requestBodyLimit,
 		})
 	return a, nil
 }

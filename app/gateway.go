@@ -29,7 +29,7 @@ func (a *App) Handler() http.Handler {
 	// The verifier (with its own clock) is the one judge of expiry, so the SDK's middleware only
 	// carries the identity on and does not check the expiry again against the wall clock.
 	passOn := auth.RequireBearerToken(tokenInfoFromContext, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
-	mux.Handle("/mcp", jsonErrors(a.authenticate(passOn(a.mcpHTTP))))
+	mux.Handle("/mcp", jsonErrors(a.authenticate(a.limitSessions(passOn(a.mcpHTTP)))))
 	mux.HandleFunc("GET /health", a.health)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

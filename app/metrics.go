@@ -15,6 +15,10 @@ type metrics struct {
 	calls    *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	rejected *prometheus.CounterVec
+	// sessionsEvicted counts sessions closed to make room for a new one of the same user;
+	// sessionsRefused new sessions refused by a cap, by status (429 per user, 503 overall).
+	sessionsEvicted prometheus.Counter
+	sessionsRefused *prometheus.CounterVec
 }
 
 func newMetrics(server *mcp.Server) *metrics {
@@ -33,6 +37,14 @@ func newMetrics(server *mcp.Server) *metrics {
 			Name: "mcp_requests_rejected_total",
 			Help: "Requests to /mcp refused before reaching MCP, by HTTP status (401 token, 403 space).",
 		}, []string{"status"}),
+		sessionsEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mcp_sessions_evicted_total",
+			Help: "MCP sessions closed to make room for a new one of the same user (per-user cap).",
+		}),
+		sessionsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mcp_sessions_refused_total",
+			Help: "New MCP sessions refused by a cap, by HTTP status (429 per user, all busy; 503 overall).",
+		}, []string{"status"}),
 	}
 	sessions := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mcp_sessions_active",
@@ -44,7 +56,7 @@ func newMetrics(server *mcp.Server) *metrics {
 		}
 		return float64(n)
 	})
-	m.reg.MustRegister(m.calls, m.latency, m.rejected, sessions,
+	m.reg.MustRegister(m.calls, m.latency, m.rejected, sessions, m.sessionsEvicted, m.sessionsRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/persona-runner/persona-runner/httpjson"
+	"github.com/persona-runner/persona-runner/httpserver"
 	"github.com/persona-runner/persona-runner/jwtauth"
 	"github.com/persona-runner/persona-runner/persona"
 )
@@ -211,22 +212,15 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST "+PathInternal+"/{id}/token", s.requireServiceKey(personaID(s.handleMintToken)))
 }
 
-// NewHTTPServer wraps h in an http.Server with the timeouts every server of ours needs: a slow
-// or stalled client cannot hold a connection forever.
+// NewHTTPServer wraps h in an http.Server with the default timeouts every server of ours has
+// (httpserver.Defaults): a slow or stalled client cannot hold a connection forever.
 func NewHTTPServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := httpserver.New(h, httpserver.Defaults(), log)
+	srv.Addr = addr
+	return srv
 }
 
 // bearer extracts the token of an "Authorization: Bearer …" header.

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/persona-runner/persona-runner/httpjson"
+	"github.com/persona-runner/persona-runner/httpserver"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/target"
 )
@@ -101,7 +102,9 @@ func (r *Runner) handleDiagLogin(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Runner) handleDiagTick(w http.ResponseWriter, req *http.Request) {
-	// The tick outlives a client that hangs up; Stop still ends it.
+	// The tick outlives a client that hangs up; Stop still ends it. It may take longer than the
+	// server's timeouts allow an ordinary request: the caller holds the service key.
+	httpserver.Stream(w)
 	res, err := r.Tick(context.WithoutCancel(req.Context()))
 	switch {
 	case errors.Is(err, ErrTickInProgress):

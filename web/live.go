@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/persona-runner/persona-runner/httpserver"
 )
 
 // EventKind names what happened in the runner.
@@ -111,8 +113,8 @@ const liveKeepAlive = 25 * time.Second
 // change, until the client goes away.
 func (s *Server) liveStream(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
-	// The stream outlives the server's write timeout, which is meant for pages.
-	_ = rc.SetWriteDeadline(time.Time{})
+	// The stream outlives the server's read and write timeouts, which are meant for pages.
+	httpserver.Stream(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")

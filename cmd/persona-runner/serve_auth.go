@@ -13,6 +13,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/httpserver"
 )
 
 // defaultAuthPort is the auth API's port (SPEC §1).
@@ -28,6 +29,7 @@ type ServeAuthCmd struct {
 	Addr       string `name:"addr" placeholder:"ADDR" help:"Listen address (default :$PORT, else :3001)."`
 	AuthURL    string `name:"auth-url" aliases:"public-url" placeholder:"URL" help:"The auth API's public base URL, the iss of every token (default AUTH_PUBLIC_URL, else MANA_AUTH_URL, else the file's authUrl, else http://localhost:<port>)."`
 	Config     string `name:"config" placeholder:"FILE" type:"existingfile" help:"YAML configuration file shared with the runner; serve auth reads serviceKey, db, authUrl and env from it (environment variables and flags override it)."`
+	HTTPFlags  `embed:""`
 	Compat     string `name:"compat" enum:",mana" default:"" placeholder:"MODE" help:"mana: serve only the original Mana auth service's endpoints and response shapes (no claim, ticks, history; organization/list and refresh by the signed cookie of /api/auth/sign-in/email), to test runners against it."`
 }
 
@@ -67,6 +69,10 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 		log.Warn("MANA_SERVICE_KEY is not set: every internal route answers 401")
 	}
 
+	limits, err := c.Limits()
+	if err != nil {
+		return err
+	}
 	cost, err := passwordCost(env.Getenv)
 	if err != nil {
 		return err
@@ -90,13 +96,13 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	srv := authapi.NewHTTPServer(addr, api, log)
+	srv := httpserver.New(api, limits, log)
 	mode := ""
 	if c.Compat != "" {
 		mode = ", compat " + c.Compat + ": the original's endpoints only"
 	}
 	fmt.Fprintf(env.Stdout, "auth API listening on %s (public URL %s, %s store%s)\n", ln.Addr(), public, db.Dialect(), mode)
-	return serveAuthHTTP(env.Ctx, srv, ln, log)
+	return serveAuthHTTP(env.Ctx, srv, httpserver.Limit(ln, limits), log)
 }
 
 // serveAuthHTTP serves on ln until ctx ends, then stops accepting and waits up to authShutdownGrace

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/persona-runner/persona-runner/app"
-	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/httpserver"
 	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/web"
 )
@@ -25,7 +25,8 @@ type ServeDashboardCmd struct {
 	StoreFlags `embed:""`
 	Addr       string `name:"addr" default:"127.0.0.1:3071" placeholder:"ADDR" help:"Listen address. On loopback the dashboard is open; elsewhere people sign in with an admin account or DASHBOARD_PASSWORD."`
 	Config     string `name:"config" placeholder:"FILE" type:"existingfile" help:"YAML configuration file shared with the runner; serve dashboard reads db, dashboardPassword, memoryRuns and env from it."`
-	TLSProxy   bool   `name:"behind-tls" help:"Mark the session cookie Secure: a TLS-terminating proxy serves the dashboard over https."`
+	HTTPFlags  `embed:""`
+	TLSProxy   bool `name:"behind-tls" help:"Mark the session cookie Secure: a TLS-terminating proxy serves the dashboard over https."`
 }
 
 // Run serves until the context ends.
@@ -47,6 +48,10 @@ func (c *ServeDashboardCmd) Run(env *Env) error {
 		memory = file.MemoryRuns
 	}
 	log := env.Logger(slog.LevelWarn)
+	limits, err := c.Limits()
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -71,7 +76,7 @@ func (c *ServeDashboardCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	srv := authapi.NewHTTPServer(ln.Addr().String(), dash.Handler(), log)
+	srv := httpserver.New(dash.Handler(), limits, log)
 	srv.RegisterOnShutdown(dash.Close)
 	access := "open (loopback)"
 	if !wc.Open {
@@ -83,7 +88,7 @@ func (c *ServeDashboardCmd) Run(env *Env) error {
 	fmt.Fprintf(env.Stdout, "dashboard http://%s/ (%s store, read-only; %s)\n", ln.Addr(), db.Dialect(), access)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(httpserver.Limit(ln, limits)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve dashboard: %w", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/persona-runner/persona-runner/app"
+	"github.com/persona-runner/persona-runner/httpserver"
 	"github.com/persona-runner/persona-runner/jwtauth"
 )
 
@@ -21,14 +22,17 @@ const mcpShutdownGrace = 10 * time.Second
 // ServeMCPCmd serves the demo app (the MCP gateway, SPEC §7) on its own. Tokens are checked
 // against the auth API's JWKS at <auth-url>/api/auth/jwks.
 type ServeMCPCmd struct {
-	StoreFlags  `embed:""`
-	Addr        string        `name:"addr" default:":3069" placeholder:"ADDR" help:"Listen address."`
-	AuthURL     string        `name:"auth-url" placeholder:"URL" help:"Base URL of the auth API, whose JWKS signs the access tokens (default MANA_AUTH_URL, else the file's authUrl, else http://localhost:3001)."`
-	Config      string        `name:"config" placeholder:"FILE" type:"existingfile" help:"YAML configuration file shared with the runner; serve mcp reads authUrl and db from it (environment variables and flags override it)."`
-	Issuer      string        `name:"issuer" placeholder:"URL" help:"The iss the tokens must carry (default: the auth URL)."`
-	SessionIdle time.Duration `name:"session-idle" default:"30m" help:"Close an MCP session after this long without a request."`
-	RateLimit   int           `name:"rate-limit" default:"30" help:"Most calls of one tool per user per minute."`
-	TrustIssuer bool          `name:"trust-issuer-spaces" help:"Admit a verified token to a space this app does not know, on its issuer's word (a real Mana deployment's personas and spaces); the app's own spaces keep the membership check. Off by default."`
+	StoreFlags         `embed:""`
+	Addr               string        `name:"addr" default:":3069" placeholder:"ADDR" help:"Listen address."`
+	AuthURL            string        `name:"auth-url" placeholder:"URL" help:"Base URL of the auth API, whose JWKS signs the access tokens (default MANA_AUTH_URL, else the file's authUrl, else http://localhost:3001)."`
+	Config             string        `name:"config" placeholder:"FILE" type:"existingfile" help:"YAML configuration file shared with the runner; serve mcp reads authUrl and db from it (environment variables and flags override it)."`
+	Issuer             string        `name:"issuer" placeholder:"URL" help:"The iss the tokens must carry (default: the auth URL)."`
+	SessionIdle        time.Duration `name:"session-idle" default:"10m" help:"Close an MCP session after this long without a request."`
+	MaxSessionsPerUser int           `name:"max-sessions-per-user" default:"16" placeholder:"N" help:"Most MCP sessions one user may have open: one more closes the user's least recently used idle session, or is refused with 429 when all are in use."`
+	MaxSessions        int           `name:"max-sessions" default:"4096" placeholder:"N" help:"Most MCP sessions open in all: past it new sessions are refused with 503."`
+	HTTPFlags          `embed:""`
+	RateLimit          int  `name:"rate-limit" default:"30" help:"Most calls of one tool per user per minute."`
+	TrustIssuer        bool `name:"trust-issuer-spaces" help:"Admit a verified token to a space this app does not know, on its issuer's word (a real Mana deployment's personas and spaces); the app's own spaces keep the membership check. Off by default."`
 }
 
 // Run serves until the context ends, then closes the MCP sessions and shuts down gracefully.
@@ -38,6 +42,16 @@ func (c *ServeMCPCmd) Run(env *Env) error {
 	}
 	if c.SessionIdle <= 0 {
 		return fmt.Errorf("--session-idle must be positive (got %s)", c.SessionIdle)
+	}
+	if c.MaxSessionsPerUser < 1 {
+		return fmt.Errorf("--max-sessions-per-user must be at least 1 (got %d)", c.MaxSessionsPerUser)
+	}
+	if c.MaxSessions < c.MaxSessionsPerUser {
+		return fmt.Errorf("--max-sessions must be at least --max-sessions-per-user (%d; got %d)", c.MaxSessionsPerUser, c.MaxSessions)
+	}
+	limits, err := c.Limits()
+	if err != nil {
+		return err
 	}
 	file, err := readSharedConfig(c.Config)
 	if err != nil {
@@ -69,6 +83,8 @@ func (c *ServeMCPCmd) Run(env *Env) error {
 		Verifier:           jwtauth.NewVerifier(jwks, issuer, jwtauth.Audience, nil),
 		Logger:             log,
 		SessionIdleTimeout: c.SessionIdle,
+		MaxSessionsPerUser: c.MaxSessionsPerUser,
+		MaxSessions:        c.MaxSessions,
 		RateLimit:          c.RateLimit,
 		TrustIssuerSpaces:  c.TrustIssuer,
 	})
@@ -82,11 +98,11 @@ func (c *ServeMCPCmd) Run(env *Env) error {
 		return fmt.Errorf("serve mcp: listen on %s: %w", c.Addr, err)
 	}
 	defer ln.Close()
-	srv := &http.Server{Handler: demo.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := httpserver.New(demo.Handler(), limits, log)
 	fmt.Fprintf(env.Stdout, "MCP gateway listening on %s (endpoint /mcp, %s store, tokens from %s)\n", ln.Addr(), db.Dialect(), jwks)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(httpserver.Limit(ln, limits)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve mcp: %w", err)

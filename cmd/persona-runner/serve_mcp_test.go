@@ -174,6 +174,10 @@ func TestServeMCPRefusesBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--rate-limit", "0"},
 		{"--session-idle", "0s"},
+		{"--max-sessions-per-user", "0"},
+		{"--max-sessions", "8"},
+		{"--read-timeout", "0s"},
+		{"--max-conns", "0"},
 		{"--auth-url", "localhost:3001"},
 	} {
 		var stderr strings.Builder

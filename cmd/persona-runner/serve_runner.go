@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/config"
+	"github.com/persona-runner/persona-runner/httpserver"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/runner/providers"
@@ -29,6 +29,7 @@ import (
 type ServeRunnerCmd struct {
 	RunnerFlags `embed:""`
 	TargetFlags `embed:""`
+	HTTPFlags   `embed:""`
 	Addr        string `name:"addr" placeholder:"ADDR" help:"Listen address (default :$PORT, else :3070)."`
 	DB          string `name:"db" placeholder:"DSN" xor:"store" help:"Write to this store directly instead of through the auth API's internal endpoints (default DATABASE_URL when set)."`
 	Data        string `name:"data" placeholder:"DIR" xor:"store" help:"Data directory; means --db DIR/persona-runner.db."`
@@ -121,6 +122,10 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	limits, err := c.Limits()
+	if err != nil {
+		return err
+	}
 	log := env.Logger(slog.LevelInfo)
 	provider, err := providers.New(cfg, nil)
 	if err != nil {
@@ -189,10 +194,9 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 	if err != nil {
 		return fmt.Errorf("serve runner: listen on %s: %w", cfg.ListenAddr(), err)
 	}
-	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := httpserver.New(r.Handler(), limits, log)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(httpserver.Limit(ln, limits)) }()
 	fmt.Fprintf(env.Stdout, "persona-runner runner listening on http://%s (provider %s, model %s)\n", ln.Addr(), cfg.Provider, cfg.Model)
 	log.Info("runner listening", "addr", ln.Addr().String(), "provider", cfg.Provider, "model", cfg.Model,
 		"concurrency", cfg.Concurrency, "interval", cfg.TickInterval, "paused", cfg.Paused, "runnerId", cfg.RunnerID)

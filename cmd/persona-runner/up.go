@@ -25,6 +25,7 @@ import (
 	"github.com/persona-runner/persona-runner/catalog"
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/findings"
+	"github.com/persona-runner/persona-runner/httpserver"
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/model/openai"
 	"github.com/persona-runner/persona-runner/persona"
@@ -63,6 +64,7 @@ type UpCmd struct {
 	Catalog     string         `placeholder:"FILE" type:"existingfile" help:"Persona catalog to seed (created or updated at every start) instead of the default catalog on the first start."`
 	MCPURL      string         `name:"mcp-url" placeholder:"URL" help:"Test your own app: its MCP endpoint (streamable HTTP) instead of the demo app."`
 	TargetFlags `embed:""`
+	HTTPFlags   `embed:""`
 	Verbose     bool `short:"v" help:"Log every request, tool call and run to stderr (default: warnings and errors only)."`
 	// StartTime runs every component on a clock that starts at this instant and advances in
 	// real time. Tests use it to run on a weekday (weekday personas are due only then) and to
@@ -83,6 +85,10 @@ func (c *UpCmd) Run(env *Env) error {
 	env = &filtered
 	ctx := env.Ctx
 	now, err := c.clock()
+	if err != nil {
+		return err
+	}
+	limits, err := c.Limits()
 	if err != nil {
 		return err
 	}
@@ -224,15 +230,15 @@ func (c *UpCmd) Run(env *Env) error {
 		return err
 	}
 	servers := []*http.Server{
-		authapi.NewHTTPServer(lns[0].Addr().String(), authSrv, log),
-		authapi.NewHTTPServer(lns[1].Addr().String(), demo.Handler(), log),
-		authapi.NewHTTPServer(lns[2].Addr().String(), runnerAndDashboard(run, dash), log),
+		httpserver.New(authSrv, limits, log),
+		httpserver.New(demo.Handler(), limits, log),
+		httpserver.New(runnerAndDashboard(run, dash), limits, log),
 	}
 	servers[2].RegisterOnShutdown(dash.Close)
 	serveErr := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() {
-			if err := srv.Serve(lns[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(httpserver.Limit(lns[i], limits)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- fmt.Errorf("serve %s: %w", lns[i].Addr(), err)
 			}
 		}()

@@ -345,7 +345,7 @@ func TestUpFailingToolTopsReport(t *testing.T) {
 	seed := int64(1)
 	var out, errOut bytes.Buffer
 	cmd := &UpCmd{StoreFlags: StoreFlags{Data: dir}, Once: true, AuthAddr: "127.0.0.1:0", MCPAddr: "127.0.0.1:0",
-		RunnerAddr: "127.0.0.1:0", Provider: "sim", Seed: &seed, StartTime: upStart, extraTools: brokenModule()}
+		RunnerAddr: "127.0.0.1:0", Provider: "sim", Seed: &seed, StartTime: upStart, extraTools: brokenModule(), HTTPFlags: defaultHTTPFlags()}
 	if err := cmd.Run(&Env{Ctx: ctx, Stdout: &out, Stderr: &errOut, Getenv: testEnv(nil)}); err != nil {
 		t.Fatalf("up --once: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
