@@ -74,7 +74,8 @@ type Config struct {
 	// means no cap).
 	MaxSessionsPerUser int
 	MaxSessions        int
-	// RateLimit is the most calls of one tool one user may make per RateWindow
+	// RateLimit is the most calls of one tool one user may make per RateWindow, counted across
+	// every replica of the app on one PostgreSQL database (in the process on SQLite)
 	// (DefaultRateLimit and DefaultRateWindow when zero; a negative RateLimit means no limit).
 	RateLimit  int
 	RateWindow time.Duration
@@ -101,7 +102,7 @@ type App struct {
 	db       *sqlDB
 	reg      *registry
 	log      *slog.Logger
-	limiter  *rateLimiter
+	limiter  callLimiter
 	metrics  *metrics
 	server   *mcp.Server
 	mcpHTTP  *mcp.StreamableHTTPHandler
@@ -163,10 +164,16 @@ func New(cfg Config) (*App, error) {
 		cfg:      cfg,
 		db:       newSQLDB(cfg.DB, d),
 		log:      cfg.Logger,
-		limiter:  newRateLimiter(cfg.RateLimit, cfg.RateWindow, cfg.Now),
 		verifier: cfg.Verifier,
 		auth:     newAuthCache(cfg.Now, tokenCacheTTL, cfg.MembershipCacheTTL, authCacheSize),
 		sessions: newSessionLimits(cfg.MaxSessionsPerUser, cfg.MaxSessions, cfg.Now),
+	}
+	// On PostgreSQL the rate window is kept in the database, shared by every replica of the app;
+	// on SQLite (one process beside its file) in the process.
+	if d.name == DialectPostgres {
+		a.limiter = &pgLimiter{db: cfg.DB, limit: cfg.RateLimit, window: cfg.RateWindow, now: cfg.Now}
+	} else {
+		a.limiter = memoryLimiter{newRateLimiter(cfg.RateLimit, cfg.RateWindow, cfg.Now)}
 	}
 	tools, err := withExtras(allTools(&deps{db: a.db, spaces: cfg.Spaces, now: cfg.Now}), cfg.ExtraTools)
 	if err != nil {
@@ -304,7 +311,11 @@ func (a *App) run(ctx context.Context, t *tool, id identity, args []byte) (res *
 	if id.userID == "" || id.spaceID == "" {
 		return toolError("internal error: the request carries no identity"), resultError, "no identity"
 	}
-	if ok, retry := a.limiter.allow(id.userID, t.Name); !ok {
+	ok, retry, err := a.limiter.allow(ctx, id.userID, t.Name)
+	if err != nil {
+		return toolError("internal error: %s failed; try again later", t.Name), resultError, err.Error()
+	}
+	if !ok {
 		msg := fmt.Sprintf("rate limit: at most %d calls of %s per %s per user; try again in %ds",
 			a.cfg.RateLimit, t.Name, a.cfg.RateWindow, int(retry.Seconds()+0.999))
 		return toolError("%s", msg), resultRateLimited, msg

@@ -20,10 +20,12 @@ import (
 )
 
 // benchSetup is an app on SQLite without a rate limit (the benchmarks make thousands of calls of
-// one tool) and with its log lines discarded (formatting them is part of the cost all the same).
+// one tool) or session caps and with its log lines discarded (formatting them is part of the cost all the same).
 func benchSetup(b *testing.B) *bundle {
 	return setup(b, options{cfg: func(c *app.Config) {
 		c.RateLimit = -1
+		// The session benchmarks open more sessions per user than the caps allow.
+		c.MaxSessionsPerUser, c.MaxSessions = -1, -1
 		c.Logger = slog.New(slog.NewJSONHandler(io.Discard, nil))
 	}})
 }

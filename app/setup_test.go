@@ -56,6 +56,7 @@ type bundle struct {
 	key    persona.SigningKey
 	issuer *jwtauth.Issuer
 	logs   *syncBuffer
+	cfg    app.Config
 
 	anna, ben, carl user
 	family          string
@@ -133,17 +134,35 @@ func setup(t testing.TB, o options) *bundle {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
-	b.app, err = app.New(cfg)
+	b.cfg = cfg
+	b.serve(t)
+	return b
+}
+
+// serve builds the bundle's app from its configuration and serves it.
+func (b *bundle) serve(t testing.TB) {
+	t.Helper()
+	var err error
+	b.app, err = app.New(b.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(b.app.Handler())
+	app := b.app
 	t.Cleanup(func() {
-		_ = b.app.Close()
+		_ = app.Close()
 		srv.Close()
 	})
 	b.url = srv.URL
-	return b
+}
+
+// replica is a second app on the bundle's store and configuration, served on its own: another
+// replica of serve mcp on the same database.
+func (b *bundle) replica(t testing.TB) *bundle {
+	t.Helper()
+	r := *b
+	r.serve(t)
+	return &r
 }
 
 func mustPersona(t testing.TB, st persona.Store, email, name string) user {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/persona-runner/persona-runner/app"
 )
@@ -340,7 +343,15 @@ func TestSpaceIsolation(t *testing.T) {
 
 func TestRateLimitTripsAtCall31(t *testing.T) {
 	t.Parallel()
-	b := setup(t, options{})
+	for _, pg := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite", true: "postgres"}[pg], func(t *testing.T) {
+			t.Parallel()
+			testRateLimitTripsAtCall31(t, setup(t, options{postgres: pg}))
+		})
+	}
+}
+
+func testRateLimitTripsAtCall31(t *testing.T, b *bundle) {
 	c := b.connect(t, b.anna, b.anna.Personal)
 	for i := 1; i <= 30; i++ {
 		c.ok(t, "mood.today", nil)
@@ -398,4 +409,53 @@ func grep(s, substr string) string {
 // matched by the same series at 10 or by a longer name that ends the same way.
 func hasLine(text, line string) bool {
 	return slices.Contains(strings.Split(text, "\n"), line)
+}
+
+// TestRateLimitAcrossReplicas (issue 13.6): two apps on one PostgreSQL database share the
+// window: 30 calls of a tool in all, however they are spread over the replicas, then both refuse
+// until the oldest call leaves the window.
+func TestRateLimitAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	one := setup(t, options{postgres: true})
+	two := one.replica(t)
+	c1 := one.connect(t, one.anna, one.anna.Personal)
+	c2 := two.connect(t, two.anna, two.anna.Personal)
+	for i := 1; i <= 30; i++ {
+		c := c1
+		if i%3 == 0 {
+			c = c2
+		}
+		c.ok(t, "mood.today", nil)
+	}
+	for name, c := range map[string]*client{"replica one": c1, "replica two": c2} {
+		if msg := c.fails(t, "mood.today", nil); !strings.Contains(msg, "rate limit: at most 30 calls of mood.today per 1m0s per user") {
+			t.Errorf("%s, call 31: %q", name, msg)
+		}
+	}
+	// Calls made at once on both replicas: exactly the limit is allowed.
+	one.clock.Advance(61 * 1e9)
+	var wg sync.WaitGroup
+	var allowed atomic.Int32
+	for i := range 40 {
+		c := c1
+		if i%2 == 1 {
+			c = c2
+		}
+		wg.Go(func() {
+			res, err := c.try("journal.list", nil)
+			if err != nil {
+				t.Errorf("journal.list: %v", err)
+				return
+			}
+			if !res.IsError {
+				allowed.Add(1)
+			} else if text := res.Content[0].(*mcp.TextContent).Text; !strings.Contains(text, "rate limit") {
+				t.Errorf("journal.list: %s", text)
+			}
+		})
+	}
+	wg.Wait()
+	if n := allowed.Load(); n != 30 {
+		t.Errorf("40 concurrent calls over two replicas: %d allowed, want 30", n)
+	}
 }
