@@ -11,6 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/persona-runner/persona-runner/httpjson"
 	"github.com/persona-runner/persona-runner/httpserver"
 )
 
@@ -242,7 +243,7 @@ func (a *App) limitSessions(next http.Handler) http.Handler {
 				a.metrics.sessionsRefused.WithLabelValues(strconv.Itoa(refused.status)).Inc()
 				a.log.WarnContext(r.Context(), "refused a new MCP session", "user", user, "reason", refused.code)
 				w.Header().Set("Retry-After", "5")
-				writeError(w, refused.status, refused.code, refused.msg)
+				httpjson.WriteError(w, refused.status, refused.code, refused.msg)
 				return
 			}
 			opened := ""
