@@ -155,6 +155,10 @@ type Error struct {
 	Status     int // HTTP status, 0 for transport errors
 	Message    string
 	RetryAfter time.Duration // from Retry-After, when given
+	// Permanent marks a transport error that trying again cannot mend: a host name that does
+	// not resolve, a connection refused by a loopback address (nothing listens at a configured
+	// local URL). Retry gives up on it at once.
+	Permanent bool
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -99,7 +102,8 @@ func (p RetryPolicy) Backoff(attempt int, err error) time.Duration {
 }
 
 // IsTransient reports whether a call that failed with err may succeed if tried again: an *Error
-// whose status is retryable or 0 (transport failure or timeout). Context cancellation is not
+// whose status is retryable (408, 429, 5xx) or 0 (a transport failure or timeout) unless marked
+// Permanent. 401 and 403 (a refused key) and other 4xx are not. Context cancellation is not
 // transient: the caller gave up.
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
@@ -109,7 +113,41 @@ func IsTransient(err error) bool {
 	if !errors.As(err, &me) {
 		return false
 	}
+	if me.Permanent {
+		return false
+	}
 	return me.Status == 0 || Retryable(me.Status)
+}
+
+// TransportError turns the error of an HTTP call that got no answer into an *Error of status 0,
+// its text the cause whole ("transport: " and the client's error). It is Permanent — not
+// retried — when the host name does not resolve (a DNS timeout aside) or a loopback address
+// refuses the connection: nothing listens at the configured local URL, and five more tries
+// would only make the run slower to say so.
+func TransportError(err error) *Error {
+	me := &Error{Message: "transport: " + err.Error()}
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &dns) && !dns.IsTimeout:
+		me.Permanent = true
+		me.Message += fmt.Sprintf(" (host %q does not resolve; not retried)", dns.Name)
+	case errors.Is(err, syscall.ECONNREFUSED) && errors.As(err, &op) && isLoopback(op.Addr):
+		me.Permanent = true
+		me.Message += fmt.Sprintf(" (nothing listens at %s; not retried)", op.Addr)
+	}
+	return me
+}
+
+func isLoopback(a net.Addr) bool {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case nil:
+		return false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ap.Addr().IsLoopback()
 }
 
 // Retry calls fn until it succeeds, fails permanently, the attempts are used up or ctx is done.
@@ -130,7 +168,8 @@ func Retry[T any](ctx context.Context, p RetryPolicy, fn func(ctx context.Contex
 			return zero, err
 		}
 		if attempt >= p.MaxAttempts {
-			return zero, fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+			// The cause first, so that a line cut to fit a table still shows it.
+			return zero, fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
 		}
 		wait := p.Backoff(attempt, err)
 		if p.OnRetry != nil {

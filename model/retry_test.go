@@ -62,7 +62,7 @@ func TestRetryGivesUp(t *testing.T) {
 	fn, calls := failing(e, e, e, e, e)
 	_, err := model.Retry(t.Context(), policy(&rec), fn)
 	var me *model.Error
-	if !errors.As(err, &me) || me.Status != 529 || *calls != 4 || !strings.Contains(err.Error(), "gave up after 4 attempts: overloaded") {
+	if !errors.As(err, &me) || me.Status != 529 || *calls != 4 || !strings.Contains(err.Error(), "overloaded (gave up after 4 attempts)") {
 		t.Fatalf("err = %v after %d calls", err, *calls)
 	}
 	if len(rec.waits) != 3 {

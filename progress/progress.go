@@ -240,7 +240,7 @@ func mark(s persona.TickStatus) string {
 func runLine(r Run) string {
 	line := fmt.Sprintf("%s %s: %s, %s (%s)", r.Email, r.Status, plural(r.Calls, "tool call"), plural(r.Errors, "error"), round(r.Duration))
 	if r.Status != persona.TickOK && r.Error != "" {
-		line += ": " + persona.Truncate(r.Error, maxStatus)
+		line += ": " + oneLine(r.Error) // whole: the cause is usually at its end
 	}
 	return line
 }
@@ -273,6 +273,9 @@ func WriteSummary(w io.Writer, runs []Run, elapsed time.Duration) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\n", r.Email, r.Calls, r.Errors, r.Tokens, USD(r.CostUSD), Ratings(r.Ratings), status(r))
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := writeCauses(w, sorted); err != nil {
 		return err
 	}
 	counts := fmt.Sprintf("%d ok", ok)
@@ -335,4 +338,38 @@ func round(d time.Duration) string {
 	default:
 		return d.Round(time.Second).String()
 	}
+}
+
+// writeCauses lists under the table each error the STATUS column had to cut, whole, once per
+// distinct text with the personas it ended.
+func writeCauses(w io.Writer, runs []Run) error {
+	var order []string
+	who := map[string][]string{}
+	for _, r := range runs {
+		if r.Status == persona.TickOK || r.Error == "" || status(r) == string(r.Status)+": "+oneLine(r.Error) {
+			continue // shown whole in the table already
+		}
+		msg := oneLine(r.Error)
+		if _, seen := who[msg]; !seen {
+			order = append(order, msg)
+		}
+		who[msg] = append(who[msg], r.Email)
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintln(w, "why:"); err != nil {
+		return err
+	}
+	for _, msg := range order {
+		names := who[msg]
+		list := strings.Join(names, ", ")
+		if len(names) > 3 {
+			list = fmt.Sprintf("%d runs (%s, …)", len(names), strings.Join(names[:3], ", "))
+		}
+		if _, err := fmt.Fprintf(w, "  %s: %s\n", list, msg); err != nil {
+			return err
+		}
+	}
+	return nil
 }

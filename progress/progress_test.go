@@ -182,3 +182,18 @@ func TestIdleTickIsOneLine(t *testing.T) {
 		t.Errorf("idle ticks (-want +got):\n%s", diff)
 	}
 }
+
+// TestSummaryShowsTheCauseWhole: an error too long for the STATUS column is cut there and listed
+// whole under the table, its cause (at the end) included.
+func TestSummaryShowsTheCauseWhole(t *testing.T) {
+	t.Parallel()
+	cause := `model: openai chat completion (gpt-test): transport: Post "http://127.0.0.1:9/v1/chat/completions": dial tcp 127.0.0.1:9: connect: connection refused (nothing listens at 127.0.0.1:9; not retried)`
+	var out bytes.Buffer
+	if err := WriteSummary(&out, []Run{{Email: "persona.a@mana.test", Status: persona.TickFailed, Error: cause},
+		{Email: "persona.b@mana.test", Status: persona.TickFailed, Error: cause}}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if want := "  persona.a@mana.test, persona.b@mana.test: " + cause + "\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("summary lacks the whole cause %q:\n%s", want, out.String())
+	}
+}

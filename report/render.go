@@ -179,6 +179,13 @@ func writeTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\n", p.Email, p.Runs, fmtTime(p.LastRunAt), dash(p.LastStatus), p.LastCalls, p.LastErrors, oneLine(summary, 70))
 	}
 	tw.Flush()
+	if errs := lastErrors(r.Personas); len(errs) > 0 {
+		// The table cuts an error to fit; here each is whole, its cause included.
+		fmt.Fprintln(b, "\nLAST RUN ERRORS (whole)")
+		for _, e := range errs {
+			fmt.Fprintf(b, "  %s: %s\n", e.who, e.msg)
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -332,6 +339,13 @@ func writeMarkdown(w io.Writer, r *Report) error {
 		}
 		fmt.Fprintf(b, "| %s | %d | %s | %s | %d | %d | %s |\n", mdCell(p.Email), p.Runs, fmtTime(p.LastRunAt), dash(p.LastStatus), p.LastCalls, p.LastErrors, mdCell(summary))
 	}
+	if errs := lastErrors(r.Personas); len(errs) > 0 {
+		fmt.Fprintln(b, "\n### Last run errors (whole)")
+		fmt.Fprintln(b)
+		for _, e := range errs {
+			fmt.Fprintf(b, "- %s: `%s`\n", e.who, strings.ReplaceAll(e.msg, "`", "'"))
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -361,4 +375,33 @@ func ParseSince(s string) (time.Duration, error) {
 		return 0, bad
 	}
 	return d, nil
+}
+
+// errorGroup is one distinct last-run error and the personas whose last run ended with it.
+type errorGroup struct{ who, msg string }
+
+// lastErrors groups the whole errors of the personas whose last run failed, in table order.
+func lastErrors(ps []PersonaStat) []errorGroup {
+	var order []string
+	who := map[string][]string{}
+	for _, p := range ps {
+		if p.LastStatus == "ok" || p.LastError == "" {
+			continue
+		}
+		msg := strings.Join(strings.Fields(p.LastError), " ")
+		if _, seen := who[msg]; !seen {
+			order = append(order, msg)
+		}
+		who[msg] = append(who[msg], p.Email)
+	}
+	out := make([]errorGroup, len(order))
+	for i, msg := range order {
+		names := who[msg]
+		list := strings.Join(names, ", ")
+		if len(names) > 3 {
+			list = fmt.Sprintf("%d personas (%s, …)", len(names), strings.Join(names[:3], ", "))
+		}
+		out[i] = errorGroup{who: list, msg: msg}
+	}
+	return out
 }

@@ -333,7 +333,7 @@ func classify(ctx context.Context, err error, timeout time.Duration) error {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &model.Error{Message: "transport: " + err.Error()}
+		return model.TransportError(err)
 	}
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -457,4 +458,52 @@ func TestAgentDrivesARun(t *testing.T) {
 	if srv.Count() != 5 {
 		t.Errorf("model calls = %d, want 3 tool turns + closing + rating", srv.Count())
 	}
+}
+
+// TestUnreachableIsNotRetried: a host that does not resolve, a closed loopback port, a 401 and a
+// 403 are given up after one attempt, the error naming the cause whole.
+func TestUnreachableIsNotRetried(t *testing.T) {
+	t.Parallel()
+	closed := closedPort(t)
+	for name, tc := range map[string]struct {
+		url  string
+		want []string
+	}{
+		"dns":     {"http://api.persona-runner.invalid", []string{"api.persona-runner.invalid", "does not resolve", "not retried"}},
+		"refused": {"http://" + closed, []string{"connection refused", "nothing listens at " + closed, "not retried"}},
+	} {
+		p, _, rec := setup(t, func(c *anthropic.Config) { c.BaseURL = tc.url })
+		_, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")})
+		if err == nil {
+			t.Fatalf("%s: no error", name)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not say %q", name, err, w)
+			}
+		}
+		if strings.Contains(err.Error(), "gave up") || len(rec.got()) != 0 {
+			t.Errorf("%s: retried (%d waits): %v", name, len(rec.got()), err)
+		}
+	}
+	for _, status := range []int{401, 403} {
+		p, srv, rec := setup(t)
+		srv.Script(fake.Raw(status, `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`))
+		_, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")})
+		if err == nil || !strings.Contains(err.Error(), "invalid x-api-key") || srv.Count() != 1 || len(rec.got()) != 0 {
+			t.Errorf("%d: %d requests, %d waits, err %v; want one request and the API's message", status, srv.Count(), len(rec.got()), err)
+		}
+	}
+}
+
+// closedPort returns a loopback address nothing listens at.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
