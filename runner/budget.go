@@ -55,7 +55,7 @@ func (r *Runner) budgetAllows(ctx context.Context) (bool, error) {
 	now := r.now().UTC()
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	var spent float64
-	err := r.retry.do(ctx, func(ctx context.Context) error {
+	err := r.retry.Do(ctx, transient, func(ctx context.Context) error {
 		var err error
 		spent, err = r.store.(Spender).CostSince(ctx, day)
 		return err

@@ -54,7 +54,7 @@ func (r *Runner) handleHealth(w http.ResponseWriter, _ *http.Request) {
 		body["budget"] = b
 	}
 	// Ours, additive: the auth service's missing extension endpoints and what replaces them.
-	if fr, ok := r.store.(fallbackReporter); ok {
+	if fr, ok := r.store.(FallbackReporter); ok {
 		if st := fr.Fallback(); st != nil {
 			body["fallback"] = st
 		}

@@ -3,17 +3,14 @@ package runner
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
-	"net/http"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/retry"
 )
 
 // storePersistence writes to a persona.Store in the same process (the embedded `up`).
@@ -55,86 +52,23 @@ func (p storePersistence) History(ctx context.Context, personaID string, runs in
 	return p.s.History(ctx, personaID, runs)
 }
 
-// httpPersistence goes through the auth API's internal endpoints with the service key (the
-// runner as a separate process, SPEC §4).
-type httpPersistence struct{ c *authapi.Client }
-
-// NewHTTPPersistence returns the Persistence that uses the auth API's internal endpoints through
-// client, which must carry the service key.
-func NewHTTPPersistence(client *authapi.Client) Persistence { return httpPersistence{client} }
-
-func (p httpPersistence) Claim(ctx context.Context, runnerID string, limit int, lease time.Duration) ([]persona.DuePersona, error) {
-	return p.c.Claim(ctx, runnerID, limit, lease)
-}
-
-func (p httpPersistence) InsertActions(ctx context.Context, personaID string, rows []persona.Action) error {
-	_, err := p.c.PostActions(ctx, personaID, rows)
-	return err
-}
-
-func (p httpPersistence) InsertFeedback(ctx context.Context, personaID string, rows []persona.Feedback) error {
-	_, err := p.c.PostFeedback(ctx, personaID, rows)
-	return err
-}
-
-func (p httpPersistence) RecordTick(ctx context.Context, t persona.Tick) error {
-	return p.c.PostTick(ctx, t)
-}
-
-// AbandonRuns goes through POST /api/v1/internal/personas/abandon.
-func (p httpPersistence) AbandonRuns(ctx context.Context, runnerID string) (int, error) {
-	return p.c.AbandonRuns(ctx, runnerID)
-}
-
-func (p httpPersistence) History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
-	return p.c.History(ctx, personaID, runs)
-}
-
-// retryPolicy retries transient persistence failures with capped exponential back-off and full
-// jitter. The rows carry deterministic ids and inserts skip existing ids, so a retry after a
-// write that did land is harmless.
-type retryPolicy struct {
-	attempts int // 0: until the context ends
-	base     time.Duration
-	max      time.Duration
-}
-
+// Retry policies of the runner's persistence (package retry: capped exponential back-off with
+// jitter, at least the wait a failure asked for). The rows carry deterministic ids and inserts
+// skip existing ids, so a retry after a write that did land is harmless.
 var (
 	// defaultRetry is for claims and releases: a few quick tries, the next tick tries again.
-	defaultRetry = retryPolicy{attempts: 5, base: 200 * time.Millisecond, max: 5 * time.Second}
+	defaultRetry = retry.Policy{Attempts: 5, Base: 200 * time.Millisecond, Max: 5 * time.Second}
 	// persistRetry is for a finished run's rows: every transient failure is tried again for as
 	// long as the persist budget lasts (the context's deadline); then the run goes to the outbox.
-	persistRetry = retryPolicy{base: 200 * time.Millisecond, max: 5 * time.Second}
+	persistRetry = retry.Policy{Base: 200 * time.Millisecond, Max: 5 * time.Second}
 )
 
-func (p retryPolicy) do(ctx context.Context, f func(context.Context) error) error {
-	delay := p.base
-	for attempt := 1; ; attempt++ {
-		err := f(ctx)
-		if err == nil || !transient(err) || (p.attempts > 0 && attempt >= p.attempts) || ctx.Err() != nil {
-			return err
-		}
-		wait := delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))
-		var ae *authapi.Error
-		if errors.As(err, &ae) && ae.RetryAfter > wait {
-			wait = min(ae.RetryAfter, p.max)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (gave up retrying after %d attempts: %w)", err, attempt, context.Cause(ctx))
-		case <-t.C:
-		}
-		delay = min(delay*2, p.max)
-	}
-}
-
 // transient reports whether a failed persistence call may succeed when tried again. Only failures
-// of known kinds are: a connection refused, reset or cut (the auth API or the database restarting),
-// a timeout, an answer 408, 429 or 5xx of the auth API, a PostgreSQL error of the connection,
-// serialisation, deadlock or shutdown classes, a busy SQLite. Never a 4xx answer otherwise
-// (invalid rows, unknown personas, refused credentials), nor the end of the caller's context.
+// of known kinds are: one its adapter marked retry.Temporary (the auth API's 408, 429 and 5xx
+// answers, see authapi/persist), a connection refused, reset or cut (the auth API or the database
+// restarting), a timeout, a PostgreSQL error of the connection, serialisation, deadlock or
+// shutdown classes, a busy SQLite. Never an invalid row, an unknown persona or a conflict, nor
+// the end of the caller's context.
 func transient(err error) bool {
 	if err == nil {
 		return false
@@ -144,9 +78,8 @@ func transient(err error) bool {
 			return false
 		}
 	}
-	var ae *authapi.Error
-	if errors.As(err, &ae) {
-		return ae.Status == http.StatusRequestTimeout || ae.Status == http.StatusTooManyRequests || ae.Status >= 500
+	if retry.IsTemporary(err) {
+		return true
 	}
 	var dns *net.DNSError
 	if errors.As(err, &dns) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/retry"
 	"github.com/persona-runner/persona-runner/target"
 	"github.com/persona-runner/persona-runner/target/ask"
 )
@@ -97,7 +98,7 @@ func (r *Runner) runPersona(parent context.Context, p persona.DuePersona) runOut
 	// take it now still gets the final record; the run goes on.
 	startTick := persona.Tick{TickID: rn.tickID, PersonaID: p.UserID, RunnerID: r.cfg.RunnerID, Status: persona.TickRunning,
 		StartedAt: rn.started, Model: rn.modelName, Target: rn.target}
-	if err := r.retry.do(parent, func(ctx context.Context) error { return r.store.RecordTick(ctx, startTick) }); err != nil {
+	if err := r.retry.Do(parent, transient, func(ctx context.Context) error { return r.store.RecordTick(ctx, startTick) }); err != nil {
 		r.log.Warn("running record not written; the run goes on", "persona", p.Email, "tick", rn.tickID, "err", err)
 	}
 
@@ -755,13 +756,13 @@ var errTickRefused = errors.New("")
 // the run is replayed from the outbox. When rows are refused for good, the tick record says so
 // (status failed, so the store backs the persona off) and is still written. The error names what
 // was not written, without a stage prefix.
-func (r *Runner) writeRun(ctx context.Context, policy retryPolicy, email string, rec *persona.RunRecord) error {
+func (r *Runner) writeRun(ctx context.Context, policy retry.Policy, email string, rec *persona.RunRecord) error {
 	unsaved := func(what string, err error) error {
 		return fmt.Errorf("%s not written: %w (%w)", what, err, errUnsaved)
 	}
 	personaID := rec.Tick.PersonaID
 	if rr, ok := r.store.(RunRecorder); ok {
-		err := policy.do(ctx, func(ctx context.Context) error { return rr.RecordRun(ctx, *rec) })
+		err := policy.Do(ctx, transient, func(ctx context.Context) error { return rr.RecordRun(ctx, *rec) })
 		if err == nil {
 			return nil
 		}
@@ -776,7 +777,7 @@ func (r *Runner) writeRun(ctx context.Context, policy retryPolicy, email string,
 	actions, fb := rec.Actions, rec.Feedback
 	for i := 0; i < len(actions); i += persona.MaxActionsPerBatch {
 		chunk := actions[i:min(i+persona.MaxActionsPerBatch, len(actions))]
-		if err := policy.do(ctx, func(ctx context.Context) error { return r.store.InsertActions(ctx, personaID, chunk) }); err != nil {
+		if err := policy.Do(ctx, transient, func(ctx context.Context) error { return r.store.InsertActions(ctx, personaID, chunk) }); err != nil {
 			what := fmt.Sprintf("actions %d–%d of %d", i+1, len(actions), len(actions))
 			if transient(err) || ctx.Err() != nil {
 				return unsaved(what, err)
@@ -787,7 +788,7 @@ func (r *Runner) writeRun(ctx context.Context, policy retryPolicy, email string,
 	}
 	for i := 0; i < len(fb); i += persona.MaxFeedbackPerBatch {
 		chunk := fb[i:min(i+persona.MaxFeedbackPerBatch, len(fb))]
-		if err := policy.do(ctx, func(ctx context.Context) error { return r.store.InsertFeedback(ctx, personaID, chunk) }); err != nil {
+		if err := policy.Do(ctx, transient, func(ctx context.Context) error { return r.store.InsertFeedback(ctx, personaID, chunk) }); err != nil {
 			what := fmt.Sprintf("feedback %d–%d of %d", i+1, len(fb), len(fb))
 			if transient(err) || ctx.Err() != nil {
 				return unsaved(what, err)
@@ -804,7 +805,7 @@ func (r *Runner) writeRun(ctx context.Context, policy retryPolicy, email string,
 		tick.Stage = stagePersist
 		tick.Error = cleanText(strings.Trim(stagePersist+": "+strings.Join(errs, "; ")+"; "+tick.Error, "; "), 2000)
 	}
-	if err := policy.do(ctx, func(ctx context.Context) error { return r.store.RecordTick(ctx, *tick) }); err != nil {
+	if err := policy.Do(ctx, transient, func(ctx context.Context) error { return r.store.RecordTick(ctx, *tick) }); err != nil {
 		if transient(err) || ctx.Err() != nil {
 			return unsaved("tick record", err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/retry"
 )
 
 // Deps are the runner's collaborators. Provider, Persistence and Targets are required.
@@ -126,8 +127,8 @@ type Runner struct {
 	connectTimeout time.Duration // MCP connect, wrapped in our own timer
 	callTimeout    time.Duration // one tool call
 	persistTimeout time.Duration // writing a run's rows after it ended
-	retry          retryPolicy   // claims, releases, replays: a few tries
-	persistRetry   retryPolicy   // a finished run's rows: until persistTimeout is spent
+	retry          retry.Policy  // claims, releases, replays: a few tries
+	persistRetry   retry.Policy  // a finished run's rows: until persistTimeout is spent
 
 	outbox   *outbox    // nil without cfg.Outbox
 	replayMu sync.Mutex // one outbox replay at a time
@@ -546,7 +547,7 @@ func (r *Runner) release(ctx context.Context, p persona.DuePersona, why string) 
 	now := r.now()
 	t := persona.Tick{TickID: newTickID(), PersonaID: p.UserID, RunnerID: r.cfg.RunnerID, Status: persona.TickCancelled,
 		StartedAt: now, FinishedAt: &now, Error: why}
-	if err := r.retry.do(ctx, func(ctx context.Context) error { return r.store.RecordTick(ctx, t) }); err != nil {
+	if err := r.retry.Do(ctx, transient, func(ctx context.Context) error { return r.store.RecordTick(ctx, t) }); err != nil {
 		r.metrics.errors.WithLabelValues(stagePersist).Inc()
 		r.log.Error("release unstarted persona", "persona", p.Email, "err", err)
 		return
@@ -559,7 +560,7 @@ func (r *Runner) claim(ctx context.Context, n int) ([]persona.DuePersona, error)
 		return nil, err
 	}
 	var ps []persona.DuePersona
-	err := r.retry.do(ctx, func(ctx context.Context) error {
+	err := r.retry.Do(ctx, transient, func(ctx context.Context) error {
 		var err error
 		ps, err = r.store.Claim(ctx, r.cfg.RunnerID, n, r.cfg.Lease())
 		return err
@@ -579,7 +580,7 @@ func (r *Runner) abandonLeftovers(ctx context.Context) {
 		return
 	}
 	var n int
-	err := r.retry.do(ctx, func(ctx context.Context) error {
+	err := r.retry.Do(ctx, transient, func(ctx context.Context) error {
 		var err error
 		n, err = a.AbandonRuns(ctx, r.cfg.RunnerID)
 		return err

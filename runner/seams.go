@@ -11,8 +11,9 @@ import (
 )
 
 // Persistence is where a runner claims personas and writes what they did (SPEC §5.3 step 5).
-// NewStorePersistence writes to a persona.Store in the same process; NewHTTPPersistence goes
-// through the auth API's internal endpoints with the service key. The runner chunks batches to
+// NewStorePersistence writes to a persona.Store in the same process; authapi/persist goes
+// through the auth API's internal endpoints with the service key (the runner speaks no HTTP to
+// its persistence). Adapters mark failures worth another try retry.Temporary. The runner chunks batches to
 // the endpoint limits and retries transient failures itself, so implementations make one attempt
 // per call. Errors that wrap persona.ErrInvalid, ErrNotFound or ErrConflict are permanent.
 type Persistence interface {
@@ -32,7 +33,7 @@ type Persistence interface {
 // record — in one call that writes all of it or nothing (persona.Store.RecordRun). The runner
 // then makes one write per run instead of three; when that write fails for good it falls back
 // to the separate calls, which say which part could not be written and still record the tick.
-// NewStorePersistence implements it; the HTTP persistence keeps the separate SPEC §4 endpoints.
+// NewStorePersistence implements it; authapi/persist keeps the separate SPEC §4 endpoints.
 type RunRecorder interface {
 	RecordRun(ctx context.Context, run persona.RunRecord) error
 }
@@ -44,6 +45,18 @@ type RunRecorder interface {
 type Abandoner interface {
 	AbandonRuns(ctx context.Context, runnerID string) (int, error)
 }
+
+// FallbackStatus says which extension endpoints the auth service lacks and what the runner does
+// instead. /health shows it.
+type FallbackStatus struct {
+	MissingEndpoints []string `json:"missingEndpoints"`
+	SingleReplica    bool     `json:"singleReplica"`
+	Note             string   `json:"note"`
+}
+
+// FallbackReporter is a Persistence that can fall back when the auth service lacks extension
+// endpoints (authapi/persist.Fallback); Fallback is nil when none is missing.
+type FallbackReporter interface{ Fallback() *FallbackStatus }
 
 // Targets opens a persona's session on the app it tests (SPEC §10). TargetSet adapts the
 // *target.Set that cmd builds from the configuration; the runner itself imports no auth

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/persona-runner/persona-runner/authapi"
+	authpersist "github.com/persona-runner/persona-runner/authapi/persist"
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/httpserver"
 	"github.com/persona-runner/persona-runner/persona"
@@ -158,7 +158,7 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		client := authapi.NewClient(cfg.AuthURL, nil)
 		client.ServiceKey = cfg.ServiceKey.Value()
 		localDSN := c.LocalDB
-		fb := runner.NewFallbackPersistence(client, func(ctx context.Context) (persona.Store, error) {
+		fb := authpersist.NewFallback(client, func(ctx context.Context) (persona.Store, error) {
 			if !strings.Contains(localDSN, "://") {
 				if err := os.MkdirAll(filepath.Dir(localDSN), 0o700); err != nil {
 					return nil, err
@@ -167,7 +167,7 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 			// Local mirrors never log in: their random password needs no slow hash.
 			return store.Open(ctx, localDSN, store.WithPasswordCost(bcrypt.MinCost))
 		}, log)
-		defer fb.(io.Closer).Close()
+		defer fb.Close()
 		persist = fb
 		due = func(ctx context.Context) ([]persona.DuePersona, error) {
 			list, _, err := client.Due(ctx, 0)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	authpersist "github.com/persona-runner/persona-runner/authapi/persist"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
 )
@@ -112,7 +113,7 @@ func TestDailyBudgetNeedsTheStore(t *testing.T) {
 	s := newStack(t, false, "persona.anna@mana.test")
 	cfg := s.config("r1")
 	cfg.Budget.DailyUSD = 1
-	_, err := runner.New(cfg, runner.Deps{Provider: inProcessAgent{calls: 1}, Persistence: runner.NewHTTPPersistence(s.client), Targets: instantTools{}})
+	_, err := runner.New(cfg, runner.Deps{Provider: inProcessAgent{calls: 1}, Persistence: authpersist.New(s.client), Targets: instantTools{}})
 	if err == nil || !strings.Contains(err.Error(), "budget.dailyUsd") {
 		t.Errorf("runner.New with a budget over HTTP: %v", err)
 	}

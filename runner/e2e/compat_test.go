@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/persona-runner/persona-runner/authapi"
+	authpersist "github.com/persona-runner/persona-runner/authapi/persist"
 	"github.com/persona-runner/persona-runner/model/fake"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
@@ -75,7 +76,7 @@ func TestRunnerFallsBackAgainstTheOriginalsEndpoints(t *testing.T) {
 		logs := &lockedLog{}
 		log := slog.New(slog.NewTextHandler(logs, nil))
 		cfg := s.config("r1")
-		persist := runner.NewFallbackPersistence(s.client, openLocal, log)
+		persist := authpersist.NewFallback(s.client, openLocal, log)
 		targets, err := strategy.Set(cfg.TargetConfigs(), strategy.Options{AuthURL: cfg.AuthURL, SeedSecret: cfg.SeedSecret.Value(), Logger: log})
 		if err != nil {
 			t.Fatal(err)
@@ -179,7 +180,7 @@ func TestRunnerUsesTheExtensionsWhenThere(t *testing.T) {
 		fake.Text(`{"ratings":[{"module":"todo","rating":4}]}`),
 	)
 	opened := 0
-	persist := runner.NewFallbackPersistence(s.client, func(context.Context) (persona.Store, error) {
+	persist := authpersist.NewFallback(s.client, func(context.Context) (persona.Store, error) {
 		opened++
 		return nil, io.ErrUnexpectedEOF
 	}, nil)
@@ -207,7 +208,7 @@ func TestRunnerUsesTheExtensionsWhenThere(t *testing.T) {
 	if _, err := persist.History(context.Background(), "nobody", 5); !errors.Is(err, persona.ErrNotFound) {
 		t.Errorf("history of an unknown persona: err = %v, want not found", err)
 	}
-	if st := persist.(interface{ Fallback() *runner.FallbackStatus }).Fallback(); st != nil {
+	if st := persist.Fallback(); st != nil {
 		t.Errorf("fallback %+v against our own auth API", st)
 	}
 }

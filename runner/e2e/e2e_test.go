@@ -20,6 +20,7 @@ import (
 
 	"github.com/persona-runner/persona-runner/app"
 	"github.com/persona-runner/persona-runner/authapi"
+	authpersist "github.com/persona-runner/persona-runner/authapi/persist"
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/jwtauth"
 	"github.com/persona-runner/persona-runner/model"
@@ -152,7 +153,7 @@ func (s *stack) runner(t *testing.T, cfg config.Config, p model.Provider, viaHTT
 	t.Helper()
 	var persist runner.Persistence = runner.NewStorePersistence(s.db)
 	if viaHTTP {
-		persist = runner.NewHTTPPersistence(s.client)
+		persist = authpersist.New(s.client)
 	}
 	targets, err := strategy.Set(cfg.TargetConfigs(), strategy.Options{AuthURL: cfg.AuthURL, SeedSecret: cfg.SeedSecret.Value()})
 	if err != nil {

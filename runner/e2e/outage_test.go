@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	authpersist "github.com/persona-runner/persona-runner/authapi/persist"
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
@@ -67,7 +68,7 @@ func TestAuthAPIOutageLosesNoRun(t *testing.T) {
 					ticks: map[string]map[string]bool{}}
 				cfg := s.config("r1")
 				cfg.Outbox = t.TempDir()
-				r, err := runner.New(cfg, runner.Deps{Provider: agent, Persistence: runner.NewHTTPPersistence(s.client),
+				r, err := runner.New(cfg, runner.Deps{Provider: agent, Persistence: authpersist.New(s.client),
 					Targets: instantTools{}, PersistBudget: tc.budget})
 				if err != nil {
 					t.Fatal(err)
@@ -168,7 +169,7 @@ func TestRestartAbandonsThroughTheAuthAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, err := runner.New(s.config("r1"), runner.Deps{Provider: inProcessAgent{calls: 1},
-			Persistence: runner.NewHTTPPersistence(s.client), Targets: instantTools{}})
+			Persistence: authpersist.New(s.client), Targets: instantTools{}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,9 @@
-package runner
+package persist
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,9 +16,10 @@ import (
 
 	"github.com/persona-runner/persona-runner/authapi"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/runner"
 )
 
-// fallbackPersistence is the HTTP persistence for auth services that may lack our extension
+// Fallback is the HTTP persistence for auth services that may lack our extension
 // endpoints (the original Mana service has due, actions and feedback, but no claim, ticks or
 // history; issue 14.5). Each extension is tried on first use; a 404 that is not "Persona not
 // found" means the route is missing, and from then on:
@@ -30,8 +30,8 @@ import (
 //   - the memory digest comes from the local store, which also keeps a copy of the rows.
 //
 // A missing extension never fails a run.
-type fallbackPersistence struct {
-	http      httpPersistence
+type Fallback struct {
+	http      *HTTP
 	openLocal func(context.Context) (persona.Store, error)
 	log       *slog.Logger
 	now       func() time.Time
@@ -54,40 +54,29 @@ const (
 	extHistory = "history"
 )
 
-// NewFallbackPersistence returns the Persistence that uses the auth API's internal endpoints
+// NewFallback returns the Persistence that uses the auth API's internal endpoints
 // through client (which must carry the service key) and falls back, per missing extension
 // endpoint, to the due list and a local store that openLocal opens on first need (see the type).
-func NewFallbackPersistence(client *authapi.Client, openLocal func(context.Context) (persona.Store, error), log *slog.Logger) Persistence {
+func NewFallback(client *authapi.Client, openLocal func(context.Context) (persona.Store, error), log *slog.Logger) *Fallback {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var b [18]byte
-	rand.Read(b[:])
-	return &fallbackPersistence{
-		http: httpPersistence{client}, openLocal: openLocal, log: log, now: time.Now,
+	return &Fallback{
+		http: New(client), openLocal: openLocal, log: log, now: time.Now,
 		missing: map[string]bool{}, localID: map[string]string{}, mirrored: map[string]string{},
-		leases: map[string]time.Time{}, password: base64.RawURLEncoding.EncodeToString(b[:]),
+		leases: map[string]time.Time{}, password: rand.Text(),
 	}
 }
 
-// FallbackStatus says which extension endpoints the auth service lacks and what the runner does
-// instead (nil when none is missing). /health shows it.
-type FallbackStatus struct {
-	MissingEndpoints []string `json:"missingEndpoints"`
-	SingleReplica    bool     `json:"singleReplica"`
-	Note             string   `json:"note"`
-}
-
-// fallbackReporter is implemented by a Persistence that can fall back.
-type fallbackReporter interface{ Fallback() *FallbackStatus }
-
-func (f *fallbackPersistence) Fallback() *FallbackStatus {
+// Fallback says which extension endpoints the auth service lacks and what the runner does
+// instead (nil when none is missing); the runner's /health shows it.
+func (f *Fallback) Fallback() *runner.FallbackStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.missing) == 0 {
 		return nil
 	}
-	st := &FallbackStatus{}
+	st := &runner.FallbackStatus{}
 	for ext := range f.missing {
 		st.MissingEndpoints = append(st.MissingEndpoints, ext)
 	}
@@ -105,7 +94,7 @@ func (f *fallbackPersistence) Fallback() *FallbackStatus {
 }
 
 // markMissing records that ext is missing and says what that means, once.
-func (f *fallbackPersistence) markMissing(ext string, err error) {
+func (f *Fallback) markMissing(ext string, err error) {
 	f.mu.Lock()
 	first := !f.missing[ext]
 	f.missing[ext] = true
@@ -123,14 +112,14 @@ func (f *fallbackPersistence) markMissing(ext string, err error) {
 	}
 }
 
-func (f *fallbackPersistence) isMissing(ext string) bool {
+func (f *Fallback) isMissing(ext string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.missing[ext]
 }
 
 // store returns the local store, opening it on first need.
-func (f *fallbackPersistence) store(ctx context.Context) (persona.Store, error) {
+func (f *Fallback) store(ctx context.Context) (persona.Store, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.local != nil || f.localErr != nil {
@@ -149,7 +138,7 @@ func (f *fallbackPersistence) store(ctx context.Context) (persona.Store, error) 
 }
 
 // Close closes the local store if it was opened.
-func (f *fallbackPersistence) Close() error {
+func (f *Fallback) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.local != nil {
@@ -158,7 +147,7 @@ func (f *fallbackPersistence) Close() error {
 	return nil
 }
 
-func (f *fallbackPersistence) Claim(ctx context.Context, runnerID string, limit int, lease time.Duration) ([]persona.DuePersona, error) {
+func (f *Fallback) Claim(ctx context.Context, runnerID string, limit int, lease time.Duration) ([]persona.DuePersona, error) {
 	if !f.isMissing(extClaim) {
 		ps, err := f.http.Claim(ctx, runnerID, limit, lease)
 		if err == nil || !authapi.IsMissingRoute(err) {
@@ -171,8 +160,8 @@ func (f *fallbackPersistence) Claim(ctx context.Context, runnerID string, limit 
 
 // claimFromDue takes up to limit personas of the due list that this process has not leased and
 // whose local schedule (last ok run, back-off after failures) lets them run, and leases them here.
-func (f *fallbackPersistence) claimFromDue(ctx context.Context, limit int, lease time.Duration) ([]persona.DuePersona, error) {
-	due, _, err := f.http.c.Due(ctx, 0)
+func (f *Fallback) claimFromDue(ctx context.Context, limit int, lease time.Duration) ([]persona.DuePersona, error) {
+	due, err := f.http.due(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +207,7 @@ func (f *fallbackPersistence) claimFromDue(ctx context.Context, limit int, lease
 // localDue mirrors p into the local store and applies the due rule to the local record, which
 // knows the runs this runner recorded there. Without a usable local store every persona of the
 // due list is due.
-func (f *fallbackPersistence) localDue(ctx context.Context, p persona.DuePersona, now time.Time) bool {
+func (f *Fallback) localDue(ctx context.Context, p persona.DuePersona, now time.Time) bool {
 	id, ok := f.mirror(ctx, p)
 	if !ok {
 		return true
@@ -235,7 +224,7 @@ func (f *fallbackPersistence) localDue(ctx context.Context, p persona.DuePersona
 
 // mirror makes sure the local store has p (by email, with the due list's fields) and returns its
 // local id.
-func (f *fallbackPersistence) mirror(ctx context.Context, p persona.DuePersona) (string, bool) {
+func (f *Fallback) mirror(ctx context.Context, p persona.DuePersona) (string, bool) {
 	st, err := f.store(ctx)
 	if err != nil {
 		return "", false
@@ -270,7 +259,7 @@ func fingerprint(p persona.DuePersona) string {
 }
 
 // local returns the local store and p's local id when a fallback needs them.
-func (f *fallbackPersistence) localOf(ctx context.Context, remoteID string) (persona.Store, string, bool) {
+func (f *Fallback) localOf(ctx context.Context, remoteID string) (persona.Store, string, bool) {
 	f.mu.Lock()
 	id, ok := f.localID[remoteID]
 	f.mu.Unlock()
@@ -285,11 +274,11 @@ func (f *fallbackPersistence) localOf(ctx context.Context, remoteID string) (per
 }
 
 // keepsLocal reports whether rows are copied to the local store (for the memory digest).
-func (f *fallbackPersistence) keepsLocal() bool {
+func (f *Fallback) keepsLocal() bool {
 	return f.isMissing(extHistory) || f.isMissing(extTicks) || f.isMissing(extClaim)
 }
 
-func (f *fallbackPersistence) InsertActions(ctx context.Context, personaID string, rows []persona.Action) error {
+func (f *Fallback) InsertActions(ctx context.Context, personaID string, rows []persona.Action) error {
 	if err := f.http.InsertActions(ctx, personaID, rows); err != nil {
 		return err
 	}
@@ -303,7 +292,7 @@ func (f *fallbackPersistence) InsertActions(ctx context.Context, personaID strin
 	return nil
 }
 
-func (f *fallbackPersistence) InsertFeedback(ctx context.Context, personaID string, rows []persona.Feedback) error {
+func (f *Fallback) InsertFeedback(ctx context.Context, personaID string, rows []persona.Feedback) error {
 	if err := f.http.InsertFeedback(ctx, personaID, rows); err != nil {
 		return err
 	}
@@ -331,7 +320,7 @@ func clearIDs(rows []persona.Action) []persona.Action {
 	return out
 }
 
-func (f *fallbackPersistence) RecordTick(ctx context.Context, t persona.Tick) error {
+func (f *Fallback) RecordTick(ctx context.Context, t persona.Tick) error {
 	if t.Status != persona.TickRunning {
 		defer func() {
 			f.mu.Lock()
@@ -355,7 +344,7 @@ func (f *fallbackPersistence) RecordTick(ctx context.Context, t persona.Tick) er
 	return st.RecordTick(ctx, t)
 }
 
-func (f *fallbackPersistence) History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
+func (f *Fallback) History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error) {
 	if !f.isMissing(extHistory) {
 		h, err := f.http.History(ctx, personaID, runs)
 		if err == nil || !authapi.IsMissingRoute(err) {
