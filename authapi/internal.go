@@ -380,6 +380,11 @@ func (s *Server) MintPersonaToken(ctx context.Context, userID string) (TokenResp
 	if u.Kind != persona.KindPersona {
 		return TokenResponse{}, fmt.Errorf("mint token: user %s: %w", userID, persona.ErrNotPersona)
 	}
+	if u.PasswordHash == "" {
+		// A persona without a login tests a target whose auth is not mana: it has no auth-API
+		// session, by password or minted.
+		return TokenResponse{}, fmt.Errorf("persona %s has no login (its target's auth is not mana): no token is minted for it: %w", u.Email, persona.ErrConflict)
+	}
 	tok, exp, err := s.issuer.Issue(u, "")
 	if err != nil {
 		return TokenResponse{}, fmt.Errorf("mint token: %w", err)

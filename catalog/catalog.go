@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -219,6 +220,8 @@ func (p Persona) input(password string) persona.PersonaInput {
 		ModuleMix:    mix,
 		TickCadence:  p.TickCadence,
 		Timezone:     p.Timezone,
+		Target:       p.Target,
+		Secrets:      maps.Clone(p.Secrets),
 	}
 }
 

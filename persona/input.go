@@ -2,6 +2,7 @@ package persona
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net/mail"
 	"regexp"
@@ -22,7 +23,27 @@ type PersonaInput struct {
 	ModuleMix    ModuleMix `json:"moduleMix"`
 	TickCadence  Cadence   `json:"tickCadence,omitempty"`
 	Timezone     string    `json:"timezone,omitempty"`
+	// Target names the app the persona tests (SPEC §10); empty means the runner's default
+	// target. Stored, so that a runner claiming the persona opens it on its own target.
+	Target string `json:"target,omitempty"`
+	// Secrets say where the persona's secrets are read at run time: environment variable names
+	// and file paths, never the values. Stored as given (nil stores none).
+	Secrets map[string]SecretRef `json:"secrets,omitempty"`
+	// NoLogin makes the persona an account without a password, which the auth API's login
+	// refuses like wrong credentials: personas of targets whose auth strategy is not mana never
+	// log in there. Password must then be empty; an update turns an existing password off.
+	NoLogin bool `json:"noLogin,omitempty"`
 }
+
+// Target and secret names as SPEC §10 and the catalog spell them.
+var (
+	targetNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	secretNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// ValidTargetName reports whether s is a target's name: lowercase letters, digits, - and _,
+// starting with a letter or digit, at most 63 characters.
+func ValidTargetName(s string) bool { return targetNamePattern.MatchString(s) }
 
 // MinPromptLength is the shortest system prompt accepted.
 const MinPromptLength = 20
@@ -47,7 +68,31 @@ func (es *FieldErrors) account(email, name, password string) {
 // their JSON names.
 func (in PersonaInput) Validate() error {
 	var es FieldErrors
-	es.account(in.Email, in.Name, in.Password)
+	if in.NoLogin {
+		if err := ValidateEmail(in.Email); err != nil {
+			es.Add("email", "%s", strings.TrimPrefix(err.Error(), "email: "))
+		}
+		es.Text("name", in.Name)
+		if in.Password != "" {
+			es.Add("password", "must be empty with noLogin (a persona without a login has no password)")
+		}
+	} else {
+		es.account(in.Email, in.Name, in.Password)
+	}
+	if in.Target != "" && !ValidTargetName(in.Target) {
+		es.Add("target", "must be a target's name: lowercase letters, digits, - and _ (got %q)", in.Target)
+	}
+	for _, k := range slices.Sorted(maps.Keys(in.Secrets)) {
+		ref := in.Secrets[k]
+		switch {
+		case !secretNamePattern.MatchString(k):
+			es.Add("secrets."+k, "secret names are letters, digits and _ (got %q)", k)
+		case (ref.Env == "") == (ref.File == ""):
+			es.Add("secrets."+k, "must say where the secret is read: env or file, one of them")
+		default:
+			es.Text("secrets."+k, ref.Env+ref.File)
+		}
+	}
 	if strings.TrimSpace(in.Archetype) == "" {
 		es.Add("archetype", "is required")
 	} else {

@@ -168,6 +168,33 @@ type SecretRef struct {
 	File string `json:"file,omitempty" yaml:"file,omitempty"`
 }
 
+// EncodeSecrets is the stored form of a persona's secret references: a JSON object, "{}" for
+// none.
+func EncodeSecrets(m map[string]SecretRef) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode secrets: %w", err)
+	}
+	return string(b), nil
+}
+
+// DecodeSecrets reads the stored form of EncodeSecrets; none gives nil.
+func DecodeSecrets(b []byte) (map[string]SecretRef, error) {
+	var m map[string]SecretRef
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("decode secrets: %w", err)
+		}
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}
+
 // ModuleMix maps an app module to its weight (≥ 0) in a persona's day.
 type ModuleMix map[string]float64
 

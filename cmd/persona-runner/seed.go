@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store"
+	"github.com/persona-runner/persona-runner/target"
 )
 
 // SeedCmd creates or updates the catalog's personas and shared spaces in one transaction.
@@ -26,6 +28,7 @@ type SeedCmd struct {
 	Secret     string `placeholder:"S" help:"Seed secret the persona passwords derive from (default: PERSONA_SEED_SECRET, else the development secret)."`
 	Auth       string `placeholder:"URL" help:"Seed through the admin API of a running auth service at URL instead of the local store."`
 	JWT        string `placeholder:"TOKEN" help:"Admin JWT for --auth (see 'persona-runner admin token'); default ADMIN_JWT."`
+	Config     string `placeholder:"FILE" type:"existingfile" help:"Runner configuration file whose targets the catalog's personas test: personas of a target whose auth is not mana get no password and cannot log in to the auth API (default: the demo app alone)."`
 }
 
 // seeder applies a seed plan. The store does it directly; seeding through the admin HTTP API
@@ -37,11 +40,22 @@ type seeder interface {
 // Run validates the catalog before it touches the store, so a bad catalog writes nothing and
 // needs no database at all.
 func (c *SeedCmd) Run(env *Env) error {
+	// The targets the personas test decide which of them log in to the auth API (mana).
+	targets := config.Default().TargetConfigs()
+	var fileTargets bool
+	if c.Config != "" {
+		file, err := config.ReadFile(c.Config)
+		if err != nil {
+			return err
+		}
+		targets, fileTargets = file.TargetConfigs(), len(file.Targets) > 0
+	}
 	// Through --auth the app is a running service's (a real Mana deployment's modules: articles,
-	// dreams, …); its runner checks the modules against the app's tools at start.
+	// dreams, …), and with targets of its own a configuration names other apps: their runner
+	// checks the modules against the app's tools at start.
 	var cat *catalog.Catalog
 	var err error
-	if c.Auth != "" && c.Catalog != "" {
+	if (c.Auth != "" || fileTargets) && c.Catalog != "" {
 		cat, err = catalog.Load(c.Catalog, nil)
 	} else {
 		cat, err = loadCatalog(c.Catalog)
@@ -56,6 +70,9 @@ func (c *SeedCmd) Run(env *Env) error {
 	plan, err := cat.Plan(secret)
 	if err != nil {
 		return err
+	}
+	if err := planLogins(&plan, targets); err != nil {
+		return fmt.Errorf("seed from %s: %w (nothing was written)", cat.Source, err)
 	}
 	s, closeFn, err := c.seeder(env)
 	if err != nil {
@@ -213,4 +230,43 @@ func (a apiSeeder) ApplySeed(ctx context.Context, plan persona.SeedPlan, dryRun 
 // partial says how far an API seed got before err.
 func partial(done []persona.SeedChange, err error) error {
 	return fmt.Errorf("%w (the %d entries before it were applied; run seed again to finish)", err, len(done))
+}
+
+// planLogins gives a persona a password only when its target logs in through the auth API (auth
+// strategy mana, as the demo app does); the others become accounts without a password
+// (persona.PersonaInput.NoLogin), which cannot log in there (SPEC §10). targets are the
+// configured ones; a persona naming a target they lack is an error naming it and them.
+func planLogins(plan *persona.SeedPlan, targets []target.Config) error {
+	byName := make(map[string]target.Config, len(targets))
+	var names []string
+	def := ""
+	for _, t := range targets {
+		byName[t.Name] = t
+		names = append(names, t.Name)
+		if t.Default || len(targets) == 1 {
+			def = t.Name
+		}
+	}
+	var unknown []string
+	for i := range plan.Personas {
+		in := &plan.Personas[i]
+		name := in.Target
+		if name == "" {
+			name = def
+		}
+		t, ok := byName[name]
+		if !ok {
+			unknown = append(unknown, fmt.Sprintf("persona %s tests target %q", in.Email, name))
+			continue
+		}
+		if t.StrategyName() != target.AuthMana {
+			in.Password, in.NoLogin = "", true
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(names)
+		return fmt.Errorf("%s, which is not configured (targets: %s): declare it under targets: in the file given with --config",
+			strings.Join(unknown, "; "), strings.Join(names, ", "))
+	}
+	return nil
 }

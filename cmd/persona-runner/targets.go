@@ -15,7 +15,6 @@ import (
 	"github.com/persona-runner/persona-runner/catalog"
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/persona"
-	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/target"
 	"github.com/persona-runner/persona-runner/target/mana"
 	"github.com/persona-runner/persona-runner/target/strategy"
@@ -368,52 +367,4 @@ func startupCheck(ctx context.Context, set *target.Set, cat *catalog.Catalog, du
 		return errors.New(strings.Join(fatal, "; "))
 	}
 	return nil
-}
-
-// catalogPersonas gives claimed personas the target and secret references of their catalog
-// entry (by email) before their session opens. The store keeps neither yet, so `up` takes them
-// from the catalog it seeded; secrets are still read only when a run begins, never stored.
-type catalogPersonas struct {
-	runner.Targets
-	byEmail map[string]catalog.Persona
-}
-
-func withCatalog(t runner.Targets, cat *catalog.Catalog) runner.Targets {
-	if cat == nil {
-		return t
-	}
-	m := make(map[string]catalog.Persona, len(cat.Personas))
-	for _, p := range cat.Personas {
-		m[p.Email] = p
-	}
-	return catalogPersonas{Targets: t, byEmail: m}
-}
-
-func (c catalogPersonas) fill(p persona.DuePersona) persona.DuePersona {
-	if e, ok := c.byEmail[p.Email]; ok {
-		if p.Target == "" {
-			p.Target = e.Target
-		}
-		if p.Secrets == nil {
-			p.Secrets = e.Secrets
-		}
-	}
-	return p
-}
-
-func (c catalogPersonas) Open(ctx context.Context, p persona.DuePersona, opts target.OpenOptions) (runner.ToolSession, error) {
-	return c.Targets.Open(ctx, c.fill(p), opts)
-}
-
-func (c catalogPersonas) TargetOf(p persona.DuePersona) string { return c.Targets.TargetOf(c.fill(p)) }
-
-// Login passes /diag/login through to the targets.
-func (c catalogPersonas) Login(ctx context.Context, email string) (target.Identity, error) {
-	l, ok := c.Targets.(interface {
-		Login(ctx context.Context, email string) (target.Identity, error)
-	})
-	if !ok {
-		return target.Identity{}, errors.New("the runner's targets have no login to check")
-	}
-	return l.Login(ctx, email)
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"net"
 	"strings"
 	"testing"
 
+	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/target/targettest"
 )
 
@@ -58,8 +60,19 @@ func TestUpTestsTwoTargets(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
+	// The kitchen's personas have no password (their target's auth is headers): they cannot log
+	// in to the auth API. Maya, of the demo app (mana), has her derived one.
+	db := openStore(t, dbPath(dir))
+	for _, email := range []string{"anna@kitchen.example", "ben@kitchen.example", "persona.maya@mana.test"} {
+		u, err := db.UserByEmail(context.Background(), email)
+		pw, _ := persona.DerivePassword(persona.DevSeedSecret, email)
+		if err != nil || (u.PasswordHash == "") != strings.HasSuffix(email, "@kitchen.example") ||
+			persona.CheckPassword(u.PasswordHash, pw) != !strings.HasSuffix(email, "@kitchen.example") {
+			t.Errorf("%s: password hash %q, %v", email, u.PasswordHash, err)
+		}
+	}
 	// Each run's tick record names its target and the server's identity.
-	runs := runsByEmail(t, openStore(t, dbPath(dir)))
+	runs := runsByEmail(t, db)
 	for email, want := range map[string][2]string{"anna@kitchen.example": {"kitchen", targettest.Name}, "persona.maya@mana.test": {"demo", ""}} {
 		ticks := runs[email]
 		if len(ticks) != 1 || ticks[0].Target != want[0] || (want[1] != "" && ticks[0].ServerName != want[1]) || ticks[0].ServerName == "" {

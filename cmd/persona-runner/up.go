@@ -201,7 +201,7 @@ func (c *UpCmd) Run(env *Env) error {
 	deps := runner.Deps{
 		Provider:    provider,
 		Persistence: runner.NewStorePersistence(db),
-		Targets:     withCatalog(runner.TargetSet(targets), cat),
+		Targets:     runner.TargetSet(targets), // each persona's target comes with it from the store
 		Logger:      log.With("component", "runner"),
 		Now:         now,
 		OnEvent: func(e runner.Event) {
@@ -422,7 +422,7 @@ func upEnvironment(getenv func(string) string) func(string) string {
 // first start, and returns the catalog whose personas the start-up check connects as.
 func (c *UpCmd) seedCatalog(ctx context.Context, db store.DB, cfg config.Config, w io.Writer) (*catalog.Catalog, error) {
 	if c.Catalog == "" {
-		if err := seedOnFirstStart(ctx, db, cfg.SeedSecret.Value(), w); err != nil {
+		if err := seedOnFirstStart(ctx, db, cfg, w); err != nil {
 			return nil, err
 		}
 		if len(cfg.Targets) > 0 {
@@ -443,6 +443,9 @@ func (c *UpCmd) seedCatalog(ctx context.Context, db store.DB, cfg config.Config,
 	plan, err := cat.Plan(cfg.SeedSecret.Value())
 	if err != nil {
 		return nil, err
+	}
+	if err := planLogins(&plan, cfg.TargetConfigs()); err != nil {
+		return nil, fmt.Errorf("seed %s: %w", cat.Source, err)
 	}
 	res, err := db.ApplySeed(ctx, plan, false)
 	if err != nil {
@@ -511,7 +514,7 @@ func (c *UpCmd) provider(cfg config.Config) (model.Provider, string, error) {
 
 // seedOnFirstStart seeds the default catalog into a store that has no personas yet, and says so
 // in one line. A store with personas is left as it is: it may hold the user's own catalog.
-func seedOnFirstStart(ctx context.Context, db store.DB, secret string, w io.Writer) error {
+func seedOnFirstStart(ctx context.Context, db store.DB, cfg config.Config, w io.Writer) error {
 	existing, err := db.ListPersonas(ctx, time.Time{})
 	if err != nil {
 		return fmt.Errorf("list personas: %w", err)
@@ -520,8 +523,11 @@ func seedOnFirstStart(ctx context.Context, db store.DB, secret string, w io.Writ
 		return nil
 	}
 	cat := catalog.Default()
-	plan, err := cat.Plan(secret)
+	plan, err := cat.Plan(cfg.SeedSecret.Value())
 	if err != nil {
+		return err
+	}
+	if err := planLogins(&plan, cfg.TargetConfigs()); err != nil {
 		return err
 	}
 	if _, err := db.ApplySeed(ctx, plan, false); err != nil {

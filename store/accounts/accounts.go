@@ -36,6 +36,10 @@ type PersonaRow struct {
 	ModuleMix    persona.ModuleMix
 	TickCadence  persona.Cadence
 	Timezone     string
+	// Target names the app under test the persona runs against ("" = the default target).
+	Target string
+	// Secrets says where each of the persona's secrets is read at run time; never a value.
+	Secrets map[string]persona.SecretRef
 }
 
 // SpaceRow is a space as an upsert reads and writes it.
@@ -136,6 +140,16 @@ type password struct {
 	seen    string // the stored hash read beforehand ("" when there was no user)
 	matched bool   // seen verifies the password already
 	hash    string // a fresh hash of the password when !matched
+	noLogin bool   // the account has no password (persona.PersonaInput.NoLogin)
+}
+
+// preparePersona is prepare for a persona: one without a login gets no password (an empty hash,
+// which no login accepts) and costs no bcrypt work.
+func (a *Accounts) preparePersona(ctx context.Context, in persona.PersonaInput) (password, error) {
+	if in.NoLogin {
+		return password{noLogin: true}, nil
+	}
+	return a.prepare(ctx, in.Email, in.Password)
 }
 
 func (a *Accounts) prepare(ctx context.Context, email, pw string) (password, error) {
@@ -156,6 +170,9 @@ func (a *Accounts) prepare(ctx context.Context, email, pw string) (password, err
 // resolve returns the hash to store given the one found under the lock, and whether it changes;
 // errStale when the stored hash is no longer the one prepare read.
 func (p password) resolve(current string) (string, bool, error) {
+	if p.noLogin {
+		return "", current != "", nil
+	}
 	if current != p.seen {
 		return "", false, errStale
 	}
@@ -186,7 +203,7 @@ func (a *Accounts) UpsertPersona(ctx context.Context, in persona.PersonaInput) (
 		out persona.Outcome
 	)
 	err := retry(func() error {
-		pw, err := a.prepare(ctx, in.Email, in.Password)
+		pw, err := a.preparePersona(ctx, in)
 		if err != nil {
 			return err
 		}
@@ -267,6 +284,7 @@ func upsertPersona(ctx context.Context, tx Tx, in persona.PersonaInput, pw passw
 	default:
 		next := cur
 		next.Archetype, next.SystemPrompt, next.ModuleMix = in.Archetype, in.SystemPrompt, in.ModuleMix
+		next.Target, next.Secrets = in.Target, in.Secrets
 		if in.TickCadence != "" {
 			next.TickCadence = in.TickCadence
 		}
@@ -283,6 +301,8 @@ func upsertPersona(ctx context.Context, tx Tx, in persona.PersonaInput, pw passw
 			{"moduleMix", maps.Equal(next.ModuleMix, cur.ModuleMix)},
 			{"tickCadence", next.TickCadence == cur.TickCadence},
 			{"timezone", next.Timezone == cur.Timezone},
+			{"target", next.Target == cur.Target},
+			{"secrets", maps.Equal(next.Secrets, cur.Secrets)},
 		} {
 			if !c.same {
 				rowChanged = append(rowChanged, c.field)
@@ -311,7 +331,7 @@ func upsertPersona(ctx context.Context, tx Tx, in persona.PersonaInput, pw passw
 // newPersonaRow is the row of a new persona: cadence daily and zone UTC unless given.
 func newPersonaRow(in persona.PersonaInput) PersonaRow {
 	p := PersonaRow{Archetype: in.Archetype, SystemPrompt: in.SystemPrompt, ModuleMix: in.ModuleMix,
-		TickCadence: in.TickCadence, Timezone: in.Timezone}
+		TickCadence: in.TickCadence, Timezone: in.Timezone, Target: in.Target, Secrets: in.Secrets}
 	if p.TickCadence == "" {
 		p.TickCadence = persona.Daily
 	}
@@ -552,7 +572,7 @@ func (a *Accounts) ApplySeed(ctx context.Context, plan persona.SeedPlan, dryRun 
 	err := retry(func() error {
 		pws := make([]password, len(plan.Personas))
 		for i, in := range plan.Personas {
-			pw, err := a.prepare(ctx, in.Email, in.Password)
+			pw, err := a.preparePersona(ctx, in)
 			if err != nil {
 				return fmt.Errorf("personas[%d] (%s): %w", i, in.Email, err)
 			}

@@ -113,10 +113,11 @@ func (x accountsTx) LockPersonaRow(ctx context.Context, userID string) (accounts
 	var (
 		p       accounts.PersonaRow
 		cadence string
+		secrets []byte
 	)
-	err := x.tx.QueryRow(ctx, `SELECT archetype, system_prompt, module_mix, tick_cadence, timezone
+	err := x.tx.QueryRow(ctx, `SELECT archetype, system_prompt, module_mix, tick_cadence, timezone, target, secrets
 		FROM auth.personas WHERE user_id = $1 FOR UPDATE`, userID).
-		Scan(&p.Archetype, &p.SystemPrompt, &p.ModuleMix, &cadence, &p.Timezone)
+		Scan(&p.Archetype, &p.SystemPrompt, &p.ModuleMix, &cadence, &p.Timezone, &p.Target, &secrets)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, false, nil
 	}
@@ -124,23 +125,33 @@ func (x accountsTx) LockPersonaRow(ctx context.Context, userID string) (accounts
 		return p, false, fmt.Errorf("read persona: %w", err)
 	}
 	p.TickCadence = persona.Cadence(cadence)
+	// Unreadable secrets read as none, so the upsert writes the given ones.
+	p.Secrets, _ = persona.DecodeSecrets(secrets)
 	return p, true, nil
 }
 
 func (x accountsTx) InsertPersonaRow(ctx context.Context, userID string, p accounts.PersonaRow) error {
+	secrets, err := persona.EncodeSecrets(p.Secrets)
+	if err != nil {
+		return err
+	}
 	if _, err := x.tx.Exec(ctx, `INSERT INTO auth.personas
-		(user_id, archetype, system_prompt, module_mix, tick_cadence, timezone, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
-		userID, p.Archetype, p.SystemPrompt, p.ModuleMix, string(p.TickCadence), p.Timezone, x.now); err != nil {
+		(user_id, archetype, system_prompt, module_mix, tick_cadence, timezone, target, secrets, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
+		userID, p.Archetype, p.SystemPrompt, p.ModuleMix, string(p.TickCadence), p.Timezone, p.Target, secrets, x.now); err != nil {
 		return fmt.Errorf("insert persona: %w", err)
 	}
 	return nil
 }
 
 func (x accountsTx) UpdatePersonaRow(ctx context.Context, userID string, p accounts.PersonaRow) error {
+	secrets, err := persona.EncodeSecrets(p.Secrets)
+	if err != nil {
+		return err
+	}
 	if _, err := x.tx.Exec(ctx, `UPDATE auth.personas SET archetype = $2, system_prompt = $3, module_mix = $4,
-		tick_cadence = $5, timezone = $6, updated_at = $7 WHERE user_id = $1`,
-		userID, p.Archetype, p.SystemPrompt, p.ModuleMix, string(p.TickCadence), p.Timezone, x.now); err != nil {
+		tick_cadence = $5, timezone = $6, target = $7, secrets = $8, updated_at = $9 WHERE user_id = $1`,
+		userID, p.Archetype, p.SystemPrompt, p.ModuleMix, string(p.TickCadence), p.Timezone, p.Target, secrets, x.now); err != nil {
 		return fmt.Errorf("update persona: %w", err)
 	}
 	return nil

@@ -109,18 +109,23 @@ const personalSpace = `COALESCE((SELECT s.id FROM auth.members m JOIN auth.space
 	WHERE m.user_id = p.user_id AND s.type = 'personal' ORDER BY s.created_at, s.id LIMIT 1), '')`
 
 const dueCols = `p.user_id, u.email, p.archetype, p.system_prompt, p.module_mix, p.tick_cadence, p.timezone,
-	p.last_active_at, ` + personalSpace
+	p.last_active_at, p.target, p.secrets, ` + personalSpace
 
 func scanDue(row pgx.Row, lease bool) (persona.DuePersona, error) {
 	var d persona.DuePersona
 	var cadence string
+	var secrets []byte
 	dest := []any{&d.UserID, &d.Email, &d.Archetype, &d.SystemPrompt, &d.ModuleMix, &cadence, &d.Timezone,
-		&d.LastActiveAt, &d.PersonalSpaceID}
+		&d.LastActiveAt, &d.Target, &secrets, &d.PersonalSpaceID}
 	if lease {
 		dest = append(dest, &d.LeaseExpiresAt)
 	}
 	if err := row.Scan(dest...); err != nil {
 		return persona.DuePersona{}, err
+	}
+	var err error
+	if d.Secrets, err = persona.DecodeSecrets(secrets); err != nil {
+		return persona.DuePersona{}, fmt.Errorf("persona %s: %w", d.UserID, err)
 	}
 	d.TickCadence = persona.Cadence(cadence)
 	d.LastActiveAt, d.LeaseExpiresAt = utcPtr(d.LastActiveAt), utcPtr(d.LeaseExpiresAt)

@@ -100,11 +100,11 @@ func (x accountsTx) UpdateUser(ctx context.Context, u persona.User) error {
 
 func (x accountsTx) LockPersonaRow(ctx context.Context, userID string) (accounts.PersonaRow, bool, error) {
 	var (
-		p            accounts.PersonaRow
-		mix, cadence string
+		p                     accounts.PersonaRow
+		mix, cadence, secrets string
 	)
-	err := x.t.QueryRowContext(ctx, `SELECT archetype, system_prompt, module_mix, tick_cadence, timezone FROM personas WHERE user_id = ?`, userID).
-		Scan(&p.Archetype, &p.SystemPrompt, &mix, &cadence, &p.Timezone)
+	err := x.t.QueryRowContext(ctx, `SELECT archetype, system_prompt, module_mix, tick_cadence, timezone, target, secrets FROM personas WHERE user_id = ?`, userID).
+		Scan(&p.Archetype, &p.SystemPrompt, &mix, &cadence, &p.Timezone, &p.Target, &secrets)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, false, nil
 	}
@@ -114,6 +114,8 @@ func (x accountsTx) LockPersonaRow(ctx context.Context, userID string) (accounts
 	p.TickCadence = persona.Cadence(cadence)
 	// A mix that does not decode reads as empty, so the upsert writes the given one.
 	_ = json.Unmarshal([]byte(mix), &p.ModuleMix)
+	// Unreadable secrets read as none, so the upsert writes the given ones.
+	p.Secrets, _ = persona.DecodeSecrets([]byte(secrets))
 	return p, true, nil
 }
 
@@ -122,8 +124,12 @@ func (x accountsTx) InsertPersonaRow(ctx context.Context, userID string, p accou
 	if err != nil {
 		return fmt.Errorf("encode moduleMix: %w", err)
 	}
-	if _, err := x.t.ExecContext(ctx, `INSERT INTO personas (user_id, archetype, system_prompt, module_mix, tick_cadence, timezone, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, userID, p.Archetype, p.SystemPrompt, string(mix), string(p.TickCadence), p.Timezone, micro(x.t.now)); err != nil {
+	secrets, err := persona.EncodeSecrets(p.Secrets)
+	if err != nil {
+		return err
+	}
+	if _, err := x.t.ExecContext(ctx, `INSERT INTO personas (user_id, archetype, system_prompt, module_mix, tick_cadence, timezone, target, secrets, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, userID, p.Archetype, p.SystemPrompt, string(mix), string(p.TickCadence), p.Timezone, p.Target, secrets, micro(x.t.now)); err != nil {
 		return fmt.Errorf("insert persona: %w", err)
 	}
 	return nil
@@ -134,8 +140,12 @@ func (x accountsTx) UpdatePersonaRow(ctx context.Context, userID string, p accou
 	if err != nil {
 		return fmt.Errorf("encode moduleMix: %w", err)
 	}
-	if _, err := x.t.ExecContext(ctx, `UPDATE personas SET archetype = ?, system_prompt = ?, module_mix = ?, tick_cadence = ?, timezone = ? WHERE user_id = ?`,
-		p.Archetype, p.SystemPrompt, string(mix), string(p.TickCadence), p.Timezone, userID); err != nil {
+	secrets, err := persona.EncodeSecrets(p.Secrets)
+	if err != nil {
+		return err
+	}
+	if _, err := x.t.ExecContext(ctx, `UPDATE personas SET archetype = ?, system_prompt = ?, module_mix = ?, tick_cadence = ?, timezone = ?, target = ?, secrets = ? WHERE user_id = ?`,
+		p.Archetype, p.SystemPrompt, string(mix), string(p.TickCadence), p.Timezone, p.Target, secrets, userID); err != nil {
 		return fmt.Errorf("update persona: %w", err)
 	}
 	return nil

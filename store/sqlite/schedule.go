@@ -17,7 +17,7 @@ import (
 // The conditions on kind, deletion, lease and back-off are SPEC §6; the weekday part is judged
 // in Go because SQLite has no time zone database.
 const dueSelect = `SELECT p.user_id, u.email, p.archetype, p.system_prompt, p.module_mix, p.tick_cadence, p.timezone,
-	p.last_active_at,
+	p.last_active_at, p.target, p.secrets,
 	COALESCE((SELECT m.space_id FROM members m JOIN spaces s ON s.id = m.space_id
 		WHERE m.user_id = p.user_id AND m.role = 'owner' AND s.type = 'personal' ORDER BY s.created_at LIMIT 1), '')
 	FROM personas p CROSS JOIN users u ON u.id = p.user_id
@@ -67,11 +67,16 @@ func scanDue(ctx context.Context, q queryer, query string, args []any, now time.
 	for rows.Next() {
 		var (
 			d            persona.DuePersona
-			mix, cadence string
-			last         sql.NullInt64
+			mix, cadence, secrets string
+			last                  sql.NullInt64
 		)
-		if err := rows.Scan(&d.UserID, &d.Email, &d.Archetype, &d.SystemPrompt, &mix, &cadence, &d.Timezone, &last, &d.PersonalSpaceID); err != nil {
+		if err := rows.Scan(&d.UserID, &d.Email, &d.Archetype, &d.SystemPrompt, &mix, &cadence, &d.Timezone, &last,
+			&d.Target, &secrets, &d.PersonalSpaceID); err != nil {
 			return nil, err
+		}
+		var err error
+		if d.Secrets, err = persona.DecodeSecrets([]byte(secrets)); err != nil {
+			return nil, fmt.Errorf("persona %s: %w", d.UserID, err)
 		}
 		d.TickCadence = persona.Cadence(cadence)
 		if d.TickCadence == persona.Weekdays && !persona.IsWeekday(now, d.Timezone) {
