@@ -66,7 +66,7 @@ func scanDue(ctx context.Context, q queryer, query string, args []any, now time.
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			d            persona.DuePersona
+			d                     persona.DuePersona
 			mix, cadence, secrets string
 			last                  sql.NullInt64
 		)
