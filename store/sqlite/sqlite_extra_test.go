@@ -175,6 +175,12 @@ func TestLegacyZoneMigration(t *testing.T) {
 			if _, err := db.Exec(`DELETE FROM goose_db_version WHERE version_id >= 2`); err != nil {
 				return err
 			}
+			// Back to the schema before migration 6 too, whose ADD COLUMN cannot run twice.
+			for _, col := range []string{"secrets", "target"} {
+				if _, err := db.Exec(`ALTER TABLE personas DROP COLUMN ` + col); err != nil {
+					return err
+				}
+			}
 			return sqlite.Migrate(context.Background(), db)
 		})
 }
