@@ -4,17 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/persona-runner/persona-runner/persona"
-)
-
-var (
-	targetName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // validPassword stands in for the password while the domain checks a persona: seeding derives
@@ -55,19 +49,6 @@ func (p *problems) validate(c *Catalog, known []string) {
 				if strings.TrimSpace(k) != "" && !slices.Contains(known, k) {
 					e.add("moduleMix."+k, "unknown module %q (known: %s)", k, strings.Join(known, ", "))
 				}
-			}
-		}
-		if pe.Target != "" && !targetName.MatchString(pe.Target) {
-			e.add("target", "must be a target's name: lowercase letters, digits, - and _ (got %q)", pe.Target)
-		}
-		for _, k := range slices.Sorted(maps.Keys(pe.Secrets)) {
-			ref := pe.Secrets[k]
-			field := "secrets." + k
-			switch {
-			case !secretName.MatchString(k):
-				e.add(field, "secret names are letters, digits and _ (got %q)", k)
-			case (ref.Env == "") == (ref.File == ""):
-				e.add(field, "must say where the secret is read: {env: VARIABLE} or {file: PATH}, one of them")
 			}
 		}
 		e.flush()

@@ -88,7 +88,7 @@ func (in PersonaInput) Validate() error {
 		case !secretNamePattern.MatchString(k):
 			es.Add("secrets."+k, "secret names are letters, digits and _ (got %q)", k)
 		case (ref.Env == "") == (ref.File == ""):
-			es.Add("secrets."+k, "must say where the secret is read: env or file, one of them")
+			es.Add("secrets."+k, "must say where the secret is read: {env: VARIABLE} or {file: PATH}, one of them")
 		default:
 			es.Text("secrets."+k, ref.Env+ref.File)
 		}
