@@ -326,7 +326,9 @@ func TestDeadlineTimeoutBacksOff(t *testing.T) {
 	// (TestDeadlineRecordsTimeout); here the timeout goes through the real stack to the store.
 	s.fake.Script(fake.Text("never arrives").WithDelay(time.Hour)) // ends when the runner gives up
 	cfg := s.config("r1")
-	cfg.RunDeadline = 200 * time.Millisecond
+	// Generous, so that connecting to the app (stage mcp) always fits in it even under -race on
+	// a loaded machine (200 ms did not): the run then always ends waiting for the model.
+	cfg.RunDeadline = 10 * time.Second
 	r := s.runner(t, cfg, s.anthropic(t), true)
 	res, err := r.Tick(context.Background())
 	if err != nil || len(res.Failed) != 1 {
