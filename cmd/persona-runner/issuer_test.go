@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +54,30 @@ func TestServeRunnerNamesIssuerMismatch(t *testing.T) {
 	if logs := mcpLogs.String(); !strings.Contains(logs, "rejected access token") || !strings.Contains(logs, "WARN") ||
 		!strings.Contains(logs, `the token's iss is \"`+authURL+`\", this service expects \"`+trusted+`\"`) {
 		t.Errorf("serve mcp did not log the rejected token at WARN:\n%s", logs)
+	}
+}
+
+// TestServeRunnerRefusesWithoutAuthAPI: the other half of issue 13.14 — with the auth API not
+// listening, serve runner does not start and idle with every tick failing: it exits 3 naming the
+// auth API's address.
+func TestServeRunnerRefusesWithoutAuthAPI(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there any more
+	env := map[string]string{"MANA_AUTH_URL": closed, "MANA_MCP_URL": closed + "/mcp", "MANA_SERVICE_KEY": testServiceKey,
+		"MODEL_PROVIDER": "sim"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := Run(ctx, []string{"serve", "runner", "--addr", "127.0.0.1:0"}, &out, &errb, testEnv(env))
+	if code != 3 || !strings.Contains(errb.String(), ln.Addr().String()) {
+		t.Fatalf("serve runner without an auth API: exit %d, want 3 naming %s\nstdout:\n%s\nstderr:\n%s", code, ln.Addr(), out.String(), errb.String())
+	}
+	if strings.Contains(out.String(), "listening") {
+		t.Errorf("serve runner started listening without an auth API:\n%s", out.String())
 	}
 }

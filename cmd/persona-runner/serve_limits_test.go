@@ -259,7 +259,7 @@ func TestServersCutSlowClients(t *testing.T) {
 	servers := map[string]string{}
 	servers["serve auth"], _, _ = startServeAuth(t, map[string]string{"MANA_SERVICE_KEY": testServiceKey}, append([]string{"--data", dir, "--addr", "127.0.0.1:0"}, timeouts...)...)
 	servers["serve mcp"], _ = startServeMCP(t, append([]string{"--data", dir, "--addr", "127.0.0.1:0", "--auth-url", servers["serve auth"]}, timeouts...)...)
-	servers["serve runner"] = startServeLine(t, `listening on (http://\S+)`, map[string]string{"RUNNER_PAUSED": "true", "MODEL_PROVIDER": "sim", "MANA_SERVICE_KEY": "runner-test-key-0123456789"},
+	servers["serve runner"] = startServeLine(t, `listening on (http://\S+)`, map[string]string{"RUNNER_PAUSED": "true", "MODEL_PROVIDER": "sim", "MANA_SERVICE_KEY": testServiceKey, "MANA_AUTH_URL": servers["serve auth"], "MANA_MCP_URL": servers["serve mcp"] + "/mcp"},
 		append([]string{"serve", "runner", "--addr", "127.0.0.1:0", "--interval", "1h"}, timeouts...)...)
 	servers["serve dashboard"] = startServeLine(t, `^dashboard (http://\S+)/`, nil,
 		append([]string{"serve", "dashboard", "--data", dir, "--addr", "127.0.0.1:0"}, timeouts...)...)
@@ -294,16 +294,21 @@ func startServeLine(t *testing.T, pattern string, env map[string]string, args ..
 		done <- code
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("%v did not start: %v\n%s", args, err, logs.String())
+	// The line that names the address may follow others (serve runner's start-up check).
+	br := bufio.NewReader(pr)
+	re := regexp.MustCompile(pattern)
+	var seen []string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%v did not start: %v\nstdout:\n%s\nstderr:\n%s", args, err, strings.Join(seen, ""), logs.String())
+		}
+		seen = append(seen, line)
+		if m := re.FindStringSubmatch(line); m != nil {
+			go io.Copy(io.Discard, pr)
+			return m[1]
+		}
 	}
-	go io.Copy(io.Discard, pr)
-	m := regexp.MustCompile(pattern).FindStringSubmatch(line)
-	if m == nil {
-		t.Fatalf("%v: first line %q", args, line)
-	}
-	return m[1]
 }
 
 // TestStreamsOutliveTimeouts (issue 13.5): the event stream of an authenticated MCP session and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -173,6 +174,13 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 			list, _, err := client.Due(ctx, 0)
 			return list, err
 		}
+		// The auth API must answer before the runner starts (issue 13.14): a runner that
+		// started without it would only fail every tick. It gets a little time, as a
+		// deployment may start both at once.
+		if err := waitForAuthAPI(env.Ctx, due, authAPIWait, env.Stdout); err != nil {
+			fmt.Fprintf(env.Stderr, "persona-runner: cannot start: the auth API at %s does not answer: %v\n", config.RedactDSN(cfg.AuthURL), err)
+			return exitCode(3)
+		}
 	}
 	if cfg.Outbox == "" {
 		cfg.Outbox = defaultOutbox(cfg.DB.Value())
@@ -224,4 +232,34 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		log.Warn("http shutdown", "err", err)
 	}
 	return stopErr
+}
+
+// authAPIWait is how long serve runner waits at start for the auth API to answer.
+const authAPIWait = 10 * time.Second
+
+// waitForAuthAPI asks the auth API for the due list until it answers, for at most wait, and
+// returns the last error when it never did.
+func waitForAuthAPI(ctx context.Context, due func(context.Context) ([]persona.DuePersona, error), wait time.Duration, w io.Writer) error {
+	deadline := time.Now().Add(wait)
+	pause := 500 * time.Millisecond
+	for said := false; ; said = true {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := due(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().Add(pause).After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		if !said {
+			fmt.Fprintf(w, "waiting up to %s for the auth API: %v\n", wait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 4*time.Second)
+	}
 }

@@ -16,7 +16,9 @@ import (
 
 func TestServeRunnerHealthAndStop(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"RUNNER_PAUSED": "true", "MANA_SERVICE_KEY": "runner-test-key-0123456789", "MODEL_PROVIDER": "sim"}
+	// serve runner starts only once its auth API answers (issue 13.14).
+	authURL, _, _ := startServeAuth(t, map[string]string{"MANA_SERVICE_KEY": testServiceKey}, "--data", t.TempDir(), "--addr", "127.0.0.1:0")
+	env := map[string]string{"RUNNER_PAUSED": "true", "MANA_SERVICE_KEY": testServiceKey, "MANA_AUTH_URL": authURL, "MODEL_PROVIDER": "sim"}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	logs := &lockedBuffer{}
@@ -48,7 +50,7 @@ func TestServeRunnerHealthAndStop(t *testing.T) {
 		t.Errorf("health: %v", h)
 	}
 	req, _ := http.NewRequest(http.MethodPost, m[1]+"/control/resume", nil)
-	req.Header.Set("X-Service-Key", "runner-test-key-0123456789")
+	req.Header.Set("X-Service-Key", testServiceKey)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("resume: %v %v", resp, err)
