@@ -162,7 +162,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := w.PingContext(ctx); err != nil {
+	if err := ping(ctx, w, path, readOnly); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 	}
@@ -468,4 +468,24 @@ func mustSub(f fs.FS, dir string) fs.FS {
 		panic(err) // the directory is embedded at build time
 	}
 	return sub
+}
+
+// ping opens the writer's connection. Its first connection switches a new file to WAL, which
+// SQLite answers with SQLITE_BUSY at once (no busy wait) when another process is doing the same
+// to the same file; stores opened at once on a new data directory take turns on the file's
+// migration lock for it (the lock is released before Migrate takes it again).
+func ping(ctx context.Context, w *sql.DB, path string, readOnly bool) error {
+	if readOnly {
+		return w.PingContext(ctx)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	l := sqlitelock.ForPath(abs)
+	if err := l.Lock(ctx, nil); err != nil {
+		return err
+	}
+	defer l.Unlock(ctx, nil)
+	return w.PingContext(ctx)
 }

@@ -38,6 +38,16 @@ func ForDB(ctx context.Context, db *sql.DB) (*Locker, error) {
 	return &Locker{path: path}, nil
 }
 
+// ForPath returns a Locker for the database file at path ("" or ":memory:": nothing to lock),
+// for what must be serialised before the database can be asked for its file: the first
+// connection to a new file, which switches it to WAL.
+func ForPath(path string) *Locker {
+	if path == ":memory:" {
+		path = ""
+	}
+	return &Locker{path: path}
+}
+
 // pollInterval is how often a waiting Lock tries again: flock's blocking form cannot be
 // cancelled, and a migration takes milliseconds.
 const pollInterval = 20 * time.Millisecond
