@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -118,4 +119,74 @@ func transient(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY")
+}
+
+// writeRun writes a run in one call when the persistence is a RunRecorder; otherwise, or when that
+// fails for good, it writes the actions (chunks of ≤500), the feedback (≤100) and then the tick
+// record, which releases the lease. Rows carry deterministic ids, so retries cannot duplicate
+// them. Transient failures are retried by policy; when they outlast ctx, writeRun stops and
+// returns an error matching errUnsaved, having written no tick record, so the lease holds until
+// the run is replayed from the outbox. When rows are refused for good, the tick record says so
+// (status failed, so the store backs the persona off) and is still written. The error names what
+// was not written, without a stage prefix.
+func (r *Runner) writeRun(ctx context.Context, policy retry.Policy, email string, rec *persona.RunRecord) error {
+	unsaved := func(what string, err error) error {
+		return fmt.Errorf("%s not written: %w (%w)", what, err, errUnsaved)
+	}
+	personaID := rec.Tick.PersonaID
+	if rr, ok := r.store.(RunRecorder); ok {
+		err := policy.Do(ctx, transient, func(ctx context.Context) error { return rr.RecordRun(ctx, *rec) })
+		if err == nil {
+			return nil
+		}
+		if transient(err) || ctx.Err() != nil {
+			return unsaved("run", err)
+		}
+		// Nothing of it was written: the separate writes below name the part that fails and
+		// still record the tick (as failed) when the rows cannot be written.
+		r.log.Warn("writing the run in one transaction failed; writing its parts", "persona", email, "tick", rec.Tick.TickID, "err", err)
+	}
+	var errs []string
+	actions, fb := rec.Actions, rec.Feedback
+	for i := 0; i < len(actions); i += persona.MaxActionsPerBatch {
+		chunk := actions[i:min(i+persona.MaxActionsPerBatch, len(actions))]
+		if err := policy.Do(ctx, transient, func(ctx context.Context) error { return r.store.InsertActions(ctx, personaID, chunk) }); err != nil {
+			what := fmt.Sprintf("actions %d–%d of %d", i+1, len(actions), len(actions))
+			if transient(err) || ctx.Err() != nil {
+				return unsaved(what, err)
+			}
+			errs = append(errs, fmt.Sprintf("%s not written: %v", what, err))
+			break
+		}
+	}
+	for i := 0; i < len(fb); i += persona.MaxFeedbackPerBatch {
+		chunk := fb[i:min(i+persona.MaxFeedbackPerBatch, len(fb))]
+		if err := policy.Do(ctx, transient, func(ctx context.Context) error { return r.store.InsertFeedback(ctx, personaID, chunk) }); err != nil {
+			what := fmt.Sprintf("feedback %d–%d of %d", i+1, len(fb), len(fb))
+			if transient(err) || ctx.Err() != nil {
+				return unsaved(what, err)
+			}
+			errs = append(errs, fmt.Sprintf("%s not written: %v", what, err))
+			break
+		}
+	}
+	tick := &rec.Tick
+	if len(errs) > 0 {
+		if tick.Status.Completed() {
+			tick.Status = persona.TickFailed
+		}
+		tick.Stage = stagePersist
+		tick.Error = cleanText(strings.Trim(stagePersist+": "+strings.Join(errs, "; ")+"; "+tick.Error, "; "), 2000)
+	}
+	if err := policy.Do(ctx, transient, func(ctx context.Context) error { return r.store.RecordTick(ctx, *tick) }); err != nil {
+		if transient(err) || ctx.Err() != nil {
+			return unsaved("tick record", err)
+		}
+		errs = append(errs, fmt.Sprintf("tick record not written: %v", err))
+		return fmt.Errorf("%s%w", strings.Join(errs, "; "), errTickRefused)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(errs, "; "))
 }
