@@ -12,10 +12,10 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 )
 
-// dueSelect reads due candidates in due order. CROSS JOIN keeps personas as the outer loop so
-// SQLite walks personas_due_idx in order and stops at the limit instead of sorting every row.
-// The conditions on kind, deletion, lease and back-off are SPEC §6; the weekday part is judged
-// in Go because SQLite has no time zone database.
+// dueSelect reads due candidates. CROSS JOIN keeps personas as the outer loop so SQLite walks a
+// due order index and stops at the limit instead of sorting every row. The conditions on kind,
+// deletion, lease and back-off are SPEC §6; the weekday part is judged in Go because SQLite has
+// no time zone database.
 const dueSelect = `SELECT p.user_id, u.email, p.archetype, p.system_prompt, p.module_mix, p.tick_cadence, p.timezone,
 	p.last_active_at, p.target, p.secrets,
 	COALESCE((SELECT m.space_id FROM members m JOIN spaces s ON s.id = m.space_id
@@ -26,36 +26,84 @@ const dueSelect = `SELECT p.user_id, u.email, p.archetype, p.system_prompt, p.mo
 	AND (p.next_due_at IS NULL OR p.next_due_at <= ?1)
 	AND `
 
-// Never-run personas come first (by user id), then the rest by last_active_at, user id: two
-// index range scans, each already in that order.
-const (
-	dueNeverRun = dueSelect + `p.last_active_at IS NULL ORDER BY p.last_active_at, p.user_id`
-	dueRan      = dueSelect + `p.last_active_at <= ?2 AND (p.tick_cadence = 'hourly' OR p.last_active_at <= ?3)
-	ORDER BY p.last_active_at, p.user_id`
-)
+// weekdayZones lists the time zones of weekday personas, one index seek per zone (a skip scan of
+// personas_due_weekdays_idx), however many personas share a zone.
+const weekdayZones = `WITH RECURSIVE z(tz) AS (
+		SELECT (SELECT min(timezone) FROM personas WHERE tick_cadence = 'weekdays')
+		UNION ALL
+		SELECT (SELECT min(timezone) FROM personas WHERE tick_cadence = 'weekdays' AND timezone > z.tz) FROM z WHERE z.tz IS NOT NULL)
+	SELECT tz FROM z WHERE tz IS NOT NULL`
+
+// dueQuery is the due query of one phase over hourly and daily personas and the weekday personas
+// of zones (bound from parameter ?first on): one arm per index range, each already in due order,
+// merged by SQLite's ordered UNION ALL (co-routines: it reads one row ahead per arm and stops
+// when the caller stops). Never-run personas come first (by user id), then the rest by
+// last_active_at, user id; a zone where it is the weekend has no arm, so its weekday personas
+// are never read (issue 12.8: a weekend read every one of them).
+func dueQuery(neverRun bool, zones, first int) string {
+	other, weekday := `p.last_active_at IS NULL`, `p.last_active_at IS NULL`
+	if !neverRun {
+		other = `p.last_active_at <= ?2 AND (p.tick_cadence = 'hourly' OR p.last_active_at <= ?3)`
+		weekday = `p.last_active_at <= ?3`
+	}
+	var b strings.Builder
+	b.WriteString(dueSelect + `p.tick_cadence <> 'weekdays' AND ` + other)
+	for i := range zones {
+		fmt.Fprintf(&b, "\n\tUNION ALL %sp.tick_cadence = 'weekdays' AND p.timezone = ?%d AND %s", dueSelect, first+i, weekday)
+	}
+	b.WriteString("\n\tORDER BY 8, 1")
+	return b.String()
+}
 
 // due returns up to limit (≤ 0: all) personas due at now, in due order.
 func due(ctx context.Context, q queryer, now time.Time, limit int) ([]persona.DuePersona, error) {
+	zones, err := weekdayZonesAt(ctx, q, now)
+	if err != nil {
+		return nil, err
+	}
 	out := []persona.DuePersona{}
 	hourCut := micro(now.Add(-persona.Hourly.Period()))
 	dayCut := micro(now.Add(-persona.Daily.Period()))
-	for _, query := range []struct {
-		sql  string
-		args []any
+	for _, phase := range []struct {
+		neverRun bool
+		args     []any
 	}{
-		{dueNeverRun, []any{micro(now)}},
-		{dueRan, []any{micro(now), hourCut, dayCut}},
+		{true, []any{micro(now)}},
+		{false, []any{micro(now), hourCut, dayCut}},
 	} {
 		if limit > 0 && len(out) >= limit {
 			break
 		}
-		var err error
-		out, err = scanDue(ctx, q, query.sql, query.args, now, limit, out)
+		args := phase.args
+		for _, z := range zones {
+			args = append(args, z)
+		}
+		out, err = scanDue(ctx, q, dueQuery(phase.neverRun, len(zones), len(phase.args)+1), args, now, limit, out)
 		if err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// weekdayZonesAt returns the time zones of weekday personas where now is a weekday.
+func weekdayZonesAt(ctx context.Context, q queryer, now time.Time) ([]string, error) {
+	rows, err := q.QueryContext(ctx, weekdayZones)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var zones []string
+	for rows.Next() {
+		var tz string
+		if err := rows.Scan(&tz); err != nil {
+			return nil, err
+		}
+		if persona.IsWeekday(now, tz) {
+			zones = append(zones, tz)
+		}
+	}
+	return zones, rows.Err()
 }
 
 func scanDue(ctx context.Context, q queryer, query string, args []any, now time.Time, limit int, out []persona.DuePersona) ([]persona.DuePersona, error) {

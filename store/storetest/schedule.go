@@ -200,17 +200,39 @@ func testDueMatchesReference(e *env) {
 	for step := range 48 {
 		e.clock.Set(t0.Add(time.Duration(step) * 7 * time.Hour))
 		now := e.clock.Now()
-		var want []string
+		// In due order: never run first, then by last run; ties (and never-run ones) by user id.
+		// The personas mix cadences and zones, so the order holds across all of them (SQLite
+		// merges one index range per cadence group and zone).
+		var due []persona.Persona
 		for _, id := range all {
-			if persona.IsDue(e.get(id), now) {
-				want = append(want, id)
+			if p := e.get(id); persona.IsDue(p, now) {
+				due = append(due, p)
 			}
 		}
-		got := e.due(0)
-		slices.Sort(want)
-		slices.Sort(got)
-		if diff := cmp.Diff(want, got); diff != "" {
-			e.t.Errorf("at %s (%s): due set differs from persona.IsDue (-want +got):\n%s", now.Format(time.RFC3339), now.Weekday(), diff)
+		slices.SortFunc(due, func(a, b persona.Persona) int {
+			var ta, tb int64 = -1, -1
+			if a.LastActiveAt != nil {
+				ta = a.LastActiveAt.UnixMicro()
+			}
+			if b.LastActiveAt != nil {
+				tb = b.LastActiveAt.UnixMicro()
+			}
+			if ta != tb {
+				return int(min(max(ta-tb, -1), 1))
+			}
+			return strings.Compare(a.UserID, b.UserID)
+		})
+		want := make([]string, len(due))
+		for i, p := range due {
+			want[i] = p.UserID
+		}
+		if diff := cmp.Diff(want, e.due(0)); diff != "" {
+			e.t.Errorf("at %s (%s): due list differs from persona.IsDue in due order (-want +got):\n%s", now.Format(time.RFC3339), now.Weekday(), diff)
+		}
+		if len(want) > 3 {
+			if diff := cmp.Diff(want[:3], e.due(3)); diff != "" {
+				e.t.Errorf("at %s: due with limit 3 (-want +got):\n%s", now.Format(time.RFC3339), diff)
+			}
 		}
 	}
 }
