@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store/postgres"
@@ -131,5 +132,12 @@ func BenchmarkClaimPersonas(b *testing.B) {
 func BenchmarkReadModels(b *testing.B) {
 	storetest.ReadBenchmarks(b, func(tb testing.TB, clock *storetest.Clock) persona.Store {
 		return pgtest.NewDB(tb, postgres.WithNow(clock.Now))
+	}, func(tb testing.TB, clock *storetest.Clock, dsn string) persona.Store {
+		db, err := postgres.Open(context.Background(), dsn, postgres.WithNow(clock.Now), postgres.WithPasswordCost(bcrypt.MinCost))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = db.Close() })
+		return db
 	}, bulkInsert)
 }

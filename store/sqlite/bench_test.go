@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/store/sqlite"
 	"github.com/persona-runner/persona-runner/store/storetest"
@@ -61,5 +63,13 @@ func bulkInsert(tb testing.TB, s persona.Store, rows []storetest.BulkPersona) {
 func BenchmarkReadModels(b *testing.B) {
 	storetest.ReadBenchmarks(b,
 		func(tb testing.TB, clock *storetest.Clock) persona.Store { return newStore(tb, clock) },
+		func(tb testing.TB, clock *storetest.Clock, path string) persona.Store {
+			db, err := sqlite.Open(context.Background(), path, sqlite.WithNow(clock.Now), sqlite.WithPasswordCost(bcrypt.MinCost))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { db.Close() })
+			return db
+		},
 		bulkInsert)
 }
