@@ -76,24 +76,33 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 	res := &Result{From: from, To: to, BaselineFrom: from.Add(-o.Baseline), Compare: o.Versions, Findings: []Finding{}}
 	d := &data{o: o, from: from, emails: map[string]string{}, ticks: map[string]persona.Tick{}, versionFirst: map[string]time.Time{}}
 
-	people, err := src.ListPersonas(ctx, noCounts)
-	if err != nil {
-		return nil, fmt.Errorf("findings: list personas: %w", err)
-	}
 	personaID := ""
-	for _, p := range people {
-		d.emails[p.UserID] = p.Email
-		if o.Persona != "" && (p.Email == o.Persona || p.UserID == o.Persona) {
-			personaID = p.UserID
+	var err error
+	if agg, ok := src.(persona.ActionAggregates); ok && o.Persona == "" && o.Versions == nil {
+		// Every persona over time windows: the store aggregates, the personas are only named.
+		d.agg = agg
+		if d.emails, err = agg.PersonaEmails(ctx); err != nil {
+			return nil, fmt.Errorf("findings: list personas: %w", err)
+		}
+	} else {
+		people, err := src.ListPersonas(ctx, noCounts)
+		if err != nil {
+			return nil, fmt.Errorf("findings: list personas: %w", err)
+		}
+		for _, p := range people {
+			d.emails[p.UserID] = p.Email
+			if o.Persona != "" && (p.Email == o.Persona || p.UserID == o.Persona) {
+				personaID = p.UserID
+			}
+		}
+		if o.Persona != "" && personaID == "" {
+			return nil, fmt.Errorf("findings: persona %q: %w", o.Persona, persona.ErrNotFound)
 		}
 	}
-	if o.Persona != "" && personaID == "" {
-		return nil, fmt.Errorf("findings: persona %q: %w", o.Persona, persona.ErrNotFound)
-	}
 	d.ctx, d.to, d.base = ctx, to, res.BaselineFrom
-	if agg, ok := src.(persona.ActionAggregates); ok && personaID == "" && o.Versions == nil {
-		d.agg = agg
-		d.actions, err = agg.ActionRows(ctx, persona.RowFilter{Since: res.BaselineFrom, Until: to, ErrorsOnly: true})
+	if d.agg != nil {
+		// The failed calls without their arguments: only the samples' are read (toolErrors).
+		d.actions, err = d.agg.ActionRows(ctx, persona.RowFilter{Since: res.BaselineFrom, Until: to, ErrorsOnly: true, NoArguments: true})
 	} else {
 		d.actions, err = src.Actions(ctx, persona.ActionQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to})
 	}
@@ -143,16 +152,18 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 
 // occurrence is one row that belongs to a finding.
 type occurrence struct {
-	at      time.Time
-	tickID  string
-	persona string // id
-	sample  Sample
+	at       time.Time
+	tickID   string
+	persona  string // id
+	sample   Sample
+	actionID string // the action row's, when the sample's arguments are still to be read
 }
 
 // group collects the occurrences of one finding.
 type group struct {
-	f   Finding
-	occ []occurrence
+	f      Finding
+	occ    []occurrence
+	picked []int // the occurrences finish made the samples of, in order
 }
 
 // finish fills the common fields from the occurrences: first and last seen, counts, personas,
@@ -206,6 +217,7 @@ func (d *data) finish(g *group) Finding {
 				continue
 			}
 			who[o.persona], used[i] = true, true
+			g.picked = append(g.picked, i)
 			s := o.sample
 			s.TickID, s.Persona, s.At, s.Version = o.tickID, d.email(o.persona), o.at, d.version(o.tickID)
 			f.Samples = append(f.Samples, s)
@@ -270,7 +282,7 @@ func (d *data) toolUse() map[string]map[string]bool {
 type toolFacts struct {
 	callers  func(tool string) int                      // personas that called it in the window (calls that reached the app)
 	okBy     func(tool string) (map[string]bool, error) // personas with a successful call in the window
-	baseOK   map[string]bool                            // tools called successfully in the baseline
+	baseOK   func(tool string) (bool, error)            // whether tool was called successfully in the baseline
 	resolved func(f Finding, last occurrence) (bool, error)
 }
 
@@ -298,7 +310,7 @@ func (d *data) rowFacts() toolFacts {
 	return toolFacts{
 		callers: func(tool string) int { return len(callBy[tool]) },
 		okBy:    func(tool string) (map[string]bool, error) { return okBy[tool], nil },
-		baseOK:  baseOK,
+		baseOK:  func(tool string) (bool, error) { return baseOK[tool], nil },
 		resolved: func(f Finding, last occurrence) (bool, error) {
 			return d.resolved(last.at, last.tickID, func(t string) bool { return use[f.Tool][t] }), nil
 		},
@@ -307,20 +319,17 @@ func (d *data) rowFacts() toolFacts {
 
 // aggFacts asks the store for the facts (d.agg set: time windows, every persona).
 func (d *data) aggFacts() (toolFacts, error) {
-	span := persona.SpanQuery{Since: d.base, Cut: d.from, Until: d.to}
-	counts, err := d.agg.ToolPersonaCounts(d.ctx, span)
+	// The window's distinct personas; of the baseline only whether a tool worked, asked when a
+	// finding is new.
+	counts, err := d.agg.ToolPersonaCounts(d.ctx, persona.SpanQuery{Since: d.from, Until: d.to})
 	if err != nil {
 		return toolFacts{}, err
 	}
 	callers := map[string]int{}
-	baseOK := map[string]bool{}
 	for _, c := range counts {
-		if c.Side == 1 {
-			callers[c.Tool] = c.Personas
-		} else if c.OKPersonas > 0 {
-			baseOK[c.Tool] = true
-		}
+		callers[c.Tool] = c.Personas
 	}
+	baseOK := map[string]bool{}
 	return toolFacts{
 		callers: func(tool string) int { return callers[tool] },
 		okBy: func(tool string) (map[string]bool, error) {
@@ -334,7 +343,17 @@ func (d *data) aggFacts() (toolFacts, error) {
 			}
 			return m, nil
 		},
-		baseOK: baseOK,
+		baseOK: func(tool string) (bool, error) {
+			ok, seen := baseOK[tool]
+			if !seen {
+				var err error
+				if ok, err = d.agg.ToolOKIn(d.ctx, tool, d.base, d.from); err != nil {
+					return false, err
+				}
+				baseOK[tool] = ok
+			}
+			return ok, nil
+		},
 		resolved: func(f Finding, last occurrence) (bool, error) {
 			// The newest runs after the last occurrence that used the tool, as resolved walks them.
 			ticks, err := d.agg.ToolRuns(d.ctx, persona.ToolRunsQuery{Tool: f.Tool, Since: d.base, Until: d.to,
@@ -395,15 +414,26 @@ func (d *data) toolErrors() ([]Finding, error) {
 			groups[key] = g
 			order = append(order, key)
 		}
-		g.occ = append(g.occ, occurrence{at: a.CreatedAt, tickID: a.TickID, persona: a.PersonaID,
-			sample: Sample{Tool: a.ToolName, Arguments: a.Arguments, Error: a.ErrorMessage, LatencyMs: latencyOf(a)}})
+		o := occurrence{at: a.CreatedAt, tickID: a.TickID, persona: a.PersonaID,
+			sample: Sample{Tool: a.ToolName, Arguments: a.Arguments, Error: a.ErrorMessage, LatencyMs: latencyOf(a)}}
+		if d.agg != nil {
+			o.actionID = a.ID // read without its arguments
+		}
+		g.occ = append(g.occ, o)
 	}
 	var out []Finding
+	type pending struct{ finding, sample int }
+	argsOf := map[string][]pending{} // action id → the samples that quote it
 	for _, key := range order {
 		g := groups[key]
 		f := d.finish(g)
 		if f.Occurrences == 0 {
 			continue // only in the baseline
+		}
+		for i, k := range g.picked {
+			if id := g.occ[k].actionID; id != "" {
+				argsOf[id] = append(argsOf[id], pending{len(out), i})
+			}
 		}
 		hit := map[string]bool{}
 		for _, o := range g.occ {
@@ -424,7 +454,11 @@ func (d *data) toolErrors() ([]Finding, error) {
 		f.Severity = classSeverity(persona.ErrorClass(f.ErrorClass))
 		// A regression: the tool worked in the baseline (the window or app version before), and
 		// this error is new.
-		f.Regression = f.New && facts.baseOK[f.Tool]
+		if f.New {
+			if f.Regression, err = facts.baseOK(f.Tool); err != nil {
+				return nil, err
+			}
+		}
 		f.Title = fmt.Sprintf("%s fails with %s: %s", f.Tool, f.ErrorClass, oneLine(f.Signature, 90))
 		f.Detail = fmt.Sprintf("%d failed call(s) of %s by %d persona(s) (%d persona(s) called it in the window).",
 			f.Occurrences, f.Tool, len(hit), facts.callers(f.Tool))
@@ -450,6 +484,22 @@ func (d *data) toolErrors() ([]Finding, error) {
 			}
 		}
 		out = append(out, f)
+	}
+	if len(argsOf) > 0 {
+		ids := make([]string, 0, len(argsOf))
+		for id := range argsOf {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		args, err := d.agg.ActionArguments(d.ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for id, at := range argsOf {
+			for _, p := range at {
+				out[p.finding].Samples[p.sample].Arguments = args[id]
+			}
+		}
 	}
 	return out, nil
 }

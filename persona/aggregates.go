@@ -2,6 +2,7 @@ package persona
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -33,6 +34,12 @@ type ActionAggregates interface {
 	ToolRuns(ctx context.Context, q ToolRunsQuery) ([]string, error)
 	// TickModuleCalls counts the action rows of [Since, Until) per run and module.
 	TickModuleCalls(ctx context.Context, q SpanQuery) ([]TickModuleCalls, error)
+	// ToolOKIn reports whether tool has a successful call in [since, until).
+	ToolOKIn(ctx context.Context, tool string, since, until time.Time) (bool, error)
+	// ActionArguments returns the arguments of the action rows ids (those with arguments).
+	ActionArguments(ctx context.Context, ids []string) (map[string]json.RawMessage, error)
+	// PersonaEmails maps the id of every persona ListPersonas lists to its email.
+	PersonaEmails(ctx context.Context) (map[string]string, error)
 }
 
 // SpanQuery selects the action rows of [Since, Until), of Module when set, split at Cut into
@@ -94,6 +101,8 @@ type RowFilter struct {
 	Target                 string
 	TicksSince, TicksUntil time.Time
 	Limit                  int
+	// NoArguments leaves Arguments and ResultPreview empty (ActionArguments reads them by id).
+	NoArguments bool
 }
 
 // ToolRunsQuery asks for the runs that used a tool (ToolRuns).

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -83,7 +84,7 @@ func (db *DB) LatencyFromTop(ctx context.Context, l persona.LatencyQuery) (int64
 
 // ActionRows returns the raw rows that match f, oldest first.
 func (db *DB) ActionRows(ctx context.Context, f persona.RowFilter) ([]persona.Action, error) {
-	q := dialect.ActionRows(f, "a.id, a.persona_id, a.tick_id, a.tool_name, a.module, a.input_hash, a.result, a.error_message, a.latency_ms, a.seq, a.created_at, a.error_class, a.arguments, a.result_preview")
+	q := dialect.ActionRows(f, aggsql.ActionRowCols(f.NoArguments))
 	return collect(ctx, db, "action rows", q, scanAction)
 }
 
@@ -99,4 +100,45 @@ func (db *DB) TickModuleCalls(ctx context.Context, s persona.SpanQuery) ([]perso
 		err := r.Scan(&t.TickID, &t.Module, &t.Calls)
 		return t, err
 	})
+}
+
+// ToolOKIn reports whether tool has a successful call in [since, until).
+func (db *DB) ToolOKIn(ctx context.Context, tool string, since, until time.Time) (bool, error) {
+	rows, err := collect(ctx, db, "tool ok", dialect.ToolOKIn(tool, since, until), pgx.RowTo[int32])
+	return len(rows) > 0, err
+}
+
+// ActionArguments returns the arguments of the rows ids.
+func (db *DB) ActionArguments(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	type arg struct {
+		id, args string
+	}
+	rows, err := collect(ctx, db, "action arguments", dialect.ActionArguments(ids), func(r pgx.CollectableRow) (arg, error) {
+		var a arg
+		err := r.Scan(&a.id, &a.args)
+		return a, err
+	})
+	for _, a := range rows {
+		out[a.id] = json.RawMessage(a.args)
+	}
+	return out, err
+}
+
+// PersonaEmails maps every listed persona's id to its email.
+func (db *DB) PersonaEmails(ctx context.Context) (map[string]string, error) {
+	type pe struct{ id, email string }
+	rows, err := collect(ctx, db, "persona emails", dialect.PersonaEmails(), func(r pgx.CollectableRow) (pe, error) {
+		var p pe
+		err := r.Scan(&p.id, &p.email)
+		return p, err
+	})
+	out := make(map[string]string, len(rows))
+	for _, p := range rows {
+		out[p.id] = p.email
+	}
+	return out, err
 }

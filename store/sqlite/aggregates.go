@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -106,7 +107,7 @@ func (db *DB) LatencyFromTop(ctx context.Context, l persona.LatencyQuery) (int64
 
 // ActionRows returns the raw rows that match f, oldest first.
 func (db *DB) ActionRows(ctx context.Context, f persona.RowFilter) ([]persona.Action, error) {
-	q := dialect.ActionRows(f, "a.id, a.persona_id, a.tick_id, a.tool_name, a.module, a.input_hash, a.result, a.error_message, a.latency_ms, a.seq, a.created_at, a.error_class, a.arguments, a.result_preview")
+	q := dialect.ActionRows(f, aggsql.ActionRowCols(f.NoArguments))
 	out, err := queryActions(ctx, db.r, q.SQL, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("action rows: %w", err)
@@ -137,6 +138,47 @@ func (db *DB) TickModuleCalls(ctx context.Context, s persona.SpanQuery) ([]perso
 			return err
 		}
 		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// ToolOKIn reports whether tool has a successful call in [since, until).
+func (db *DB) ToolOKIn(ctx context.Context, tool string, since, until time.Time) (bool, error) {
+	found := false
+	err := db.each(ctx, "tool ok", dialect.ToolOKIn(tool, since, until), func(*sql.Rows) error {
+		found = true
+		return nil
+	})
+	return found, err
+}
+
+// ActionArguments returns the arguments of the rows ids.
+func (db *DB) ActionArguments(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := db.each(ctx, "action arguments", dialect.ActionArguments(ids), func(r *sql.Rows) error {
+		var id, args string
+		if err := r.Scan(&id, &args); err != nil {
+			return err
+		}
+		out[id] = json.RawMessage(args)
+		return nil
+	})
+	return out, err
+}
+
+// PersonaEmails maps every listed persona's id to its email.
+func (db *DB) PersonaEmails(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	err := db.each(ctx, "persona emails", dialect.PersonaEmails(), func(r *sql.Rows) error {
+		var id, email string
+		if err := r.Scan(&id, &email); err != nil {
+			return err
+		}
+		out[id] = email
 		return nil
 	})
 	return out, err

@@ -149,13 +149,52 @@ func (d Dialect) OKPersonas(s persona.SpanQuery, tool string) Query {
 	return q
 }
 
-// TimedByTarget: target, tool, side, timed.
+// TimedByTarget: target, tool, side, timed. The target is targetOf's, as a join (PostgreSQL
+// hashes the window's tick records instead of looking each row's up).
 func (d Dialect) TimedByTarget(s persona.SpanQuery) Query {
 	var q Query
 	head := d.span(&q, s)
-	q.SQL = head + `SELECT target, tool_name, side, SUM(timed) FROM (SELECT ` + d.targetOf(&q, "s.tick_id", s.TicksSince, s.TicksUntil) +
-		` AS target, tool_name, side, timed FROM s WHERE timed > 0) x GROUP BY target, tool_name, side`
+	q.SQL = head + `SELECT COALESCE(t.target, ''), s.tool_name, s.side, SUM(s.timed) FROM s LEFT JOIN ` + d.Schema + `persona_ticks t
+		ON t.tick_id = s.tick_id AND t.started_at >= ` + q.arg(d.Time(bound(s.TicksSince, time.Unix(0, 0).UTC()))) +
+		` AND t.started_at < ` + q.arg(d.Time(bound(s.TicksUntil, far))) + `
+		WHERE s.timed > 0 GROUP BY COALESCE(t.target, ''), s.tool_name, s.side`
 	return q
+}
+
+// ToolOKIn: one row when tool has a successful call in [since, until).
+func (d Dialect) ToolOKIn(tool string, since, until time.Time) Query {
+	var q Query
+	q.SQL = `SELECT 1 FROM ` + d.Schema + `persona_actions a WHERE a.tool_name = ` + q.arg(tool) +
+		` AND a.created_at >= ` + q.arg(d.Time(bound(since, time.Unix(0, 0).UTC()))) +
+		` AND a.created_at < ` + q.arg(d.Time(bound(until, far))) + ` AND a.result = 'ok' LIMIT 1`
+	return q
+}
+
+// ActionArguments: id, arguments of the rows ids that have arguments.
+func (d Dialect) ActionArguments(ids []string) Query {
+	var q Query
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		marks[i] = q.arg(id)
+	}
+	q.SQL = `SELECT a.id, a.arguments FROM ` + d.Schema + `persona_actions a WHERE a.arguments IS NOT NULL AND a.id IN (` + strings.Join(marks, ", ") + `)`
+	return q
+}
+
+// PersonaEmails: user_id, email of the personas ListPersonas lists.
+func (d Dialect) PersonaEmails() Query {
+	return Query{SQL: `SELECT p.user_id, u.email FROM ` + d.Schema + `personas p JOIN ` + d.Schema + `users u ON u.id = p.user_id
+		WHERE u.deleted_at IS NULL AND u.kind = 'persona'`}
+}
+
+// ActionRowCols are the columns ActionRows reads (as the stores scan an action): with
+// noArguments, NULL for the arguments and the result preview.
+func ActionRowCols(noArguments bool) string {
+	cols := "a.id, a.persona_id, a.tick_id, a.tool_name, a.module, a.input_hash, a.result, a.error_message, a.latency_ms, a.seq, a.created_at, a.error_class, "
+	if noArguments {
+		return cols + "NULL, NULL"
+	}
+	return cols + "a.arguments, a.result_preview"
 }
 
 // LatencyFromTop: latency_ms.
