@@ -112,7 +112,12 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 	if d.feedback, err = src.Feedback(ctx, persona.FeedbackQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to}); err != nil {
 		return nil, fmt.Errorf("findings: read feedback: %w", err)
 	}
-	ticks, err := src.Ticks(ctx, persona.TickQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to})
+	var ticks []persona.Tick
+	if d.agg != nil {
+		ticks, err = d.agg.RunFacts(ctx, res.BaselineFrom, to) // the columns read here only
+	} else {
+		ticks, err = src.Ticks(ctx, persona.TickQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("findings: read ticks: %w", err)
 	}

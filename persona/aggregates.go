@@ -40,6 +40,9 @@ type ActionAggregates interface {
 	ActionArguments(ctx context.Context, ids []string) (map[string]json.RawMessage, error)
 	// PersonaEmails maps the id of every persona ListPersonas lists to its email.
 	PersonaEmails(ctx context.Context) (map[string]string, error)
+	// RunFacts returns the tick records started in [since, until), newest first (as Ticks),
+	// with only TickID, PersonaID, Status, StartedAt, Error, Target and ServerVersion set.
+	RunFacts(ctx context.Context, since, until time.Time) ([]Tick, error)
 }
 
 // SpanQuery selects the action rows of [Since, Until), of Module when set, split at Cut into

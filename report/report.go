@@ -423,7 +423,8 @@ func aggregatedFacts(ctx context.Context, agg persona.ActionAggregates, from, to
 			t.Module = first[0].Module
 		}
 	}
-	failed, err := agg.ActionRows(ctx, persona.RowFilter{Since: from, Until: to, Module: module, ErrorsOnly: true, NotInfra: true})
+	// Only the messages are quoted: the rows are read without their arguments.
+	failed, err := agg.ActionRows(ctx, persona.RowFilter{Since: from, Until: to, Module: module, ErrorsOnly: true, NotInfra: true, NoArguments: true})
 	if err != nil {
 		return nil, err
 	}

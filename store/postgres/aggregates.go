@@ -142,3 +142,14 @@ func (db *DB) PersonaEmails(ctx context.Context) (map[string]string, error) {
 	}
 	return out, err
 }
+
+// RunFacts returns the window's tick records with the columns the findings read.
+func (db *DB) RunFacts(ctx context.Context, since, until time.Time) ([]persona.Tick, error) {
+	return collect(ctx, db, "run facts", dialect.RunFacts(since, until), func(r pgx.CollectableRow) (persona.Tick, error) {
+		var t persona.Tick
+		var status string
+		err := r.Scan(&t.TickID, &t.PersonaID, &status, &t.StartedAt, &t.Error, &t.Target, &t.ServerVersion)
+		t.Status, t.StartedAt = persona.TickStatus(status), utc(t.StartedAt)
+		return t, err
+	})
+}

@@ -183,3 +183,22 @@ func (db *DB) PersonaEmails(ctx context.Context) (map[string]string, error) {
 	})
 	return out, err
 }
+
+// RunFacts returns the window's tick records with the columns the findings read.
+func (db *DB) RunFacts(ctx context.Context, since, until time.Time) ([]persona.Tick, error) {
+	out := []persona.Tick{}
+	err := db.each(ctx, "run facts", dialect.RunFacts(since, until), func(r *sql.Rows) error {
+		var (
+			t       persona.Tick
+			status  string
+			started int64
+		)
+		if err := r.Scan(&t.TickID, &t.PersonaID, &status, &started, &t.Error, &t.Target, &t.ServerVersion); err != nil {
+			return err
+		}
+		t.Status, t.StartedAt = persona.TickStatus(status), fromMicro(started)
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}

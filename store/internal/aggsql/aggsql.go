@@ -79,7 +79,7 @@ func bound(t time.Time, open time.Time) time.Time {
 	return t
 }
 
-// span is the WITH clause "s" of the rows of q: tick_id, persona_id, tool_name, module, result,
+// span is the WITH clause "s" (after "straddling") of the rows of q: tick_id, persona_id, tool_name, module, result,
 // infra, side, calls, timed, last_at (the newest row's time).
 func (d Dialect) span(q *Query, s persona.SpanQuery) string {
 	since, until := bound(s.Since, time.Unix(0, 0).UTC()), bound(s.Until, far)
@@ -93,14 +93,14 @@ func (d Dialect) span(q *Query, s persona.SpanQuery) string {
 	}
 	// A run with a rollup row that straddles a bound is counted from its raw rows altogether;
 	// every other run from its rollup rows.
-	straddling := func() string {
-		return `SELECT r.tick_id FROM ` + d.Schema + `persona_action_rollup r WHERE r.last_at >= ` + p(since) +
-			` AND r.first_at < ` + p(until) + ` AND NOT ` + whole("r.")
-	}
+	// They are found once (a materialized CTE) for both branches.
+	straddling := `SELECT r.tick_id FROM ` + d.Schema + `persona_action_rollup r WHERE r.last_at >= ` + p(since) +
+		` AND r.first_at < ` + p(until) + ` AND NOT ` + whole("r.")
+	head := "WITH straddling AS MATERIALIZED (" + straddling + "), "
 	first := `SELECT tick_id, persona_id, tool_name, module, result, infra,
 			CASE WHEN first_at >= ` + p(cut) + ` THEN 1 ELSE 0 END AS side, calls, timed, last_at
 		FROM ` + d.Schema + `persona_action_rollup WHERE last_at >= ` + p(since) + ` AND ` + whole("") +
-		` AND ` + d.in("tick_id", straddling(), true)
+		` AND ` + d.in("tick_id", "SELECT tick_id FROM straddling", true)
 	if s.Module != "" {
 		mod = " AND module = " + q.arg(s.Module)
 	}
@@ -108,11 +108,11 @@ func (d Dialect) span(q *Query, s persona.SpanQuery) string {
 	second := `SELECT a.tick_id, a.persona_id, a.tool_name, a.module, a.result, ` + Infra("a.") + `,
 			CASE WHEN a.created_at >= ` + p(cut) + ` THEN 1 ELSE 0 END, 1, CASE WHEN a.latency_ms IS NOT NULL THEN 1 ELSE 0 END, a.created_at
 		FROM ` + d.Schema + `persona_actions a
-		WHERE ` + d.in("a.tick_id", straddling(), false) + ` AND a.created_at >= ` + p(since) + ` AND a.created_at < ` + p(until)
+		WHERE ` + d.in("a.tick_id", "SELECT tick_id FROM straddling", false) + ` AND a.created_at >= ` + p(since) + ` AND a.created_at < ` + p(until)
 	if s.Module != "" {
 		second += " AND a.module = " + q.arg(s.Module)
 	}
-	return "WITH s AS (" + first + " UNION ALL " + second + ") "
+	return head + "s AS (" + first + " UNION ALL " + second + ") "
 }
 
 // targetOf is the SQL of a row's target: its run's, when the run's tick record started in
@@ -185,6 +185,16 @@ func (d Dialect) ActionArguments(ids []string) Query {
 func (d Dialect) PersonaEmails() Query {
 	return Query{SQL: `SELECT p.user_id, u.email FROM ` + d.Schema + `personas p JOIN ` + d.Schema + `users u ON u.id = p.user_id
 		WHERE u.deleted_at IS NULL AND u.kind = 'persona'`}
+}
+
+// RunFacts: tick_id, persona_id, status, started_at, error, target, server_version of the tick
+// records started in [since, until), newest first (as Ticks orders them).
+func (d Dialect) RunFacts(since, until time.Time) Query {
+	var q Query
+	q.SQL = `SELECT t.tick_id, t.persona_id, t.status, t.started_at, t.error, t.target, t.server_version FROM ` + d.Schema + `persona_ticks t
+		WHERE t.started_at >= ` + q.arg(d.Time(bound(since, time.Unix(0, 0).UTC()))) + ` AND t.started_at < ` + q.arg(d.Time(bound(until, far))) + `
+		ORDER BY t.started_at DESC, t.tick_id DESC`
+	return q
 }
 
 // ActionRowCols are the columns ActionRows reads (as the stores scan an action): with
