@@ -30,10 +30,14 @@ type data struct {
 	// agg, when the store aggregates (persona.ActionAggregates) and the findings cover every
 	// persona over time windows, answers in SQL what the rows would: actions then holds only
 	// the failed calls, and the counts, latency ranks and slow calls are asked for.
-	agg  persona.ActionAggregates
-	ctx  context.Context
-	to   time.Time
-	base time.Time // start of the baseline
+	agg persona.ActionAggregates
+	src Source
+	// ratingCounts (d.agg set): the ratings of the baseline (side 0) and the window (side 1)
+	// counted per module and value; feedback then holds only the window's unusable replies.
+	ratingCounts []persona.RatingCount
+	ctx          context.Context
+	to           time.Time
+	base         time.Time // start of the baseline
 }
 
 // noCounts asks ListPersonas for no action counts (they are not used here): nothing is after it.
@@ -109,7 +113,16 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("findings: read actions: %w", err)
 	}
-	if d.feedback, err = src.Feedback(ctx, persona.FeedbackQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to}); err != nil {
+	d.src = src
+	if d.agg != nil {
+		if d.ratingCounts, err = d.agg.RatingCounts(ctx, persona.SpanQuery{Since: res.BaselineFrom, Cut: from, Until: to}); err != nil {
+			return nil, fmt.Errorf("findings: count ratings: %w", err)
+		}
+		d.feedback, err = src.Feedback(ctx, persona.FeedbackQuery{Module: ParseModule, Since: from, Until: to})
+	} else {
+		d.feedback, err = src.Feedback(ctx, persona.FeedbackQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to})
+	}
+	if err != nil {
 		return nil, fmt.Errorf("findings: read feedback: %w", err)
 	}
 	var ticks []persona.Tick
@@ -148,7 +161,11 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 		slow = d.slowTools()
 	}
 	res.Findings = append(res.Findings, slow...)
-	res.Findings = append(res.Findings, d.ratings()...)
+	rated, err := d.ratings()
+	if err != nil {
+		return nil, fmt.Errorf("findings: %w", err)
+	}
+	res.Findings = append(res.Findings, rated...)
 	res.Findings = append(res.Findings, d.unusableRatings()...)
 	res.Findings = append(res.Findings, d.failedRuns()...)
 	sortFindings(res.Findings)

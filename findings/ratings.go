@@ -8,17 +8,44 @@ import (
 
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/persona-runner/persona-runner/persona"
 )
 
 // ratings finds modules rated low in the window, or lower than in the baseline by more than
 // noise: a one-sided Mann–Whitney U test (ratings are ordinal, 1–5, with many ties) at level
 // Alpha, with at least MinSample ratings on each side.
-func (d *data) ratings() []Finding {
+func (d *data) ratings() ([]Finding, error) {
 	cur, base := map[string][]float64{}, map[string][]float64{}
 	groups := map[string]*group{}
 	var order []string
+	occur := func(g *group, fb persona.Feedback) {
+		g.occ = append(g.occ, occurrence{at: fb.CreatedAt, tickID: fb.TickID, persona: fb.PersonaID,
+			sample: Sample{Rating: fb.Rating, Error: fb.Notes}})
+	}
+	if d.agg != nil {
+		// Counted by the store: the test and the means need only how many of each rating (the
+		// values are small integers, so their sums do not depend on the order); the rows of a
+		// module are read when it is a finding.
+		for _, c := range d.ratingCounts {
+			if c.Module == ParseModule {
+				continue
+			}
+			to := base
+			if c.Side == 1 {
+				to = cur
+				if groups[c.Module] == nil {
+					groups[c.Module] = &group{}
+					order = append(order, c.Module)
+				}
+			}
+			for range c.Count {
+				to[c.Module] = append(to[c.Module], float64(c.Rating))
+			}
+		}
+	}
 	for _, fb := range d.feedback {
-		if fb.Module == ParseModule {
+		if fb.Module == ParseModule || d.agg != nil {
 			continue
 		}
 		switch {
@@ -30,8 +57,7 @@ func (d *data) ratings() []Finding {
 				groups[fb.Module] = g
 				order = append(order, fb.Module)
 			}
-			g.occ = append(g.occ, occurrence{at: fb.CreatedAt, tickID: fb.TickID, persona: fb.PersonaID,
-				sample: Sample{Rating: fb.Rating, Error: fb.Notes}})
+			occur(g, fb)
 		case d.inBaseline(fb.CreatedAt, fb.TickID):
 			base[fb.Module] = append(base[fb.Module], float64(fb.Rating))
 		}
@@ -57,6 +83,15 @@ func (d *data) ratings() []Finding {
 			continue
 		}
 		g := groups[mod]
+		if d.agg != nil {
+			rows, err := d.src.Feedback(d.ctx, persona.FeedbackQuery{Module: mod, Since: d.from, Until: d.to})
+			if err != nil {
+				return nil, fmt.Errorf("read feedback of %s: %w", mod, err)
+			}
+			for _, fb := range rows {
+				occur(g, fb)
+			}
+		}
 		// The occurrences are the ratings below the threshold; their notes are the evidence.
 		kept := g.occ[:0:0]
 		for _, o := range g.occ {
@@ -92,7 +127,7 @@ func (d *data) ratings() []Finding {
 		}
 		out = append(out, f)
 	}
-	return out
+	return out, nil
 }
 
 // MannWhitneyLess is the one-sided p-value of a Mann–Whitney U test that x tends to be smaller

@@ -43,6 +43,14 @@ type ActionAggregates interface {
 	// RunFacts returns the tick records started in [since, until), newest first (as Ticks),
 	// with only TickID, PersonaID, Status, StartedAt, Error, Target and ServerVersion set.
 	RunFacts(ctx context.Context, since, until time.Time) ([]Tick, error)
+	// RatingCounts counts the feedback rows of [Since, Until) per module, side of Cut and rating.
+	RatingCounts(ctx context.Context, q SpanQuery) ([]RatingCount, error)
+}
+
+// RatingCount is the number of ratings of one value for one module on one side of the cut.
+type RatingCount struct {
+	Module              string
+	Side, Rating, Count int
 }
 
 // SpanQuery selects the action rows of [Since, Until), of Module when set, split at Cut into

@@ -153,3 +153,12 @@ func (db *DB) RunFacts(ctx context.Context, since, until time.Time) ([]persona.T
 		return t, err
 	})
 }
+
+// RatingCounts counts the ratings per module, side and value.
+func (db *DB) RatingCounts(ctx context.Context, s persona.SpanQuery) ([]persona.RatingCount, error) {
+	return collect(ctx, db, "rating counts", dialect.RatingCounts(s), func(r pgx.CollectableRow) (persona.RatingCount, error) {
+		var c persona.RatingCount
+		err := r.Scan(&c.Module, &c.Side, &c.Rating, &c.Count)
+		return c, err
+	})
+}

@@ -202,3 +202,17 @@ func (db *DB) RunFacts(ctx context.Context, since, until time.Time) ([]persona.T
 	})
 	return out, err
 }
+
+// RatingCounts counts the ratings per module, side and value.
+func (db *DB) RatingCounts(ctx context.Context, s persona.SpanQuery) ([]persona.RatingCount, error) {
+	out := []persona.RatingCount{}
+	err := db.each(ctx, "rating counts", dialect.RatingCounts(s), func(r *sql.Rows) error {
+		var c persona.RatingCount
+		if err := r.Scan(&c.Module, &c.Side, &c.Rating, &c.Count); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}

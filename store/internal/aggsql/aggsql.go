@@ -197,6 +197,15 @@ func (d Dialect) RunFacts(since, until time.Time) Query {
 	return q
 }
 
+// RatingCounts: module, side, rating, count.
+func (d Dialect) RatingCounts(s persona.SpanQuery) Query {
+	var q Query
+	q.SQL = `SELECT f.module, CASE WHEN f.created_at >= ` + q.arg(d.Time(bound(s.Cut, far))) + ` THEN 1 ELSE 0 END, f.rating, COUNT(*)
+		FROM ` + d.Schema + `persona_feedback f WHERE f.created_at >= ` + q.arg(d.Time(bound(s.Since, time.Unix(0, 0).UTC()))) +
+		` AND f.created_at < ` + q.arg(d.Time(bound(s.Until, far))) + ` GROUP BY 1, 2, 3`
+	return q
+}
+
 // ActionRowCols are the columns ActionRows reads (as the stores scan an action): with
 // noArguments, NULL for the arguments and the result preview.
 func ActionRowCols(noArguments bool) string {
