@@ -217,32 +217,34 @@ type tickState struct {
 	cadence, owner string
 	failures       int
 	leaseExp       sql.NullInt64
-	wasTerminal    bool // the record exists with a terminal status
+	exists         bool  // the record exists (of this persona)
+	wasTerminal    bool  // the record exists with a terminal status
+	startedAt      int64 // the record's started_at, when it exists
 }
 
-// checkTick reads the persona and the tick record as it stands, and refuses a record of an
-// unknown persona (ErrNotFound) or one whose tick id belongs to another persona. It writes
-// nothing.
+// checkTick reads the persona and the tick record as it stands (one statement), and refuses a
+// record of an unknown persona (ErrNotFound) or one whose tick id belongs to another persona. It
+// writes nothing.
 func checkTick(ctx context.Context, t *tx, tk persona.Tick) (tickState, error) {
-	var st tickState
-	err := t.QueryRowContext(ctx, `SELECT tick_cadence, COALESCE(lease_owner, ''), lease_expires_at, failure_count FROM personas WHERE user_id = ?`, tk.PersonaID).
-		Scan(&st.cadence, &st.owner, &st.leaseExp, &st.failures)
-	if errors.Is(err, sql.ErrNoRows) {
-		return st, fmt.Errorf("persona %q: %w", tk.PersonaID, persona.ErrNotFound)
-	}
-	if err != nil {
-		return st, fmt.Errorf("read persona: %w", err)
-	}
-	var prevPersona, prevStatus string
-	err = t.QueryRowContext(ctx, `SELECT persona_id, status FROM persona_ticks WHERE tick_id = ?`, tk.TickID).Scan(&prevPersona, &prevStatus)
+	var (
+		st                      tickState
+		prevPersona, prevStatus sql.NullString
+		prevStarted             sql.NullInt64
+	)
+	err := t.QueryRowContext(ctx, `SELECT p.tick_cadence, COALESCE(p.lease_owner, ''), p.lease_expires_at, p.failure_count,
+			k.persona_id, k.status, k.started_at
+		FROM personas p LEFT JOIN persona_ticks k ON k.tick_id = ?2 WHERE p.user_id = ?1`, tk.PersonaID, tk.TickID).
+		Scan(&st.cadence, &st.owner, &st.leaseExp, &st.failures, &prevPersona, &prevStatus, &prevStarted)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+		return st, fmt.Errorf("persona %q: %w", tk.PersonaID, persona.ErrNotFound)
 	case err != nil:
-		return st, fmt.Errorf("read tick: %w", err)
-	case prevPersona != tk.PersonaID:
+		return st, fmt.Errorf("read persona and tick: %w", err)
+	case prevPersona.Valid && prevPersona.String != tk.PersonaID:
 		return st, &persona.FieldError{Field: "tickId", Message: "belongs to another persona"}
 	}
-	st.wasTerminal = prevStatus != "" && prevStatus != string(persona.TickRunning)
+	st.exists, st.startedAt = prevPersona.Valid, prevStarted.Int64
+	st.wasTerminal = prevStatus.Valid && prevStatus.String != string(persona.TickRunning)
 	return st, nil
 }
 
@@ -261,17 +263,14 @@ func writeTick(ctx context.Context, t *tx, tk persona.Tick, st tickState) error 
 	if len(tk.Transcript) > 0 {
 		transcript = string(tk.Transcript)
 	}
-	if _, err := t.ExecContext(ctx, `INSERT INTO persona_ticks (tick_id, persona_id, runner_id, status, started_at, finished_at,
-			tool_calls, errors, turns, input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript,
-			target, server_name, server_version, stage)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (tick_id) DO UPDATE SET runner_id = excluded.runner_id, status = excluded.status,
-			started_at = excluded.started_at, finished_at = excluded.finished_at, tool_calls = excluded.tool_calls,
-			errors = excluded.errors, turns = excluded.turns, input_tokens = excluded.input_tokens,
-			output_tokens = excluded.output_tokens, cached_tokens = excluded.cached_tokens, cost_usd = excluded.cost_usd,
-			model = excluded.model, summary = excluded.summary, error = excluded.error, transcript = excluded.transcript,
-			target = excluded.target, server_name = excluded.server_name, server_version = excluded.server_version,
-			stage = excluded.stage`,
+	// The final record of a run the runner recorded `running` keeps its started_at: the
+	// statement that leaves started_at out of its SET list leaves the two indexes on it alone
+	// (SQLite rewrites an index entry whenever a column of it is set, to the same value or not).
+	upsert := tickUpsert
+	if st.exists && st.startedAt == micro(tk.StartedAt) {
+		upsert = tickUpsertSameStart
+	}
+	if _, err := t.ExecContext(ctx, upsert,
 		tk.TickID, tk.PersonaID, tk.RunnerID, string(tk.Status), micro(tk.StartedAt), nullMicro(tk.FinishedAt),
 		tk.ToolCalls, tk.Errors, tk.Turns, tk.InputTokens, tk.OutputTokens, tk.CachedTokens, tk.CostUSD,
 		tk.Model, tk.Summary, tk.Error, transcript, tk.Target, tk.ServerName, tk.ServerVersion, tk.Stage); err != nil {
@@ -314,6 +313,24 @@ func writeTick(ctx context.Context, t *tx, tk persona.Tick, st tickState) error 
 	}
 	return nil
 }
+
+// tickUpsert writes a tick record whole; tickUpsertSameStart is the same for a record whose
+// started_at is unchanged.
+const (
+	tickUpsertHead = `INSERT INTO persona_ticks (tick_id, persona_id, runner_id, status, started_at, finished_at,
+			tool_calls, errors, turns, input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript,
+			target, server_name, server_version, stage)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tick_id) DO UPDATE SET runner_id = excluded.runner_id, status = excluded.status,`
+	tickUpsertTail = ` finished_at = excluded.finished_at, tool_calls = excluded.tool_calls,
+			errors = excluded.errors, turns = excluded.turns, input_tokens = excluded.input_tokens,
+			output_tokens = excluded.output_tokens, cached_tokens = excluded.cached_tokens, cost_usd = excluded.cost_usd,
+			model = excluded.model, summary = excluded.summary, error = excluded.error, transcript = excluded.transcript,
+			target = excluded.target, server_name = excluded.server_name, server_version = excluded.server_version,
+			stage = excluded.stage`
+	tickUpsert          = tickUpsertHead + ` started_at = excluded.started_at,` + tickUpsertTail
+	tickUpsertSameStart = tickUpsertHead + tickUpsertTail
+)
 
 const tickCols = `tick_id, persona_id, runner_id, status, started_at, finished_at, tool_calls, errors, turns,
 	input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript, target, server_name, server_version,
