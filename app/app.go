@@ -1,6 +1,8 @@
 // Package app is the demo app the personas use: a small personal organiser (todos, notes, journal,
 // habits, mood, calendar, contacts, spaces) served as MCP tools over Streamable HTTP at /mcp
-// (SPEC §7). Its data lives in the store's database, in tables of its own scoped to a space.
+// (SPEC §7). Its data lives in the store's database, in tables of its own scoped to a space, which
+// the store creates and migrates (the app's migration line); it reaches the store's tables only
+// through the store's methods (Store).
 //
 // The registry (allTools) is the single place the built-in tools are defined; Config.ExtraTools
 // adds tools made with Define, served the same way. Each tool's JSON Schema is derived from its
@@ -54,12 +56,9 @@ type TokenVerifier interface {
 
 // Config is what New needs.
 type Config struct {
-	// DB is the store's database handle and Dialect its Dialect() ("sqlite" or "postgres").
-	// Migrate must have been applied to it.
-	DB      *sql.DB
-	Dialect string
-	// Spaces answers membership questions (the store).
-	Spaces Spaces
+	// Store is the store: spaces and their members, and the app's own tables, which the store
+	// created and migrated when it opened.
+	Store Store
 	// Verifier checks the bearer tokens.
 	Verifier TokenVerifier
 	// Logger receives one line per tool call and the gateway's errors (slog.Default() when nil).
@@ -100,6 +99,7 @@ type Config struct {
 type App struct {
 	cfg      Config
 	db       *sqlDB
+	store    Store
 	reg      *registry
 	log      *slog.Logger
 	limiter  callLimiter
@@ -111,18 +111,22 @@ type App struct {
 	sessions *sessionLimits
 }
 
-// New builds the app over cfg. It does not migrate: call Migrate first.
+// New builds the app over cfg.
 func New(cfg Config) (*App, error) {
 	var problems []string
-	if cfg.DB == nil {
-		problems = append(problems, "DB is required")
-	}
-	d, err := dialectFor(cfg.Dialect)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
-	if cfg.Spaces == nil {
-		problems = append(problems, "Spaces is required")
+	var (
+		tables *sql.DB
+		d      dialect
+	)
+	if cfg.Store == nil {
+		problems = append(problems, "Store is required")
+	} else {
+		var name string
+		tables, name = cfg.Store.AppTables()
+		var err error
+		if d, err = dialectFor(name); err != nil {
+			problems = append(problems, "Store's app tables: "+err.Error())
+		}
 	}
 	if cfg.Verifier == nil {
 		problems = append(problems, "Verifier is required")
@@ -162,7 +166,8 @@ func New(cfg Config) (*App, error) {
 	}
 	a := &App{
 		cfg:      cfg,
-		db:       newSQLDB(cfg.DB, d),
+		db:       newSQLDB(tables, d),
+		store:    cfg.Store,
 		log:      cfg.Logger,
 		verifier: cfg.Verifier,
 		auth:     newAuthCache(cfg.Now, tokenCacheTTL, cfg.MembershipCacheTTL, authCacheSize),
@@ -171,11 +176,11 @@ func New(cfg Config) (*App, error) {
 	// On PostgreSQL the rate window is kept in the database, shared by every replica of the app;
 	// on SQLite (one process beside its file) in the process.
 	if d.name == DialectPostgres {
-		a.limiter = &pgLimiter{db: cfg.DB, limit: cfg.RateLimit, window: cfg.RateWindow, now: cfg.Now}
+		a.limiter = &pgLimiter{db: tables, limit: cfg.RateLimit, window: cfg.RateWindow, now: cfg.Now}
 	} else {
 		a.limiter = memoryLimiter{newRateLimiter(cfg.RateLimit, cfg.RateWindow, cfg.Now)}
 	}
-	tools, err := withExtras(allTools(&deps{db: a.db, spaces: cfg.Spaces, now: cfg.Now}), cfg.ExtraTools)
+	tools, err := withExtras(allTools(&deps{db: a.db, store: cfg.Store, now: cfg.Now}), cfg.ExtraTools)
 	if err != nil {
 		return nil, fmt.Errorf("new app: %w", err)
 	}

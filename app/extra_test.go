@@ -137,7 +137,7 @@ func TestBadExtraToolsAreRefused(t *testing.T) {
 			st := newStore(t, false, nil)
 			// New fails before any token is checked, so the verifier's keys are never fetched.
 			verifier := jwtauth.NewVerifier("http://127.0.0.1:1/api/auth/jwks", issuerURL, jwtauth.Audience, nil)
-			_, err := app.New(app.Config{DB: st.SQL(), Dialect: st.Dialect(), Spaces: st, Verifier: verifier,
+			_, err := app.New(app.Config{Store: st, Verifier: verifier,
 				ExtraTools: tc.tools})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("New: %v, want an error saying %q", err, tc.want)

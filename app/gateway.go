@@ -106,7 +106,7 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if !a.auth.member(space, claims.Subject) {
-			ok, err := a.cfg.Spaces.IsMember(r.Context(), space, claims.Subject)
+			ok, err := a.cfg.Store.IsMember(r.Context(), space, claims.Subject)
 			if err == nil && !ok && a.cfg.TrustIssuerSpaces {
 				ok, err = a.issuerSpace(r.Context(), space)
 			}

@@ -22,9 +22,6 @@ func TestHiddenToolsWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	if err := Migrate(ctx, st.SQL(), st.Dialect()); err != nil {
-		t.Fatal(err)
-	}
 	id, _, err := st.UpsertPersona(ctx, persona.PersonaInput{Email: "p@mana.test", Password: "pw", Archetype: "a",
 		SystemPrompt: "a persona for the hidden tools test", ModuleMix: persona.ModuleMix{"notes": 1}})
 	if err != nil {
@@ -34,8 +31,9 @@ func TestHiddenToolsWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _ := dialectFor(st.Dialect())
-	reg := newRegistry(allTools(&deps{db: newSQLDB(st.SQL(), d), spaces: st, now: time.Now})...)
+	tables, name := st.AppTables()
+	d, _ := dialectFor(name)
+	reg := newRegistry(allTools(&deps{db: newSQLDB(tables, d), store: st, now: time.Now})...)
 	cctx := WithCaller(ctx, Caller{UserID: id, SpaceID: spaces[0].ID})
 	run := func(name, args string) map[string]any {
 		t.Helper()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,19 +13,32 @@ import (
 	"github.com/persona-runner/persona-runner/persona"
 )
 
-// Spaces is what the app needs to know about spaces and their members. persona.Store implements it.
-type Spaces interface {
+// Store is what the app needs of the store (store.DB implements it): the spaces and their
+// members, and the handle on the app's own tables. The store creates and migrates those tables
+// (the app's migration line, applied when the store opens); the app writes no SQL against the
+// store's tables.
+type Store interface {
 	// IsMember reports whether the user is a member of the space.
 	IsMember(ctx context.Context, spaceID, userID string) (bool, error)
 	// SpacesOfUser lists the spaces the user is a member of, personal space first.
 	SpacesOfUser(ctx context.Context, userID string) ([]persona.Space, error)
+	// AllSpaces lists every space by slug, at most limit of them.
+	AllSpaces(ctx context.Context, limit int) ([]persona.Space, error)
+	// Space returns a space by id; persona.ErrNotFound when there is none.
+	Space(ctx context.Context, id string) (persona.Space, error)
+	// AddSpace stores a space without members unless its id or slug is taken (then it returns
+	// false and writes nothing).
+	AddSpace(ctx context.Context, s persona.Space) (bool, error)
+	// AppTables returns the handle on the app's tables and the dialect of their SQL, "sqlite"
+	// (tables prefixed app_) or "postgres" (schema app).
+	AppTables() (db *sql.DB, dialect string)
 }
 
 // deps is what the modules' handlers work with.
 type deps struct {
-	db     *sqlDB
-	spaces Spaces
-	now    func() time.Time
+	db    *sqlDB
+	store Store
+	now   func() time.Time
 }
 
 // clock returns the current time at the precision stored (microseconds), in UTC.

@@ -6,7 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/persona-runner/persona-runner/app"
+	"github.com/persona-runner/persona-runner/store/postgres"
+	"github.com/persona-runner/persona-runner/store/sqlite"
 )
 
 // titles returns the value of key of every record in the list under listKey of a tool's result.
@@ -87,18 +88,32 @@ func TestSearchIgnoresCaseBeyondASCII(t *testing.T) {
 	})
 }
 
-// writeBeforeTheSearchKeys takes the app's tables back to their first version, writes a note and
-// a contact there as the code of that version did, and migrates up again.
+// writeBeforeTheSearchKeys takes the app's tables back to their first version (as the store's
+// app line's down migrations do), writes a note and a contact there as the code of that version
+// did, and migrates the store again.
 func writeBeforeTheSearchKeys(t *testing.T, b *bundle, pg bool) {
 	t.Helper()
 	ctx := context.Background()
-	db := b.store.SQL()
+	db, _ := b.store.AppTables()
 	prefix := "app_"
+	down := []string{"DELETE FROM app_goose_db_version WHERE version_id > 1"}
 	if pg {
 		prefix = "app."
+		down = []string{"DROP TABLE app.rate_calls", "DELETE FROM app.goose_db_version WHERE version_id > 1"}
 	}
-	if err := app.MigrateDownTo(ctx, db, b.store.Dialect(), 1); err != nil {
-		t.Fatal(err)
+	for _, table := range []string{"notes", "contacts"} {
+		cols := []string{"title", "body"}
+		if table == "contacts" {
+			cols = []string{"name", "email", "phone", "notes"}
+		}
+		for _, c := range cols {
+			down = append(down, fmt.Sprintf("ALTER TABLE %s%s DROP COLUMN %s_key", prefix, table, c))
+		}
+	}
+	for _, q := range down {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 	if _, err := db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %snotes (id, space_id, title, body, created_by, created_at, updated_at)
 		VALUES ('0b6c4f4e-3f6a-4d8e-9a51-2f1f8c7d9e10', $1, 'Ödön''s list', 'ÜBER', $2, 1, 1)`, prefix), b.anna.Personal, b.anna.ID); err != nil {
@@ -108,7 +123,13 @@ func writeBeforeTheSearchKeys(t *testing.T, b *bundle, pg bool) {
 		VALUES ('1b6c4f4e-3f6a-4d8e-9a51-2f1f8c7d9e10', $1, 'Ærø Ferry', $2, 1)`, prefix), b.anna.Personal, b.anna.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := app.Migrate(ctx, db, b.store.Dialect()); err != nil {
+	var err error
+	if pg {
+		err = postgres.Migrate(ctx, db)
+	} else {
+		err = sqlite.Migrate(ctx, db)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }

@@ -67,8 +67,8 @@ type options struct {
 	cfg      func(*app.Config)
 }
 
-// newStore opens an empty, migrated store of the kind asked for (PostgreSQL tests skip without
-// PERSONA_TEST_POSTGRES_URL) and applies the app's migrations.
+// newStore opens an empty store of the kind asked for (PostgreSQL tests skip without
+// PERSONA_TEST_POSTGRES_URL), which migrates the app's tables with its own.
 func newStore(t testing.TB, pg bool, now func() time.Time) store.DB {
 	t.Helper()
 	ctx := context.Background()
@@ -82,9 +82,6 @@ func newStore(t testing.TB, pg bool, now func() time.Time) store.DB {
 		}
 		t.Cleanup(func() { _ = s.Close() })
 		db = s
-	}
-	if err := app.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
-		t.Fatal(err)
 	}
 	return db
 }
@@ -128,7 +125,7 @@ func setup(t testing.TB, o options) *bundle {
 	verifier.Now = b.clock.Now
 
 	cfg := app.Config{
-		DB: b.store.SQL(), Dialect: b.store.Dialect(), Spaces: b.store, Verifier: verifier,
+		Store: b.store, Verifier: verifier,
 		Logger: slog.New(slog.NewJSONHandler(b.logs, nil)), Now: b.clock.Now,
 	}
 	if o.cfg != nil {

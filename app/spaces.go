@@ -38,7 +38,7 @@ func (m spacesModule) list(ctx context.Context, _ spacesListInput) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	spaces, err := m.spaces.SpacesOfUser(ctx, c.UserID)
+	spaces, err := m.store.SpacesOfUser(ctx, c.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("list spaces: %w", err)
 	}
@@ -50,21 +50,13 @@ func (m spacesModule) list(ctx context.Context, _ spacesListInput) (any, error) 
 }
 
 func (m spacesModule) listAll(ctx context.Context, in spacesListAllInput) (any, error) {
-	rows, err := m.db.query(ctx, `SELECT id, name, slug, type FROM {spaces} ORDER BY slug LIMIT $1`, in.Limit)
+	spaces, err := m.store.AllSpaces(ctx, in.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list all spaces: %w", err)
 	}
-	defer rows.Close()
-	out := []spaceItem{}
-	for rows.Next() {
-		var s spaceItem
-		if err := rows.Scan(&s.ID, &s.Name, &s.Slug, &s.Type); err != nil {
-			return nil, fmt.Errorf("list all spaces: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list all spaces: %w", err)
+	out := make([]spaceItem, 0, len(spaces))
+	for _, s := range spaces {
+		out = append(out, spaceItem{ID: s.ID, Name: s.Name, Slug: s.Slug, Type: string(s.Type)})
 	}
 	return map[string]any{"spaces": out, "count": len(out)}, nil
 }

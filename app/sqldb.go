@@ -3,55 +3,38 @@ package app
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"fmt"
-	"io/fs"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
-
-	"github.com/persona-runner/persona-runner/store/sqlitelock"
 )
 
-// The two SQL dialects the app runs on. They are the values of the stores' Dialect() methods.
+// The two SQL dialects of the app's tables, as Store.AppTables names them.
 const (
 	DialectSQLite   = "sqlite"
 	DialectPostgres = "postgres"
 )
 
-//go:embed migrations
-var migrationFiles embed.FS
-
-// migrationLockID is the PostgreSQL advisory lock key that serialises the app's migrations. It
-// differs from the store's key, so the two migration runs never wait for each other.
-const migrationLockID int64 = 0x6d616e61_61707031 // "manaapp1"
-
 // dialect holds every difference between the engines the app's SQL has to know about: where its
-// tables live and which store tables it reads. Everything else (placeholders $1…, LIKE … ESCAPE,
-// INSERT … RETURNING-free statements, integer times, text dates) is the same on both.
+// tables live. Everything else (placeholders $1…, LIKE … ESCAPE, INSERT … RETURNING-free
+// statements, integer times, text dates) is the same on both.
 type dialect struct {
-	name         string
-	tablePrefix  string // prefix of the app's tables: "app." (a schema) or "app_" (a name prefix)
-	spacesTable  string // the store's spaces table
-	versionTable string // goose's bookkeeping table for the app's migrations
+	name        string
+	tablePrefix string // prefix of the app's tables: "app." (a schema) or "app_" (a name prefix)
 }
 
 func dialectFor(name string) (dialect, error) {
 	switch name {
 	case DialectSQLite:
-		return dialect{name: name, tablePrefix: "app_", spacesTable: "spaces", versionTable: "app_goose_db_version"}, nil
+		return dialect{name: name, tablePrefix: "app_"}, nil
 	case DialectPostgres:
-		return dialect{name: name, tablePrefix: "app.", spacesTable: "auth.spaces", versionTable: "app.goose_db_version"}, nil
+		return dialect{name: name, tablePrefix: "app."}, nil
 	}
 	return dialect{}, fmt.Errorf("dialect: must be %q or %q (got %q)", DialectSQLite, DialectPostgres, name)
 }
 
-// sqlDB is the app's handle on the store's database: the app's statements are written with
-// {app} before each of its table names and {spaces} for the store's spaces table, which rewrite
-// replaces for the dialect.
+// sqlDB is the app's handle on its own tables (Store.AppTables): the app's statements are written
+// with {app} before each of its table names, which rewrite replaces for the dialect.
 //
 // Statements are prepared once and kept: the app runs a fixed set of them, and SQLite (which has
 // no statement cache in the driver) would otherwise parse each one on every call.
@@ -63,7 +46,7 @@ type sqlDB struct {
 }
 
 func newSQLDB(db *sql.DB, d dialect) *sqlDB {
-	return &sqlDB{db: db, d: d, rep: strings.NewReplacer("{app}", d.tablePrefix, "{spaces}", d.spacesTable)}
+	return &sqlDB{db: db, d: d, rep: strings.NewReplacer("{app}", d.tablePrefix)}
 }
 
 // stmt returns the prepared statement of query, preparing it on first use.
@@ -126,77 +109,6 @@ func (s *sqlDB) close() {
 		s.stmts.Delete(k)
 		return true
 	})
-}
-
-// Migrate applies the app's pending migrations to db, after the store's own migrations (the app's
-// tables reference the store's spaces table). dialectName is the store's Dialect(). It is
-// idempotent, and on PostgreSQL replicas starting together serialise on an advisory lock.
-func Migrate(ctx context.Context, db *sql.DB, dialectName string) error {
-	p, err := migrations(ctx, db, dialectName)
-	if err != nil {
-		return fmt.Errorf("migrate app: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate app: %w", err)
-	}
-	return nil
-}
-
-// migrations returns the goose provider of the app's migrations on db: the SQL files of the
-// dialect, and the Go migrations (those that need Go to compute their data).
-func migrations(ctx context.Context, db *sql.DB, dialectName string) (*goose.Provider, error) {
-	d, err := dialectFor(dialectName)
-	if err != nil {
-		return nil, err
-	}
-	var opts []goose.ProviderOption
-	gooseDialect := goose.DialectSQLite3
-	if d.name == DialectPostgres {
-		gooseDialect = goose.DialectPostgres
-		// goose keeps its version table in schema app, so the schema must exist before goose
-		// looks. Two replicas racing on CREATE SCHEMA IF NOT EXISTS can still collide, hence the
-		// transaction-scoped advisory lock around it.
-		if err := createSchema(ctx, db); err != nil {
-			return nil, err
-		}
-		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID), lock.WithLockTimeout(1, 300))
-		if err != nil {
-			return nil, fmt.Errorf("session locker: %w", err)
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	} else {
-		// Processes opening a new SQLite file at once take turns (store/sqlitelock).
-		locker, err := sqlitelock.ForDB(ctx, db)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, goose.WithLocker(locker))
-	}
-	fsys, err := fs.Sub(migrationFiles, "migrations/"+d.name)
-	if err != nil {
-		return nil, err
-	}
-	opts = append(opts, goose.WithTableName(d.versionTable), goose.WithDisableGlobalRegistry(true),
-		goose.WithGoMigrations(searchKeysMigration(d)))
-	return goose.NewProvider(gooseDialect, db, fsys, opts...)
-}
-
-func createSchema(ctx context.Context, db *sql.DB) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("create schema app: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockID); err != nil {
-		return fmt.Errorf("create schema app: lock: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS app`); err != nil {
-		return fmt.Errorf("create schema app: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("create schema app: %w", err)
-	}
-	return nil
 }
 
 // Times are stored as unix microseconds and dates as 'YYYY-MM-DD' text on both engines.

@@ -2,12 +2,10 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
 
-	"github.com/persona-runner/persona-runner/app"
 	"github.com/persona-runner/persona-runner/store"
 	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
 )
@@ -52,16 +50,12 @@ func TestConcurrentOpensOfANewStore(t *testing.T) {
 	}
 }
 
-// openAndMigrate does what up does first: open (and migrate) the store, then the app's tables.
+// openAndMigrate does what up does first: open the store, which migrates the store's tables and
+// the app's.
 func openAndMigrate(dsn string) error {
-	ctx := context.Background()
-	db, err := store.Open(ctx, dsn)
+	db, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := app.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
-		return fmt.Errorf("app: %w", err)
-	}
-	return nil
+	return db.Close()
 }

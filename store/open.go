@@ -15,12 +15,25 @@ import (
 	"github.com/persona-runner/persona-runner/store/sqlite"
 )
 
-// DB is a migrated persona store plus what the demo app needs to keep its own tables next to it.
+// DB is a migrated persona store: the store's own tables and the demo app's, each kind with a
+// migration line of its own that Open applies (the store's first: the app's tables reference the
+// store's spaces).
 type DB interface {
 	persona.Store
 	persona.StatsStore
 	Settings
-	// SQL is the underlying database/sql handle.
+	// AllSpaces, Space and AddSpace are what the demo app asks about spaces beyond membership
+	// (app.Store): every space by slug (at most limit; ≤ 0 all), one space by id (ErrNotFound),
+	// and adding a space with no members unless its id or slug is taken (false then).
+	AllSpaces(ctx context.Context, limit int) ([]persona.Space, error)
+	Space(ctx context.Context, id string) (persona.Space, error)
+	AddSpace(ctx context.Context, s persona.Space) (bool, error)
+	// AppTables is the demo app's handle on its own tables and their SQL dialect ("sqlite" or
+	// "postgres"). The app writes no SQL against the store's tables.
+	AppTables() (*sql.DB, string)
+	// SchemaVersions returns the newest applied migration of the store's line and of the app's.
+	SchemaVersions(ctx context.Context) (store, app int64, err error)
+	// SQL is the underlying database/sql handle (tests and tools that look at the tables).
 	SQL() *sql.DB
 	// Dialect is "sqlite" or "postgres".
 	Dialect() string
@@ -73,7 +86,8 @@ func IsPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
-// Open opens and migrates the store dsn names. Errors say which store could not be opened or
+// Open opens the store dsn names and migrates both its lines, the store's and the demo app's
+// (unless WithExisting opens a SQLite file read-only). Errors say which store could not be opened or
 // migrated.
 func Open(ctx context.Context, dsn string, opts ...Option) (DB, error) {
 	var cfg config

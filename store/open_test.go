@@ -29,12 +29,15 @@ func TestOpenSQLiteCreatesFileAndMigrates(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("database file: %v", err)
 	}
-	// The demo app keeps its own tables next to the store's, with foreign keys to spaces(id).
-	if _, err := db.SQL().ExecContext(ctx, `CREATE TABLE app_notes (id TEXT PRIMARY KEY, space_id TEXT NOT NULL REFERENCES spaces (id) ON DELETE CASCADE)`); err != nil {
-		t.Fatal(err)
+	// Open created the demo app's tables next to the store's (the app's migration line), with
+	// foreign keys to spaces(id) enforced on the app's handle.
+	tables, dialect := db.AppTables()
+	if dialect != "sqlite" {
+		t.Errorf("AppTables dialect = %q; want sqlite", dialect)
 	}
-	if _, err := db.SQL().ExecContext(ctx, `INSERT INTO app_notes VALUES ('n1', 'no-such-space')`); err == nil {
-		t.Error("foreign keys are not enforced")
+	if _, err := tables.ExecContext(ctx, `INSERT INTO app_notes (id, space_id, title, created_by, created_at, updated_at)
+		VALUES ('n1', 'no-such-space', 't', 'u', 1, 1)`); err == nil || !strings.Contains(err.Error(), "FOREIGN KEY") {
+		t.Errorf("a note in no space: %v; want a foreign key error", err)
 	}
 	_, _, now, err := dueNow(ctx, db)
 	if err != nil || !now.Equal(at) {

@@ -26,7 +26,7 @@ type CLI struct {
 	Targets  TargetsCmd  `cmd:"" help:"Check the apps under test (SPEC §10)."`
 	Cleanup  CleanupCmd  `cmd:"" help:"Delete personas not in the catalog (or all) with all their data."`
 	Personas PersonasCmd `cmd:"" help:"List personas or show one."`
-	Migrate  MigrateCmd  `cmd:"" help:"Apply the store's migrations and report its schema version."`
+	Migrate  MigrateCmd  `cmd:"" help:"Apply the migrations of the store's tables and of the demo app's, and report both schema versions."`
 	Report   ReportCmd   `cmd:"" help:"What the personas found: findings, module ratings and trend, failing tools, coverage, last runs."`
 	Runs     RunsCmd     `cmd:"" help:"Inspect the persona runs: list them or show one turn by turn."`
 	Check    CheckCmd    `cmd:"" help:"The CI gate: apply thresholds to the runs in the store; exit 0 passed, 1 a threshold failed, 2 usage error, 3 could not run."`

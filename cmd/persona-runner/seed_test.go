@@ -334,7 +334,7 @@ func TestSeedPostgres(t *testing.T) {
 	}
 	u.User = url.UserPassword(u.User.Username(), "s3cret-pw")
 	code, out, _ = run(t, nil, "migrate", "--db", u.String())
-	if code != 0 || !strings.HasPrefix(out, "postgres store ") || !strings.Contains(out, "up to date") ||
+	if code != 0 || !strings.HasPrefix(out, "postgres store ") || !strings.Contains(out, "up to date") || !strings.Contains(out, ", app schema version 3)") ||
 		strings.Contains(out, "s3cret-pw") || !strings.Contains(out, ":xxxxx@") {
 		t.Fatalf("migrate: code %d, out %q (want the password shown as xxxxx)", code, out)
 	}

@@ -74,12 +74,9 @@ func (c *ServeMCPCmd) Run(env *Env) error {
 		return err
 	}
 	defer db.Close()
-	if err := app.Migrate(env.Ctx, db.SQL(), db.Dialect()); err != nil {
-		return err
-	}
 	jwks := authURL + "/api/auth/jwks"
 	demo, err := app.New(app.Config{
-		DB: db.SQL(), Dialect: db.Dialect(), Spaces: db,
+		Store:              db,
 		Verifier:           jwtauth.NewVerifier(jwks, issuer, jwtauth.Audience, nil),
 		Logger:             log,
 		SessionIdleTimeout: c.SessionIdle,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,9 +128,15 @@ func TestMigrate(t *testing.T) {
 	for i := 0; i < 2; i++ { // the second run finds nothing to do
 		code, out, errOut := run(t, nil, "migrate", "--data", dir)
 		want := "sqlite store " + filepath.Join(dir, "persona-runner.db") + " is up to date (schema version "
-		if code != 0 || !strings.HasPrefix(out, want) {
+		if code != 0 || !strings.HasPrefix(out, want) || !strings.HasSuffix(out, ", app schema version 2)\n") {
 			t.Fatalf("migrate run %d: code %d, out %q, stderr %q", i+1, code, out, errOut)
 		}
+	}
+	// migrate creates the demo app's tables too (issue 12.2: before, only up and serve mcp did).
+	var n int
+	if err := sqliteFile(t, filepath.Join(dir, "persona-runner.db")).QueryRow(
+		`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'app_notes'`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("after migrate, app_notes: %d tables, %v; want the app's tables created", n, err)
 	}
 	// DATABASE_URL names the store when no flag does.
 	dsn := filepath.Join(dir, "from-env.db")
@@ -140,4 +147,15 @@ func TestMigrate(t *testing.T) {
 	if _, err := os.Stat(dsn); err != nil {
 		t.Fatalf("DATABASE_URL store not created: %v", err)
 	}
+}
+
+// sqliteFile opens the SQLite file at path with database/sql alone, closed when the test ends.
+func sqliteFile(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }

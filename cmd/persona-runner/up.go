@@ -150,9 +150,6 @@ func (c *UpCmd) Run(env *Env) error {
 		return fmt.Errorf("cannot open the store: %w", err)
 	}
 	defer db.Close()
-	if err := app.Migrate(ctx, db.SQL(), db.Dialect()); err != nil {
-		return err
-	}
 	fmt.Fprintf(env.Stdout, "persona-runner up: store %s (%s)\n", config.DSN(dsn), db.Dialect())
 	cat, err := c.seedCatalog(ctx, db, cfg, env.Stdout)
 	if err != nil {
@@ -175,7 +172,7 @@ func (c *UpCmd) Run(env *Env) error {
 	}
 	// The app checks tokens with the auth server's own verifier: same process, same keys, so no
 	// JWKS round trip; signature, expiry, audience and issuer are checked all the same.
-	demo, err := app.New(app.Config{DB: db.SQL(), Dialect: db.Dialect(), Spaces: db, Verifier: authSrv.Verifier(),
+	demo, err := app.New(app.Config{Store: db, Verifier: authSrv.Verifier(),
 		Logger: log.With("component", "app"), Now: now, ExtraTools: c.extraTools})
 	if err != nil {
 		return err

@@ -69,9 +69,6 @@ func newCompatStack(t *testing.T, pg bool, compat string, emails ...string) *sta
 		t.Cleanup(func() { _ = db.Close() })
 		s.db = db
 	}
-	if err := app.Migrate(ctx, s.db.SQL(), s.db.Dialect()); err != nil {
-		t.Fatal(err)
-	}
 	for _, e := range emails {
 		pw, _ := persona.DerivePassword(persona.DevSeedSecret, e)
 		name := strings.TrimPrefix(strings.Split(e, "@")[0], "persona.")
@@ -104,7 +101,7 @@ func newCompatStack(t *testing.T, pg bool, compat string, emails ...string) *sta
 	s.authAPI, s.authSrv = api, authSrv
 
 	a, err := app.New(app.Config{
-		DB: s.db.SQL(), Dialect: s.db.Dialect(), Spaces: s.db, RateLimit: -1,
+		Store: s.db, RateLimit: -1,
 		Verifier: jwtauth.NewVerifier(s.authURL+"/api/auth/jwks", s.authURL, jwtauth.Audience, nil),
 	})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store/internal/appline"
 )
 
 //go:embed migrations/*.sql
@@ -137,7 +138,22 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	if _, err := appline.Migrate(ctx, db, appline.Postgres); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	return nil
+}
+
+// SchemaVersions returns the newest applied migration of the store's own line and of the demo
+// app's line (store/internal/appline), which Migrate applies after it.
+func (db *DB) SchemaVersions(ctx context.Context) (store, app int64, err error) {
+	if store, err = MigrationVersion(ctx, db.sqlDB); err != nil {
+		return 0, 0, err
+	}
+	if app, err = appline.Version(ctx, db.sqlDB, appline.Postgres); err != nil {
+		return 0, 0, err
+	}
+	return store, app, nil
 }
 
 // MigrationVersion returns the newest applied migration version (0 when none).
@@ -175,8 +191,14 @@ func newProvider(db *sql.DB) (*goose.Provider, error) {
 	return p, nil
 }
 
-// SQL returns a database/sql handle on the store's connection pool, for code that keeps its own
-// tables next to the store's (the demo app's schema app). Do not close it; Close does.
+// AppTables returns the demo app's handle on its own tables, which Migrate created and migrated
+// next to the store's (schema app, the app's migration line, store/internal/appline), whose rows
+// reference auth.spaces(id) ON DELETE CASCADE. The app writes no SQL against schema auth; it asks
+// for spaces through the store's methods. Do not close it; Close does.
+func (db *DB) AppTables() (*sql.DB, string) { return db.sqlDB, db.Dialect() }
+
+// SQL returns a database/sql handle on the store's connection pool, for tests and tools that look
+// at the tables. Do not close it; Close does.
 func (db *DB) SQL() *sql.DB { return db.sqlDB }
 
 // Pool returns the pgx pool behind the store.

@@ -60,13 +60,7 @@ func (db *DB) SpacesOfUser(ctx context.Context, userID string) ([]persona.Space,
 	if err != nil {
 		return nil, fmt.Errorf("spaces of user %q: %w", userID, err)
 	}
-	spaces, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.Space, error) {
-		var s persona.Space
-		var typ string
-		err := r.Scan(&s.ID, &s.Name, &s.Slug, &typ, &s.CreatedAt)
-		s.Type, s.CreatedAt = persona.SpaceType(typ), utc(s.CreatedAt)
-		return s, err
-	})
+	spaces, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.Space, error) { return scanSpace(r) })
 	if err != nil {
 		return nil, fmt.Errorf("spaces of user %q: %w", userID, err)
 	}
@@ -120,4 +114,57 @@ func (db *DB) DeletePersona(ctx context.Context, userID string) error {
 		return fmt.Errorf("delete persona %q: %w", userID, err)
 	}
 	return nil
+}
+
+// AllSpaces lists every space by slug, at most limit of them (limit ≤ 0: all).
+func (db *DB) AllSpaces(ctx context.Context, limit int) ([]persona.Space, error) {
+	var max *int
+	if limit > 0 {
+		max = &limit
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id, name, slug, type, created_at FROM auth.spaces ORDER BY slug LIMIT $1`, max)
+	if err != nil {
+		return nil, fmt.Errorf("list all spaces: %w", err)
+	}
+	spaces, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.Space, error) { return scanSpace(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list all spaces: %w", err)
+	}
+	if spaces == nil {
+		spaces = []persona.Space{}
+	}
+	return spaces, nil
+}
+
+// Space returns the space with id; ErrNotFound when there is none.
+func (db *DB) Space(ctx context.Context, id string) (persona.Space, error) {
+	s, err := scanSpace(db.pool.QueryRow(ctx, `SELECT id, name, slug, type, created_at FROM auth.spaces WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return persona.Space{}, fmt.Errorf("space %q: %w", id, persona.ErrNotFound)
+	}
+	if err != nil {
+		return persona.Space{}, fmt.Errorf("space %q: %w", id, err)
+	}
+	return s, nil
+}
+
+// AddSpace stores s, without members, created now, unless a space with its id or its slug exists:
+// then nothing is written and it returns false.
+func (db *DB) AddSpace(ctx context.Context, s persona.Space) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `INSERT INTO auth.spaces (id, name, slug, type, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+		s.ID, s.Name, s.Slug, string(s.Type), db.clock())
+	if err != nil {
+		return false, fmt.Errorf("add space %q: %w", s.ID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func scanSpace(row pgx.Row) (persona.Space, error) {
+	var s persona.Space
+	var typ string
+	if err := row.Scan(&s.ID, &s.Name, &s.Slug, &typ, &s.CreatedAt); err != nil {
+		return persona.Space{}, err
+	}
+	s.Type, s.CreatedAt = persona.SpaceType(typ), utc(s.CreatedAt)
+	return s, nil
 }

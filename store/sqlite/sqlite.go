@@ -25,6 +25,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/store/internal/appline"
 	"github.com/persona-runner/persona-runner/store/sqlitelock"
 )
 
@@ -221,7 +222,27 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate sqlite store: %w", err)
 	}
+	if _, err := appline.Migrate(ctx, db, appline.SQLite); err != nil {
+		return fmt.Errorf("migrate sqlite store: %w", err)
+	}
 	return nil
+}
+
+// SchemaVersions returns the newest applied migration of the store's own line and of the demo
+// app's line (store/internal/appline), which Open applies after it.
+func (db *DB) SchemaVersions(ctx context.Context) (store, app int64, err error) {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.r, mustSub(migrations, "migrations"),
+		goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return 0, 0, fmt.Errorf("schema version: %w", err)
+	}
+	if store, err = p.GetDBVersion(ctx); err != nil {
+		return 0, 0, fmt.Errorf("schema version: %w", err)
+	}
+	if app, err = appline.Version(ctx, db.r, appline.SQLite); err != nil {
+		return 0, 0, err
+	}
+	return store, app, nil
 }
 
 // checkMigrated fails unless db has every migration applied: a read-only store cannot be migrated.
@@ -241,12 +262,17 @@ func checkMigrated(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// SQL returns a read-write handle on the same file so that the demo app can keep its own tables
-// there (with foreign keys to spaces(id), ON DELETE CASCADE, so deleting a persona's spaces
-// deletes its app data). It is a pool of its own, separate from the store's single writer, so
-// nested queries on it cannot starve each other. Its transactions begin IMMEDIATE and wait for
-// the store's writer (up to the busy timeout) rather than fail; for the same reason, do not call
-// a store method that writes while holding a transaction on it.
+// AppTables returns the demo app's handle on its own tables, which Open created and migrated
+// next to the store's (the app's migration line, store/internal/appline): a read-write pool on
+// the same file, prefixed app_, whose rows reference spaces(id) ON DELETE CASCADE, so deleting a
+// persona's spaces deletes its app data. The app writes no SQL against the store's tables; it
+// asks for spaces through the store's methods. The pool is separate from the store's single
+// writer, so nested queries on it cannot starve each other. Its transactions begin IMMEDIATE and
+// wait for the store's writer (up to the busy timeout) rather than fail; for the same reason, do
+// not call a store method that writes while holding a transaction on it.
+func (db *DB) AppTables() (*sql.DB, string) { return db.app, db.Dialect() }
+
+// SQL returns the handle AppTables does, for tests and tools that look at the file's tables.
 func (db *DB) SQL() *sql.DB { return db.app }
 
 // Dialect names the SQL dialect: "sqlite".

@@ -68,15 +68,10 @@ func (db *DB) SpacesOfUser(ctx context.Context, userID string) ([]persona.Space,
 	defer rows.Close()
 	var out []persona.Space
 	for rows.Next() {
-		var (
-			s       persona.Space
-			typ     string
-			created int64
-		)
-		if err := rows.Scan(&s.ID, &s.Name, &s.Slug, &typ, &created); err != nil {
+		s, err := scanSpace(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list spaces of %q: %w", userID, err)
 		}
-		s.Type, s.CreatedAt = persona.SpaceType(typ), fromMicro(created)
 		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {
@@ -92,4 +87,73 @@ func (db *DB) IsMember(ctx context.Context, spaceID, userID string) (bool, error
 		return false, fmt.Errorf("check membership: %w", err)
 	}
 	return n > 0, nil
+}
+
+// AllSpaces lists every space by slug, at most limit of them (limit ≤ 0: all).
+func (db *DB) AllSpaces(ctx context.Context, limit int) ([]persona.Space, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite's LIMIT -1 is no limit
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT id, name, slug, type, created_at FROM spaces ORDER BY slug LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list all spaces: %w", err)
+	}
+	defer rows.Close()
+	out := []persona.Space{}
+	for rows.Next() {
+		s, err := scanSpace(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list all spaces: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list all spaces: %w", err)
+	}
+	return out, nil
+}
+
+// Space returns the space with id; ErrNotFound when there is none.
+func (db *DB) Space(ctx context.Context, id string) (persona.Space, error) {
+	s, err := scanSpace(db.r.QueryRowContext(ctx, `SELECT id, name, slug, type, created_at FROM spaces WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return persona.Space{}, fmt.Errorf("space %q: %w", id, persona.ErrNotFound)
+	}
+	if err != nil {
+		return persona.Space{}, fmt.Errorf("space %q: %w", id, err)
+	}
+	return s, nil
+}
+
+// AddSpace stores s, without members, created now, unless a space with its id or its slug exists:
+// then nothing is written and it returns false.
+func (db *DB) AddSpace(ctx context.Context, s persona.Space) (bool, error) {
+	var added bool
+	err := db.write(ctx, func(t *tx) error {
+		res, err := t.ExecContext(ctx, `INSERT INTO spaces (id, name, slug, type, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			s.ID, s.Name, s.Slug, string(s.Type), micro(t.now))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		added = n == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("add space %q: %w", s.ID, err)
+	}
+	return added, nil
+}
+
+func scanSpace(row scanner) (persona.Space, error) {
+	var (
+		s       persona.Space
+		typ     string
+		created int64
+	)
+	if err := row.Scan(&s.ID, &s.Name, &s.Slug, &typ, &created); err != nil {
+		return persona.Space{}, err
+	}
+	s.Type, s.CreatedAt = persona.SpaceType(typ), fromMicro(created)
+	return s, nil
 }

@@ -1,4 +1,4 @@
-package app
+package appline
 
 import (
 	"context"
@@ -26,15 +26,15 @@ var searchKeyColumns = []struct {
 // backfillBatch is how many rows one statement of the backfill reads.
 const backfillBatch = 500
 
-func searchKeysMigration(d dialect) *goose.Migration {
+func searchKeysMigration(d Dialect) *goose.Migration {
 	return goose.NewGoMigration(searchKeysVersion,
 		&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error { return addSearchKeys(ctx, tx, d) }},
 		&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error { return dropSearchKeys(ctx, tx, d) }})
 }
 
-func addSearchKeys(ctx context.Context, tx *sql.Tx, d dialect) error {
+func addSearchKeys(ctx context.Context, tx *sql.Tx, d Dialect) error {
 	for _, t := range searchKeyColumns {
-		table := d.tablePrefix + t.table
+		table := d.TablePrefix + t.table
 		for _, c := range t.columns {
 			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`ALTER TABLE %s ADD COLUMN %s_key text NOT NULL DEFAULT ''`, table, c)); err != nil {
 				return fmt.Errorf("add %s.%s_key: %w", table, c, err)
@@ -102,9 +102,9 @@ func backfillSearchKeys(ctx context.Context, tx *sql.Tx, table string, columns [
 	}
 }
 
-func dropSearchKeys(ctx context.Context, tx *sql.Tx, d dialect) error {
+func dropSearchKeys(ctx context.Context, tx *sql.Tx, d Dialect) error {
 	for _, t := range searchKeyColumns {
-		table := d.tablePrefix + t.table
+		table := d.TablePrefix + t.table
 		for _, c := range t.columns {
 			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`ALTER TABLE %s DROP COLUMN %s_key`, table, c)); err != nil {
 				return fmt.Errorf("drop %s.%s_key: %w", table, c, err)
@@ -113,3 +113,8 @@ func dropSearchKeys(ctx context.Context, tx *sql.Tx, d dialect) error {
 	}
 	return nil
 }
+
+// fold is the app's fold (app/sqldb.go): the folded form its searches compare, lower case by Go's
+// Unicode tables. The keys of the rows written before the keys existed must be what the app
+// writes for new rows (TestSearchKeysBackfilledAsTheAppFolds in app).
+func fold(s string) string { return strings.ToLower(s) }
