@@ -16,12 +16,56 @@ import (
 	"github.com/persona-runner/persona-runner/httpserver"
 	"github.com/persona-runner/persona-runner/jwtauth"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/report"
 )
+
+// Store is the part of the store the auth API serves (SPEC §4): accounts and sessions, signing
+// keys, login lockouts, the admin API's personas and spaces, and the runner's internal API. Each
+// method is persona.Store's of the same name, with its errors; store/sqlite and store/postgres
+// implement it.
+type Store interface {
+	// Accounts and sessions.
+	User(ctx context.Context, id string) (persona.User, error)
+	UserByEmail(ctx context.Context, email string) (persona.User, error)
+	SpacesOfUser(ctx context.Context, userID string) ([]persona.Space, error)
+	CreateSession(ctx context.Context, s persona.Session) error
+	SessionByTokenHash(ctx context.Context, tokenHash string) (persona.Session, error)
+	RecordLoginFailure(ctx context.Context, email string, p persona.LockoutPolicy) (lockedUntil time.Time, err error)
+	LoginLockedUntil(ctx context.Context, email string) (time.Time, error)
+	ResetLoginFailures(ctx context.Context, email string) error
+	KeyStore
+
+	// The admin API.
+	UpsertPersona(ctx context.Context, in persona.PersonaInput) (userID string, out persona.Outcome, err error)
+	UpsertSpace(ctx context.Context, in persona.SpaceInput) (spaceID string, out persona.Outcome, err error)
+	Persona(ctx context.Context, userID string) (persona.Persona, error)
+	ListPersonas(ctx context.Context, actionsSince time.Time) ([]persona.PersonaSummary, error)
+	DeletePersona(ctx context.Context, userID string) error
+	RecentActions(ctx context.Context, personaID string, limit int) ([]persona.Action, error)
+	FeedbackByModule(ctx context.Context, personaID string) ([]persona.ModuleRating, error)
+	// The report (GET /api/v1/admin/report).
+	report.Source
+
+	// The runner's internal API.
+	DuePersonas(ctx context.Context, limit int) ([]persona.DuePersona, time.Time, error)
+	ClaimPersonas(ctx context.Context, runnerID string, limit int, lease time.Duration) ([]persona.DuePersona, error)
+	InsertActions(ctx context.Context, personaID string, rows []persona.Action) (written, duplicates int, err error)
+	InsertFeedback(ctx context.Context, personaID string, rows []persona.Feedback) (written, duplicates int, err error)
+	RecordTick(ctx context.Context, t persona.Tick) error
+	AbandonRuns(ctx context.Context, runnerID string) (int, error)
+	History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error)
+}
+
+// KeyStore keeps the signing keys (persona.Store's methods of the same names).
+type KeyStore interface {
+	EnsureSigningKey(ctx context.Context, candidate persona.SigningKey) (persona.SigningKey, error)
+	SigningKeys(ctx context.Context) ([]persona.SigningKey, error)
+}
 
 // Config configures a Server.
 type Config struct {
 	// Store keeps users, sessions, keys and personas. Required.
-	Store persona.Store
+	Store Store
 	// Issuer is the public base URL of the auth service (e.g. http://localhost:3001); it is the
 	// iss claim of every token. Required.
 	Issuer string
@@ -54,7 +98,7 @@ const DefaultSessionTTL = 7 * 24 * time.Hour
 
 // Server is the auth API as an http.Handler. It is safe for concurrent use.
 type Server struct {
-	store      persona.Store
+	store      Store
 	issuer     *jwtauth.Issuer
 	verifier   *jwtauth.Verifier
 	keys       []persona.SigningKey
@@ -137,7 +181,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 // EnsureKey returns the store's current signing key, creating and storing one when there is none.
-func EnsureKey(ctx context.Context, st persona.Store) (persona.SigningKey, error) {
+func EnsureKey(ctx context.Context, st KeyStore) (persona.SigningKey, error) {
 	candidate, err := jwtauth.NewKey()
 	if err != nil {
 		return persona.SigningKey{}, err

@@ -5,9 +5,13 @@ import (
 	"time"
 )
 
-// Store is everything persona-runner keeps. store/sqlite and store/postgres implement it and both
-// pass the one conformance suite in store/storetest. Every method is safe for concurrent use.
-// Times are the store's clock (an injectable Now in each adapter) unless given.
+// Store is everything persona-runner keeps: the contract store/sqlite and store/postgres implement
+// and the one conformance suite in store/storetest holds them to. Code that uses a store does not
+// take it whole but declares the few methods it calls, next to itself (runner.Store,
+// authapi.Store, authapi/persist.LocalStore, app.Store, report.Source, findings.Source,
+// web.Store); the documentation of each method, and the errors it returns, is here. Every method
+// is safe for concurrent use. Times are the store's clock (an injectable Now in each adapter)
+// unless given.
 type Store interface {
 	// UpsertPersona creates or updates the persona with in.Email in one transaction: a new user
 	// (kind persona, role user, tier founder, email verified) with its personal space and owner

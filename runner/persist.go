@@ -14,11 +14,25 @@ import (
 	"github.com/persona-runner/persona-runner/retry"
 )
 
-// storePersistence writes to a persona.Store in the same process (the embedded `up`).
-type storePersistence struct{ s persona.Store }
+// Store is the part of the store the runner uses in the same process (the embedded `up`): the
+// persona.Store methods of the same names, with their errors. store/sqlite and store/postgres
+// implement it.
+type Store interface {
+	ClaimPersonas(ctx context.Context, runnerID string, limit int, lease time.Duration) ([]persona.DuePersona, error)
+	InsertActions(ctx context.Context, personaID string, rows []persona.Action) (written, duplicates int, err error)
+	InsertFeedback(ctx context.Context, personaID string, rows []persona.Feedback) (written, duplicates int, err error)
+	RecordTick(ctx context.Context, t persona.Tick) error
+	RecordRun(ctx context.Context, run persona.RunRecord) (persona.RunWritten, error)
+	AbandonRuns(ctx context.Context, runnerID string) (int, error)
+	History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error)
+	CostSince(ctx context.Context, since time.Time) (float64, error)
+}
+
+// storePersistence writes to a Store in the same process (the embedded `up`).
+type storePersistence struct{ s Store }
 
 // NewStorePersistence returns the Persistence that uses store directly.
-func NewStorePersistence(store persona.Store) Persistence { return storePersistence{store} }
+func NewStorePersistence(store Store) Persistence { return storePersistence{store} }
 
 func (p storePersistence) Claim(ctx context.Context, runnerID string, limit int, lease time.Duration) ([]persona.DuePersona, error) {
 	return p.s.ClaimPersonas(ctx, runnerID, limit, lease)

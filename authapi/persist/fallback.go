@@ -19,6 +19,19 @@ import (
 	"github.com/persona-runner/persona-runner/runner"
 )
 
+// LocalStore is the runner's local store as a Fallback uses it: mirrors of the personas, their tick
+// records, rows and memory. Each method is persona.Store's of the same name, with its errors;
+// store/sqlite implements it.
+type LocalStore interface {
+	UpsertPersona(ctx context.Context, in persona.PersonaInput) (userID string, out persona.Outcome, err error)
+	Persona(ctx context.Context, userID string) (persona.Persona, error)
+	InsertActions(ctx context.Context, personaID string, rows []persona.Action) (written, duplicates int, err error)
+	InsertFeedback(ctx context.Context, personaID string, rows []persona.Feedback) (written, duplicates int, err error)
+	RecordTick(ctx context.Context, t persona.Tick) error
+	History(ctx context.Context, personaID string, runs int) ([]persona.RunHistory, error)
+	Close() error
+}
+
 // Fallback is the HTTP persistence for auth services that may lack our extension
 // endpoints (the original Mana service has due, actions and feedback, but no claim, ticks or
 // history; issue 14.5). Each extension is tried on first use; a 404 that is not "Persona not
@@ -32,13 +45,13 @@ import (
 // A missing extension never fails a run.
 type Fallback struct {
 	http      *HTTP
-	openLocal func(context.Context) (persona.Store, error)
+	openLocal func(context.Context) (LocalStore, error)
 	log       *slog.Logger
 	now       func() time.Time
 
 	mu       sync.Mutex
 	missing  map[string]bool      // extension endpoint → missing
-	local    persona.Store        // opened on first need
+	local    LocalStore           // opened on first need
 	localErr error                // why it could not be opened
 	localID  map[string]string    // remote persona id → local mirror id
 	mirrored map[string]string    // remote persona id → fingerprint of the mirrored fields
@@ -57,7 +70,7 @@ const (
 // NewFallback returns the Persistence that uses the auth API's internal endpoints
 // through client (which must carry the service key) and falls back, per missing extension
 // endpoint, to the due list and a local store that openLocal opens on first need (see the type).
-func NewFallback(client *authapi.Client, openLocal func(context.Context) (persona.Store, error), log *slog.Logger) *Fallback {
+func NewFallback(client *authapi.Client, openLocal func(context.Context) (LocalStore, error), log *slog.Logger) *Fallback {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -119,7 +132,7 @@ func (f *Fallback) isMissing(ext string) bool {
 }
 
 // store returns the local store, opening it on first need.
-func (f *Fallback) store(ctx context.Context) (persona.Store, error) {
+func (f *Fallback) store(ctx context.Context) (LocalStore, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.local != nil || f.localErr != nil {
@@ -259,7 +272,7 @@ func fingerprint(p persona.DuePersona) string {
 }
 
 // local returns the local store and p's local id when a fallback needs them.
-func (f *Fallback) localOf(ctx context.Context, remoteID string) (persona.Store, string, bool) {
+func (f *Fallback) localOf(ctx context.Context, remoteID string) (LocalStore, string, bool) {
 	f.mu.Lock()
 	id, ok := f.localID[remoteID]
 	f.mu.Unlock()

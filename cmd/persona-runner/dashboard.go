@@ -13,7 +13,11 @@ import (
 
 // storeAccounts signs admins in to the dashboard with the auth API's accounts, read from the
 // store: a live account of role admin that is not a persona, with its password.
-type storeAccounts struct{ db persona.Store }
+type storeAccounts struct {
+	db interface {
+		UserByEmail(ctx context.Context, email string) (persona.User, error)
+	}
+}
 
 // dummyHash is compared against when the email is unknown, so that an unknown account costs the
 // same bcrypt work as a wrong password (SPEC §4's login does the same).

@@ -159,7 +159,7 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		client := authapi.NewClient(cfg.AuthURL, nil)
 		client.ServiceKey = cfg.ServiceKey.Value()
 		localDSN := c.LocalDB
-		fb := authpersist.NewFallback(client, func(ctx context.Context) (persona.Store, error) {
+		fb := authpersist.NewFallback(client, func(ctx context.Context) (authpersist.LocalStore, error) {
 			if !strings.Contains(localDSN, "://") {
 				if err := os.MkdirAll(filepath.Dir(localDSN), 0o700); err != nil {
 					return nil, err

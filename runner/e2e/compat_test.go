@@ -63,7 +63,7 @@ func TestRunnerFallsBackAgainstTheOriginalsEndpoints(t *testing.T) {
 		)
 		var local persona.Store
 		opened := 0
-		openLocal := func(ctx context.Context) (persona.Store, error) {
+		openLocal := func(ctx context.Context) (authpersist.LocalStore, error) {
 			opened++
 			if pg {
 				local = pgtest.NewDB(t)
@@ -180,7 +180,7 @@ func TestRunnerUsesTheExtensionsWhenThere(t *testing.T) {
 		fake.Text(`{"ratings":[{"module":"todo","rating":4}]}`),
 	)
 	opened := 0
-	persist := authpersist.NewFallback(s.client, func(context.Context) (persona.Store, error) {
+	persist := authpersist.NewFallback(s.client, func(context.Context) (authpersist.LocalStore, error) {
 		opened++
 		return nil, io.ErrUnexpectedEOF
 	}, nil)
