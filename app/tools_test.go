@@ -329,9 +329,10 @@ func TestSpaceIsolation(t *testing.T) {
 		if pg {
 			prefix = "app."
 		}
+		tables, _ := b.store.AppTables()
 		for table, wantRows := range map[string]int{"todos": 1, "notes": 0} {
 			var n int
-			if err := b.store.SQL().QueryRow("SELECT count(*) FROM " + prefix + table).Scan(&n); err != nil {
+			if err := tables.QueryRow("SELECT count(*) FROM " + prefix + table).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
 			if n != wantRows {
