@@ -85,8 +85,12 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 	if agg, ok := src.(persona.ActionAggregates); ok && o.Persona == "" && o.Versions == nil {
 		// Every persona over time windows: the store aggregates, the personas are only named.
 		d.agg = agg
-		if d.emails, err = agg.PersonaEmails(ctx); err != nil {
+		people, err := agg.PersonaNames(ctx)
+		if err != nil {
 			return nil, fmt.Errorf("findings: list personas: %w", err)
+		}
+		for _, p := range people {
+			d.emails[p.UserID] = p.Email
 		}
 	} else {
 		people, err := src.ListPersonas(ctx, noCounts)

@@ -38,8 +38,9 @@ type ActionAggregates interface {
 	ToolOKIn(ctx context.Context, tool string, since, until time.Time) (bool, error)
 	// ActionArguments returns the arguments of the action rows ids (those with arguments).
 	ActionArguments(ctx context.Context, ids []string) (map[string]json.RawMessage, error)
-	// PersonaEmails maps the id of every persona ListPersonas lists to its email.
-	PersonaEmails(ctx context.Context) (map[string]string, error)
+	// PersonaNames returns every persona ListPersonas lists, in its order (by email), with
+	// only UserID, Email, Name, Archetype and LastError set (no action counts).
+	PersonaNames(ctx context.Context) ([]PersonaSummary, error)
 	// RunFacts returns the tick records started in [since, until), newest first (as Ticks),
 	// with only TickID, PersonaID, Status, StartedAt, Error, Target and ServerVersion set.
 	RunFacts(ctx context.Context, since, until time.Time) ([]Tick, error)

@@ -170,7 +170,14 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 	r.PrevFrom = r.From.Add(-o.Baseline)
 	r.Compare = o.Compare
 
-	people, err := src.ListPersonas(ctx, noCounts)
+	// Over every persona, a store that aggregates lists only what the report shows of them.
+	var people []persona.PersonaSummary
+	var err error
+	if agg, ok := src.(persona.ActionAggregates); ok && o.Persona == "" {
+		people, err = agg.PersonaNames(ctx)
+	} else {
+		people, err = src.ListPersonas(ctx, noCounts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("report: list personas: %w", err)
 	}

@@ -128,19 +128,13 @@ func (db *DB) ActionArguments(ctx context.Context, ids []string) (map[string]jso
 	return out, err
 }
 
-// PersonaEmails maps every listed persona's id to its email.
-func (db *DB) PersonaEmails(ctx context.Context) (map[string]string, error) {
-	type pe struct{ id, email string }
-	rows, err := collect(ctx, db, "persona emails", dialect.PersonaEmails(), func(r pgx.CollectableRow) (pe, error) {
-		var p pe
-		err := r.Scan(&p.id, &p.email)
+// PersonaNames lists the personas with their names only.
+func (db *DB) PersonaNames(ctx context.Context) ([]persona.PersonaSummary, error) {
+	return collect(ctx, db, "persona names", dialect.PersonaNames(), func(r pgx.CollectableRow) (persona.PersonaSummary, error) {
+		var p persona.PersonaSummary
+		err := r.Scan(&p.UserID, &p.Email, &p.Name, &p.Archetype, &p.LastError)
 		return p, err
 	})
-	out := make(map[string]string, len(rows))
-	for _, p := range rows {
-		out[p.id] = p.email
-	}
-	return out, err
 }
 
 // RunFacts returns the window's tick records with the columns the findings read.

@@ -170,15 +170,15 @@ func (db *DB) ActionArguments(ctx context.Context, ids []string) (map[string]jso
 	return out, err
 }
 
-// PersonaEmails maps every listed persona's id to its email.
-func (db *DB) PersonaEmails(ctx context.Context) (map[string]string, error) {
-	out := map[string]string{}
-	err := db.each(ctx, "persona emails", dialect.PersonaEmails(), func(r *sql.Rows) error {
-		var id, email string
-		if err := r.Scan(&id, &email); err != nil {
+// PersonaNames lists the personas with their names only.
+func (db *DB) PersonaNames(ctx context.Context) ([]persona.PersonaSummary, error) {
+	out := []persona.PersonaSummary{}
+	err := db.each(ctx, "persona names", dialect.PersonaNames(), func(r *sql.Rows) error {
+		var p persona.PersonaSummary
+		if err := r.Scan(&p.UserID, &p.Email, &p.Name, &p.Archetype, &p.LastError); err != nil {
 			return err
 		}
-		out[id] = email
+		out = append(out, p)
 		return nil
 	})
 	return out, err

@@ -181,10 +181,12 @@ func (d Dialect) ActionArguments(ids []string) Query {
 	return q
 }
 
-// PersonaEmails: user_id, email of the personas ListPersonas lists.
-func (d Dialect) PersonaEmails() Query {
-	return Query{SQL: `SELECT p.user_id, u.email FROM ` + d.Schema + `personas p JOIN ` + d.Schema + `users u ON u.id = p.user_id
-		WHERE u.deleted_at IS NULL AND u.kind = 'persona'`}
+// PersonaNames: user_id, email, name, archetype, last_error of the personas ListPersonas lists,
+// by email.
+func (d Dialect) PersonaNames() Query {
+	return Query{SQL: `SELECT p.user_id, u.email, u.name, p.archetype, p.last_error FROM ` + d.Schema + `personas p
+		JOIN ` + d.Schema + `users u ON u.id = p.user_id
+		WHERE u.deleted_at IS NULL AND u.kind = 'persona' ORDER BY u.email`}
 }
 
 // RunFacts: tick_id, persona_id, status, started_at, error, target, server_version of the tick
