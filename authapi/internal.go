@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -78,180 +79,141 @@ func (s *Server) handleClaim(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, DueResponse{Personas: got, ServerTime: s.now().UTC()})
 }
 
-// actionsEnvelope and feedbackEnvelope decode the outer object of a batch request with the rows
-// left raw, so each row is decoded on its own and errors can name the row's index.
-type actionsEnvelope struct {
-	Actions *[]json.RawMessage `json:"actions"`
+// batchBody describes the body of a batch route, {"<key>": [row, …]}, once per route.
+type batchBody[R, T any] struct {
+	key  string       // "actions" or "feedback"
+	max  int          // rows a batch may hold
+	fast reflect.Type // struct{ Rows *[]*R `json:"<key>"` }: the whole batch in one pass
+	slow reflect.Type // struct{ Rows *[]json.RawMessage `json:"<key>"` }: each row on its own
 }
 
-type feedbackEnvelope struct {
-	Feedback *[]json.RawMessage `json:"feedback"`
+func newBatchBody[R, T any](key string, max int) batchBody[R, T] {
+	envelope := func(rows reflect.Type) reflect.Type {
+		return reflect.StructOf([]reflect.StructField{{Name: "Rows", Type: rows, Tag: reflect.StructTag(`json:"` + key + `"`)}})
+	}
+	return batchBody[R, T]{key: key, max: max,
+		fast: envelope(reflect.TypeFor[*[]*R]()), slow: envelope(reflect.TypeFor[*[]json.RawMessage]())}
 }
 
-// decodeActions parses and validates the body of POST …/{id}/actions into normalised rows for
-// personaID: either rows, or a body-level error (bad JSON, wrong type), or the field problems of
-// every bad row. Nothing is written unless all rows are good.
-func decodeActions(body []byte, personaID string, tools persona.ToolNameMap) ([]persona.Action, *decodeError, []FieldDetail) {
+var (
+	actionsBody  = newBatchBody[ActionRow, persona.Action]("actions", persona.MaxActionsPerBatch)
+	feedbackBody = newBatchBody[FeedbackRow, persona.Feedback]("feedback", persona.MaxFeedbackPerBatch)
+)
+
+// decode parses a batch body and validates each row with check (which returns the row
+// normalised, or its problems): either rows, or a body-level error (bad JSON, wrong type), or the
+// field problems of every bad row. Nothing is written unless all rows are good.
+func (b batchBody[R, T]) decode(body []byte, check func(i int, row R) (T, []FieldDetail)) ([]T, *decodeError, []FieldDetail) {
 	// The fast path decodes the whole batch in one pass; only a batch that fails to decode is
 	// decoded again row by row, to name the bad row and field.
-	var fast struct {
-		Actions *[]*ActionRow `json:"actions"`
-	}
-	if decodeInto(body, &fast, true, "", "") == nil && fast.Actions != nil {
-		in := *fast.Actions
-		if len(in) < 1 || len(in) > persona.MaxActionsPerBatch {
-			return nil, nil, []FieldDetail{{Field: "actions", Message: fmt.Sprintf("must have 1 to %d rows (got %d)", persona.MaxActionsPerBatch, len(in))}}
-		}
-		rows := make([]persona.Action, 0, len(in))
-		var details []FieldDetail
-		for i, row := range in {
-			if row == nil {
-				details = append(details, FieldDetail{Field: fmt.Sprintf("actions[%d]", i), Message: "must be a JSON object"})
-				continue
+	fast := reflect.New(b.fast)
+	if decodeInto(body, fast.Interface(), true, "", "") == nil {
+		if in := fast.Elem().Field(0).Interface().(*[]*R); in != nil {
+			if d := b.count(len(*in)); d != nil {
+				return nil, nil, d
 			}
-			a, d := checkAction(i, *row, personaID, tools)
-			details = append(details, d...)
-			rows = append(rows, a)
+			return checkRows(*in, func(i int, row *R) (T, []FieldDetail) {
+				if row == nil {
+					var zero T
+					return zero, []FieldDetail{{Field: fmt.Sprintf("%s[%d]", b.key, i), Message: "must be a JSON object"}}
+				}
+				return check(i, *row)
+			})
 		}
-		if len(details) > 0 {
-			return nil, nil, details
-		}
-		return rows, nil, nil
 	}
-	var env actionsEnvelope
-	if derr := decodeInto(body, &env, true, "", ""); derr != nil {
+	slow := reflect.New(b.slow)
+	if derr := decodeInto(body, slow.Interface(), true, "", ""); derr != nil {
 		return nil, derr, nil
 	}
-	if env.Actions == nil {
-		return nil, nil, []FieldDetail{{Field: "actions", Message: "is required"}}
+	raw := slow.Elem().Field(0).Interface().(*[]json.RawMessage)
+	if raw == nil {
+		return nil, nil, []FieldDetail{{Field: b.key, Message: "is required"}}
 	}
-	raw := *env.Actions
-	if len(raw) < 1 || len(raw) > persona.MaxActionsPerBatch {
-		return nil, nil, []FieldDetail{{Field: "actions", Message: fmt.Sprintf("must have 1 to %d rows (got %d)", persona.MaxActionsPerBatch, len(raw))}}
+	if d := b.count(len(*raw)); d != nil {
+		return nil, nil, d
 	}
-	rows := make([]persona.Action, 0, len(raw))
-	var details []FieldDetail
-	for i, m := range raw {
-		prefix := fmt.Sprintf("actions[%d]", i)
-		var row ActionRow
+	return checkRows(*raw, func(i int, m json.RawMessage) (T, []FieldDetail) {
+		var zero T
+		prefix := fmt.Sprintf("%s[%d]", b.key, i)
+		var row R
 		if derr := decodeInto(m, &row, true, prefix, prefix+".createdAt"); derr != nil {
 			if derr.kind != decodeField {
 				derr = &decodeError{kind: decodeField, field: prefix, message: "must be a JSON object"}
 			}
-			details = append(details, FieldDetail{Field: derr.field, Message: derr.message})
-			continue
+			return zero, []FieldDetail{{Field: derr.field, Message: derr.message}}
 		}
 		if !isObject(m) {
-			details = append(details, FieldDetail{Field: prefix, Message: "must be a JSON object"})
+			return zero, []FieldDetail{{Field: prefix, Message: "must be a JSON object"}}
+		}
+		return check(i, row)
+	})
+}
+
+// count refuses a batch of n rows when n is outside 1..max.
+func (b batchBody[R, T]) count(n int) []FieldDetail {
+	if n < 1 || n > b.max {
+		return []FieldDetail{{Field: b.key, Message: fmt.Sprintf("must have 1 to %d rows (got %d)", b.max, n)}}
+	}
+	return nil
+}
+
+// checkRows checks every row and returns them all, or the problems of every bad row.
+func checkRows[E, T any](in []E, check func(i int, row E) (T, []FieldDetail)) ([]T, *decodeError, []FieldDetail) {
+	rows := make([]T, 0, len(in))
+	var details []FieldDetail
+	for i, row := range in {
+		t, d := check(i, row)
+		if d != nil {
+			details = append(details, d...)
 			continue
 		}
-		a, d := checkAction(i, row, personaID, tools)
-		details = append(details, d...)
-		rows = append(rows, a)
+		rows = append(rows, t)
 	}
 	if len(details) > 0 {
 		return nil, nil, details
 	}
 	return rows, nil, nil
+}
+
+// decodeActions parses and validates the body of POST …/{id}/actions into normalised rows for
+// personaID (see batchBody.decode).
+func decodeActions(body []byte, personaID string, tools persona.ToolNameMap) ([]persona.Action, *decodeError, []FieldDetail) {
+	return actionsBody.decode(body, func(i int, row ActionRow) (persona.Action, []FieldDetail) {
+		return checkAction(i, row, personaID, tools)
+	})
 }
 
 // decodeFeedback is decodeActions for POST …/{id}/feedback.
 func decodeFeedback(body []byte, personaID string) ([]persona.Feedback, *decodeError, []FieldDetail) {
-	var fast struct {
-		Feedback *[]*FeedbackRow `json:"feedback"`
-	}
-	if decodeInto(body, &fast, true, "", "") == nil && fast.Feedback != nil {
-		in := *fast.Feedback
-		if len(in) < 1 || len(in) > persona.MaxFeedbackPerBatch {
-			return nil, nil, []FieldDetail{{Field: "feedback", Message: fmt.Sprintf("must have 1 to %d rows (got %d)", persona.MaxFeedbackPerBatch, len(in))}}
-		}
-		rows := make([]persona.Feedback, 0, len(in))
-		var details []FieldDetail
-		for i, row := range in {
-			if row == nil {
-				details = append(details, FieldDetail{Field: fmt.Sprintf("feedback[%d]", i), Message: "must be a JSON object"})
-				continue
-			}
-			fb, d := checkFeedback(i, *row, personaID)
-			details = append(details, d...)
-			rows = append(rows, fb)
-		}
-		if len(details) > 0 {
-			return nil, nil, details
-		}
-		return rows, nil, nil
-	}
-	var env feedbackEnvelope
-	if derr := decodeInto(body, &env, true, "", ""); derr != nil {
-		return nil, derr, nil
-	}
-	if env.Feedback == nil {
-		return nil, nil, []FieldDetail{{Field: "feedback", Message: "is required"}}
-	}
-	raw := *env.Feedback
-	if len(raw) < 1 || len(raw) > persona.MaxFeedbackPerBatch {
-		return nil, nil, []FieldDetail{{Field: "feedback", Message: fmt.Sprintf("must have 1 to %d rows (got %d)", persona.MaxFeedbackPerBatch, len(raw))}}
-	}
-	rows := make([]persona.Feedback, 0, len(raw))
-	var details []FieldDetail
-	for i, m := range raw {
-		prefix := fmt.Sprintf("feedback[%d]", i)
-		var row FeedbackRow
-		if derr := decodeInto(m, &row, true, prefix, prefix+".createdAt"); derr != nil {
-			if derr.kind != decodeField {
-				derr = &decodeError{kind: decodeField, field: prefix, message: "must be a JSON object"}
-			}
-			details = append(details, FieldDetail{Field: derr.field, Message: derr.message})
-			continue
-		}
-		if !isObject(m) {
-			details = append(details, FieldDetail{Field: prefix, Message: "must be a JSON object"})
-			continue
-		}
-		fb, d := checkFeedback(i, row, personaID)
-		details = append(details, d...)
-		rows = append(rows, fb)
-	}
-	if len(details) > 0 {
-		return nil, nil, details
-	}
-	return rows, nil, nil
+	return feedbackBody.decode(body, func(i int, row FeedbackRow) (persona.Feedback, []FieldDetail) {
+		return checkFeedback(i, row, personaID)
+	})
 }
 
 // handleActions stores a batch of action rows: all or nothing, duplicates skipped.
 func (s *Server) handleActions(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	body, derr := readBody(r)
-	if derr != nil {
-		writeDecodeError(w, derr)
-		return
-	}
-	rows, derr, details := decodeActions(body, id, s.tools)
-	if derr != nil {
-		writeDecodeError(w, derr)
-		return
-	}
-	if details != nil {
-		writeValidation(w, details)
-		return
-	}
-	written, dups, err := s.store.InsertActions(r.Context(), id, rows)
-	if err != nil {
-		s.writeStoreError(w, r, "insert actions", err)
-		return
-	}
-	httpjson.Write(w, http.StatusOK, BatchResult{OK: true, Written: written, Duplicates: dups})
+	storeBatch(s, w, r, "insert actions", func(body []byte, id string) ([]persona.Action, *decodeError, []FieldDetail) {
+		return decodeActions(body, id, s.tools)
+	}, s.store.InsertActions)
 }
 
 // handleFeedback stores a batch of feedback rows: all or nothing, duplicates skipped.
 func (s *Server) handleFeedback(w http.ResponseWriter, r *http.Request) {
+	storeBatch(s, w, r, "insert feedback", decodeFeedback, s.store.InsertFeedback)
+}
+
+// storeBatch answers a batch route: the body decoded and every row checked, then all rows
+// inserted or none, duplicates skipped.
+func storeBatch[T any](s *Server, w http.ResponseWriter, r *http.Request, what string,
+	decode func(body []byte, personaID string) ([]T, *decodeError, []FieldDetail),
+	insert func(ctx context.Context, personaID string, rows []T) (written, duplicates int, err error)) {
 	id := r.PathValue("id")
 	body, derr := readBody(r)
 	if derr != nil {
 		writeDecodeError(w, derr)
 		return
 	}
-	rows, derr, details := decodeFeedback(body, id)
+	rows, derr, details := decode(body, id)
 	if derr != nil {
 		writeDecodeError(w, derr)
 		return
@@ -260,9 +222,9 @@ func (s *Server) handleFeedback(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, details)
 		return
 	}
-	written, dups, err := s.store.InsertFeedback(r.Context(), id, rows)
+	written, dups, err := insert(r.Context(), id, rows)
 	if err != nil {
-		s.writeStoreError(w, r, "insert feedback", err)
+		s.writeStoreError(w, r, what, err)
 		return
 	}
 	httpjson.Write(w, http.StatusOK, BatchResult{OK: true, Written: written, Duplicates: dups})
