@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Cadence is how often a persona runs.
@@ -334,7 +335,15 @@ const (
 	MaxActionsPerBatch  = 500
 	MaxFeedbackPerBatch = 100
 	MaxErrorMessage     = 500
-	MaxFeedbackNotes    = 1000
+	// MaxErrorMessageBytes also bounds a stored error message in bytes (500 four-byte characters
+	// would be 2,000): PostgreSQL's index of the failed calls holds the message beside the row's
+	// keys, and a B-tree entry may not exceed 2,704 bytes.
+	MaxErrorMessageBytes = 1000
+	// MaxKeyText bounds the text that keys an action row (tickId, toolName, module) in bytes, so
+	// the row's id and index entries stay within PostgreSQL's B-tree limit; MCP tool names
+	// should be at most 128 characters.
+	MaxKeyText       = 200
+	MaxFeedbackNotes = 1000
 )
 
 // ActionID is the deterministic id of an action row: {tickId}-{seq}-{toolName}.
@@ -453,6 +462,20 @@ func Truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n])
+}
+
+// TruncateBytes cuts s to its first n characters and then to at most maxBytes bytes, never
+// inside a character.
+func TruncateBytes(s string, n, maxBytes int) string {
+	s = Truncate(s, n)
+	if len(s) <= maxBytes {
+		return s
+	}
+	end := maxBytes
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return s[:end]
 }
 
 var slugJunk = regexp.MustCompile(`[^a-z0-9-]+`)

@@ -34,6 +34,11 @@ func ValidateAction(i int, a Action) error {
 	if len(a.InputHash) > 64 {
 		es.Add(f("inputHash"), "must be at most 64 characters")
 	}
+	for _, k := range []struct{ name, value string }{{"tickId", a.TickID}, {"toolName", a.ToolName}, {"module", a.Module}} {
+		if len(k.value) > MaxKeyText {
+			es.Add(f(k.name), "must be at most %d bytes (got %d)", MaxKeyText, len(k.value))
+		}
+	}
 	if len(a.Arguments) > 0 && !json.Valid(a.Arguments) {
 		es.Add(f("arguments"), "must be valid JSON")
 	}
@@ -74,7 +79,7 @@ func ValidateFeedback(i int, fb Feedback) error {
 }
 
 // NormalizeAction fills the derived fields of a valid row: module from the tool name, id from
-// tick/seq/tool, error message cut to MaxErrorMessage, the error class of a failed call from its
+// tick/seq/tool, error message cut to MaxErrorMessage characters and MaxErrorMessageBytes, the error class of a failed call from its
 // message when none was given; and keeps its evidence safe to store: secret-looking argument
 // values redacted, arguments and result preview cut to MaxEvidence (EvidenceArguments).
 func NormalizeAction(personaID string, a Action) Action {
@@ -85,7 +90,7 @@ func NormalizeAction(personaID string, a Action) Action {
 	if a.ID == "" {
 		a.ID = ActionID(a.TickID, a.Seq, a.ToolName)
 	}
-	a.ErrorMessage = Truncate(a.ErrorMessage, MaxErrorMessage)
+	a.ErrorMessage = TruncateBytes(a.ErrorMessage, MaxErrorMessage, MaxErrorMessageBytes)
 	if a.Result == ResultError && a.ErrorClass == "" {
 		a.ErrorClass = ClassifyError(a.ErrorMessage)
 	}

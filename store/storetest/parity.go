@@ -6,6 +6,7 @@ import (
 	"errors"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ var parityTests = []suiteTest{
 	{"Parity/CounterBounds", testCounterBounds},
 	{"Parity/TickErrorCut", testTickErrorCut},
 	{"Parity/NULRefused", testNULRefused},
+	{"Parity/LongestFailedCall", testLongestFailedCall},
 	{"Parity/TickNumbersAndJSON", testTickNumbersAndJSON},
 	{"Parity/TickIDOfAnotherPersona", testTickIDOfAnotherPersona},
 	{"Parity/DeletePersonaForgetsLoginLock", testDeletePersonaForgetsLock},
@@ -380,4 +382,51 @@ func testDeletePersonaForgetsLock(e *env) {
 	if until, _ := e.s.RecordLoginFailure(e.ctx, email, p); !until.IsZero() {
 		e.t.Errorf("the first failure after re-creation locks until %v; old failures were kept", until)
 	}
+}
+
+// testLongestFailedCall: a failed call whose keys (tick id, tool name, module) are as long as
+// allowed and whose error message is 500 incompressible four-byte characters is stored whole in
+// every store (PostgreSQL's failed-calls index holds all of it beside the row's keys: a B-tree
+// entry over 2,704 bytes would refuse the insert), the message cut to MaxErrorMessageBytes
+// without splitting a character; a key one byte longer is refused naming the field.
+func testLongestFailedCall(e *env) {
+	id := e.persona("persona.longest@mana.test", persona.Daily, "UTC")
+	rng := rand.New(rand.NewPCG(1, 2))
+	text := func(n int, alphabet []rune) string {
+		var b strings.Builder
+		for b.Len() < n {
+			b.WriteRune(alphabet[rng.IntN(len(alphabet))])
+		}
+		return b.String()[:n]
+	}
+	var letters, emoji []rune
+	for r := 'a'; r <= 'z'; r++ {
+		letters = append(letters, r, r-'a'+'A')
+	}
+	for r := rune(0x1F300); r < 0x1F5FF; r++ {
+		emoji = append(emoji, r)
+	}
+	row := persona.Action{
+		TickID: text(persona.MaxKeyText, letters), ToolName: text(persona.MaxKeyText, letters),
+		Module: text(persona.MaxKeyText, letters), InputHash: strings.Repeat("f", 64), Result: persona.ResultError,
+		ErrorMessage: text(persona.MaxErrorMessage*4, emoji), ErrorClass: "server-error", Seq: math.MaxInt32,
+	}
+	if _, _, err := e.s.InsertActions(e.ctx, id, []persona.Action{row}); err != nil {
+		e.t.Fatalf("InsertActions(longest failed call) = %v; want it stored", err)
+	}
+	got, err := e.s.Actions(e.ctx, persona.ActionQuery{PersonaID: id})
+	if err != nil || len(got) != 1 {
+		e.t.Fatalf("Actions = %d rows, %v; want the one", len(got), err)
+	}
+	msg := got[0].ErrorMessage
+	if len(msg) > persona.MaxErrorMessageBytes || len(msg) < persona.MaxErrorMessageBytes-3 || !utf8.ValidString(msg) || !strings.HasPrefix(row.ErrorMessage, msg) {
+		e.t.Errorf("stored message has %d bytes (valid UTF-8: %v); want the first whole characters within %d", len(msg), utf8.ValidString(msg), persona.MaxErrorMessageBytes)
+	}
+	if got[0].ToolName != row.ToolName || got[0].Module != row.Module || got[0].TickID != row.TickID {
+		e.t.Errorf("stored keys changed: tool %d, module %d, tick %d bytes", len(got[0].ToolName), len(got[0].Module), len(got[0].TickID))
+	}
+	row.ToolName += "x"
+	row.TickID = "tick-longer"
+	_, _, err = e.s.InsertActions(e.ctx, id, []persona.Action{row})
+	wantErrMentions(e.t, "InsertActions(toolName over MaxKeyText)", err, persona.ErrInvalid, "actions[0].toolName")
 }
