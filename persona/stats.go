@@ -15,6 +15,9 @@ type StatsFilter struct {
 	PersonaID string
 	Module    string // actions and feedback of this module; runs that made a call in it
 	Target    string // runs of this target (the tick record's target), and their rows
+	// NoPercentiles: ToolStats may leave P50Ms and P95Ms 0 (a page that shows no latency; over
+	// every persona they are the dear part).
+	NoPercentiles bool
 }
 
 // RunDay counts the runs that started on one UTC day with one status, with their tokens and cost.

@@ -282,6 +282,7 @@ type overviewPage struct {
 	Modules  []moduleTrend
 	Findings []findings.Finding // the top open findings of the window
 	More     int                // open findings not shown
+	Found    foundView          // when the findings were computed
 	Coverage coverage
 	NextDue  []dueRow
 	Recent   []persona.RunRow
@@ -318,12 +319,14 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
 	}
 	p.Modules = foldWeeks(ratings, sparkWeeks, f.To)
 
-	tools, err := s.cfg.Store.ToolStats(ctx, sf)
+	cf := sf
+	cf.NoPercentiles = true // coverage needs the tools used only
+	tools, err := s.cfg.Store.ToolStats(ctx, cf)
 	if err != nil {
 		return err
 	}
 	p.Coverage = s.coverage(tools, f.Module)
-	if p.Findings, p.More, err = s.topFindings(r, f, failingShown); err != nil {
+	if p.Findings, p.More, p.Found, err = s.topFindings(r, f, failingShown); err != nil {
 		return err
 	}
 
@@ -593,14 +596,15 @@ func (s *Server) personas(w http.ResponseWriter, r *http.Request) error {
 }
 
 // topFindings returns the window's most urgent open findings (package findings, as `findings
-// list` shows them) that match the filter, at most n, and how many more there are.
-func (s *Server) topFindings(r *http.Request, f filter, n int) ([]findings.Finding, int, error) {
-	res, err := findings.Build(r.Context(), s.cfg.Store, findings.Options{Now: f.To, Since: f.window(), Persona: f.personaID})
+// list` shows them) that match the filter, at most n, and how many more there are, from the
+// findings cache (the view says when they were computed).
+func (s *Server) topFindings(r *http.Request, f filter, n int) ([]findings.Finding, int, foundView, error) {
+	v, err := s.found.get(r.Context(), findingsKey{since: f.window(), persona: f.personaID}, f.To)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, v, err
 	}
 	var out []findings.Finding
-	for _, x := range res.Open() {
+	for _, x := range v.Open {
 		if f.Target != "" && x.Target != f.Target {
 			continue
 		}
@@ -609,8 +613,9 @@ func (s *Server) topFindings(r *http.Request, f filter, n int) ([]findings.Findi
 		}
 		out = append(out, x)
 	}
+	v.Open = nil
 	if len(out) > n {
-		return out[:n], len(out) - n, nil
+		return out[:n], len(out) - n, v, nil
 	}
-	return out, 0, nil
+	return out, 0, v, nil
 }

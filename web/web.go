@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/persona-runner/persona-runner/findings"
 	"github.com/persona-runner/persona-runner/persona"
 )
 
@@ -102,6 +103,11 @@ type Config struct {
 	Version string
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// FindingsTTL is how long the overview reuses its top findings (findings.Build over the
+	// window, seconds over a million action rows) before it recomputes them in the background:
+	// 0 means DefaultFindingsTTL, a negative value computes them on every load. A finished run
+	// (Publish) makes them stale at once. The overview says when they were computed.
+	FindingsTTL time.Duration
 }
 
 // Server is the dashboard. Create it with New; Handler serves it and Publish feeds the live strip.
@@ -113,6 +119,7 @@ type Server struct {
 	now   func() time.Time
 	key   []byte
 	fails *failures
+	found *findingsCache // the overview's top findings
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed by Close: live streams end
@@ -149,6 +156,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.tmpl = tmpl
 	s.live = newHub(s.now)
+	ttl := cfg.FindingsTTL
+	if ttl == 0 {
+		ttl = DefaultFindingsTTL
+	}
+	s.found = newFindingsCache(ttl, s.now, s.log, func(ctx context.Context, k findingsKey, now time.Time) ([]findings.Finding, error) {
+		res, err := findings.Build(ctx, s.cfg.Store, findings.Options{Now: now, Since: k.since, Persona: k.persona})
+		if err != nil {
+			return nil, err
+		}
+		return res.Open(), nil
+	})
 	return s, nil
 }
 
@@ -213,7 +231,13 @@ func (s *Server) Handler() http.Handler {
 
 // Close ends the open live streams (they would keep an HTTP server's Shutdown waiting); give it
 // to http.Server.RegisterOnShutdown. Pages are still served after it.
-func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
+// It also stops and waits for a background computation of the overview's findings.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.found.close()
+	})
+}
 
 // canonical drops empty query parameters and the default window, and reports whether the URL
 // was canonical already.
@@ -236,8 +260,14 @@ func canonical(u *url.URL) (string, bool) {
 	return out, false
 }
 
-// Publish feeds the live strip. It is safe for concurrent use and never blocks.
-func (s *Server) Publish(e Event) { s.live.publish(e) }
+// Publish feeds the live strip, and a finished run makes the overview's findings stale. It is
+// safe for concurrent use and never blocks.
+func (s *Server) Publish(e Event) {
+	if e.Kind == RunFinished || e.Kind == TickFinished {
+		s.found.invalidate()
+	}
+	s.live.publish(e)
+}
 
 // securityHeaders sets what every answer carries: no framing, no sniffing, and a content policy
 // that allows only the dashboard's own files (no inline script or style).

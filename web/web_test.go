@@ -279,3 +279,38 @@ func TestLiveStream(t *testing.T) {
 		t.Fatalf("after tick.finished: %s", s)
 	}
 }
+
+// The overview's findings are computed once, reused with the time they were computed, and shown
+// as stale after a run finished until the newer computation is done.
+func TestOverviewFindingsReuse(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "sqlite", nil)
+	t.Cleanup(b.srv.Close)
+	c := client(t)
+	if _, body := get(t, c, b.ts.URL+"/"); !strings.Contains(body, "Computed for this page.") || !strings.Contains(body, "must be at most 200 characters") {
+		t.Fatalf("first load: no findings computed for the page")
+	}
+	if _, body := get(t, c, b.ts.URL+"/"); !strings.Contains(body, `Computed at <time datetime="2026-11-25T12:00:00Z">12:00:00 UTC</time> and reused for up to 1m0s.`) ||
+		!strings.Contains(body, "must be at most 200 characters") {
+		t.Fatalf("second load: findings not reused:\n%s", body)
+	}
+	// Another window is computed for itself.
+	if _, body := get(t, c, b.ts.URL+"/?since=30d"); !strings.Contains(body, "Computed for this page.") {
+		t.Fatalf("30d: not computed for the page")
+	}
+	b.srv.Publish(web.Event{Kind: web.RunFinished, Email: "persona.anna@mana.test", Status: "ok"})
+	if _, body := get(t, c, b.ts.URL+"/"); !strings.Contains(body, "a newer computation is under way") {
+		t.Fatalf("after a finished run: findings not shown as stale")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := get(t, c, b.ts.URL+"/")
+		if !strings.Contains(body, "a newer computation is under way") && strings.Contains(body, "must be at most 200 characters") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the findings were not recomputed:\n%s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -406,7 +406,7 @@ func (db *DB) toolStatsRollup(ctx context.Context, f persona.StatsFilter) ([]per
 		return nil, err
 	}
 	for i := range out {
-		if out[i].Timed == 0 {
+		if out[i].Timed == 0 || f.NoPercentiles {
 			continue
 		}
 		p50, p95 := aggsql.Ranks(out[i].Timed)
