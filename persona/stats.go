@@ -2,6 +2,8 @@ package persona
 
 import (
 	"context"
+	"math/bits"
+	"slices"
 	"time"
 )
 
@@ -147,4 +149,37 @@ type StatsStore interface {
 	// NextDue returns up to limit live personas in the order their cadence and back-off make
 	// them due (leases and weekdays are the caller's: see NextDue).
 	NextDue(ctx context.Context, limit int) ([]Persona, error)
+}
+
+// LatencyBucket is the bucket of the dashboard's hourly latency histogram (store/sqlite
+// migration 9, store/postgres migration 11) that holds ms: the latency itself below 32 ms, then
+// 16 buckets per power of two (from 2^41 ms on, again the latency itself). It returns the
+// bucket's lower bound and width; a bucket holds [lo, lo+width). The migrations' SQL computes
+// the same.
+func LatencyBucket(ms int64) (lo, width int64) {
+	if ms < 32 || ms >= 1<<41 {
+		return ms, 1
+	}
+	w := int64(1) << (bits.Len64(uint64(ms)) - 5)
+	return ms / w * w, w
+}
+
+// RankInBuckets finds the k-th smallest (1-based) of the latencies counted per bucket in hist
+// (by the buckets' lower bounds, LatencyBucket): the bucket that holds it and its 0-based
+// offset among the bucket's latencies. ok is false when hist counts fewer than k.
+func RankInBuckets(hist map[int64]int64, k int64) (lo, width, offset int64, ok bool) {
+	los := make([]int64, 0, len(hist))
+	for b := range hist {
+		los = append(los, b)
+	}
+	slices.Sort(los)
+	below := int64(0)
+	for _, b := range los {
+		if n := hist[b]; k <= below+n {
+			_, w := LatencyBucket(b)
+			return b, w, k - below - 1, true
+		}
+		below += hist[b]
+	}
+	return 0, 0, 0, false
 }

@@ -64,6 +64,7 @@ func insertActions(ctx context.Context, t *tx, personaID string, rows []persona.
 	type acc struct{ calls, timed, first, last int64 }
 	sums := map[key]*acc{}
 	var order []key
+	hours := hourSums{}
 	written := 0
 	for start := 0; start < len(rows); start += rowChunk {
 		chunk := rows[start:min(start+rowChunk, len(rows))]
@@ -78,7 +79,7 @@ func insertActions(ctx context.Context, t *tx, personaID string, rows []persona.
 				nullText(a.ResultPreview))
 		}
 		res, err := t.QueryContext(ctx, actionsInsert.sql(len(chunk))+
-			` RETURNING tick_id, persona_id, tool_name, module, result, error_class, error_message, latency_ms IS NOT NULL, created_at`, vals...)
+			` RETURNING tick_id, persona_id, tool_name, module, result, error_class, error_message, latency_ms, created_at`, vals...)
 		if err != nil {
 			return 0, fmt.Errorf("insert actions %d–%d: %w", start, start+len(chunk)-1, err)
 		}
@@ -86,10 +87,10 @@ func insertActions(ctx context.Context, t *tx, personaID string, rows []persona.
 			var (
 				k          key
 				class, msg string
-				timed      bool
+				latency    sql.NullInt64
 				created    int64
 			)
-			if err := res.Scan(&k.tick, &k.persona, &k.tool, &k.module, &k.result, &class, &msg, &timed, &created); err != nil {
+			if err := res.Scan(&k.tick, &k.persona, &k.tool, &k.module, &k.result, &class, &msg, &latency, &created); err != nil {
 				res.Close()
 				return 0, fmt.Errorf("insert actions: %w", err)
 			}
@@ -101,9 +102,10 @@ func insertActions(ctx context.Context, t *tx, personaID string, rows []persona.
 				order = append(order, k)
 			}
 			a.calls++
-			if timed {
+			if latency.Valid {
 				a.timed++
 			}
+			hours.add(k.tool, k.module, k.result, latency, created)
 			a.first, a.last = min(a.first, created), max(a.last, created)
 			written++
 		}
@@ -124,6 +126,9 @@ func insertActions(ctx context.Context, t *tx, personaID string, rows []persona.
 			k.tick, k.persona, k.tool, k.module, k.result, k.infra, a.calls, a.timed, a.first, a.last); err != nil {
 			return 0, fmt.Errorf("insert actions: rollup: %w", err)
 		}
+	}
+	if err := hours.write(ctx, t); err != nil {
+		return 0, fmt.Errorf("insert actions: %w", err)
 	}
 	return written, nil
 }

@@ -5,10 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/persona-runner/persona-runner/persona"
-	"github.com/persona-runner/persona-runner/store/internal/aggsql"
 )
 
 // The dashboard's read queries (persona/stats.go): aggregates computed here, so that a page reads
@@ -101,7 +102,7 @@ func (db *DB) RatingsByDay(ctx context.Context, f persona.StatsFilter) ([]person
 // ToolStats returns calls, errors and nearest-rank latency percentiles per tool, by tool name.
 func (db *DB) ToolStats(ctx context.Context, f persona.StatsFilter) ([]persona.ToolStat, error) {
 	if f.PersonaID == "" && f.Target == "" {
-		return db.toolStatsRollup(ctx, f)
+		return db.toolStatsHours(ctx, f)
 	}
 	w := rowsWhere(f)
 	// SQLite has no percentile aggregate: each tool's known latencies are ranked, and the rows at
@@ -386,40 +387,193 @@ func (db *DB) NextDue(ctx context.Context, limit int) ([]persona.Persona, error)
 	return out, rows.Err()
 }
 
-// toolStatsRollup is ToolStats over every persona and target: the counts from the rollup
-// (migration 7), each percentile a rank read from the top of the tool's latency index.
-func (db *DB) toolStatsRollup(ctx context.Context, f persona.StatsFilter) ([]persona.ToolStat, error) {
-	out := []persona.ToolStat{}
-	err := db.each(ctx, "tool stats", dialect.ToolTotals(persona.SpanQuery{Since: f.Since, Until: f.Until, Module: f.Module}), func(r *sql.Rows) error {
-		var (
-			s    persona.ToolStat
-			last int64
-		)
-		if err := r.Scan(&s.Tool, &s.Module, &s.Calls, &s.Errors, &s.Timed, &last); err != nil {
-			return err
-		}
-		s.LastUsed = fromMicro(last)
-		out = append(out, s)
-		return nil
-	})
-	if err != nil {
-		return nil, err
+const hourMicros = 3_600_000_000
+
+// hourKey and hourSums collect a batch's written rows per UTC hour, tool, module and latency
+// bucket for the hourly rollup (migration 9), which insertActions writes in its transaction.
+type hourKey struct {
+	hour         int64
+	tool, module string
+	bucket       int64
+}
+
+type hourSums struct {
+	m     map[hourKey]*[3]int64 // calls, errors, newest
+	order []hourKey
+}
+
+func (h *hourSums) add(tool, module, result string, latency sql.NullInt64, created int64) {
+	k := hourKey{hour: created / hourMicros * hourMicros, tool: tool, module: module, bucket: -1}
+	if latency.Valid {
+		k.bucket, _ = persona.LatencyBucket(latency.Int64)
 	}
-	for i := range out {
-		if out[i].Timed == 0 || f.NoPercentiles {
+	if h.m == nil {
+		h.m = map[hourKey]*[3]int64{}
+	}
+	a := h.m[k]
+	if a == nil {
+		a = &[3]int64{0, 0, created}
+		h.m[k] = a
+		h.order = append(h.order, k)
+	}
+	a[0]++
+	if result == string(persona.ResultError) {
+		a[1]++
+	}
+	a[2] = max(a[2], created)
+}
+
+func (h *hourSums) write(ctx context.Context, t *tx) error {
+	for _, k := range h.order {
+		a := h.m[k]
+		if _, err := t.ExecContext(ctx, `INSERT INTO persona_action_hours (hour, tool_name, module, bucket, calls, errors, last_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (hour, tool_name, module, bucket) DO UPDATE SET
+				calls = calls + excluded.calls, errors = errors + excluded.errors, last_at = max(last_at, excluded.last_at)`,
+			k.hour, k.tool, k.module, k.bucket, a[0], a[1], a[2]); err != nil {
+			return fmt.Errorf("hourly rollup: %w", err)
+		}
+	}
+	return nil
+}
+
+// toolStatsHours is ToolStats over every persona and target, in one read transaction: the
+// window's whole UTC hours from the hourly rollup (migration 9: per tool, module and latency
+// bucket), its partial first and last hours from the rows; each percentile is located in its
+// bucket by the counts, then read from the rows of that bucket alone (the latency index), so it
+// is exact and reads a bucket, not half of every call.
+func (db *DB) toolStatsHours(ctx context.Context, f persona.StatsFilter) ([]persona.ToolStat, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("tool stats: %w", err)
+	}
+	defer tx.Rollback()
+	since, until := int64(0), micro(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	if !f.Since.IsZero() {
+		since = micro(f.Since)
+	}
+	if !f.Until.IsZero() {
+		until = micro(f.Until)
+	}
+	hs, he := (since+hourMicros-1)/hourMicros*hourMicros, until/hourMicros*hourMicros
+	edges := [][2]int64{{since, hs}, {he, until}}
+	if hs >= he {
+		hs, he, edges = 0, 0, [][2]int64{{since, until}}
+	}
+	type acc struct {
+		s    persona.ToolStat
+		last int64
+		hist map[int64]int64
+	}
+	by := map[string]*acc{}
+	tool := func(name, module string) *acc {
+		a := by[name]
+		if a == nil {
+			a = &acc{s: persona.ToolStat{Tool: name}, hist: map[int64]int64{}}
+			by[name] = a
+		}
+		a.s.Module = max(a.s.Module, module)
+		return a
+	}
+	mod, args := "", []any{hs, he}
+	if f.Module != "" {
+		mod, args = " AND module = ?", append(args, f.Module)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT tool_name, MAX(module), bucket, SUM(calls), SUM(errors), MAX(last_at)
+		FROM persona_action_hours WHERE hour >= ? AND hour < ?`+mod+` GROUP BY tool_name, bucket`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("tool stats: %w", err)
+	}
+	for rows.Next() {
+		var (
+			name, module        string
+			bucket, calls, errs int64
+			last                int64
+		)
+		if err := rows.Scan(&name, &module, &bucket, &calls, &errs, &last); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("tool stats: %w", err)
+		}
+		a := tool(name, module)
+		a.s.Calls += int(calls)
+		a.s.Errors += int(errs)
+		a.last = max(a.last, last)
+		if bucket >= 0 {
+			a.s.Timed += int(calls)
+			a.hist[bucket] += calls
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("tool stats: %w", err)
+	}
+	for _, e := range edges {
+		if e[0] >= e[1] {
 			continue
 		}
-		p50, p95 := aggsql.Ranks(out[i].Timed)
-		for _, p := range []struct {
-			rank int
-			to   *int64
-		}{{p50, &out[i].P50Ms}, {p95, &out[i].P95Ms}} {
-			v, _, err := db.LatencyFromTop(ctx, persona.LatencyQuery{Tool: out[i].Tool, Module: f.Module, Since: f.Since, Until: f.Until, Offset: p.rank})
-			if err != nil {
+		args := []any{e[0], e[1]}
+		if f.Module != "" {
+			args = append(args, f.Module)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT tool_name, module, result, latency_ms, created_at FROM persona_actions
+			WHERE created_at >= ? AND created_at < ?`+mod, args...)
+		if err != nil {
+			return nil, fmt.Errorf("tool stats: %w", err)
+		}
+		for rows.Next() {
+			var (
+				name, module, result string
+				latency              sql.NullInt64
+				at                   int64
+			)
+			if err := rows.Scan(&name, &module, &result, &latency, &at); err != nil {
+				rows.Close()
 				return nil, fmt.Errorf("tool stats: %w", err)
 			}
-			*p.to = v
+			a := tool(name, module)
+			a.s.Calls++
+			if result == string(persona.ResultError) {
+				a.s.Errors++
+			}
+			a.last = max(a.last, at)
+			if latency.Valid {
+				a.s.Timed++
+				b, _ := persona.LatencyBucket(latency.Int64)
+				a.hist[b]++
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("tool stats: %w", err)
 		}
 	}
+	out := make([]persona.ToolStat, 0, len(by))
+	for _, a := range by {
+		if a.s.Calls == 0 {
+			continue
+		}
+		a.s.LastUsed = fromMicro(a.last)
+		if a.s.Timed > 0 && !f.NoPercentiles {
+			n := int64(a.s.Timed)
+			for _, p := range []struct {
+				rank int64
+				to   *int64
+			}{{(n*50 + 99) / 100, &a.s.P50Ms}, {(n*95 + 99) / 100, &a.s.P95Ms}} {
+				lo, w, off, ok := persona.RankInBuckets(a.hist, p.rank)
+				if !ok {
+					return nil, fmt.Errorf("tool stats: %s: rank %d of %d not in the histogram", a.s.Tool, p.rank, n)
+				}
+				args := []any{a.s.Tool, lo, lo + w, since, until}
+				if f.Module != "" {
+					args = append(args, f.Module)
+				}
+				if err := tx.QueryRowContext(ctx, `SELECT latency_ms FROM persona_actions
+					WHERE tool_name = ? AND latency_ms >= ? AND latency_ms < ? AND created_at >= ? AND created_at < ?`+mod+`
+					ORDER BY latency_ms LIMIT 1 OFFSET ?`, append(args, off)...).Scan(p.to); err != nil {
+					return nil, fmt.Errorf("tool stats: %s: latency rank %d: %w", a.s.Tool, p.rank, err)
+				}
+			}
+		}
+		out = append(out, a.s)
+	}
+	slices.SortFunc(out, func(a, b persona.ToolStat) int { return strings.Compare(a.Tool, b.Tool) })
 	return out, nil
 }

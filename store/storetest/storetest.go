@@ -74,7 +74,7 @@ type suiteTest struct {
 
 // suite is every test of the conformance suite, listed here and nowhere else.
 func suite(fx Fixtures) []suiteTest {
-	return slices.Concat(upsertTests, repairTests(fx), scheduleTests, rowsTests, runTests, evidenceTests, authTests, parityTests, targetTests, appSpaceTests)
+	return slices.Concat(upsertTests, repairTests(fx), scheduleTests, rowsTests, runTests, evidenceTests, authTests, parityTests, targetTests, appSpaceTests, statsTests)
 }
 
 // Run runs the whole conformance suite, each test in parallel on its own fresh store; fx puts a

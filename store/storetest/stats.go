@@ -1,0 +1,128 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/persona-runner/persona-runner/persona"
+)
+
+// statsTests cover the dashboard's aggregates (persona.StatsStore).
+var statsTests = []suiteTest{
+	{"ToolStatsMatchRows", func(e *env) {
+		st, ok := e.s.(persona.StatsStore)
+		if !ok {
+			e.t.Skip("the store has no dashboard aggregates")
+		}
+		// Two personas' calls over five hours, latencies across the histogram's buckets (and
+		// none), every seventh failing; one tool of a module that is not its name's.
+		base := Start.Add(-5 * time.Hour).Truncate(time.Hour)
+		lat := []int64{0, 5, 31, 32, 33, 63, 64, 100, 999, 1000, 1023, 5000, 70_000, -1}
+		var ids []string
+		for p, email := range []string{"hours.a@example.test", "hours.b@example.test"} {
+			id := e.persona(email, persona.Daily, "UTC")
+			ids = append(ids, id)
+			for r := range 5 {
+				tick := fmt.Sprintf("hours-%d-%d", p, r)
+				start := base.Add(time.Duration(r)*time.Hour + time.Duration(17*p+13*r)*time.Minute)
+				e.tick(persona.Tick{TickID: tick, PersonaID: id, RunnerID: "r", Status: persona.TickOK, StartedAt: start})
+				var rows []persona.Action
+				for k := range 40 {
+					a := persona.Action{TickID: tick, ToolName: []string{"todo.create", "todo.list", "notes.search", "x_pantry_add"}[k%4], Seq: k,
+						Result: persona.ResultOK, CreatedAt: start.Add(time.Duration(k*47) * time.Second)}
+					if k%4 == 3 {
+						a.Module = "pantry"
+					}
+					if l := lat[(k+r+p)%len(lat)]; l >= 0 {
+						a.LatencyMs = persona.Latency(l + int64(k%3))
+					}
+					if (k+r)%7 == 0 {
+						a.Result, a.ErrorMessage = persona.ResultError, "boom"
+					}
+					rows = append(rows, a)
+				}
+				if _, _, err := e.s.InsertActions(e.ctx, id, rows); err != nil {
+					e.t.Fatal(err)
+				}
+			}
+		}
+		check := func(what string) {
+			e.t.Helper()
+			for _, f := range []persona.StatsFilter{
+				{},
+				{Since: base, Until: base.Add(5 * time.Hour)},
+				{Since: base.Add(time.Hour), Until: base.Add(3 * time.Hour)},
+				{Since: base.Add(37*time.Minute + 3*time.Second), Until: base.Add(4*time.Hour + 11*time.Minute)},
+				{Since: base.Add(2*time.Hour + 5*time.Minute), Until: base.Add(2*time.Hour + 50*time.Minute)},
+				{Since: base.Add(40 * time.Minute), Until: base.Add(4 * time.Hour), Module: "todo"},
+				{Since: base.Add(40 * time.Minute), Until: base.Add(4 * time.Hour), Module: "pantry"},
+			} {
+				got, err := st.ToolStats(e.ctx, f)
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				if d := cmp.Diff(toolStatsOfRows(e, f), got); d != "" {
+					e.t.Errorf("%s: ToolStats %+v differs from the rows (-rows +got):\n%s", what, f, d)
+				}
+			}
+		}
+		check("written")
+		if err := e.s.DeletePersona(e.ctx, ids[1]); err != nil {
+			e.t.Fatal(err)
+		}
+		check("after deleting a persona")
+	}},
+}
+
+// toolStatsOfRows counts persona.ToolStat from the rows themselves (nearest-rank percentiles).
+func toolStatsOfRows(e *env, f persona.StatsFilter) []persona.ToolStat {
+	e.t.Helper()
+	rows, err := e.s.Actions(e.ctx, persona.ActionQuery{Since: f.Since, Until: f.Until, Module: f.Module})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	by := map[string]*persona.ToolStat{}
+	lat := map[string][]int64{}
+	for _, a := range rows {
+		s := by[a.ToolName]
+		if s == nil {
+			s = &persona.ToolStat{Tool: a.ToolName}
+			by[a.ToolName] = s
+		}
+		s.Calls++
+		if a.Result == persona.ResultError {
+			s.Errors++
+		}
+		if a.LatencyMs != nil {
+			s.Timed++
+			lat[a.ToolName] = append(lat[a.ToolName], *a.LatencyMs)
+		}
+		s.Module = max(s.Module, a.Module)
+		if a.CreatedAt.After(s.LastUsed) {
+			s.LastUsed = a.CreatedAt
+		}
+	}
+	out := []persona.ToolStat{}
+	for name, s := range by {
+		if l := lat[name]; len(l) > 0 {
+			slices.Sort(l)
+			n := len(l)
+			s.P50Ms, s.P95Ms = l[(n*50+99)/100-1], l[(n*95+99)/100-1]
+		}
+		s.LastUsed = s.LastUsed.UTC()
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b persona.ToolStat) int {
+		if a.Tool < b.Tool {
+			return -1
+		}
+		if a.Tool > b.Tool {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
