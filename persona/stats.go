@@ -2,8 +2,10 @@ package persona
 
 import (
 	"context"
+	"fmt"
 	"math/bits"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -162,6 +164,110 @@ func LatencyBucket(ms int64) (lo, width int64) {
 	}
 	w := int64(1) << (bits.Len64(uint64(ms)) - 5)
 	return ms / w * w, w
+}
+
+// ToolHours sums a window's ToolStats from the stores' hourly rollup (its whole hours, AddHours)
+// and the rows of its partial edge hours (AddRow), with each tool's latency histogram by
+// LatencyBucket, from which Stats locates the percentiles.
+type ToolHours struct {
+	by map[string]*toolHours
+}
+
+type toolHours struct {
+	s    ToolStat
+	hist map[int64]int64
+}
+
+func (h *ToolHours) tool(name, module string) *toolHours {
+	if h.by == nil {
+		h.by = map[string]*toolHours{}
+	}
+	t := h.by[name]
+	if t == nil {
+		t = &toolHours{s: ToolStat{Tool: name}, hist: map[int64]int64{}}
+		h.by[name] = t
+	}
+	t.s.Module = max(t.s.Module, module)
+	return t
+}
+
+// AddHours adds a rollup row: calls in one latency bucket (-1: without a latency), errors of
+// them, and the newest call's time.
+func (h *ToolHours) AddHours(tool, module string, bucket, calls, errors int64, last time.Time) {
+	t := h.tool(tool, module)
+	t.s.Calls += int(calls)
+	t.s.Errors += int(errors)
+	if last.After(t.s.LastUsed) {
+		t.s.LastUsed = last
+	}
+	if bucket >= 0 {
+		t.s.Timed += int(calls)
+		t.hist[bucket] += calls
+	}
+}
+
+// AddRow adds one action row.
+func (h *ToolHours) AddRow(tool, module string, result Result, latency *int64, at time.Time) {
+	bucket, errors := int64(-1), int64(0)
+	if latency != nil {
+		bucket, _ = LatencyBucket(*latency)
+	}
+	if result == ResultError {
+		errors = 1
+	}
+	h.AddHours(tool, module, bucket, 1, errors, at)
+}
+
+// Stats returns the tools' statistics by name. Unless noPercentiles, each percentile (nearest
+// rank) is read by latency: the offset-th smallest latency in [lo, hi) of the tool's rows of
+// the window.
+func (h *ToolHours) Stats(noPercentiles bool, latency func(tool string, lo, hi, offset int64) (int64, error)) ([]ToolStat, error) {
+	out := make([]ToolStat, 0, len(h.by))
+	for _, t := range h.by {
+		if t.s.Calls == 0 {
+			continue
+		}
+		t.s.LastUsed = t.s.LastUsed.UTC()
+		if t.s.Timed > 0 && !noPercentiles {
+			n := int64(t.s.Timed)
+			for _, p := range []struct {
+				rank int64
+				to   *int64
+			}{{(n*50 + 99) / 100, &t.s.P50Ms}, {(n*95 + 99) / 100, &t.s.P95Ms}} {
+				lo, w, off, ok := RankInBuckets(t.hist, p.rank)
+				if !ok {
+					return nil, fmt.Errorf("%s: latency rank %d of %d not in the histogram", t.s.Tool, p.rank, n)
+				}
+				v, err := latency(t.s.Tool, lo, lo+w, off)
+				if err != nil {
+					return nil, fmt.Errorf("%s: latency rank %d: %w", t.s.Tool, p.rank, err)
+				}
+				*p.to = v
+			}
+		}
+		out = append(out, t.s)
+	}
+	slices.SortFunc(out, func(a, b ToolStat) int { return strings.Compare(a.Tool, b.Tool) })
+	return out, nil
+}
+
+// HourEdges splits [since, until) (zero: open) into the whole UTC hours [hs, he), empty when
+// there are none, and the partial edges, the rows to read.
+func HourEdges(since, until time.Time) (hs, he time.Time, edges [][2]time.Time) {
+	if since.IsZero() {
+		since = time.Unix(0, 0).UTC()
+	}
+	if until.IsZero() {
+		until = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	hs, he = since.Truncate(time.Hour), until.Truncate(time.Hour)
+	if hs.Before(since) {
+		hs = hs.Add(time.Hour)
+	}
+	if !hs.Before(he) {
+		return time.Time{}, time.Time{}, [][2]time.Time{{since, until}}
+	}
+	return hs, he, [][2]time.Time{{since, hs}, {he, until}}
 }
 
 // RankInBuckets finds the k-th smallest (1-based) of the latencies counted per bucket in hist

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/persona-runner/persona-runner/persona"
-	"github.com/persona-runner/persona-runner/store/internal/aggsql"
 )
 
 // The dashboard's read queries (persona/stats.go): aggregates computed here, so that a page reads
@@ -116,7 +115,7 @@ func (db *DB) RatingsByDay(ctx context.Context, f persona.StatsFilter) ([]person
 // ToolStats returns calls, errors and nearest-rank latency percentiles per tool, by tool name.
 func (db *DB) ToolStats(ctx context.Context, f persona.StatsFilter) ([]persona.ToolStat, error) {
 	if f.PersonaID == "" && f.Target == "" {
-		return db.toolStatsRollup(ctx, f)
+		return db.toolStatsHours(ctx, f)
 	}
 	w := rowsFilter(f, "a")
 	rows, err := db.pool.Query(ctx, `SELECT a.tool_name, max(a.module), count(*), count(*) FILTER (WHERE a.result = 'error'),
@@ -345,34 +344,75 @@ func (db *DB) NextDue(ctx context.Context, limit int) ([]persona.Persona, error)
 	return out, nil
 }
 
-// toolStatsRollup is ToolStats over every persona and target: the counts from the rollup
-// (migration 9), each percentile a rank read from the top of the tool's latency index.
-func (db *DB) toolStatsRollup(ctx context.Context, f persona.StatsFilter) ([]persona.ToolStat, error) {
-	out, err := collect(ctx, db, "tool stats", dialect.ToolTotals(persona.SpanQuery{Since: f.Since, Until: f.Until, Module: f.Module}),
-		func(r pgx.CollectableRow) (persona.ToolStat, error) {
-			var s persona.ToolStat
-			err := r.Scan(&s.Tool, &s.Module, &s.Calls, &s.Errors, &s.Timed, &s.LastUsed)
-			s.LastUsed = utc(s.LastUsed)
-			return s, err
-		})
+// toolStatsHours is ToolStats over every persona and target, in one repeatable-read
+// transaction: the window's whole UTC hours from the hourly rollup (migration 11: per tool,
+// module and latency bucket), its partial first and last hours from the rows; each percentile is
+// located in its bucket by the counts, then read from the rows of that bucket alone (the latency
+// index), so it is exact and reads a bucket, not half of every call.
+func (db *DB) toolStatsHours(ctx context.Context, f persona.StatsFilter) ([]persona.ToolStat, error) {
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tool stats: %w", err)
 	}
-	for i := range out {
-		if out[i].Timed == 0 || f.NoPercentiles {
+	defer tx.Rollback(ctx) //nolint:errcheck // read only
+	hs, he, edges := persona.HourEdges(f.Since, f.Until)
+	var h persona.ToolHours
+	rows, err := tx.Query(ctx, `SELECT tool_name, max(module), bucket, sum(calls)::bigint, sum(errors)::bigint, max(last_at)
+		FROM auth.persona_action_hours WHERE hour >= $1 AND hour < $2 AND ($3 = '' OR module = $3) GROUP BY tool_name, bucket`, hs, he, f.Module)
+	if err != nil {
+		return nil, fmt.Errorf("tool stats: %w", err)
+	}
+	for rows.Next() {
+		var (
+			tool, module        string
+			bucket, calls, errs int64
+			last                time.Time
+		)
+		if err := rows.Scan(&tool, &module, &bucket, &calls, &errs, &last); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("tool stats: %w", err)
+		}
+		h.AddHours(tool, module, bucket, calls, errs, last)
+	}
+	if rows.Close(); rows.Err() != nil {
+		return nil, fmt.Errorf("tool stats: %w", rows.Err())
+	}
+	for _, e := range edges {
+		if !e[0].Before(e[1]) {
 			continue
 		}
-		p50, p95 := aggsql.Ranks(out[i].Timed)
-		for _, p := range []struct {
-			rank int
-			to   *int64
-		}{{p50, &out[i].P50Ms}, {p95, &out[i].P95Ms}} {
-			v, _, err := db.LatencyFromTop(ctx, persona.LatencyQuery{Tool: out[i].Tool, Module: f.Module, Since: f.Since, Until: f.Until, Offset: p.rank})
-			if err != nil {
+		rows, err := tx.Query(ctx, `SELECT tool_name, module, result, latency_ms, created_at FROM auth.persona_actions
+			WHERE created_at >= $1 AND created_at < $2 AND ($3 = '' OR module = $3)`, e[0], e[1], f.Module)
+		if err != nil {
+			return nil, fmt.Errorf("tool stats: %w", err)
+		}
+		for rows.Next() {
+			var (
+				tool, module, result string
+				latency              *int64
+				at                   time.Time
+			)
+			if err := rows.Scan(&tool, &module, &result, &latency, &at); err != nil {
+				rows.Close()
 				return nil, fmt.Errorf("tool stats: %w", err)
 			}
-			*p.to = v
+			h.AddRow(tool, module, persona.Result(result), latency, at)
 		}
+		if rows.Close(); rows.Err() != nil {
+			return nil, fmt.Errorf("tool stats: %w", rows.Err())
+		}
+	}
+	since, until := edges[0][0], edges[len(edges)-1][1]
+	out, err := h.Stats(f.NoPercentiles, func(tool string, lo, hi, offset int64) (int64, error) {
+		var v int64
+		err := tx.QueryRow(ctx, `SELECT latency_ms FROM auth.persona_actions
+			WHERE tool_name = $1 AND latency_ms >= $2 AND latency_ms < $3 AND created_at >= $4 AND created_at < $5
+				AND ($6 = '' OR module = $6)
+			ORDER BY latency_ms LIMIT 1 OFFSET $7`, tool, lo, hi, since, until, f.Module, offset).Scan(&v)
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tool stats: %w", err)
 	}
 	return out, nil
 }

@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/persona-runner/persona-runner/persona"
 )
@@ -448,132 +446,70 @@ func (db *DB) toolStatsHours(ctx context.Context, f persona.StatsFilter) ([]pers
 		return nil, fmt.Errorf("tool stats: %w", err)
 	}
 	defer tx.Rollback()
-	since, until := int64(0), micro(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
-	if !f.Since.IsZero() {
-		since = micro(f.Since)
-	}
-	if !f.Until.IsZero() {
-		until = micro(f.Until)
-	}
-	hs, he := (since+hourMicros-1)/hourMicros*hourMicros, until/hourMicros*hourMicros
-	edges := [][2]int64{{since, hs}, {he, until}}
-	if hs >= he {
-		hs, he, edges = 0, 0, [][2]int64{{since, until}}
-	}
-	type acc struct {
-		s    persona.ToolStat
-		last int64
-		hist map[int64]int64
-	}
-	by := map[string]*acc{}
-	tool := func(name, module string) *acc {
-		a := by[name]
-		if a == nil {
-			a = &acc{s: persona.ToolStat{Tool: name}, hist: map[int64]int64{}}
-			by[name] = a
-		}
-		a.s.Module = max(a.s.Module, module)
-		return a
-	}
-	mod, args := "", []any{hs, he}
+	hs, he, edges := persona.HourEdges(f.Since, f.Until)
+	mod, modArg := "", []any{}
 	if f.Module != "" {
-		mod, args = " AND module = ?", append(args, f.Module)
+		mod, modArg = " AND module = ?", []any{f.Module}
 	}
+	var h persona.ToolHours
 	rows, err := tx.QueryContext(ctx, `SELECT tool_name, MAX(module), bucket, SUM(calls), SUM(errors), MAX(last_at)
-		FROM persona_action_hours WHERE hour >= ? AND hour < ?`+mod+` GROUP BY tool_name, bucket`, args...)
+		FROM persona_action_hours WHERE hour >= ? AND hour < ?`+mod+` GROUP BY tool_name, bucket`, append([]any{micro(hs), micro(he)}, modArg...)...)
 	if err != nil {
 		return nil, fmt.Errorf("tool stats: %w", err)
 	}
 	for rows.Next() {
 		var (
-			name, module        string
-			bucket, calls, errs int64
-			last                int64
+			tool, module              string
+			bucket, calls, errs, last int64
 		)
-		if err := rows.Scan(&name, &module, &bucket, &calls, &errs, &last); err != nil {
+		if err := rows.Scan(&tool, &module, &bucket, &calls, &errs, &last); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("tool stats: %w", err)
 		}
-		a := tool(name, module)
-		a.s.Calls += int(calls)
-		a.s.Errors += int(errs)
-		a.last = max(a.last, last)
-		if bucket >= 0 {
-			a.s.Timed += int(calls)
-			a.hist[bucket] += calls
-		}
+		h.AddHours(tool, module, bucket, calls, errs, fromMicro(last))
 	}
 	if err := rows.Close(); err != nil {
 		return nil, fmt.Errorf("tool stats: %w", err)
 	}
 	for _, e := range edges {
-		if e[0] >= e[1] {
+		if !e[0].Before(e[1]) {
 			continue
 		}
-		args := []any{e[0], e[1]}
-		if f.Module != "" {
-			args = append(args, f.Module)
-		}
 		rows, err := tx.QueryContext(ctx, `SELECT tool_name, module, result, latency_ms, created_at FROM persona_actions
-			WHERE created_at >= ? AND created_at < ?`+mod, args...)
+			WHERE created_at >= ? AND created_at < ?`+mod, append([]any{micro(e[0]), micro(e[1])}, modArg...)...)
 		if err != nil {
 			return nil, fmt.Errorf("tool stats: %w", err)
 		}
 		for rows.Next() {
 			var (
-				name, module, result string
+				tool, module, result string
 				latency              sql.NullInt64
 				at                   int64
 			)
-			if err := rows.Scan(&name, &module, &result, &latency, &at); err != nil {
+			if err := rows.Scan(&tool, &module, &result, &latency, &at); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("tool stats: %w", err)
 			}
-			a := tool(name, module)
-			a.s.Calls++
-			if result == string(persona.ResultError) {
-				a.s.Errors++
-			}
-			a.last = max(a.last, at)
+			var l *int64
 			if latency.Valid {
-				a.s.Timed++
-				b, _ := persona.LatencyBucket(latency.Int64)
-				a.hist[b]++
+				l = &latency.Int64
 			}
+			h.AddRow(tool, module, persona.Result(result), l, fromMicro(at))
 		}
 		if err := rows.Close(); err != nil {
 			return nil, fmt.Errorf("tool stats: %w", err)
 		}
 	}
-	out := make([]persona.ToolStat, 0, len(by))
-	for _, a := range by {
-		if a.s.Calls == 0 {
-			continue
-		}
-		a.s.LastUsed = fromMicro(a.last)
-		if a.s.Timed > 0 && !f.NoPercentiles {
-			n := int64(a.s.Timed)
-			for _, p := range []struct {
-				rank int64
-				to   *int64
-			}{{(n*50 + 99) / 100, &a.s.P50Ms}, {(n*95 + 99) / 100, &a.s.P95Ms}} {
-				lo, w, off, ok := persona.RankInBuckets(a.hist, p.rank)
-				if !ok {
-					return nil, fmt.Errorf("tool stats: %s: rank %d of %d not in the histogram", a.s.Tool, p.rank, n)
-				}
-				args := []any{a.s.Tool, lo, lo + w, since, until}
-				if f.Module != "" {
-					args = append(args, f.Module)
-				}
-				if err := tx.QueryRowContext(ctx, `SELECT latency_ms FROM persona_actions
-					WHERE tool_name = ? AND latency_ms >= ? AND latency_ms < ? AND created_at >= ? AND created_at < ?`+mod+`
-					ORDER BY latency_ms LIMIT 1 OFFSET ?`, append(args, off)...).Scan(p.to); err != nil {
-					return nil, fmt.Errorf("tool stats: %s: latency rank %d: %w", a.s.Tool, p.rank, err)
-				}
-			}
-		}
-		out = append(out, a.s)
+	since, until := edges[0][0], edges[len(edges)-1][1]
+	out, err := h.Stats(f.NoPercentiles, func(tool string, lo, hi, offset int64) (int64, error) {
+		var v int64
+		err := tx.QueryRowContext(ctx, `SELECT latency_ms FROM persona_actions
+			WHERE tool_name = ? AND latency_ms >= ? AND latency_ms < ? AND created_at >= ? AND created_at < ?`+mod+`
+			ORDER BY latency_ms LIMIT 1 OFFSET ?`, append(append([]any{tool, lo, hi, micro(since), micro(until)}, modArg...), offset)...).Scan(&v)
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tool stats: %w", err)
 	}
-	slices.SortFunc(out, func(a, b persona.ToolStat) int { return strings.Compare(a.Tool, b.Tool) })
 	return out, nil
 }
