@@ -154,7 +154,7 @@ type StatsStore interface {
 }
 
 // LatencyBucket is the bucket of the dashboard's hourly latency histogram (store/sqlite
-// migration 9, store/postgres migration 11) that holds ms: the latency itself below 32 ms, then
+// migration 12, store/postgres migration 11) that holds ms: the latency itself below 32 ms, then
 // 16 buckets per power of two (from 2^41 ms on, again the latency itself). It returns the
 // bucket's lower bound and width; a bucket holds [lo, lo+width). The migrations' SQL computes
 // the same.

@@ -388,7 +388,7 @@ func (db *DB) NextDue(ctx context.Context, limit int) ([]persona.Persona, error)
 const hourMicros = 3_600_000_000
 
 // hourKey and hourSums collect a batch's written rows per UTC hour, tool, module and latency
-// bucket for the hourly rollup (migration 9), which insertActions writes in its transaction.
+// bucket for the hourly rollup (migration 12), which insertActions writes in its transaction.
 type hourKey struct {
 	hour         int64
 	tool, module string
@@ -436,7 +436,7 @@ func (h *hourSums) write(ctx context.Context, t *tx) error {
 }
 
 // toolStatsHours is ToolStats over every persona and target, in one read transaction: the
-// window's whole UTC hours from the hourly rollup (migration 9: per tool, module and latency
+// window's whole UTC hours from the hourly rollup (migration 12: per tool, module and latency
 // bucket), its partial first and last hours from the rows; each percentile is located in its
 // bucket by the counts, then read from the rows of that bucket alone (the latency index), so it
 // is exact and reads a bucket, not half of every call.

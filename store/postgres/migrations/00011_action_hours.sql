@@ -6,7 +6,8 @@
 -- writes or deletes the rows. A window's whole hours come from here (hours × tools × buckets rows,
 -- not every call), its partial first and last hours from the rows; a percentile is found in its
 -- bucket, then read exactly from the rows of that bucket (the latency index), so it is exact.
--- Two covering indexes serve the error samples of a window and the ratings per day.
+-- Two covering indexes serve the ratings per day (all modules, one module); the error samples
+-- of a window use persona_actions_errors_cover_idx.
 
 -- +goose Up
 -- +goose StatementBegin
@@ -80,15 +81,12 @@ DROP TRIGGER IF EXISTS persona_actions_hours_delete ON auth.persona_actions;
 CREATE TRIGGER persona_actions_hours_delete AFTER DELETE ON auth.persona_actions
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION auth.persona_actions_hours_delete();
 
-CREATE INDEX IF NOT EXISTS persona_actions_error_samples_idx ON auth.persona_actions (created_at)
-    INCLUDE (tool_name, module, error_message) WHERE result = 'error';
 CREATE INDEX IF NOT EXISTS persona_feedback_day_idx ON auth.persona_feedback (created_at) INCLUDE (module, rating);
 CREATE INDEX IF NOT EXISTS persona_feedback_module_day_idx ON auth.persona_feedback (module, created_at) INCLUDE (rating);
 
 -- +goose Down
 DROP INDEX IF EXISTS auth.persona_feedback_module_day_idx;
 DROP INDEX IF EXISTS auth.persona_feedback_day_idx;
-DROP INDEX IF EXISTS auth.persona_actions_error_samples_idx;
 DROP TRIGGER IF EXISTS persona_actions_hours_delete ON auth.persona_actions;
 DROP TRIGGER IF EXISTS persona_actions_hours_insert ON auth.persona_actions;
 DROP FUNCTION IF EXISTS auth.persona_actions_hours_delete();

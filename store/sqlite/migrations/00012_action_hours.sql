@@ -1,4 +1,5 @@
--- The dashboard's tool statistics over a million action rows (issue 11): an hourly rollup of the
+-- The dashboard's tool statistics over a million action rows (issue 11; reserved number 00009,
+-- renumbered above main's 00011): an hourly rollup of the
 -- action rows per UTC hour, tool, module and latency bucket (persona.LatencyBucket: the latency
 -- itself below 32 ms, then 16 buckets per power of two, each under 1/16 of its lower bound wide;
 -- -1 for calls without a latency), with the calls, the failed calls and the newest call's time.
@@ -6,8 +7,8 @@
 -- partial first and last hours from the rows; a percentile is found in its bucket, then read
 -- exactly from the rows of that bucket (the latency index), so it is exact.
 -- The store adds each batch's written rows (insertActions); a trigger handles deletes.
--- Two covering indexes serve the error samples of a window and the ratings per day without a
--- table look-up per row.
+-- Two covering indexes serve the ratings per day (all modules, one module) without a table
+-- look-up per row. (The error samples of a window use persona_actions_errors_cover_idx.)
 
 -- +goose Up
 CREATE TABLE IF NOT EXISTS persona_action_hours (
@@ -43,14 +44,11 @@ BEGIN
 END;
 -- +goose StatementEnd
 
-CREATE INDEX IF NOT EXISTS persona_actions_error_samples_idx ON persona_actions (created_at, tool_name, module, error_message)
-    WHERE result = 'error';
 CREATE INDEX IF NOT EXISTS persona_feedback_day_idx ON persona_feedback (created_at, module, rating);
 CREATE INDEX IF NOT EXISTS persona_feedback_module_day_idx ON persona_feedback (module, created_at, rating);
 
 -- +goose Down
 DROP INDEX IF EXISTS persona_feedback_module_day_idx;
 DROP INDEX IF EXISTS persona_feedback_day_idx;
-DROP INDEX IF EXISTS persona_actions_error_samples_idx;
 DROP TRIGGER IF EXISTS persona_actions_hours_delete;
 DROP TABLE IF EXISTS persona_action_hours;
