@@ -77,6 +77,27 @@ var statsTests = []suiteTest{
 	}},
 }
 
+func init() {
+	statsTests = append(statsTests, suiteTest{"TargetsDistinct", func(e *env) {
+		st, ok := e.s.(persona.StatsStore)
+		if !ok {
+			e.t.Skip("the store has no dashboard aggregates")
+		}
+		id := e.persona("targets@example.test", persona.Daily, "UTC")
+		for i, target := range []string{"kitchen", "", "demo", "kitchen", "demo", "z-last", ""} {
+			e.tick(persona.Tick{TickID: fmt.Sprintf("targets-%d", i), PersonaID: id, RunnerID: "r", Status: persona.TickOK,
+				StartedAt: Start.Add(-time.Duration(i) * time.Hour), Target: target})
+		}
+		got, err := st.Targets(e.ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if want := []string{"", "demo", "kitchen", "z-last"}; !slices.Equal(got, want) {
+			e.t.Errorf("Targets = %q, want %q", got, want)
+		}
+	}})
+}
+
 // toolStatsOfRows counts persona.ToolStat from the rows themselves (nearest-rank percentiles).
 func toolStatsOfRows(e *env, f persona.StatsFilter) []persona.ToolStat {
 	e.t.Helper()

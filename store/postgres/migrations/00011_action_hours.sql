@@ -7,7 +7,8 @@
 -- not every call), its partial first and last hours from the rows; a percentile is found in its
 -- bucket, then read exactly from the rows of that bucket (the latency index), so it is exact.
 -- Two covering indexes serve the ratings per day (all modules, one module); the error samples
--- of a window use persona_actions_errors_cover_idx.
+-- of a window use persona_actions_errors_cover_idx. An index on the runs' target lists the
+-- targets (the filter's choices on every page) a step per target.
 
 -- +goose Up
 -- +goose StatementBegin
@@ -83,8 +84,10 @@ CREATE TRIGGER persona_actions_hours_delete AFTER DELETE ON auth.persona_actions
 
 CREATE INDEX IF NOT EXISTS persona_feedback_day_idx ON auth.persona_feedback (created_at) INCLUDE (module, rating);
 CREATE INDEX IF NOT EXISTS persona_feedback_module_day_idx ON auth.persona_feedback (module, created_at) INCLUDE (rating);
+CREATE INDEX IF NOT EXISTS persona_ticks_target_only_idx ON auth.persona_ticks (target);
 
 -- +goose Down
+DROP INDEX IF EXISTS auth.persona_ticks_target_only_idx;
 DROP INDEX IF EXISTS auth.persona_feedback_module_day_idx;
 DROP INDEX IF EXISTS auth.persona_feedback_day_idx;
 DROP TRIGGER IF EXISTS persona_actions_hours_delete ON auth.persona_actions;

@@ -8,7 +8,8 @@
 -- exactly from the rows of that bucket (the latency index), so it is exact.
 -- The store adds each batch's written rows (insertActions); a trigger handles deletes.
 -- Two covering indexes serve the ratings per day (all modules, one module) without a table
--- look-up per row. (The error samples of a window use persona_actions_errors_cover_idx.)
+-- look-up per row (the error samples of a window use persona_actions_errors_cover_idx); an index
+-- on the runs' target lists the targets (the filter's choices on every page) a step per target.
 
 -- +goose Up
 CREATE TABLE IF NOT EXISTS persona_action_hours (
@@ -46,8 +47,10 @@ END;
 
 CREATE INDEX IF NOT EXISTS persona_feedback_day_idx ON persona_feedback (created_at, module, rating);
 CREATE INDEX IF NOT EXISTS persona_feedback_module_day_idx ON persona_feedback (module, created_at, rating);
+CREATE INDEX IF NOT EXISTS persona_ticks_target_only_idx ON persona_ticks (target);
 
 -- +goose Down
+DROP INDEX IF EXISTS persona_ticks_target_only_idx;
 DROP INDEX IF EXISTS persona_feedback_module_day_idx;
 DROP INDEX IF EXISTS persona_feedback_day_idx;
 DROP TRIGGER IF EXISTS persona_actions_hours_delete;
