@@ -166,6 +166,19 @@ func LatencyBucket(ms int64) (lo, width int64) {
 	return ms / w * w, w
 }
 
+// SortRatingDays orders rating rows by day, module and rating, as RatingsByDay returns them.
+func SortRatingDays(days []RatingDay) {
+	slices.SortFunc(days, func(a, b RatingDay) int {
+		if c := a.Day.Compare(b.Day); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Module, b.Module); c != 0 {
+			return c
+		}
+		return a.Rating - b.Rating
+	})
+}
+
 // ToolHours sums a window's ToolStats from the stores' hourly rollup (its whole hours, AddHours)
 // and the rows of its partial edge hours (AddRow), with each tool's latency histogram by
 // LatencyBucket, from which Stats locates the percentiles.
@@ -254,20 +267,26 @@ func (h *ToolHours) Stats(noPercentiles bool, latency func(tool string, lo, hi, 
 // HourEdges splits [since, until) (zero: open) into the whole UTC hours [hs, he), empty when
 // there are none, and the partial edges, the rows to read.
 func HourEdges(since, until time.Time) (hs, he time.Time, edges [][2]time.Time) {
+	return WholeSpans(since, until, time.Hour)
+}
+
+// WholeSpans splits [since, until) (zero: open) into the whole spans of unit [ws, we) (UTC
+// hours, UTC days), empty when there are none, and the partial edges before and after them.
+func WholeSpans(since, until time.Time, unit time.Duration) (ws, we time.Time, edges [][2]time.Time) {
 	if since.IsZero() {
 		since = time.Unix(0, 0).UTC()
 	}
 	if until.IsZero() {
 		until = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
-	hs, he = since.Truncate(time.Hour), until.Truncate(time.Hour)
-	if hs.Before(since) {
-		hs = hs.Add(time.Hour)
+	ws, we = since.Truncate(unit), until.Truncate(unit)
+	if ws.Before(since) {
+		ws = ws.Add(unit)
 	}
-	if !hs.Before(he) {
+	if !ws.Before(we) {
 		return time.Time{}, time.Time{}, [][2]time.Time{{since, until}}
 	}
-	return hs, he, [][2]time.Time{{since, hs}, {he, until}}
+	return ws, we, [][2]time.Time{{since, ws}, {we, until}}
 }
 
 // RankInBuckets finds the k-th smallest (1-based) of the latencies counted per bucket in hist

@@ -92,10 +92,53 @@ func asUTC(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
 }
 
-// RatingsByDay counts ratings per UTC day, module and value.
+// RatingsByDay counts ratings per UTC day, module and value. Over every persona and target the
+// window's whole UTC days come from the daily rollup of the ratings (migration 11), its partial
+// first and last days from the ratings.
 func (db *DB) RatingsByDay(ctx context.Context, f persona.StatsFilter) ([]persona.RatingDay, error) {
+	if f.PersonaID != "" || f.Target != "" {
+		return ratingsByDayRows(ctx, db.pool, f)
+	}
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("ratings by day: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read only
+	ds, de, edges := persona.WholeSpans(f.Since, f.Until, 24*time.Hour)
+	rows, err := tx.Query(ctx, `SELECT day, module, rating, n FROM auth.persona_rating_days
+		WHERE day >= $1 AND day < $2 AND ($3 = '' OR module = $3)`, ds, de, f.Module)
+	if err != nil {
+		return nil, fmt.Errorf("ratings by day: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.RatingDay, error) {
+		var d persona.RatingDay
+		err := r.Scan(&d.Day, &d.Module, &d.Rating, &d.Count)
+		d.Day = d.Day.UTC()
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ratings by day: %w", err)
+	}
+	for _, e := range edges {
+		if !e[0].Before(e[1]) {
+			continue
+		}
+		ef := f
+		ef.Since, ef.Until = e[0], e[1]
+		part, err := ratingsByDayRows(ctx, tx, ef)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, part...)
+	}
+	persona.SortRatingDays(out)
+	return out, nil
+}
+
+// ratingsByDayRows is RatingsByDay counted from the ratings themselves.
+func ratingsByDayRows(ctx context.Context, q querier, f persona.StatsFilter) ([]persona.RatingDay, error) {
 	w := rowsFilter(f, "f")
-	rows, err := db.pool.Query(ctx, `SELECT date_trunc('day', f.created_at AT TIME ZONE 'UTC') AS day, f.module, f.rating, count(*)
+	rows, err := q.Query(ctx, `SELECT date_trunc('day', f.created_at AT TIME ZONE 'UTC') AS day, f.module, f.rating, count(*)
 		FROM auth.persona_feedback f`+w.where()+` GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("ratings by day: %w", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/persona-runner/persona-runner/persona"
 )
@@ -70,10 +71,69 @@ func (db *DB) RunsByDay(ctx context.Context, f persona.StatsFilter) ([]persona.R
 	return out, nil
 }
 
-// RatingsByDay counts ratings per UTC day, module and value.
+// RatingsByDay counts ratings per UTC day, module and value. Over every persona and target the
+// window's whole UTC days come from the daily rollup of the ratings (migration 12), its partial
+// first and last days from the ratings.
 func (db *DB) RatingsByDay(ctx context.Context, f persona.StatsFilter) ([]persona.RatingDay, error) {
+	if f.PersonaID != "" || f.Target != "" {
+		return ratingsByDayRows(ctx, db.r, f)
+	}
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("ratings by day: %w", err)
+	}
+	defer tx.Rollback()
+	ds, de, edges := persona.WholeSpans(f.Since, f.Until, 24*time.Hour)
+	args := []any{micro(ds), micro(de)}
+	mod := ""
+	if f.Module != "" {
+		mod, args = " AND module = ?", append(args, f.Module)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT day, module, rating, n FROM persona_rating_days WHERE day >= ? AND day < ?`+mod, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ratings by day: %w", err)
+	}
+	out := []persona.RatingDay{}
+	for rows.Next() {
+		var (
+			d   persona.RatingDay
+			day int64
+		)
+		if err := rows.Scan(&day, &d.Module, &d.Rating, &d.Count); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("ratings by day: %w", err)
+		}
+		d.Day = fromMicro(day)
+		out = append(out, d)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("ratings by day: %w", err)
+	}
+	for _, e := range edges {
+		if !e[0].Before(e[1]) {
+			continue
+		}
+		ef := f
+		ef.Since, ef.Until = e[0], e[1]
+		part, err := ratingsByDayRows(ctx, tx, ef)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, part...)
+	}
+	persona.SortRatingDays(out)
+	return out, nil
+}
+
+// querier is a connection pool or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// ratingsByDayRows is RatingsByDay counted from the ratings themselves.
+func ratingsByDayRows(ctx context.Context, q querier, f persona.StatsFilter) ([]persona.RatingDay, error) {
 	w := rowsWhere(f)
-	rows, err := db.r.QueryContext(ctx, `SELECT created_at / `+fmt.Sprint(dayMicros)+` AS day, module, rating, COUNT(*)
+	rows, err := q.QueryContext(ctx, `SELECT created_at / `+fmt.Sprint(dayMicros)+` AS day, module, rating, COUNT(*)
 		FROM persona_feedback`+w.String()+` GROUP BY day, module, rating ORDER BY day, module, rating`, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("ratings by day: %w", err)

@@ -98,6 +98,75 @@ func init() {
 	}})
 }
 
+func init() {
+	statsTests = append(statsTests, suiteTest{"RatingsByDayMatchRows", func(e *env) {
+		st, ok := e.s.(persona.StatsStore)
+		if !ok {
+			e.t.Skip("the store has no dashboard aggregates")
+		}
+		// Two personas' ratings over five days, at hours that put some near midnight.
+		base := Start.Truncate(24*time.Hour).AddDate(0, 0, -5)
+		var ids []string
+		for p, email := range []string{"days.a@example.test", "days.b@example.test"} {
+			id := e.persona(email, persona.Daily, "UTC")
+			ids = append(ids, id)
+			var fb []persona.Feedback
+			for i := range 30 {
+				tick := fmt.Sprintf("days-%d-%d", p, i)
+				at := base.Add(time.Duration(i*4+p)*time.Hour + time.Duration(13*i)*time.Minute)
+				e.tick(persona.Tick{TickID: tick, PersonaID: id, RunnerID: "r", Status: persona.TickOK, StartedAt: at})
+				for m, mod := range []string{"todo", "notes"} {
+					fb = append(fb, persona.Feedback{TickID: tick, Module: mod, Rating: 1 + (i+m+p)%5, Notes: "n", CreatedAt: at})
+				}
+			}
+			if _, _, err := e.s.InsertFeedback(e.ctx, id, fb); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+		check := func(what string) {
+			e.t.Helper()
+			for _, f := range []persona.StatsFilter{
+				{},
+				{Since: base, Until: base.AddDate(0, 0, 5)},
+				{Since: base.Add(7*time.Hour + 5*time.Minute), Until: base.Add(3*24*time.Hour + 17*time.Hour)},
+				{Since: base.Add(30 * time.Hour), Until: base.Add(40 * time.Hour)},
+				{Since: base.Add(7 * time.Hour), Until: base.Add(4 * 24 * time.Hour), Module: "notes"},
+			} {
+				got, err := st.RatingsByDay(e.ctx, f)
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				rows, err := e.s.Feedback(e.ctx, persona.FeedbackQuery{Since: f.Since, Until: f.Until, Module: f.Module})
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				type key struct {
+					day    time.Time
+					module string
+					rating int
+				}
+				n := map[key]int{}
+				for _, r := range rows {
+					n[key{r.CreatedAt.UTC().Truncate(24 * time.Hour), r.Module, r.Rating}]++
+				}
+				want := []persona.RatingDay{}
+				for k, c := range n {
+					want = append(want, persona.RatingDay{Day: k.day, Module: k.module, Rating: k.rating, Count: c})
+				}
+				persona.SortRatingDays(want)
+				if d := cmp.Diff(want, got); d != "" {
+					e.t.Errorf("%s: RatingsByDay %+v differs from the ratings (-rows +got):\n%s", what, f, d)
+				}
+			}
+		}
+		check("written")
+		if err := e.s.DeletePersona(e.ctx, ids[0]); err != nil {
+			e.t.Fatal(err)
+		}
+		check("after deleting a persona")
+	}})
+}
+
 // toolStatsOfRows counts persona.ToolStat from the rows themselves (nearest-rank percentiles).
 func toolStatsOfRows(e *env, f persona.StatsFilter) []persona.ToolStat {
 	e.t.Helper()

@@ -82,11 +82,51 @@ DROP TRIGGER IF EXISTS persona_actions_hours_delete ON auth.persona_actions;
 CREATE TRIGGER persona_actions_hours_delete AFTER DELETE ON auth.persona_actions
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION auth.persona_actions_hours_delete();
 
+-- The ratings per UTC day, module and value (RatingsByDay over every persona: whole days from
+-- here, the partial first and last days from the ratings), kept by row triggers: a run writes a
+-- few ratings, and they are never updated.
+CREATE TABLE IF NOT EXISTS auth.persona_rating_days (
+    day    timestamptz NOT NULL,
+    module text COLLATE "C" NOT NULL,
+    rating integer NOT NULL,
+    n      bigint NOT NULL,
+    PRIMARY KEY (day, module, rating)
+);
+
+INSERT INTO auth.persona_rating_days (day, module, rating, n)
+SELECT date_bin('1 day', created_at, timestamptz '1970-01-01 00:00:00+00'), module, rating, count(*)
+FROM auth.persona_feedback GROUP BY 1, 2, 3
+ON CONFLICT DO NOTHING;
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION auth.persona_feedback_days() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO auth.persona_rating_days AS d (day, module, rating, n)
+        VALUES (date_bin('1 day', NEW.created_at, timestamptz '1970-01-01 00:00:00+00'), NEW.module, NEW.rating, 1)
+        ON CONFLICT (day, module, rating) DO UPDATE SET n = d.n + 1;
+    ELSE
+        UPDATE auth.persona_rating_days SET n = n - 1
+        WHERE day = date_bin('1 day', OLD.created_at, timestamptz '1970-01-01 00:00:00+00') AND module = OLD.module AND rating = OLD.rating;
+        DELETE FROM auth.persona_rating_days
+        WHERE n <= 0 AND day = date_bin('1 day', OLD.created_at, timestamptz '1970-01-01 00:00:00+00') AND module = OLD.module AND rating = OLD.rating;
+    END IF;
+    RETURN NULL;
+END $$;
+-- +goose StatementEnd
+
+DROP TRIGGER IF EXISTS persona_feedback_days ON auth.persona_feedback;
+CREATE TRIGGER persona_feedback_days AFTER INSERT OR DELETE ON auth.persona_feedback
+    FOR EACH ROW EXECUTE FUNCTION auth.persona_feedback_days();
+
 CREATE INDEX IF NOT EXISTS persona_feedback_day_idx ON auth.persona_feedback (created_at) INCLUDE (module, rating);
 CREATE INDEX IF NOT EXISTS persona_feedback_module_day_idx ON auth.persona_feedback (module, created_at) INCLUDE (rating);
 CREATE INDEX IF NOT EXISTS persona_ticks_target_only_idx ON auth.persona_ticks (target);
 
 -- +goose Down
+DROP TRIGGER IF EXISTS persona_feedback_days ON auth.persona_feedback;
+DROP FUNCTION IF EXISTS auth.persona_feedback_days();
+DROP TABLE IF EXISTS auth.persona_rating_days;
 DROP INDEX IF EXISTS auth.persona_ticks_target_only_idx;
 DROP INDEX IF EXISTS auth.persona_feedback_module_day_idx;
 DROP INDEX IF EXISTS auth.persona_feedback_day_idx;

@@ -45,11 +45,46 @@ BEGIN
 END;
 -- +goose StatementEnd
 
+-- The ratings per UTC day, module and value (RatingsByDay over every persona: whole days from
+-- here, the partial first and last days from the ratings), kept by row triggers: a run writes a
+-- few ratings, and they are never updated.
+CREATE TABLE IF NOT EXISTS persona_rating_days (
+    day    INTEGER NOT NULL, -- the UTC day's start, Unix microseconds
+    module TEXT NOT NULL,
+    rating INTEGER NOT NULL,
+    n      INTEGER NOT NULL,
+    PRIMARY KEY (day, module, rating)
+) WITHOUT ROWID;
+
+INSERT OR IGNORE INTO persona_rating_days (day, module, rating, n)
+SELECT created_at / 86400000000 * 86400000000, module, rating, COUNT(*) FROM persona_feedback GROUP BY 1, 2, 3;
+
+-- +goose StatementBegin
+CREATE TRIGGER IF NOT EXISTS persona_feedback_days_insert AFTER INSERT ON persona_feedback
+BEGIN
+    INSERT INTO persona_rating_days (day, module, rating, n) VALUES (NEW.created_at / 86400000000 * 86400000000, NEW.module, NEW.rating, 1)
+    ON CONFLICT (day, module, rating) DO UPDATE SET n = n + 1;
+END;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE TRIGGER IF NOT EXISTS persona_feedback_days_delete AFTER DELETE ON persona_feedback
+BEGIN
+    UPDATE persona_rating_days SET n = n - 1
+    WHERE day = OLD.created_at / 86400000000 * 86400000000 AND module = OLD.module AND rating = OLD.rating;
+    DELETE FROM persona_rating_days
+    WHERE n <= 0 AND day = OLD.created_at / 86400000000 * 86400000000 AND module = OLD.module AND rating = OLD.rating;
+END;
+-- +goose StatementEnd
+
 CREATE INDEX IF NOT EXISTS persona_feedback_day_idx ON persona_feedback (created_at, module, rating);
 CREATE INDEX IF NOT EXISTS persona_feedback_module_day_idx ON persona_feedback (module, created_at, rating);
 CREATE INDEX IF NOT EXISTS persona_ticks_target_only_idx ON persona_ticks (target);
 
 -- +goose Down
+DROP TRIGGER IF EXISTS persona_feedback_days_delete;
+DROP TRIGGER IF EXISTS persona_feedback_days_insert;
+DROP TABLE IF EXISTS persona_rating_days;
 DROP INDEX IF EXISTS persona_ticks_target_only_idx;
 DROP INDEX IF EXISTS persona_feedback_module_day_idx;
 DROP INDEX IF EXISTS persona_feedback_day_idx;
