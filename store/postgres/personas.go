@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -87,150 +84,40 @@ func (db *DB) ListPersonas(ctx context.Context, actionsSince time.Time) ([]perso
 	return list, nil
 }
 
-// dueWhere is the due rule of SPEC §6 as a SQL condition over auth.personas p joined with
-// auth.users u, with the store's clock as $1. A weekday is judged in the persona's own time zone.
-// The cadence periods are written in hours, not days, so they are exact durations like
-// persona.Cadence.Period and never stretch across a daylight-saving change. The first condition
-// repeats the cadence and back-off rules through the indexed column due_at (migration 2), so the
-// planner can find the due personas by range when few are due.
-const dueWhere = `p.due_at <= $1 AND u.kind = 'persona' AND u.deleted_at IS NULL
-	AND (p.lease_owner IS NULL OR p.lease_owner = '' OR p.lease_expires_at IS NULL OR p.lease_expires_at <= $1)
-	AND (p.next_due_at IS NULL OR p.next_due_at <= $1)
-	AND (p.last_active_at IS NULL
-		OR p.last_active_at <= $1 - CASE p.tick_cadence WHEN 'hourly' THEN interval '1 hour' ELSE interval '24 hours' END)
-	AND (p.tick_cadence <> 'weekdays' OR extract(isodow FROM $1::timestamptz AT TIME ZONE p.timezone) < 6)`
-
-// dueOrder is the due order: never run first, then the longest idle, ties by user id. It matches
-// the index personas_due_order_idx, so a limited query reads only the first matching rows.
-const dueOrder = `p.last_active_at ASC NULLS FIRST, p.user_id`
-
-// personalSpace selects the persona's personal space id (” when it has none).
-const personalSpace = `COALESCE((SELECT s.id FROM auth.members m JOIN auth.spaces s ON s.id = m.space_id
-	WHERE m.user_id = p.user_id AND s.type = 'personal' ORDER BY s.created_at, s.id LIMIT 1), '')`
-
-const dueCols = `p.user_id, u.email, p.archetype, p.system_prompt, p.module_mix, p.tick_cadence, p.timezone,
-	p.last_active_at, p.target, p.secrets, ` + personalSpace
-
-func scanDue(row pgx.Row, lease bool) (persona.DuePersona, error) {
-	var d persona.DuePersona
-	var cadence string
-	var secrets []byte
-	dest := []any{&d.UserID, &d.Email, &d.Archetype, &d.SystemPrompt, &d.ModuleMix, &cadence, &d.Timezone,
-		&d.LastActiveAt, &d.Target, &secrets, &d.PersonalSpaceID}
-	if lease {
-		dest = append(dest, &d.LeaseExpiresAt)
-	}
-	if err := row.Scan(dest...); err != nil {
-		return persona.DuePersona{}, err
-	}
-	var err error
-	if d.Secrets, err = persona.DecodeSecrets(secrets); err != nil {
-		return persona.DuePersona{}, fmt.Errorf("persona %s: %w", d.UserID, err)
-	}
-	d.TickCadence = persona.Cadence(cadence)
-	d.LastActiveAt, d.LeaseExpiresAt = utcPtr(d.LastActiveAt), utcPtr(d.LeaseExpiresAt)
-	return d, nil
-}
-
-// dueSQL lists due personas: $1 now, $2 limit (NULL for none).
-const dueSQL = `SELECT ` + dueCols + `
-	FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
-	WHERE ` + dueWhere + `
-	ORDER BY ` + dueOrder + `
-	LIMIT $2`
-
-// claimSQL leases due personas: $1 now, $2 limit, $3 runner id, $4 lease end.
-const claimSQL = `WITH due AS (
-		SELECT p.user_id FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
-		WHERE ` + dueWhere + `
-		ORDER BY ` + dueOrder + `
-		LIMIT $2
-		FOR UPDATE OF p SKIP LOCKED
-	)
-	, claimed AS (
-	UPDATE auth.personas p SET lease_owner = $3, lease_expires_at = $4
-	FROM due, auth.users u
-	WHERE p.user_id = due.user_id AND u.id = p.user_id
-	RETURNING ` + dueCols + `, p.lease_expires_at
-	), abandoned AS (
-	UPDATE auth.persona_ticks t SET status = 'abandoned', finished_at = $1,
-		error = 'abandoned: the lease of runner ' || t.runner_id || ' ran out before the run finished (found when runner ' || $3::text || ' claimed the persona)'
-	FROM due WHERE t.persona_id = due.user_id AND t.status = 'running'
-	)
-	SELECT * FROM claimed`
-
-// DuePersonas returns up to limit personas due now, in due order, with the time of the query.
-func (db *DB) DuePersonas(ctx context.Context, limit int) ([]persona.DuePersona, time.Time, error) {
-	now := db.clock()
-	rows, err := db.pool.Query(ctx, dueSQL, now, limitArg(limit))
-	if err != nil {
-		return nil, now, fmt.Errorf("due personas: %w", err)
-	}
-	due, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.DuePersona, error) { return scanDue(r, false) })
-	if err != nil {
-		return nil, now, fmt.Errorf("due personas: %w", err)
-	}
-	return due, now, nil
-}
-
-// ClaimPersonas leases up to limit due personas to runnerID in one statement. FOR UPDATE SKIP
-// LOCKED lets concurrent claimers pass over each other's rows instead of waiting, and PostgreSQL
-// re-checks the due condition on a row another claimer changed and committed meanwhile, so a
-// persona is never leased twice while its lease holds. limit ≤ 0 claims every due persona.
-func (db *DB) ClaimPersonas(ctx context.Context, runnerID string, limit int, lease time.Duration) ([]persona.DuePersona, error) {
-	var es persona.FieldErrors
-	if runnerID == "" {
-		es.Add("runnerId", "is required")
-	}
-	if lease <= 0 {
-		es.Add("leaseSeconds", "must be positive")
-	}
-	if err := es.Err(); err != nil {
-		return nil, fmt.Errorf("claim personas: %w", err)
-	}
-	now := db.clock()
-	until := now.Add(lease)
-	rows, err := db.pool.Query(ctx, claimSQL, now, limitArg(limit), runnerID, until)
-	if err != nil {
-		return nil, fmt.Errorf("claim personas: %w", err)
-	}
-	claimed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (persona.DuePersona, error) { return scanDue(r, true) })
-	if err != nil {
-		return nil, fmt.Errorf("claim personas: %w", err)
-	}
-	// RETURNING has no order of its own; restore the due order.
-	sort.Slice(claimed, func(i, j int) bool {
-		a, b := claimed[i].LastActiveAt, claimed[j].LastActiveAt
-		switch {
-		case a == nil && b != nil:
-			return true
-		case a != nil && b == nil:
-			return false
-		case a != nil && b != nil && !a.Equal(*b):
-			return a.Before(*b)
+// DeletePersona deletes the persona's user and everything of theirs. Rows that reference the user
+// (persona, actions, feedback, ticks, sessions, memberships) go by ON DELETE CASCADE; the spaces
+// no other user is a member of are deleted explicitly first, taking their app data with them.
+func (db *DB) DeletePersona(ctx context.Context, userID string) error {
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		var kind, email string
+		err := tx.QueryRow(ctx, `SELECT kind, email FROM auth.users WHERE id = $1 FOR UPDATE`, userID).Scan(&kind, &email)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return persona.ErrNotFound
 		}
-		return claimed[i].UserID < claimed[j].UserID
+		if err != nil {
+			return err
+		}
+		if kind != string(persona.KindPersona) {
+			return fmt.Errorf("user is %s: %w", kind, persona.ErrNotPersona)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM auth.spaces s
+			WHERE EXISTS (SELECT 1 FROM auth.members m WHERE m.space_id = s.id AND m.user_id = $1)
+			  AND NOT EXISTS (SELECT 1 FROM auth.members m WHERE m.space_id = s.id AND m.user_id <> $1)`, userID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM auth.users WHERE id = $1`, userID); err != nil {
+			return err
+		}
+		// Login failures and locks are kept by email, not by user: they go explicitly, as on
+		// SQLite, so a persona seeded again with the same email does not start out locked.
+		if _, err := tx.Exec(ctx, `DELETE FROM auth.login_failures WHERE email = $1`, email); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM auth.login_locks WHERE email = $1`, email)
+		return err
 	})
-	return claimed, nil
-}
-
-// AbandonRuns marks the running records of runnerID abandoned and releases its leases (see
-// persona.Store), in one statement.
-func (db *DB) AbandonRuns(ctx context.Context, runnerID string) (int, error) {
-	if strings.TrimSpace(runnerID) == "" || strings.ContainsRune(runnerID, 0) || !utf8.ValidString(runnerID) {
-		return 0, fmt.Errorf("abandon runs: %w", &persona.FieldError{Field: "runnerId", Message: "is required, as valid text"})
-	}
-	var n int
-	err := db.pool.QueryRow(ctx, `WITH abandoned AS (
-		UPDATE auth.persona_ticks SET status = 'abandoned', finished_at = $1,
-			error = 'abandoned: runner ' || runner_id || ' ended without finishing the run (found at its restart)'
-		WHERE runner_id = $2 AND status = 'running' RETURNING 1
-	), released AS (
-		UPDATE auth.personas SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $2
-	)
-	SELECT count(*) FROM abandoned`, db.clock(), runnerID).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("abandon runs of %q: %w", runnerID, err)
+		return fmt.Errorf("delete persona %q: %w", userID, err)
 	}
-	return n, nil
+	return nil
 }

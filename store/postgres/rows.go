@@ -139,22 +139,6 @@ func insertFeedback(ctx context.Context, q querier, personaID string, rows []per
 	return written, nil
 }
 
-// RecordTick upserts a tick record and, for a terminal status, releases the lease and updates
-// the persona's schedule. The schedule changes only on the record's first move to a terminal
-// status: a retried request with the same tick id (SPEC §5.3 step 5) must not count a failure
-// twice or move last_active_at again.
-func (db *DB) RecordTick(ctx context.Context, t persona.Tick) error {
-	if err := persona.ValidateTick(t); err != nil {
-		return fmt.Errorf("record tick: %w", err)
-	}
-	now := db.clock()
-	t = prepareTick(t, now)
-	if err := db.inTx(ctx, func(tx pgx.Tx) error { return recordTick(ctx, tx, t, now) }); err != nil {
-		return fmt.Errorf("record tick %q: %w", t.TickID, err)
-	}
-	return nil
-}
-
 // prepareTick fills a valid record's times and normalises it.
 func prepareTick(t persona.Tick, now time.Time) persona.Tick {
 	t.StartedAt = orNow(t.StartedAt, now)
@@ -240,40 +224,6 @@ func recordTick(ctx context.Context, tx pgx.Tx, t persona.Tick, now time.Time) e
 	return err
 }
 
-// RecordRun writes a run's actions, feedback and tick record in one transaction. The tick goes
-// first: it locks the persona row (ErrNotFound) and checks the tick's owner before any row is
-// written.
-func (db *DB) RecordRun(ctx context.Context, run persona.RunRecord) (persona.RunWritten, error) {
-	var out persona.RunWritten
-	if err := persona.ValidateRun(run); err != nil {
-		return out, fmt.Errorf("record run %q: %w", run.Tick.TickID, err)
-	}
-	now := db.clock()
-	t := prepareTick(run.Tick, now)
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := recordTick(ctx, tx, t, now); err != nil {
-			return err
-		}
-		var err error
-		if len(run.Actions) > 0 {
-			if out.Actions, err = insertActions(ctx, tx, t.PersonaID, run.Actions, now, false); err != nil {
-				return fmt.Errorf("insert actions: %w", err)
-			}
-		}
-		if len(run.Feedback) > 0 {
-			if out.Feedback, err = insertFeedback(ctx, tx, t.PersonaID, run.Feedback, now); err != nil {
-				return fmt.Errorf("insert feedback: %w", err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return persona.RunWritten{}, fmt.Errorf("record run %q: %w", t.TickID, err)
-	}
-	out.ActionDuplicates, out.FeedbackDuplicates = len(run.Actions)-out.Actions, len(run.Feedback)-out.Feedback
-	return out, nil
-}
-
 const tickCols = `tick_id, persona_id, runner_id, status, started_at, finished_at, tool_calls, errors, turns,
 	input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript::text, target, server_name,
 	server_version, stage`
@@ -292,18 +242,6 @@ func scanTick(row pgx.Row) (persona.Tick, error) {
 	t.StartedAt, t.FinishedAt = utc(t.StartedAt), utcPtr(t.FinishedAt)
 	if transcript != nil {
 		t.Transcript = []byte(*transcript)
-	}
-	return t, nil
-}
-
-// Tick returns one tick record.
-func (db *DB) Tick(ctx context.Context, tickID string) (persona.Tick, error) {
-	t, err := scanTick(db.pool.QueryRow(ctx, `SELECT `+tickCols+` FROM auth.persona_ticks WHERE tick_id = $1`, tickID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return persona.Tick{}, fmt.Errorf("tick %q: %w", tickID, persona.ErrNotFound)
-	}
-	if err != nil {
-		return persona.Tick{}, fmt.Errorf("tick %q: %w", tickID, err)
 	}
 	return t, nil
 }

@@ -78,44 +78,6 @@ func (db *DB) IsMember(ctx context.Context, spaceID, userID string) (bool, error
 	return ok, nil
 }
 
-// DeletePersona deletes the persona's user and everything of theirs. Rows that reference the user
-// (persona, actions, feedback, ticks, sessions, memberships) go by ON DELETE CASCADE; the spaces
-// no other user is a member of are deleted explicitly first, taking their app data with them.
-func (db *DB) DeletePersona(ctx context.Context, userID string) error {
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		var kind, email string
-		err := tx.QueryRow(ctx, `SELECT kind, email FROM auth.users WHERE id = $1 FOR UPDATE`, userID).Scan(&kind, &email)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return persona.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if kind != string(persona.KindPersona) {
-			return fmt.Errorf("user is %s: %w", kind, persona.ErrNotPersona)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM auth.spaces s
-			WHERE EXISTS (SELECT 1 FROM auth.members m WHERE m.space_id = s.id AND m.user_id = $1)
-			  AND NOT EXISTS (SELECT 1 FROM auth.members m WHERE m.space_id = s.id AND m.user_id <> $1)`, userID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM auth.users WHERE id = $1`, userID); err != nil {
-			return err
-		}
-		// Login failures and locks are kept by email, not by user: they go explicitly, as on
-		// SQLite, so a persona seeded again with the same email does not start out locked.
-		if _, err := tx.Exec(ctx, `DELETE FROM auth.login_failures WHERE email = $1`, email); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM auth.login_locks WHERE email = $1`, email)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("delete persona %q: %w", userID, err)
-	}
-	return nil
-}
-
 // AllSpaces lists every space by slug, at most limit of them (limit ≤ 0: all).
 func (db *DB) AllSpaces(ctx context.Context, limit int) ([]persona.Space, error) {
 	var max *int
