@@ -1,5 +1,18 @@
 // Package store opens the persona store a DSN names: a postgres:// or postgresql:// URL opens the
 // PostgreSQL store (store/postgres), anything else is the path of a SQLite file (store/sqlite).
+//
+// The two stores lay out their files alike, by topic, so the same method is in the same file name
+// in store/sqlite and store/postgres (issue 12.1):
+//   - sqlite.go, postgres.go: the store itself — Open and its options, migrations (the store's
+//     line and the app's), AppTables, SchemaVersions, SQL, Dialect, Close;
+//   - accounts.go: UpsertPersona, UpsertUser, UpsertSpace, ApplySeed (the rules in store/accounts);
+//   - users.go: User, UserByEmail, SpacesOfUser, IsMember, AllSpaces, Space, AddSpace;
+//   - personas.go: Persona, PersonaByEmail, ListPersonas, DeletePersona;
+//   - schedule.go: the due rule and leases — DuePersonas, ClaimPersonas, AbandonRuns, RecordTick, Tick;
+//   - runs.go: RecordRun; rows.go: InsertActions, InsertFeedback, Actions, Feedback, Ticks,
+//     CostSince, RecentActions, FeedbackByModule, History;
+//   - auth.go: sessions, signing keys, login lockouts; settings.go: Setting, SetSetting;
+//   - aggregates.go, stats.go: the read models (persona.StatsStore).
 package store
 
 import (
