@@ -111,8 +111,3 @@ func (c *CheckCmd) Run(env *Env) error {
 	defer db.Close()
 	return c.gate(env, db, findings.Options{Since: since, Baseline: baseline, Versions: compare, Persona: c.Persona}, th)
 }
-
-// cannotRun is a failure to run at all (a store, target or model unreachable): exit status 3.
-type cannotRun struct{ error }
-
-func (e cannotRun) Unwrap() error { return e.error }

@@ -96,7 +96,7 @@ func TestCleanup(t *testing.T) {
 	}
 	writeFile(t, dir, "cat.yaml", "personas: [")
 	code, _, errOut = run(t, nil, "cleanup", "--data", dir, "--catalog", cat)
-	if code != 1 || !strings.Contains(errOut, "cat.yaml:1:") {
+	if code != 2 || !strings.Contains(errOut, "cat.yaml:1:") {
 		t.Fatalf("cleanup with a bad catalog: code %d, stderr %q", code, errOut)
 	}
 	if list, _ := db.ListPersonas(ctx, time.Time{}); len(list) != 2 {

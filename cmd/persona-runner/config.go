@@ -14,13 +14,14 @@ type ConfigCmd struct {
 }
 
 // Run prints the configuration as YAML. An invalid configuration prints nothing but its
-// problems, to stderr, and the exit status is 1: half a configuration would read as a valid one.
+// problems, to stderr, and the exit status is 2 (a configuration error, SPEC §8): half a
+// configuration would read as a valid one.
 func (c *ConfigCmd) Run(env *Env) error {
 	cfg, err := c.Load(env)
 	var cerr *config.Error
 	if errors.As(err, &cerr) {
 		fmt.Fprintln(env.Stderr, "persona-runner:", err)
-		return exitCode(1)
+		return exitCode(2)
 	}
 	if err != nil {
 		return err

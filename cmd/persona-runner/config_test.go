@@ -17,8 +17,8 @@ func TestConfigInvalidPrintsOnlyProblems(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := run(t, map[string]string{"RUN_MAX_TURNS": "16"}, "config", "--config", file)
-	if code != 1 || out != "" {
-		t.Errorf("config: exit %d, stdout %q (want 1 and nothing)", code, out)
+	if code != 2 || out != "" {
+		t.Errorf("config: exit %d, stdout %q (want 2 and nothing)", code, out)
 	}
 	for _, want := range []string{"concurrency in " + file + " must be at most 1024", "RUN_MAX_TURNS must be at most 15"} {
 		if !strings.Contains(errOut, want) {

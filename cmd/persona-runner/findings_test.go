@@ -100,7 +100,7 @@ func TestFindingsUsageErrors(t *testing.T) {
 	}
 	missing := filepath.Join(t.TempDir(), "none")
 	code, _, errOut := run(t, nil, "findings", "list", "--data", missing)
-	if code == 0 || !strings.Contains(errOut, "cannot open the store") {
+	if code != 3 || !strings.Contains(errOut, "cannot open the store") {
 		t.Errorf("missing store: code %d, stderr %q", code, errOut)
 	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {

@@ -22,5 +22,8 @@ type HTTPFlags struct {
 func (f HTTPFlags) Limits() (httpserver.Limits, error) {
 	l := httpserver.Limits{ReadHeaderTimeout: f.ReadHeaderTimeout, ReadTimeout: f.ReadTimeout,
 		WriteTimeout: f.WriteTimeout, IdleTimeout: f.IdleTimeout, MaxConns: f.MaxConns}
-	return l, l.Check()
+	if err := l.Check(); err != nil {
+		return l, usageError{err}
+	}
+	return l, nil
 }

@@ -13,6 +13,9 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/persona-runner/persona-runner/catalog"
+	"github.com/persona-runner/persona-runner/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -120,22 +123,48 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		// kong wraps what a command returns, so the status is found with errors.As.
 		var code exitCode
 		if errors.As(err, &code) {
-			return int(code)
+			return int(code) // the command printed its own message
 		}
-		var cannot cannotRun
-		if errors.As(err, &cannot) {
-			fmt.Fprintln(stderr, "persona-runner:", cannot.error)
-			return 3
-		}
-		var usage usageError
-		if errors.As(err, &usage) {
-			fmt.Fprintln(stderr, "persona-runner:", usage.error)
-			return 2
-		}
-		fmt.Fprintln(stderr, "persona-runner:", err)
-		return 1
+		fmt.Fprintln(stderr, "persona-runner:", cause(err))
+		return statusOf(err)
 	}
 	return 0
+}
+
+// statusOf is the exit status of a command's error (SPEC §8): 2 a usage or configuration error
+// (a bad flag, an invalid configuration or catalog), 3 could not run (a store, target or model
+// unreachable, an address in use), else 1: the job ran and found a failure. The one table every
+// command goes by.
+func statusOf(err error) int {
+	var (
+		code   exitCode
+		cannot cannotRun
+		usage  usageError
+		cfg    *config.Error
+		cat    *catalog.Error
+	)
+	switch {
+	case errors.As(err, &code):
+		return int(code)
+	case errors.As(err, &cannot):
+		return 3
+	case errors.As(err, &usage), errors.As(err, &cfg), errors.As(err, &cat):
+		return 2
+	}
+	return 1
+}
+
+// cause is err without the wrapper that chose its status (kong wraps what a command returns).
+func cause(err error) error {
+	var cannot cannotRun
+	if errors.As(err, &cannot) {
+		return cannot.error
+	}
+	var usage usageError
+	if errors.As(err, &usage) {
+		return usage.error
+	}
+	return err
 }
 
 // usageError is a bad flag value or combination: printed like any error, exit status 2 (the
@@ -143,6 +172,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
+
+// cannotRun is a failure to run at all (a store, target or model unreachable, an address in
+// use): exit status 3.
+type cannotRun struct{ error }
+
+func (e cannotRun) Unwrap() error { return e.error }
 
 // exitCode ends a command with a status after it printed its own message.
 type exitCode int

@@ -70,7 +70,7 @@ func TestHelp(t *testing.T) {
 func TestExitCodeNoStrayMessage(t *testing.T) {
 	t.Parallel()
 	code, _, errOut := run(t, map[string]string{"PERSONA_CONCURRENCY": "0"}, "config")
-	if code != 1 || !strings.Contains(errOut, "PERSONA_CONCURRENCY") {
+	if code != 2 || !strings.Contains(errOut, "PERSONA_CONCURRENCY") {
 		t.Fatalf("config with PERSONA_CONCURRENCY=0: code %d, stderr %q", code, errOut)
 	}
 	if strings.Contains(errOut, "exit status") {
@@ -91,8 +91,8 @@ func TestRunnerFlagBounds(t *testing.T) {
 	} {
 		flag := args[len(args)-2]
 		code, _, errOut := run(t, nil, args...)
-		if code != 1 || !strings.Contains(errOut, flag+":") {
-			t.Errorf("%v: code %d, stderr %q (want status 1 and a message naming %s)", args, code, errOut, flag)
+		if code != 2 || !strings.Contains(errOut, flag+":") {
+			t.Errorf("%v: code %d, stderr %q (want status 2 and a message naming %s)", args, code, errOut, flag)
 		}
 	}
 	code, out, errOut := run(t, nil, "config", "--concurrency", "1024", "--interval", "24h")

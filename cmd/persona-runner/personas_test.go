@@ -15,8 +15,8 @@ func TestPersonasList(t *testing.T) {
 	dir := t.TempDir()
 	// A read-only command does not create the store it was asked to read.
 	code, _, errOut := run(t, nil, "personas", "list", "--data", dir)
-	if code != 1 || !strings.Contains(errOut, dbPath(dir)) || !strings.Contains(errOut, "no such file") {
-		t.Fatalf("list of a missing store: code %d, stderr %q; want 1 naming %s", code, errOut, dbPath(dir))
+	if code != 3 || !strings.Contains(errOut, dbPath(dir)) || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("list of a missing store: code %d, stderr %q; want 3 naming %s", code, errOut, dbPath(dir))
 	}
 	if _, err := os.Stat(dbPath(dir)); !os.IsNotExist(err) {
 		t.Fatalf("personas list created %s", dbPath(dir))

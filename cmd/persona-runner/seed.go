@@ -46,7 +46,7 @@ func (c *SeedCmd) Run(env *Env) error {
 	if c.Config != "" {
 		file, err := config.ReadFile(c.Config)
 		if err != nil {
-			return err
+			return usageError{err}
 		}
 		targets, fileTargets = file.TargetConfigs(), len(file.Targets) > 0
 	}
@@ -61,7 +61,7 @@ func (c *SeedCmd) Run(env *Env) error {
 		cat, err = loadCatalog(c.Catalog)
 	}
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	secret, err := seedSecret(c.Secret, env.Getenv)
 	if err != nil {
@@ -72,7 +72,7 @@ func (c *SeedCmd) Run(env *Env) error {
 		return err
 	}
 	if err := planLogins(&plan, targets); err != nil {
-		return fmt.Errorf("seed from %s: %w (nothing was written)", cat.Source, err)
+		return usageError{fmt.Errorf("seed from %s: %w (nothing was written)", cat.Source, err)}
 	}
 	s, closeFn, err := c.seeder(env)
 	if err != nil {
@@ -105,21 +105,21 @@ func (c *SeedCmd) Run(env *Env) error {
 func (c *SeedCmd) seeder(env *Env) (seeder, func(), error) {
 	if c.Auth != "" {
 		if c.DB != "" || c.Data != "" {
-			return nil, nil, errors.New("--auth seeds through the admin API: it cannot be combined with --db or --data")
+			return nil, nil, usageError{errors.New("--auth seeds through the admin API: it cannot be combined with --db or --data")}
 		}
 		token := c.JWT
 		if token == "" {
 			token = env.Getenv("ADMIN_JWT")
 		}
 		if token == "" && !c.DryRun {
-			return nil, nil, errors.New("--auth needs an admin token: pass --jwt TOKEN or set ADMIN_JWT (persona-runner admin token EMAIL prints one)")
+			return nil, nil, usageError{errors.New("--auth needs an admin token: pass --jwt TOKEN or set ADMIN_JWT (persona-runner admin token EMAIL prints one)")}
 		}
 		cl := authapi.NewClient(strings.TrimRight(c.Auth, "/"), nil)
 		cl.AdminToken = token
 		return apiSeeder{cl}, func() {}, nil
 	}
 	if c.JWT != "" {
-		return nil, nil, errors.New("--jwt goes with --auth URL")
+		return nil, nil, usageError{errors.New("--jwt goes with --auth URL")}
 	}
 	if c.DryRun {
 		// A dry run never makes the store it reports on: against a SQLite file that does not
@@ -155,7 +155,11 @@ func loadCatalog(path string) (*catalog.Catalog, error) {
 	if path == "" {
 		return catalog.Default(), nil
 	}
-	return catalog.Load(path, catalog.DemoModules)
+	cat, err := catalog.Load(path, catalog.DemoModules)
+	if err != nil {
+		return nil, usageError{err} // a bad or missing catalog is a usage error (exit 2)
+	}
+	return cat, nil
 }
 
 // seedSecret picks the seed secret: the flag, else PERSONA_SEED_SECRET, else the development
@@ -169,7 +173,7 @@ func seedSecret(flag string, getenv func(string) string) (string, error) {
 		secret = persona.DevSeedSecret
 	}
 	if config.ProductionEnv(getenv) && subtle.ConstantTimeCompare([]byte(secret), []byte(persona.DevSeedSecret)) == 1 {
-		return "", errors.New("refusing the development seed secret in production (APP_ENV or NODE_ENV is production): set PERSONA_SEED_SECRET")
+		return "", usageError{errors.New("refusing the development seed secret in production (APP_ENV or NODE_ENV is production): set PERSONA_SEED_SECRET")}
 	}
 	return secret, nil
 }

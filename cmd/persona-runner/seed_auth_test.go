@@ -38,12 +38,12 @@ func TestSeedThroughAuthAPI(t *testing.T) {
 
 	// Without a token a real seed is refused before anything is sent.
 	code, _, errOut = run(t, env, "seed", "--auth", url)
-	if code != 1 || !strings.Contains(errOut, "--jwt") {
+	if code != 2 || !strings.Contains(errOut, "--jwt") {
 		t.Fatalf("no token: code %d, stderr %q", code, errOut)
 	}
 	// --auth with --data is a contradiction.
 	code, _, errOut = run(t, env, "seed", "--auth", url, "--jwt", token, "--data", dir)
-	if code != 1 || !strings.Contains(errOut, "cannot be combined") {
+	if code != 2 || !strings.Contains(errOut, "cannot be combined") {
 		t.Fatalf("--auth with --data: code %d, stderr %q", code, errOut)
 	}
 

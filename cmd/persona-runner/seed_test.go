@@ -161,15 +161,15 @@ func TestReadOnlyCommandsCreateNoStore(t *testing.T) {
 		{"personas", "show", "persona.ben@mana.test", "--db", missing},
 	} {
 		code, _, errOut := run(t, nil, args...)
-		if code != 1 || !strings.Contains(errOut, missing) {
-			t.Errorf("%v: code %d, stderr %q; want 1 naming %s", args, code, errOut, missing)
+		if code != 3 || !strings.Contains(errOut, missing) {
+			t.Errorf("%v: code %d, stderr %q; want 3 naming %s", args, code, errOut, missing)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "nowhere")); !os.IsNotExist(err) {
 		t.Errorf("a read-only command created %s", filepath.Join(dir, "nowhere"))
 	}
 	code, _, errOut := run(t, nil, "report", "--db", "mysql://root@127.0.0.1/db")
-	if code != 1 || !strings.Contains(errOut, `unknown DSN scheme "mysql://"`) {
+	if code != 2 || !strings.Contains(errOut, `unknown DSN scheme "mysql://"`) {
 		t.Errorf("report --db mysql://…: code %d, stderr %q; want the unknown scheme named", code, errOut)
 	}
 	if _, err := os.Stat("mysql:"); !os.IsNotExist(err) {
@@ -229,8 +229,8 @@ func TestSeedBadCatalog(t *testing.T) {
 			cat := writeFile(t, dir, "cat.yaml", tt.catalog)
 			data := filepath.Join(dir, "data")
 			code, out, errOut := run(t, nil, "seed", "--data", data, "--catalog", cat)
-			if code != 1 {
-				t.Fatalf("code %d, want 1; stdout %q, stderr %q", code, out, errOut)
+			if code != 2 {
+				t.Fatalf("code %d, want 2; stdout %q, stderr %q", code, out, errOut)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(errOut, w) {
@@ -245,7 +245,7 @@ func TestSeedBadCatalog(t *testing.T) {
 	// A missing catalog file is a clear error too.
 	dir := t.TempDir()
 	code, _, errOut := run(t, nil, "seed", "--data", dir, "--catalog", filepath.Join(dir, "nope.yaml"))
-	if code != 1 || !strings.Contains(errOut, "nope.yaml") {
+	if code != 2 || !strings.Contains(errOut, "nope.yaml") {
 		t.Errorf("missing catalog: code %d, stderr %q", code, errOut)
 	}
 }
@@ -262,7 +262,7 @@ func TestSeedBadCatalogKeepsStore(t *testing.T) {
 	bad = strings.Replace(bad, "new to apps", "now renamed and new to apps", 1)
 	writeFile(t, dir, "cat.yaml", bad)
 	code, _, errOut := run(t, nil, "seed", "--data", dir, "--catalog", cat)
-	if code != 1 || !strings.Contains(errOut, "cat.yaml:11: personas[0] (persona.ada@mana.test) timezone") {
+	if code != 2 || !strings.Contains(errOut, "cat.yaml:11: personas[0] (persona.ada@mana.test) timezone") {
 		t.Fatalf("bad catalog: code %d, stderr %q", code, errOut)
 	}
 	db := openStore(t, dbPath(dir))
@@ -278,11 +278,11 @@ func TestSeedSecret(t *testing.T) {
 	cat := writeFile(t, dir, "cat.yaml", smallCatalog)
 	prod := map[string]string{"APP_ENV": "production"}
 	code, _, errOut := run(t, prod, "seed", "--data", dir, "--catalog", cat)
-	if code != 1 || !strings.Contains(errOut, "development seed secret") || !strings.Contains(errOut, "PERSONA_SEED_SECRET") {
+	if code != 2 || !strings.Contains(errOut, "development seed secret") || !strings.Contains(errOut, "PERSONA_SEED_SECRET") {
 		t.Fatalf("production with the dev secret: code %d, stderr %q", code, errOut)
 	}
 	code, _, _ = run(t, map[string]string{"NODE_ENV": "production"}, "seed", "--data", dir, "--catalog", cat, "--secret", persona.DevSeedSecret)
-	if code != 1 {
+	if code != 2 {
 		t.Fatalf("NODE_ENV=production with --secret of the dev secret: code %d", code)
 	}
 	if _, err := os.Stat(dbPath(dir)); !os.IsNotExist(err) {

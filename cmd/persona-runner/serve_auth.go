@@ -59,7 +59,7 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 		if p := strings.TrimSpace(env.Getenv("PORT")); p != "" {
 			n, err := strconv.Atoi(p)
 			if err != nil || n < 1 || n > 65535 {
-				return fmt.Errorf("PORT must be a port number from 1 to 65535 (got %q)", p)
+				return usageError{fmt.Errorf("PORT must be a port number from 1 to 65535 (got %q)", p)}
 			}
 			addr = ":" + p
 		}
@@ -85,7 +85,7 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("serve auth: listen on %s: %w", addr, err)
+		return cannotRun{fmt.Errorf("serve auth: listen on %s: %w", addr, err)}
 	}
 	defer ln.Close()
 	if public == "" {
@@ -134,10 +134,10 @@ func checkAuthServiceKey(key string, production bool) error {
 		return nil
 	}
 	if key == "" {
-		return errors.New("production mode (APP_ENV/NODE_ENV=production) needs MANA_SERVICE_KEY")
+		return usageError{errors.New("production mode (APP_ENV/NODE_ENV=production) needs MANA_SERVICE_KEY")}
 	}
 	if len(key) < config.MinServiceKeyBytes {
-		return fmt.Errorf("production mode needs MANA_SERVICE_KEY of at least %d bytes (it has %d)", config.MinServiceKeyBytes, len(key))
+		return usageError{fmt.Errorf("production mode needs MANA_SERVICE_KEY of at least %d bytes (it has %d)", config.MinServiceKeyBytes, len(key))}
 	}
 	return nil
 }

@@ -100,12 +100,12 @@ func TestServeAuthRefusesWeakKeyInProduction(t *testing.T) {
 		"padded": {map[string]string{"APP_ENV": " Production\n", "MANA_SERVICE_KEY": "short"}, "at least 32 bytes"},
 	} {
 		code, _, errOut := runStopped(t, c.env, "serve", "auth", "--data", dir, "--addr", "127.0.0.1:0")
-		if code != 1 || !strings.Contains(errOut, c.want) {
+		if code != 2 || !strings.Contains(errOut, c.want) {
 			t.Errorf("%s key: code %d, stderr %q, want %q", name, code, errOut, c.want)
 		}
 	}
 	code, _, errOut := run(t, map[string]string{"PORT": "http"}, "serve", "auth", "--data", dir)
-	if code != 1 || !strings.Contains(errOut, "PORT must be a port number") {
+	if code != 2 || !strings.Contains(errOut, "PORT must be a port number") {
 		t.Errorf("bad PORT: code %d, stderr %q", code, errOut)
 	}
 }
@@ -293,11 +293,11 @@ func TestServeAuthSpecFlags(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--config", prodCfg}, 1, "at least 32 bytes"},
-		{[]string{"--config", unknown}, 1, "secretKey"},
+		{[]string{"--config", prodCfg}, 2, "at least 32 bytes"},
+		{[]string{"--config", unknown}, 2, "secretKey"},
 		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, 2, "missing.yaml"},
-		{[]string{"--db", dbPath, "--auth-url", "auth.test:3001"}, 1, "--auth-url must be an http(s) URL"},
-		{[]string{"--config", writeFile(t, dir, "badurl.yaml", "authUrl: auth.test\n"), "--db", dbPath}, 1, "authUrl in "},
+		{[]string{"--db", dbPath, "--auth-url", "auth.test:3001"}, 2, "--auth-url must be an http(s) URL"},
+		{[]string{"--config", writeFile(t, dir, "badurl.yaml", "authUrl: auth.test\n"), "--db", dbPath}, 2, "authUrl in "},
 	} {
 		code, _, errOut := run(t, nil, append([]string{"serve", "auth", "--addr", "127.0.0.1:0"}, c.args...)...)
 		if code != c.code || !strings.Contains(errOut, c.want) {

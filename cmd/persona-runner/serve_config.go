@@ -19,7 +19,7 @@ func readSharedConfig(path string) (config.Config, error) {
 	}
 	c, err := config.ReadFile(path)
 	if err != nil {
-		return config.Config{}, fmt.Errorf("--config: %w", err)
+		return config.Config{}, usageError{fmt.Errorf("--config: %w", err)}
 	}
 	return c, nil
 }
@@ -49,7 +49,7 @@ func firstSet(pairs ...string) (name, value string) {
 func checkHTTPURL(flag, v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s must be an http(s) URL (got %q)", flag, v)
+		return usageError{fmt.Errorf("%s must be an http(s) URL (got %q)", flag, v)}
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func (c *ServeDashboardCmd) Run(env *Env) error {
 	}
 	production := config.ProductionEnv(env.Getenv) || file.Production()
 	if n := len([]rune(password)); production && n > 0 && n < config.MinDashboardPassword {
-		return fmt.Errorf("DASHBOARD_PASSWORD must be at least %d characters in production (it has %d)", config.MinDashboardPassword, n)
+		return usageError{fmt.Errorf("DASHBOARD_PASSWORD must be at least %d characters in production (it has %d)", config.MinDashboardPassword, n)}
 	}
 	memory := 3
 	if c.Config != "" {
@@ -55,7 +55,7 @@ func (c *ServeDashboardCmd) Run(env *Env) error {
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
-		return fmt.Errorf("serve dashboard: listen on %s: %w", c.Addr, err)
+		return cannotRun{fmt.Errorf("serve dashboard: listen on %s: %w", c.Addr, err)}
 	}
 	defer ln.Close()
 	db, err := withFileDB(c.StoreFlags, file, env.Getenv).Open(env.Ctx, env)

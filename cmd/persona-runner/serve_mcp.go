@@ -38,16 +38,16 @@ type ServeMCPCmd struct {
 // Run serves until the context ends, then closes the MCP sessions and shuts down gracefully.
 func (c *ServeMCPCmd) Run(env *Env) error {
 	if c.RateLimit < 1 {
-		return fmt.Errorf("--rate-limit must be at least 1 (got %d)", c.RateLimit)
+		return usageError{fmt.Errorf("--rate-limit must be at least 1 (got %d)", c.RateLimit)}
 	}
 	if c.SessionIdle <= 0 {
-		return fmt.Errorf("--session-idle must be positive (got %s)", c.SessionIdle)
+		return usageError{fmt.Errorf("--session-idle must be positive (got %s)", c.SessionIdle)}
 	}
 	if c.MaxSessionsPerUser < 1 {
-		return fmt.Errorf("--max-sessions-per-user must be at least 1 (got %d)", c.MaxSessionsPerUser)
+		return usageError{fmt.Errorf("--max-sessions-per-user must be at least 1 (got %d)", c.MaxSessionsPerUser)}
 	}
 	if c.MaxSessions < c.MaxSessionsPerUser {
-		return fmt.Errorf("--max-sessions must be at least --max-sessions-per-user (%d; got %d)", c.MaxSessionsPerUser, c.MaxSessions)
+		return usageError{fmt.Errorf("--max-sessions must be at least --max-sessions-per-user (%d; got %d)", c.MaxSessionsPerUser, c.MaxSessions)}
 	}
 	limits, err := c.Limits()
 	if err != nil {
@@ -92,7 +92,7 @@ func (c *ServeMCPCmd) Run(env *Env) error {
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
-		return fmt.Errorf("serve mcp: listen on %s: %w", c.Addr, err)
+		return cannotRun{fmt.Errorf("serve mcp: listen on %s: %w", c.Addr, err)}
 	}
 	defer ln.Close()
 	srv := httpserver.New(demo.Handler(), limits, log)

@@ -182,8 +182,8 @@ func TestServeMCPRefusesBadFlags(t *testing.T) {
 	} {
 		var stderr strings.Builder
 		code := Run(context.Background(), append([]string{"serve", "mcp", "--data", t.TempDir()}, args...), io.Discard, &stderr, testEnv(nil))
-		if code == 0 || !strings.Contains(stderr.String(), args[0]) {
-			t.Errorf("%v: exit %d, stderr %q; want a failure naming the flag", args, code, stderr.String())
+		if code != 2 || !strings.Contains(stderr.String(), args[0]) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 naming the flag", args, code, stderr.String())
 		}
 	}
 }
@@ -217,7 +217,7 @@ func TestServeMCPConfigFile(t *testing.T) {
 	// A bad authUrl in the file is refused, naming where it came from.
 	bad := writeFile(t, dir, "bad.yaml", "authUrl: localhost:3001\n")
 	code, _, errOut := run(t, nil, "serve", "mcp", "--config", bad, "--db", dbPath, "--addr", "127.0.0.1:0")
-	if code != 1 || !strings.Contains(errOut, "authUrl in "+bad) {
+	if code != 2 || !strings.Contains(errOut, "authUrl in "+bad) {
 		t.Errorf("bad authUrl in the file: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -142,9 +142,9 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		if err != nil {
 			return err
 		}
-		db, err := store.Open(env.Ctx, cfg.DB.Value(), store.WithPasswordCost(cost))
+		db, err := openDSN(env.Ctx, cfg.DB.Value(), store.WithPasswordCost(cost))
 		if err != nil {
-			return fmt.Errorf("cannot open the store %s: %w", cfg.DB, err)
+			return err
 		}
 		defer db.Close()
 		persist = runner.NewStorePersistence(db)
@@ -154,7 +154,7 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		}
 	} else {
 		if cfg.ServiceKey == "" {
-			return errors.New("MANA_SERVICE_KEY is required to claim personas and write rows through the auth API (or give --db to use the store directly)")
+			return usageError{errors.New("MANA_SERVICE_KEY is required to claim personas and write rows through the auth API (or give --db to use the store directly)")}
 		}
 		client := authapi.NewClient(cfg.AuthURL, nil)
 		client.ServiceKey = cfg.ServiceKey.Value()
@@ -200,7 +200,7 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr())
 	if err != nil {
-		return fmt.Errorf("serve runner: listen on %s: %w", cfg.ListenAddr(), err)
+		return cannotRun{fmt.Errorf("serve runner: listen on %s: %w", cfg.ListenAddr(), err)}
 	}
 	srv := httpserver.New(r.Handler(), limits, log)
 	serveErr := make(chan error, 1)

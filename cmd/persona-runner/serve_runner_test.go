@@ -67,7 +67,7 @@ func TestServeRunnerRefusesBadConfig(t *testing.T) {
 	var stderr bytes.Buffer
 	env := map[string]string{"APP_ENV": "production", "PERSONA_CONCURRENCY": "zero"}
 	code := Run(context.Background(), []string{"serve", "runner", "--addr", "127.0.0.1:0"}, io.Discard, &stderr, testEnv(env))
-	if code == 0 {
+	if code != 2 {
 		t.Fatal("serve runner started with a bad production config")
 	}
 	for _, want := range []string{"PERSONA_CONCURRENCY", "MANA_SERVICE_KEY", "ANTHROPIC_API_KEY", "PERSONA_SEED_SECRET"} {
@@ -87,8 +87,8 @@ func TestServeRunnerFileProductionStays(t *testing.T) {
 	for _, env := range []map[string]string{{"APP_ENV": "development"}, {"NODE_ENV": "development"}} {
 		code, _, errOut := runStopped(t, env, "serve", "runner", "--addr", "127.0.0.1:0", "--config", file)
 		for _, want := range []string{"MANA_SERVICE_KEY is required in production", "MODEL_PROVIDER=sim", "PERSONA_SEED_SECRET"} {
-			if code != 1 || !strings.Contains(errOut, want) {
-				t.Errorf("%v with env: production in the file: exit %d, stderr %q; want 1 and %q", env, code, errOut, want)
+			if code != 2 || !strings.Contains(errOut, want) {
+				t.Errorf("%v with env: production in the file: exit %d, stderr %q; want 2 and %q", env, code, errOut, want)
 			}
 		}
 	}
@@ -102,8 +102,8 @@ func TestServeRunnerRefusesShortKeyInProduction(t *testing.T) {
 	env := map[string]string{"APP_ENV": "production", "MANA_SERVICE_KEY": "svc-key-0123456789",
 		"PERSONA_SEED_SECRET": "a-production-secret", "ANTHROPIC_API_KEY": "sk-ant-0123456789"}
 	code, _, errOut := runStopped(t, env, "serve", "runner", "--addr", "127.0.0.1:0")
-	if want := "MANA_SERVICE_KEY must be at least 32 bytes in production (it has 18)"; code != 1 || !strings.Contains(errOut, want) {
-		t.Errorf("short key in production: exit %d, stderr %q; want 1 and %q", code, errOut, want)
+	if want := "MANA_SERVICE_KEY must be at least 32 bytes in production (it has 18)"; code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("short key in production: exit %d, stderr %q; want 2 and %q", code, errOut, want)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -37,7 +38,7 @@ func (f StoreFlags) DSN(getenv func(string) string) (string, error) {
 	switch {
 	case db != "" && data != "":
 		// kong's xor catches this on the command line; this guards other callers.
-		return "", fmt.Errorf("--db and --data cannot be used together")
+		return "", usageError{errors.New("--db and --data cannot be used together")}
 	case db != "":
 		return db, nil
 	case data != "":
@@ -60,11 +61,7 @@ func (f StoreFlags) Open(ctx context.Context, env *Env) (store.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, dsn, store.WithPasswordCost(cost))
-	if err != nil {
-		return nil, fmt.Errorf("cannot open the store: %w", err)
-	}
-	return db, nil
+	return openDSN(ctx, dsn, store.WithPasswordCost(cost))
 }
 
 // OpenExisting opens the store the flags name for a read-only command: it never creates one (a
@@ -75,11 +72,36 @@ func (f StoreFlags) OpenExisting(ctx context.Context, env *Env) (store.DB, error
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, dsn, store.WithExisting())
+	return openDSN(ctx, dsn, store.WithExisting())
+}
+
+// openDSN opens the store at dsn. A DSN that names no store (empty, an unknown scheme) is a
+// usage error (exit 2); a store that cannot be opened, reached or migrated could not run (exit 3).
+func openDSN(ctx context.Context, dsn string, opts ...store.Option) (store.DB, error) {
+	if err := checkDSN(dsn); err != nil {
+		return nil, usageError{err}
+	}
+	db, err := store.Open(ctx, dsn, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open the store: %w", err)
+		return nil, cannotRun{fmt.Errorf("cannot open the store: %w", err)}
 	}
 	return db, nil
+}
+
+// dsnScheme matches a URL scheme at the start of a DSN, such as mysql:// or file://.
+var dsnScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
+
+// checkDSN refuses a DSN store.Open would refuse for its form alone: empty, or a URL that is not
+// postgres://.
+func checkDSN(dsn string) error {
+	if strings.TrimSpace(dsn) == "" {
+		return errors.New("empty database DSN (a SQLite file path or a postgres:// URL)")
+	}
+	if !store.IsPostgres(dsn) && dsnScheme.MatchString(dsn) {
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return fmt.Errorf("unknown DSN scheme %q: the store is a SQLite file path or a postgres:// URL", scheme+"://")
+	}
+	return nil
 }
 
 // MustExist fails, naming the path, when the flags name a SQLite file that does not exist (the
@@ -92,11 +114,11 @@ func (f StoreFlags) MustExist(env *Env) error {
 	fi, err := os.Stat(dsn)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("cannot open the store: %q: %w (up, seed and migrate create it; or name another with --db or --data)", dsn, fs.ErrNotExist)
+		return cannotRun{fmt.Errorf("cannot open the store: %q: %w (up, seed and migrate create it; or name another with --db or --data)", dsn, fs.ErrNotExist)}
 	case err != nil:
-		return fmt.Errorf("cannot open the store: %w", err)
+		return cannotRun{fmt.Errorf("cannot open the store: %w", err)}
 	case fi.IsDir():
-		return fmt.Errorf("cannot open the store: %q is a directory, not a SQLite file (--data names the directory, --db the file)", dsn)
+		return cannotRun{fmt.Errorf("cannot open the store: %q is a directory, not a SQLite file (--data names the directory, --db the file)", dsn)}
 	}
 	return nil
 }
@@ -114,10 +136,10 @@ func passwordCost(getenv func(string) string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < bcrypt.MinCost || n > bcrypt.MaxCost {
-		return 0, fmt.Errorf("%s: must be a bcrypt cost from %d to %d (got %q)", passwordCostEnv, bcrypt.MinCost, bcrypt.MaxCost, v)
+		return 0, usageError{fmt.Errorf("%s: must be a bcrypt cost from %d to %d (got %q)", passwordCostEnv, bcrypt.MinCost, bcrypt.MaxCost, v)}
 	}
 	if n < persona.DefaultPasswordCost && config.ProductionEnv(getenv) {
-		return 0, fmt.Errorf("%s: must be at least %d in production (got %d)", passwordCostEnv, persona.DefaultPasswordCost, n)
+		return 0, usageError{fmt.Errorf("%s: must be at least %d in production (got %d)", passwordCostEnv, persona.DefaultPasswordCost, n)}
 	}
 	return n, nil
 }

@@ -89,7 +89,7 @@ func TestPasswordCost(t *testing.T) {
 	}
 	dir := t.TempDir()
 	code, _, errOut := run(t, map[string]string{passwordCostEnv: "99"}, "admin", "create", "ops@example.com", "--data", dir)
-	if code != 1 || !strings.Contains(errOut, "PERSONA_PASSWORD_COST") {
+	if code != 2 || !strings.Contains(errOut, "PERSONA_PASSWORD_COST") {
 		t.Errorf("admin create with cost 99: code %d, stderr %q", code, errOut)
 	}
 }
@@ -98,13 +98,13 @@ func TestStoreFlagsExclusive(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	code, _, errOut := run(t, nil, "personas", "list", "--db", filepath.Join(dir, "a.db"), "--data", dir)
-	if code == 0 || !strings.Contains(errOut, "--db and --data") {
+	if code != 2 || !strings.Contains(errOut, "--db and --data") {
 		t.Fatalf("--db with --data: code %d, stderr %q", code, errOut)
 	}
 }
 
 // TestStoreCannotOpen checks that a store that cannot be opened or migrated ends the command
-// with status 1 and a message naming the store.
+// with status 3 (could not run) and a message naming the store.
 func TestStoreCannotOpen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -116,7 +116,7 @@ func TestStoreCannotOpen(t *testing.T) {
 		"seed into a bad file": {"seed", "--db", garbage},
 	} {
 		code, out, errOut := run(t, nil, args...)
-		if code != 1 || !strings.Contains(errOut, "cannot open the store") || !strings.Contains(errOut, dir) {
+		if code != 3 || !strings.Contains(errOut, "cannot open the store") || !strings.Contains(errOut, dir) {
 			t.Errorf("%s: code %d, stdout %q, stderr %q", name, code, out, errOut)
 		}
 	}

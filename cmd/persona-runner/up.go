@@ -106,7 +106,7 @@ func (c *UpCmd) Run(env *Env) error {
 	}
 	if c.Once && cfg.Paused {
 		// A paused runner starts no tick, so --once would seed and exit having run nobody.
-		return errors.New("--once runs one tick, but the runner is configured paused (RUNNER_PAUSED or paused: true in --config): unset it to run")
+		return usageError{errors.New("--once runs one tick, but the runner is configured paused (RUNNER_PAUSED or paused: true in --config): unset it to run")}
 	}
 	cfg.SimSeed = seedOf(cfg)
 	// The provider is checked before anything listens or is written: a missing key is a
@@ -145,9 +145,9 @@ func (c *UpCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, dsn, store.WithNow(now), store.WithPasswordCost(cost))
+	db, err := openDSN(ctx, dsn, store.WithNow(now), store.WithPasswordCost(cost))
 	if err != nil {
-		return fmt.Errorf("cannot open the store: %w", err)
+		return err
 	}
 	defer db.Close()
 	fmt.Fprintf(env.Stdout, "persona-runner up: store %s (%s)\n", config.DSN(dsn), db.Dialect())
@@ -462,7 +462,7 @@ func (c *UpCmd) clock() (func() time.Time, error) {
 	}
 	t0, err := time.Parse(time.RFC3339, c.StartTime)
 	if err != nil {
-		return nil, fmt.Errorf("--start-time must be an RFC 3339 time such as 2025-06-04T09:00:00Z (got %q)", c.StartTime)
+		return nil, usageError{fmt.Errorf("--start-time must be an RFC 3339 time such as 2025-06-04T09:00:00Z (got %q)", c.StartTime)}
 	}
 	base := time.Now()
 	return func() time.Time { return t0.Add(time.Since(base)) }, nil
@@ -484,10 +484,10 @@ func seedOf(cfg config.Config) int64 {
 // only for want of a key the line says so.
 func (c *UpCmd) provider(cfg config.Config) (model.Provider, string, error) {
 	if cfg.Provider == config.ProviderAnthropic && cfg.AnthropicAPIKey == "" {
-		return nil, "", errors.New("the anthropic provider needs ANTHROPIC_API_KEY (or use --provider sim, the offline simulator)")
+		return nil, "", usageError{errors.New("the anthropic provider needs ANTHROPIC_API_KEY (or use --provider sim, the offline simulator)")}
 	}
 	if cfg.Provider == config.ProviderOpenAI && cfg.OpenAIAPIKey == "" && cfg.OpenAIBaseURL == "" {
-		return nil, "", errors.New("the openai provider needs OPENAI_API_KEY for the public OpenAI endpoint, or OPENAI_BASE_URL for a local server (or use --provider sim, the offline simulator)")
+		return nil, "", usageError{errors.New("the openai provider needs OPENAI_API_KEY for the public OpenAI endpoint, or OPENAI_BASE_URL for a local server (or use --provider sim, the offline simulator)")}
 	}
 	p, err := providers.New(cfg, nil)
 	if err != nil {
@@ -577,9 +577,9 @@ func listenAll(specs []listenSpec) ([]net.Listener, error) {
 				l.Close()
 			}
 			if errors.Is(err, syscall.EADDRINUSE) {
-				return nil, fmt.Errorf("%s %s: the address is already in use (is another persona-runner running?); stop it or choose another address, e.g. %s 127.0.0.1:0 for any free port", s.flag, s.addr, s.flag)
+				return nil, cannotRun{fmt.Errorf("%s %s: the address is already in use (is another persona-runner running?); stop it or choose another address, e.g. %s 127.0.0.1:0 for any free port", s.flag, s.addr, s.flag)}
 			}
-			return nil, fmt.Errorf("%s %s: %w", s.flag, s.addr, err)
+			return nil, cannotRun{fmt.Errorf("%s %s: %w", s.flag, s.addr, err)}
 		}
 		lns = append(lns, ln)
 	}

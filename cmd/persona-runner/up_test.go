@@ -193,8 +193,8 @@ func TestUpPortInUse(t *testing.T) {
 	dir := t.TempDir()
 	code, _, errOut := run(t, nil, "up", "--once", "--data", dir, "--auth-addr", "127.0.0.1:0",
 		"--mcp-addr", ln.Addr().String(), "--runner-addr", "127.0.0.1:0", "--provider", "sim")
-	if code != 1 {
-		t.Fatalf("exit %d, want 1; stderr %q", code, errOut)
+	if code != 3 {
+		t.Fatalf("exit %d, want 3; stderr %q", code, errOut)
 	}
 	for _, want := range []string{"--mcp-addr " + ln.Addr().String(), "already in use"} {
 		if !strings.Contains(errOut, want) {
@@ -238,7 +238,7 @@ func TestUpOncePaused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	code, _, errOut := run(t, map[string]string{"RUNNER_PAUSED": "true"}, upArgs(dir)...)
-	if code != 1 || !strings.Contains(errOut, "--once runs one tick, but the runner is configured paused") {
+	if code != 2 || !strings.Contains(errOut, "--once runs one tick, but the runner is configured paused") {
 		t.Fatalf("exit %d, stderr %q; want 1 and the paused message", code, errOut)
 	}
 	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
@@ -255,10 +255,10 @@ func TestUpBadFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"--provider", "gpt"}, 2, `--provider must be one of "","anthropic","openai","sim" but got "gpt"`},
-		{[]string{"--concurrency=-1"}, 1, "--concurrency: must be a positive number"},
-		{[]string{"--start-time", "tomorrow"}, 1, "--start-time must be an RFC 3339 time"},
-		{[]string{"--provider", "anthropic"}, 1, "the anthropic provider needs ANTHROPIC_API_KEY"},
-		{[]string{"--provider", "openai"}, 1, "the openai provider needs OPENAI_API_KEY for the public OpenAI endpoint, or OPENAI_BASE_URL"},
+		{[]string{"--concurrency=-1"}, 2, "--concurrency: must be a positive number"},
+		{[]string{"--start-time", "tomorrow"}, 2, "--start-time must be an RFC 3339 time"},
+		{[]string{"--provider", "anthropic"}, 2, "the anthropic provider needs ANTHROPIC_API_KEY"},
+		{[]string{"--provider", "openai"}, 2, "the openai provider needs OPENAI_API_KEY for the public OpenAI endpoint, or OPENAI_BASE_URL"},
 	} {
 		dir := t.TempDir()
 		args := append([]string{"up", "--once", "--data", dir, "--auth-addr", "127.0.0.1:0", "--mcp-addr", "127.0.0.1:0",
