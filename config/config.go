@@ -1,6 +1,8 @@
-// Package config is the runner's one configuration struct (SPEC §5.1): defaults, then a YAML file,
-// then the environment, then command-line flags, validated once with every problem listed in one
-// message that names the variable to fix.
+// Package config is the one configuration loader of every command (SPEC §5.1, §8): defaults,
+// then a YAML file, then the environment, then command-line flags, validated once with every
+// problem listed in one message that names the setting as the user wrote it. Config is the
+// file's and the environment's shape (the runner's settings and the shared ones); each
+// Component takes its own variables and keys from it (Auth, MCP, Dashboard, Store).
 package config
 
 import (
@@ -70,6 +72,13 @@ type Config struct {
 	// DB is an optional store DSN (DATABASE_URL or --db). With it, `serve runner` writes to the
 	// store directly instead of through the auth API's internal endpoints.
 	DB DSN `yaml:"db" json:"db"`
+	// PasswordCost is the bcrypt cost of the password hashes the store writes and the auth API
+	// compares against (PERSONA_PASSWORD_COST, 4–31; production refuses less than the default).
+	PasswordCost int `yaml:"passwordCost" json:"passwordCost"`
+	// PublicURL is serve auth's public base URL, the iss of its tokens (AUTH_PUBLIC_URL or serve
+	// auth's --auth-url); without it serve auth takes authUrl. Not a file key: the file's authUrl
+	// is the one address of the auth API every component reads.
+	PublicURL string `yaml:"-" json:"-"`
 
 	// Outbox is the directory where the runner keeps finished runs the store would not take
 	// within PersistTimeout (an outage), replayed until it does (RUNNER_OUTBOX). The commands
@@ -137,6 +146,7 @@ func Default() Config {
 		Grace:        30 * time.Second,
 		MaxTokens:    2048,
 		Prices:       DefaultPrices(),
+		PasswordCost: persona.DefaultPasswordCost,
 
 		RecordArguments: true,
 	}

@@ -28,7 +28,17 @@ type Override struct {
 // Load builds the configuration: Default, then the YAML file at path (when not empty), then the
 // environment through getenv, then the overrides, and validates it. Every problem, from parsing
 // or validation, is reported in one *Error.
+//
+// Load is the runner's (serve runner, config, targets check): ServeRunner.Load.
 func Load(path string, getenv func(string) string, overrides Overrides) (Config, error) {
+	return ServeRunner.Load(path, getenv, overrides)
+}
+
+// load is the one precedence rule every command goes by: Default, then the YAML file at path
+// (when not empty), then the variables of the environment the component honours, then the
+// overrides (flags). It records how the user set each field (Set, name) and returns the
+// problems of parsing; each component validates the fields it uses.
+func (comp Component) load(path string, getenv func(string) string, overrides Overrides) (Config, Problems) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -36,11 +46,16 @@ func Load(path string, getenv func(string) string, overrides Overrides) (Config,
 	cfg.from = map[string]string{}
 	var probs Problems
 	if path != "" {
-		if err := loadFile(&cfg, path); err != nil {
+		// The whole file is read (a typo or a bad value anywhere is reported), but the
+		// component takes only its keys: one file configures every component.
+		file := Default()
+		file.from = map[string]string{}
+		if err := loadFile(&file, path); err != nil {
 			probs.Add("%v", err)
 		}
+		comp.takeFileKeys(&cfg, &file)
 	}
-	applyEnv(&cfg, getenv, &probs)
+	applyEnv(&cfg, comp.Getenv(getenv), &probs)
 	for _, o := range overrides {
 		if err := o.Apply(&cfg); err != nil {
 			probs.Add("%s: %v", o.Flag, err)
@@ -48,9 +63,7 @@ func Load(path string, getenv func(string) string, overrides Overrides) (Config,
 			cfg.from[o.Key] = o.Flag
 		}
 	}
-	cfg.fill()
-	probs = append(probs, cfg.problems()...)
-	return cfg, probs.Err()
+	return cfg, probs
 }
 
 // ReadFile reads a configuration file alone: its fields, no defaults, no environment, no
@@ -110,7 +123,8 @@ var envKeys = []struct{ name, key string }{
 	{"PERSONA_CONCURRENCY", "concurrency"}, {"RUNNER_PAUSED", "paused"}, {"RUN_DEADLINE", "runDeadline"},
 	{"RUN_MAX_TURNS", "maxTurns"}, {"RUN_TOKEN_BUDGET", "tokenBudget"}, {"MEMORY_RUNS", "memoryRuns"},
 	{"SHUTDOWN_GRACE", "grace"}, {"DATABASE_URL", "db"}, {"SIM_SEED", "simSeed"},
-	{"BUDGET_DAILY_USD", "budget.dailyUsd"},
+	{"BUDGET_DAILY_USD", "budget.dailyUsd"}, {"PERSONA_PASSWORD_COST", "passwordCost"},
+	{"AUTH_PUBLIC_URL", "publicUrl"},
 }
 
 // EnvVars returns the names of the environment variables the configuration reads.
@@ -193,7 +207,23 @@ func applyEnv(c *Config, getenv func(string) string, probs *Problems) {
 	case nodeEnv != "":
 		c.Env = nodeEnv
 	}
-	integer("PORT", &c.Port)
+	if v := get("PORT"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 65535 {
+			probs.Add("PORT must be a port number from 1 to 65535 (got %q)", v)
+		} else {
+			c.Port = n
+		}
+	}
+	str("AUTH_PUBLIC_URL", &c.PublicURL)
+	if v := get("PERSONA_PASSWORD_COST"); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < MinPasswordCost || n > MaxPasswordCost {
+			probs.Add("PERSONA_PASSWORD_COST must be a bcrypt cost from %d to %d (got %q)", MinPasswordCost, MaxPasswordCost, v)
+		} else {
+			c.PasswordCost = n
+		}
+	}
 	str("MANA_AUTH_URL", &c.AuthURL)
 	str("MANA_MCP_URL", &c.MCPURL)
 	str("RUNNER_ID", &c.RunnerID)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/persona-runner/persona-runner/persona"
-	"github.com/persona-runner/persona-runner/target"
 )
 
 // Upper limits of the configuration: past them a value is a typo or would exhaust the machine
@@ -134,13 +133,10 @@ func (c Config) problems() Problems {
 			p.Add("prices.%s must not be negative", k)
 		}
 	}
-	p = append(p, targetProblems(c.Targets)...)
+	p = append(p, c.targetProblems()...)
+	p = append(p, c.storeProblems()...)
+	p = append(p, c.serviceKeyProblems()...)
 	if c.Production() {
-		if c.ServiceKey == "" {
-			p.Add("%s is required in production", c.name("serviceKey"))
-		} else if n := len(c.ServiceKey); n < MinServiceKeyBytes {
-			p.Add("%s must be at least %d bytes in production (it has %d)", c.name("serviceKey"), MinServiceKeyBytes, n)
-		}
 		if c.Provider == ProviderAnthropic && c.AnthropicAPIKey == "" {
 			p.Add("%s is required in production with MODEL_PROVIDER=anthropic", c.name("anthropicApiKey"))
 		}
@@ -167,16 +163,22 @@ func checkURL(p *Problems, name, v string) {
 	}
 }
 
-// targetProblems checks the targets: each on its own (naming its key, targets[i].…), names
-// unique, at most one default and one among several.
-func targetProblems(ts []target.Config) Problems {
+// targetProblems checks the targets: each on its own (naming its key, targets[i].…, or the flag
+// that gave the target, --mcp-url …), names unique, at most one default and one among several.
+func (c Config) targetProblems() Problems {
 	var p Problems
+	ts := c.Targets
+	flag, byFlag := c.from["targets"]
+	byFlag = byFlag && strings.HasPrefix(flag, "-")
 	seen := map[string]int{}
 	var defaults []string
 	for i, t := range ts {
 		field := fmt.Sprintf("targets[%d]", i)
 		if t.Name != "" {
 			field = fmt.Sprintf("targets[%d] (%s)", i, t.Name)
+		}
+		if byFlag {
+			field = flag + " (target " + t.Name + ")"
 		}
 		p = append(p, t.Problems(field)...)
 		if j, dup := seen[t.Name]; dup && t.Name != "" {

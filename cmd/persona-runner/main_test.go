@@ -10,6 +10,9 @@ import (
 	"testing"
 )
 
+// passwordCostEnv names the variable of the bcrypt cost of the password hashes.
+const passwordCostEnv = "PERSONA_PASSWORD_COST"
+
 // testEnv is the environment env describes, plus the cheapest bcrypt cost unless env sets one or
 // says production (which refuses it): the tests seed many personas, and the cost changes nothing
 // they check.

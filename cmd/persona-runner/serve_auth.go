@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/persona-runner/persona-runner/authapi"
@@ -17,7 +16,7 @@ import (
 )
 
 // defaultAuthPort is the auth API's port (SPEC §1).
-const defaultAuthPort = 3001
+const defaultAuthPort = config.DefaultAuthPort
 
 // authShutdownGrace is how long in-flight requests get to finish after SIGTERM.
 const authShutdownGrace = 10 * time.Second
@@ -35,35 +34,11 @@ type ServeAuthCmd struct {
 
 // Run serves until the context ends, then shuts down gracefully.
 func (c *ServeAuthCmd) Run(env *Env) error {
-	file, err := readSharedConfig(c.Config)
+	cfg, err := c.load(env)
 	if err != nil {
 		return err
 	}
-	_, key := firstSet("MANA_SERVICE_KEY", env.Getenv("MANA_SERVICE_KEY"), "serviceKey", file.ServiceKey.Value())
-	// Production when the environment or the file says so: either one switches the checks on.
-	if err := checkAuthServiceKey(key, config.ProductionEnv(env.Getenv) || file.Production()); err != nil {
-		return err
-	}
-	from, public := firstSet(
-		"--auth-url", c.AuthURL, "AUTH_PUBLIC_URL", env.Getenv("AUTH_PUBLIC_URL"),
-		"MANA_AUTH_URL", env.Getenv("MANA_AUTH_URL"), "authUrl in "+c.Config, file.AuthURL)
-	public = strings.TrimRight(public, "/")
-	if public != "" {
-		if err := checkHTTPURL(from, public); err != nil {
-			return err
-		}
-	}
-	addr := c.Addr
-	if addr == "" {
-		addr = ":" + strconv.Itoa(defaultAuthPort)
-		if p := strings.TrimSpace(env.Getenv("PORT")); p != "" {
-			n, err := strconv.Atoi(p)
-			if err != nil || n < 1 || n > 65535 {
-				return usageError{fmt.Errorf("PORT must be a port number from 1 to 65535 (got %q)", p)}
-			}
-			addr = ":" + p
-		}
-	}
+	key, public, addr := cfg.ServiceKey.Value(), cfg.PublicURL, cfg.Addr
 	log := env.Logger(slog.LevelInfo)
 	if key == "" {
 		log.Warn("MANA_SERVICE_KEY is not set: every internal route answers 401")
@@ -73,11 +48,8 @@ func (c *ServeAuthCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	cost, err := passwordCost(env.Getenv)
-	if err != nil {
-		return err
-	}
-	db, err := withFileDB(c.StoreFlags, file, env.Getenv).Open(env.Ctx, env)
+	cost := cfg.Store.PasswordCost
+	db, err := openConfigStore(env.Ctx, cfg.Store)
 	if err != nil {
 		return err
 	}
@@ -127,17 +99,14 @@ func serveAuthHTTP(ctx context.Context, srv *http.Server, ln net.Listener, log *
 	return nil
 }
 
-// checkAuthServiceKey refuses, in production, a missing service key or one too short to resist
-// guessing.
-func checkAuthServiceKey(key string, production bool) error {
-	if !production {
-		return nil
+// load reads serve auth's configuration: defaults < --config < environment < flags.
+func (c *ServeAuthCmd) load(env *Env) (config.Auth, error) {
+	o := c.StoreFlags.overrides()
+	if c.Addr != "" {
+		o = append(o, config.Override{Flag: "--addr", Key: "addr", Apply: func(cfg *config.Config) error { cfg.Addr = c.Addr; return nil }})
 	}
-	if key == "" {
-		return usageError{errors.New("production mode (APP_ENV/NODE_ENV=production) needs MANA_SERVICE_KEY")}
+	if c.AuthURL != "" {
+		o = append(o, config.Override{Flag: "--auth-url", Key: "publicUrl", Apply: func(cfg *config.Config) error { cfg.PublicURL = c.AuthURL; return nil }})
 	}
-	if len(key) < config.MinServiceKeyBytes {
-		return usageError{fmt.Errorf("production mode needs MANA_SERVICE_KEY of at least %d bytes (it has %d)", config.MinServiceKeyBytes, len(key))}
-	}
-	return nil
+	return config.LoadAuth(c.Config, env.Getenv, o)
 }

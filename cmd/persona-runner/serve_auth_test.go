@@ -93,7 +93,7 @@ func TestServeAuthRefusesWeakKeyInProduction(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"missing": {map[string]string{"APP_ENV": "production"}, "needs MANA_SERVICE_KEY"},
+		"missing": {map[string]string{"APP_ENV": "production"}, "MANA_SERVICE_KEY is required in production"},
 		"short":   {map[string]string{"NODE_ENV": "production", "MANA_SERVICE_KEY": "short"}, "at least 32 bytes"},
 		// The runner's configuration takes " Production " (blanks, any case) as production; so does
 		// serve auth, or a weak key would pass here while the runner beside it is in production.

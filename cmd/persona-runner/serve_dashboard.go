@@ -31,22 +31,11 @@ type ServeDashboardCmd struct {
 
 // Run serves until the context ends.
 func (c *ServeDashboardCmd) Run(env *Env) error {
-	file, err := readSharedConfig(c.Config)
+	cfg, err := config.LoadDashboard(c.Config, env.Getenv, c.StoreFlags.overrides())
 	if err != nil {
 		return err
 	}
-	password := file.DashboardPassword.Value()
-	if v := env.Getenv("DASHBOARD_PASSWORD"); v != "" {
-		password = v
-	}
-	production := config.ProductionEnv(env.Getenv) || file.Production()
-	if n := len([]rune(password)); production && n > 0 && n < config.MinDashboardPassword {
-		return usageError{fmt.Errorf("DASHBOARD_PASSWORD must be at least %d characters in production (it has %d)", config.MinDashboardPassword, n)}
-	}
-	memory := 3
-	if c.Config != "" {
-		memory = file.MemoryRuns
-	}
+	password, memory := cfg.Password.Value(), cfg.MemoryRuns
 	log := env.Logger(slog.LevelWarn)
 	limits, err := c.Limits()
 	if err != nil {
@@ -58,7 +47,7 @@ func (c *ServeDashboardCmd) Run(env *Env) error {
 		return cannotRun{fmt.Errorf("serve dashboard: listen on %s: %w", c.Addr, err)}
 	}
 	defer ln.Close()
-	db, err := withFileDB(c.StoreFlags, file, env.Getenv).Open(env.Ctx, env)
+	db, err := openConfigStore(env.Ctx, cfg.Store)
 	if err != nil {
 		return err
 	}

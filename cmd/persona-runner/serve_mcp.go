@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/persona-runner/persona-runner/app"
+	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/httpserver"
 	"github.com/persona-runner/persona-runner/jwtauth"
 )
@@ -53,23 +53,22 @@ func (c *ServeMCPCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	file, err := readSharedConfig(c.Config)
+	o := c.StoreFlags.overrides()
+	if c.AuthURL != "" {
+		o = append(o, config.Override{Flag: "--auth-url", Key: "authUrl", Apply: func(cfg *config.Config) error { cfg.AuthURL = c.AuthURL; return nil }})
+	}
+	cfg, err := config.LoadMCP(c.Config, env.Getenv, o)
 	if err != nil {
 		return err
 	}
-	from, authURL := firstSet("--auth-url", c.AuthURL, "MANA_AUTH_URL", env.Getenv("MANA_AUTH_URL"),
-		"authUrl in "+c.Config, file.AuthURL, "the default", "http://localhost:"+strconv.Itoa(defaultAuthPort))
-	if err := checkHTTPURL(from, authURL); err != nil {
-		return err
-	}
-	authURL = strings.TrimRight(authURL, "/")
+	authURL := cfg.AuthURL
 	issuer := strings.TrimRight(strings.TrimSpace(c.Issuer), "/")
 	if issuer == "" {
 		issuer = authURL
 	}
 	log := env.Logger(slog.LevelInfo)
 
-	db, err := withFileDB(c.StoreFlags, file, env.Getenv).Open(env.Ctx, env)
+	db, err := openConfigStore(env.Ctx, cfg.Store)
 	if err != nil {
 		return err
 	}

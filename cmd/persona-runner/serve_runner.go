@@ -138,11 +138,7 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		due     func(context.Context) ([]persona.DuePersona, error) // for the start-up check
 	)
 	if cfg.DB != "" {
-		cost, err := passwordCost(env.Getenv)
-		if err != nil {
-			return err
-		}
-		db, err := openDSN(env.Ctx, cfg.DB.Value(), store.WithPasswordCost(cost))
+		db, err := openConfigStore(env.Ctx, config.Store{DB: cfg.DB, PasswordCost: cfg.PasswordCost})
 		if err != nil {
 			return err
 		}

@@ -71,12 +71,13 @@ func TestPasswordCost(t *testing.T) {
 		{env: map[string]string{}, want: 10},
 		{env: map[string]string{passwordCostEnv: " 12 "}, want: 12},
 		{env: map[string]string{passwordCostEnv: "4"}, want: 4},
-		{env: map[string]string{passwordCostEnv: "3"}, err: "PERSONA_PASSWORD_COST: must be a bcrypt cost from 4 to 31"},
+		{env: map[string]string{passwordCostEnv: "3"}, err: "PERSONA_PASSWORD_COST must be a bcrypt cost from 4 to 31"},
 		{env: map[string]string{passwordCostEnv: "ten"}, err: `(got "ten")`},
 		{env: map[string]string{passwordCostEnv: "4", "APP_ENV": "production"}, err: "must be at least 10 in production (got 4)"},
 		{env: map[string]string{passwordCostEnv: "11", "NODE_ENV": "production"}, want: 11},
 	} {
-		got, err := passwordCost(func(k string) string { return tt.env[k] })
+		s, err := StoreFlags{}.Load(func(k string) string { return tt.env[k] }, "")
+		got := s.PasswordCost
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%v: err = %v, want one containing %q", tt.env, err, tt.err)

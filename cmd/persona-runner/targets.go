@@ -72,7 +72,7 @@ func (f TargetFlags) override(url string) (config.Override, bool, error) {
 	if f.MCPCommand != "" {
 		flag = "--mcp-command"
 	}
-	return config.Override{Flag: flag, Apply: func(c *config.Config) error {
+	return config.Override{Flag: flag, Key: "targets", Apply: func(c *config.Config) error {
 		c.Targets = []target.Config{*t}
 		return nil
 	}}, true, nil

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,7 +80,7 @@ type UpCmd struct {
 // context ends (Ctrl-C), or runs one tick with --once.
 func (c *UpCmd) Run(env *Env) error {
 	filtered := *env
-	filtered.Getenv = upEnvironment(env.Getenv)
+	filtered.Getenv = config.Up.Getenv(env.Getenv) // the one place up filters its environment
 	env = &filtered
 	ctx := env.Ctx
 	now, err := c.clock()
@@ -115,9 +114,9 @@ func (c *UpCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	dsn, err := c.DSN(env.Getenv)
-	if err != nil {
-		return err
+	dsn := cfg.DB.Value()
+	if dsn == "" {
+		dsn = DefaultDB
 	}
 	if cfg.Outbox == "" {
 		cfg.Outbox = defaultOutbox(dsn)
@@ -141,11 +140,8 @@ func (c *UpCmd) Run(env *Env) error {
 	}()
 	authURL, mcpURL, runnerURL := baseURL(lns[0].Addr()), baseURL(lns[1].Addr()), baseURL(lns[2].Addr())
 
-	cost, err := passwordCost(env.Getenv)
-	if err != nil {
-		return err
-	}
-	db, err := openDSN(ctx, dsn, store.WithNow(now), store.WithPasswordCost(cost))
+	cost := cfg.PasswordCost
+	db, err := openConfigStore(ctx, config.Store{DB: config.DSN(dsn), PasswordCost: cost}, store.WithNow(now))
 	if err != nil {
 		return err
 	}
@@ -396,23 +392,8 @@ func (c *UpCmd) config(env *Env) (config.Config, error) {
 	if ok {
 		extra = append(extra, o)
 	}
-	return flags.Load(env, extra...)
-}
-
-// upIgnores are the variables of the runner's environment that up does not honour: it listens
-// on its --*-addr flags and wires the auth API, the demo app and the runner together itself
-// (README, "Configuration of up"). Everything else the runner reads applies to up too.
-var upIgnores = []string{"PORT", "MANA_AUTH_URL", "MANA_MCP_URL"}
-
-// upEnvironment is getenv without the variables up does not honour: the one place up filters
-// its environment, applied to everything up reads.
-func upEnvironment(getenv func(string) string) func(string) string {
-	return func(name string) string {
-		if slices.Contains(upIgnores, name) {
-			return ""
-		}
-		return getenv(name)
-	}
+	extra = append(extra, c.StoreFlags.overrides()...)
+	return config.Up.Load(flags.Config, env.Getenv, append(flags.overrides(), extra...))
 }
 
 // seed seeds --catalog at every start (seeding is an upsert), or the default catalog on the
