@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,94 +11,36 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/persona-runner/persona-runner/retry"
 )
 
-// RetryPolicy says how a provider retries a call that failed transiently: 408, 429, 5xx (529
-// included) and transport errors (status 0, which covers timeouts). Both providers share it so
-// that a 429 storm is handled the same way whichever API is behind it. The zero value is usable
-// and means the defaults below.
-type RetryPolicy struct {
-	// MaxAttempts is the number of attempts including the first (default 5). 1 disables retries.
-	MaxAttempts int `json:"maxAttempts" yaml:"maxAttempts"`
-	// BaseDelay is the back-off before the second attempt (default 500ms); it doubles each time.
-	BaseDelay time.Duration `json:"baseDelay" yaml:"baseDelay"`
-	// MaxDelay caps every single wait, Retry-After included (default 30s): a server asking for
-	// longer is retried after MaxDelay, and the caller's context deadline bounds the whole.
-	MaxDelay time.Duration `json:"maxDelay" yaml:"maxDelay"`
-
-	// Sleep waits d or until ctx is done; nil means a real timer. Tests inject a recorder.
-	Sleep func(ctx context.Context, d time.Duration) error `json:"-" yaml:"-"`
-	// Jitter returns a number in [0,1); nil means math/rand/v2. Tests inject a constant.
-	Jitter func() float64 `json:"-" yaml:"-"`
-	// OnRetry, when set, is told about every failed attempt that will be retried, e.g. for
-	// metrics or logs.
-	OnRetry func(attempt int, err error, wait time.Duration) `json:"-" yaml:"-"`
-}
-
-// Defaults of RetryPolicy.
+// Defaults of the providers' retry policy (RetryDefaults).
 const (
 	DefaultMaxAttempts = 5
 	DefaultBaseDelay   = 500 * time.Millisecond
 	DefaultMaxDelay    = 30 * time.Second
 )
 
-// Validate reports a policy that cannot work, naming the field.
-func (p RetryPolicy) Validate() error {
-	var problems []string
-	if p.MaxAttempts < 0 {
-		problems = append(problems, "MaxAttempts must not be negative")
+// RetryDefaults is how a provider retries a call that failed transiently (408, 429, 5xx, 529
+// included, and transport errors): the one retry policy (retry.Policy) with the providers'
+// defaults for what p leaves zero — 5 attempts, 500ms doubling, each wait at most 30s. Both
+// providers share it so that a 429 storm is handled the same way whichever API is behind it.
+func RetryDefaults(p retry.Policy) retry.Policy {
+	if p.Attempts <= 0 {
+		p.Attempts = DefaultMaxAttempts
 	}
-	if p.BaseDelay < 0 {
-		problems = append(problems, "BaseDelay must not be negative")
+	if p.Base <= 0 {
+		p.Base = DefaultBaseDelay
 	}
-	if p.MaxDelay < 0 {
-		problems = append(problems, "MaxDelay must not be negative")
-	}
-	if p.BaseDelay > 0 && p.MaxDelay > 0 && p.BaseDelay > p.MaxDelay {
-		problems = append(problems, "BaseDelay must not exceed MaxDelay")
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("retry policy: %s", strings.Join(problems, "; "))
-	}
-	return nil
-}
-
-func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.MaxAttempts <= 0 {
-		p.MaxAttempts = DefaultMaxAttempts
-	}
-	if p.BaseDelay <= 0 {
-		p.BaseDelay = DefaultBaseDelay
-	}
-	if p.MaxDelay <= 0 {
-		p.MaxDelay = DefaultMaxDelay
-	}
-	if p.Sleep == nil {
-		p.Sleep = sleep
-	}
-	if p.Jitter == nil {
-		p.Jitter = rand.Float64
+	if p.Max <= 0 {
+		p.Max = DefaultMaxDelay
 	}
 	return p
 }
 
-// Backoff returns the wait before attempt+1 after attempt (1-based) failed with err: the
-// server's Retry-After when it gave one, else an exponential back-off with "equal jitter" (half
-// fixed, half random, so waits grow yet callers that failed together spread out), capped at
-// MaxDelay.
-func (p RetryPolicy) Backoff(attempt int, err error) time.Duration {
-	p = p.withDefaults()
-	var me *Error
-	if errors.As(err, &me) && me.RetryAfter > 0 {
-		return min(me.RetryAfter, p.MaxDelay)
-	}
-	d := p.BaseDelay
-	for i := 1; i < attempt && d < p.MaxDelay; i++ {
-		d *= 2
-	}
-	d = min(d, p.MaxDelay)
-	return d/2 + time.Duration(p.Jitter()*float64(d/2))
-}
+// RetryWait is the wait the server asked for (Retry-After): retry.After reads it.
+func (e *Error) RetryWait() time.Duration { return e.RetryAfter }
 
 // IsTransient reports whether a call that failed with err may succeed if tried again: an *Error
 // whose status is retryable (408, 429, 5xx) or 0 (a transport failure or timeout) unless marked
@@ -150,46 +91,11 @@ func isLoopback(a net.Addr) bool {
 	return err == nil && ap.Addr().IsLoopback()
 }
 
-// Retry calls fn until it succeeds, fails permanently, the attempts are used up or ctx is done.
-// The error after the last attempt says how many were made and wraps fn's error, so
-// errors.As(err, &*Error) still finds the API's status and message.
-func Retry[T any](ctx context.Context, p RetryPolicy, fn func(ctx context.Context) (T, error)) (T, error) {
-	p = p.withDefaults()
-	var zero T
-	for attempt := 1; ; attempt++ {
-		v, err := fn(ctx)
-		if err == nil {
-			return v, nil
-		}
-		if ctx.Err() != nil {
-			return zero, fmt.Errorf("%w (attempt %d: %w)", ctx.Err(), attempt, err)
-		}
-		if !IsTransient(err) {
-			return zero, err
-		}
-		if attempt >= p.MaxAttempts {
-			// The cause first, so that a line cut to fit a table still shows it.
-			return zero, fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
-		}
-		wait := p.Backoff(attempt, err)
-		if p.OnRetry != nil {
-			p.OnRetry(attempt, err, wait)
-		}
-		if serr := p.Sleep(ctx, wait); serr != nil {
-			return zero, fmt.Errorf("%w (waiting to retry after attempt %d: %w)", serr, attempt, err)
-		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+// Retry calls fn under p (RetryDefaults) until it succeeds, fails permanently (IsTransient),
+// the attempts are used up or ctx is done. The error after the last attempt says how many were
+// made and wraps fn's error, so errors.As(err, &*Error) still finds the API's status and message.
+func Retry[T any](ctx context.Context, p retry.Policy, fn func(ctx context.Context) (T, error)) (T, error) {
+	return retry.Value(ctx, RetryDefaults(p), IsTransient, fn)
 }
 
 // ParseRetryAfter reads how long a server asked us to wait: `retry-after-ms` (milliseconds,

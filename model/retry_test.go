@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/persona-runner/persona-runner/model"
+	"github.com/persona-runner/persona-runner/retry"
 )
 
 // recorder is an injected sleep that records the waits instead of sleeping.
@@ -20,8 +21,8 @@ func (r *recorder) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func policy(r *recorder) model.RetryPolicy {
-	return model.RetryPolicy{MaxAttempts: 4, BaseDelay: time.Second, MaxDelay: 10 * time.Second,
+func policy(r *recorder) retry.Policy {
+	return retry.Policy{Attempts: 4, Base: time.Second, Max: 10 * time.Second,
 		Sleep: r.sleep, Jitter: func() float64 { return 1 }}
 }
 
@@ -94,7 +95,7 @@ func TestRetryStopsOnPermanentErrorAndCancel(t *testing.T) {
 
 func TestBackoffIsCappedAndJittered(t *testing.T) {
 	t.Parallel()
-	p := model.RetryPolicy{BaseDelay: time.Second, MaxDelay: 10 * time.Second, Jitter: func() float64 { return 0 }}
+	p := retry.Policy{Base: time.Second, Max: 10 * time.Second, Jitter: func() float64 { return 0 }}
 	var got []time.Duration
 	for attempt := 1; attempt <= 6; attempt++ {
 		got = append(got, p.Backoff(attempt, errors.New("x")))
@@ -138,11 +139,36 @@ func TestParseRetryAfter(t *testing.T) {
 
 func TestRetryPolicyValidate(t *testing.T) {
 	t.Parallel()
-	if err := (model.RetryPolicy{}).Validate(); err != nil {
+	if err := (retry.Policy{}).Validate(); err != nil {
 		t.Errorf("zero policy: %v", err)
 	}
-	err := model.RetryPolicy{MaxAttempts: -1, BaseDelay: time.Minute, MaxDelay: time.Second}.Validate()
-	if err == nil || !strings.Contains(err.Error(), "MaxAttempts") || !strings.Contains(err.Error(), "BaseDelay must not exceed MaxDelay") {
+	err := retry.Policy{Attempts: -1, Base: time.Minute, Max: time.Second}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "Attempts") || !strings.Contains(err.Error(), "Base must not exceed Max") {
 		t.Errorf("Validate = %v", err)
+	}
+}
+
+// TestRetryDefaults: a zero policy is the providers' defaults, 5 attempts from 500ms to 30s;
+// what a policy sets stays.
+func TestRetryDefaults(t *testing.T) {
+	t.Parallel()
+	got := model.RetryDefaults(retry.Policy{Base: time.Second})
+	if got.Attempts != 5 || got.Base != time.Second || got.Max != 30*time.Second {
+		t.Errorf("RetryDefaults = %+v", got)
+	}
+}
+
+// TestRetryStopsWhenTheCallerGivesUp: a transient failure after the caller's context ended is
+// not retried, and the error still matches the context's (the runner tells a timeout by it).
+func TestRetryStopsWhenTheCallerGivesUp(t *testing.T) {
+	t.Parallel()
+	var rec recorder
+	ctx, cancel := context.WithTimeout(t.Context(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	fn, calls := failing(&model.Error{Status: 0, Message: "transport: timeout"})
+	_, err := model.Retry(ctx, policy(&rec), fn)
+	if !errors.Is(err, context.DeadlineExceeded) || *calls != 1 || len(rec.waits) != 0 {
+		t.Errorf("err %v after %d calls, %d waits", err, *calls, len(rec.waits))
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/httpserver"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/retry"
 	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/runner/providers"
 	"github.com/persona-runner/persona-runner/store"
@@ -233,29 +234,23 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 // authAPIWait is how long serve runner waits at start for the auth API to answer.
 const authAPIWait = 10 * time.Second
 
-// waitForAuthAPI asks the auth API for the due list until it answers, for at most wait, and
-// returns the last error when it never did.
+// waitForAuthAPI asks the auth API for the due list until it answers, for at most wait (the
+// one retry policy, retry.Policy, backing off from 500ms to 4s), and returns the last error when
+// it never did.
 func waitForAuthAPI(ctx context.Context, due func(context.Context) ([]persona.DuePersona, error), wait time.Duration, w io.Writer) error {
-	deadline := time.Now().Add(wait)
-	pause := 500 * time.Millisecond
-	for said := false; ; said = true {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	policy := retry.Policy{Base: 500 * time.Millisecond, Max: 4 * time.Second,
+		OnRetry: func(attempt int, err error, _ time.Duration) {
+			if attempt == 1 {
+				fmt.Fprintf(w, "waiting up to %s for the auth API: %v\n", wait, err)
+			}
+		}}
+	anyError := func(error) bool { return true }
+	return policy.Do(ctx, anyError, func(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		_, err := due(cctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().Add(pause).After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		if !said {
-			fmt.Fprintf(w, "waiting up to %s for the auth API: %v\n", wait, err)
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, 4*time.Second)
-	}
+		return err
+	})
 }

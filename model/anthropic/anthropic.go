@@ -19,6 +19,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/option"
 
 	"github.com/persona-runner/persona-runner/model"
+	"github.com/persona-runner/persona-runner/retry"
 )
 
 // Defaults of Config.
@@ -39,7 +40,7 @@ type Config struct {
 	BaseURL   string
 	MaxTokens int           // used when a Request has no MaxTokens; default DefaultMaxTokens
 	Timeout   time.Duration // per attempt; default DefaultTimeout
-	Retry     model.RetryPolicy
+	Retry     retry.Policy
 	// HTTPClient defaults to a client whose connection pool keeps enough idle connections for a
 	// large worker pool talking to one host.
 	HTTPClient *http.Client

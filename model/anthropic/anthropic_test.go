@@ -15,6 +15,7 @@ import (
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/model/anthropic"
 	"github.com/persona-runner/persona-runner/model/fake"
+	"github.com/persona-runner/persona-runner/retry"
 )
 
 // sleeps records the back-off waits instead of sleeping.
@@ -45,7 +46,7 @@ func setup(t *testing.T, tweak ...func(*anthropic.Config)) (*anthropic.Provider,
 		APIKey:  "test-key",
 		Model:   "claude-test",
 		BaseURL: srv.URL(),
-		Retry:   model.RetryPolicy{MaxAttempts: 4, BaseDelay: time.Second, MaxDelay: 20 * time.Second, Sleep: rec.sleep, Jitter: func() float64 { return 0 }},
+		Retry:   retry.Policy{Attempts: 4, Base: time.Second, Max: 20 * time.Second, Sleep: rec.sleep, Jitter: func() float64 { return 0 }},
 	}
 	for _, f := range tweak {
 		f(&cfg)
@@ -380,11 +381,11 @@ func TestMalformedBody(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	_, err := anthropic.New(anthropic.Config{BaseURL: "ftp://x", MaxTokens: -1, Retry: model.RetryPolicy{MaxAttempts: -1}})
+	_, err := anthropic.New(anthropic.Config{BaseURL: "ftp://x", MaxTokens: -1, Retry: retry.Policy{Attempts: -1}})
 	if err == nil {
 		t.Fatal("New accepted a bad config")
 	}
-	for _, want := range []string{"APIKey is required", "BaseURL must be an http(s) URL", "MaxTokens must be positive", "MaxAttempts"} {
+	for _, want := range []string{"APIKey is required", "BaseURL must be an http(s) URL", "MaxTokens must be positive", "Attempts must not be negative"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/persona-runner/persona-runner/model"
+	"github.com/persona-runner/persona-runner/retry"
 )
 
 // Defaults of Config.
@@ -46,7 +47,7 @@ type Config struct {
 	// MaxCompletionTokens sends the limit as max_completion_tokens, which OpenAI's reasoning
 	// models require, instead of max_tokens, which is all most local servers understand.
 	MaxCompletionTokens bool
-	Retry               model.RetryPolicy
+	Retry               retry.Policy
 	// HTTPClient defaults to a client whose connection pool keeps enough idle connections for a
 	// large worker pool talking to one host.
 	HTTPClient *http.Client

@@ -15,6 +15,7 @@ import (
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/model/fake"
 	"github.com/persona-runner/persona-runner/model/openai"
+	"github.com/persona-runner/persona-runner/retry"
 )
 
 // sleeps records the back-off waits instead of sleeping.
@@ -45,7 +46,7 @@ func setup(t *testing.T, tweak ...func(*openai.Config)) (*openai.Provider, *fake
 		APIKey:  "sk-test",
 		Model:   "gpt-test",
 		BaseURL: srv.OpenAIURL(),
-		Retry:   model.RetryPolicy{MaxAttempts: 4, BaseDelay: time.Second, MaxDelay: 20 * time.Second, Sleep: rec.sleep, Jitter: func() float64 { return 0 }},
+		Retry:   retry.Policy{Attempts: 4, Base: time.Second, Max: 20 * time.Second, Sleep: rec.sleep, Jitter: func() float64 { return 0 }},
 	}
 	for _, f := range tweak {
 		f(&cfg)
@@ -291,7 +292,7 @@ func TestLocalServerQuirks(t *testing.T) {
 
 func TestRetriesHonourRetryAfter(t *testing.T) {
 	t.Parallel()
-	p, srv, rec := setup(t, func(c *openai.Config) { c.Retry.MaxAttempts = 5 })
+	p, srv, rec := setup(t, func(c *openai.Config) { c.Retry.Attempts = 5 })
 	srv.Script(fake.Fault(429, 7*time.Second), fake.Fault(500, 0), fake.Fault(529, 0), fake.Fault(408, 250*time.Millisecond), fake.Text("finally"))
 	resp, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi")})
 	if err != nil || resp.Text != "finally" {

@@ -28,6 +28,7 @@ import (
 	"github.com/persona-runner/persona-runner/model/fake"
 	"github.com/persona-runner/persona-runner/model/openai"
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/retry"
 	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/store"
 	"github.com/persona-runner/persona-runner/store/postgres/pgtest"
@@ -116,7 +117,7 @@ func newCompatStack(t *testing.T, pg bool, compat string, emails ...string) *sta
 	return s
 }
 
-var fastRetry = model.RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 20 * time.Millisecond}
+var fastRetry = retry.Policy{Base: time.Millisecond, Max: 20 * time.Millisecond}
 
 func (s *stack) anthropic(t *testing.T) model.Provider {
 	t.Helper()
