@@ -70,3 +70,19 @@ func TestStoreProblemsNameTheKey(t *testing.T) {
 		t.Errorf("LoadStore in production with cost 4: %v", err)
 	}
 }
+
+// TestRunnerConfig: the runner's own configuration carries what the runner runs by, production
+// turning /diag off, and the lease covers the deadline plus the persist timeout.
+func TestRunnerConfig(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.Env, cfg.ServiceKey, cfg.Budget.DailyUSD, cfg.Concurrency, cfg.RunnerID = "production", "key", 2.5, 7, "r1"
+	r := cfg.Runner()
+	if r.Diag || r.ServiceKey != "key" || r.DailyBudgetUSD != 2.5 || r.Concurrency != 7 || r.RunDeadline != cfg.RunDeadline ||
+		r.Cost("claude-sonnet-4-5", 1_000_000, 0, 0) != cfg.Cost("claude-sonnet-4-5", 1_000_000, 0, 0) {
+		t.Errorf("Runner() = %+v", r)
+	}
+	if err := r.Validate(); err != nil || r.Lease() != cfg.Lease() || r.Lease() <= r.RunDeadline+config.PersistTimeout {
+		t.Errorf("Validate %v, lease %s", err, r.Lease())
+	}
+}

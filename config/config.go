@@ -14,6 +14,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/runner"
 	"github.com/persona-runner/persona-runner/target"
 )
 
@@ -185,18 +186,22 @@ func (c Config) MCPEndpoint() string {
 }
 
 // PersistTimeout is how long the runner may take to write a run's rows and tick record after the
-// run ended (its deadline included), retries and back-off included.
-const PersistTimeout = 2 * time.Minute
+// run ended (runner.PersistTimeout).
+const PersistTimeout = runner.PersistTimeout
 
-// Lease is how long a claimed persona stays leased: the run deadline, then the time its rows may
-// take to be written (PersistTimeout), plus a margin for claiming and clock skew, so a lease
-// never runs out under a run or its persisting (another runner would claim it meanwhile).
-func (c Config) Lease() time.Duration {
-	margin := c.RunDeadline / 5
-	if margin < time.Minute {
-		margin = time.Minute
+// Lease is how long a claimed persona stays leased (runner.Config.Lease).
+func (c Config) Lease() time.Duration { return c.Runner().Lease() }
+
+// Runner is the runner's own configuration taken from this one: what runner.New runs by.
+func (c Config) Runner() runner.Config {
+	return runner.Config{
+		RunnerID: c.RunnerID, ServiceKey: c.ServiceKey.Value(), Diag: c.DiagEnabled(),
+		TickInterval: c.TickInterval, Concurrency: c.Concurrency, Paused: c.Paused,
+		RunDeadline: c.RunDeadline, MaxTurns: c.MaxTurns, TokenBudget: c.TokenBudget,
+		MaxTokens: c.MaxTokens, MemoryRuns: c.MemoryRuns, Grace: c.Grace,
+		Outbox: c.Outbox, RecordArguments: c.RecordArguments, DailyBudgetUSD: c.Budget.DailyUSD,
+		Cost: c.Cost,
 	}
-	return c.RunDeadline + PersistTimeout + margin
 }
 
 // YAML renders the configuration as YAML with secrets masked (for `persona-runner config`).

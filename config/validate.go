@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/persona-runner/persona-runner/persona"
+	"github.com/persona-runner/persona-runner/runner"
 )
 
 // Upper limits of the configuration: past them a value is a typo or would exhaust the machine
 // (SPEC §5.3 allows at most 15 model turns).
 const (
 	MaxConcurrency  = 1024
-	MaxTurnsLimit   = 15
+	MaxTurnsLimit   = runner.MaxTurns
 	MaxTickInterval = 24 * time.Hour
 	MaxRunDeadline  = 2 * time.Hour
 	MaxGrace        = time.Hour

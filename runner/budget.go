@@ -35,20 +35,20 @@ type budget struct {
 
 // Budget returns the daily budget's state, nil when none is configured.
 func (r *Runner) Budget() *BudgetStatus {
-	if r.cfg.Budget.DailyUSD <= 0 {
+	if r.cfg.DailyBudgetUSD <= 0 {
 		return nil
 	}
 	r.budget.mu.Lock()
 	defer r.budget.mu.Unlock()
 	st := r.budget.last
-	st.DailyUSD = r.cfg.Budget.DailyUSD
+	st.DailyUSD = r.cfg.DailyBudgetUSD
 	return &st
 }
 
 // budgetAllows reads today's spend of every replica and reports whether claiming may go on. A
 // change of state is logged once: reaching the budget as a warning, a new day as info.
 func (r *Runner) budgetAllows(ctx context.Context) (bool, error) {
-	limit := r.cfg.Budget.DailyUSD
+	limit := r.cfg.DailyBudgetUSD
 	if limit <= 0 {
 		return true, nil
 	}

@@ -8,7 +8,8 @@ import (
 
 // TestRunnerSpeaksNoHTTPToItsCollaborators: the runner's core imports no auth API client or
 // server, no store, no auth strategy and no transport of a target (issue 12.6, SPEC §10): those
-// are adapters behind its Persistence and Targets interfaces, wired by cmd. Only the target
+// are adapters behind its Persistence and Targets interfaces, wired by cmd; nor the
+// environment-facing config (issue 12.6: it takes a runner.Config of its own). Only the target
 // package itself (the Targets seam's types) and its ask helpers may be imported.
 func TestRunnerSpeaksNoHTTPToItsCollaborators(t *testing.T) {
 	t.Parallel()
@@ -26,7 +27,8 @@ func TestRunnerSpeaksNoHTTPToItsCollaborators(t *testing.T) {
 		}
 		ours = append(ours, strings.TrimPrefix(pkg, mod))
 		rel := strings.TrimPrefix(pkg, mod)
-		for _, banned := range []string{"authapi", "jwtauth", "store", "app", "web", "cmd", "model/anthropic", "model/openai"} {
+		// config is the environment-facing configuration: the runner takes a runner.Config.
+		for _, banned := range []string{"authapi", "jwtauth", "store", "app", "web", "cmd", "config", "model/anthropic", "model/openai"} {
 			if rel == banned || strings.HasPrefix(rel, banned+"/") {
 				t.Errorf("the runner depends on %s", rel)
 			}

@@ -15,7 +15,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
@@ -328,15 +327,12 @@ func testPersona(email string) persona.DuePersona {
 	}
 }
 
-func testConfig() config.Config {
-	cfg := config.Default()
-	cfg.RunnerID = "test-runner"
-	cfg.Provider = config.ProviderSim
-	cfg.Model = "sim-1"
-	cfg.ServiceKey = "test-service-key"
-	cfg.Concurrency = 4
-	cfg.Grace = time.Minute
-	return cfg
+func testConfig() runner.Config {
+	return runner.Config{
+		RunnerID: "test-runner", ServiceKey: "test-service-key", Diag: true,
+		TickInterval: time.Minute, Concurrency: 4, RunDeadline: 10 * time.Minute, MaxTurns: 15,
+		MaxTokens: 2048, MemoryRuns: 3, Grace: time.Minute, RecordArguments: true,
+	}
 }
 
 type bundle struct {
@@ -376,10 +372,10 @@ func (b *bundle) eventsOf(kind runner.EventKind) []runner.Event {
 	return out
 }
 
-func setup(t *testing.T, cfg config.Config, answer func(context.Context, model.Request, int) (model.Response, error), ps ...persona.DuePersona) *bundle {
+func setup(t *testing.T, cfg runner.Config, answer func(context.Context, model.Request, int) (model.Response, error), ps ...persona.DuePersona) *bundle {
 	t.Helper()
-	b := &bundle{store: newMemStore(ps...), tools: demoTools(), model: &scripted{answer: answer}, auth: &fakeAuth{secret: cfg.SeedSecret.Value()}}
-	b.tools.strategy = &mana.Strategy{Auth: b.auth, SeedSecret: cfg.SeedSecret.Value()}
+	b := &bundle{store: newMemStore(ps...), tools: demoTools(), model: &scripted{answer: answer}, auth: &fakeAuth{secret: persona.DevSeedSecret}}
+	b.tools.strategy = &mana.Strategy{Auth: b.auth, SeedSecret: persona.DevSeedSecret}
 	r, err := runner.New(cfg, runner.Deps{
 		Provider: b.model, Persistence: b.store, Targets: b.tools,
 		OnEvent: func(e runner.Event) { b.mu.Lock(); b.events = append(b.events, e); b.mu.Unlock() },

@@ -29,7 +29,7 @@ func (r *Runner) Handler() http.Handler {
 		r.Resume()
 		httpjson.Write(w, http.StatusOK, map[string]any{"ok": true, "paused": false})
 	})))
-	if r.cfg.DiagEnabled() {
+	if r.cfg.Diag {
 		mux.Handle("GET /diag/login", r.serviceKey(http.HandlerFunc(r.handleDiagLogin)))
 		mux.Handle("POST /diag/tick", r.serviceKey(http.HandlerFunc(r.handleDiagTick)))
 	}
@@ -73,7 +73,7 @@ func (r *Runner) outboxHealth() any {
 
 // serviceKey admits requests with the service key (httpjson.ServiceKey).
 func (r *Runner) serviceKey(next http.Handler) http.Handler {
-	return httpjson.ServiceKey(r.cfg.ServiceKey.Value())(next)
+	return httpjson.ServiceKey(r.cfg.ServiceKey)(next)
 }
 
 func (r *Runner) handleDiagLogin(w http.ResponseWriter, req *http.Request) {

@@ -15,7 +15,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
@@ -334,10 +333,8 @@ func TestHTTPHealthMetricsAndDiag(t *testing.T) {
 func TestDiagOffInProduction(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
-	cfg.Env = "production"
-	cfg.SeedSecret = "prod-seed-secret"
-	cfg.Provider, cfg.AnthropicAPIKey = config.ProviderAnthropic, "sk-test" // production refuses the simulator
-	const key = "production-service-key-of-32-bytes"                        // production refuses shorter ones
+	cfg.Diag = false // production: config.Config.Runner sets it so
+	const key = "production-service-key-of-32-bytes"
 	cfg.ServiceKey = key
 	b := setup(t, cfg, day(nil, ""))
 	srv := httptest.NewServer(b.r.Handler())

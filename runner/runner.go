@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/persona-runner/persona-runner/config"
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/retry"
@@ -31,7 +30,7 @@ type Deps struct {
 	// Now is the clock of records and prompts; nil means time.Now.
 	Now func() time.Time
 	// PersistBudget is how long a finished run's rows are retried before the run goes to the
-	// outbox (cfg.Outbox); zero means config.PersistTimeout, which the lease covers.
+	// outbox (cfg.Outbox); zero means PersistTimeout, which the lease covers.
 	PersistBudget time.Duration
 	// OnEvent, when set, is called for every Event. It runs on the workers' goroutines, so it
 	// must be safe for concurrent use and quick.
@@ -102,7 +101,7 @@ var (
 
 // Runner runs personas. Create it with New; it is safe for concurrent use.
 type Runner struct {
-	cfg      config.Config
+	cfg      Config
 	provider model.Provider
 	store    Persistence
 	targets  Targets
@@ -137,7 +136,7 @@ type Runner struct {
 }
 
 // New checks the configuration and builds a runner. It starts nothing.
-func New(cfg config.Config, deps Deps) (*Runner, error) {
+func New(cfg Config, deps Deps) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -150,7 +149,7 @@ func New(cfg config.Config, deps Deps) (*Runner, error) {
 	if deps.Targets == nil {
 		return nil, errors.New("runner: Deps.Targets is required")
 	}
-	if _, ok := deps.Persistence.(Spender); cfg.Budget.DailyUSD > 0 && !ok {
+	if _, ok := deps.Persistence.(Spender); cfg.DailyBudgetUSD > 0 && !ok {
 		return nil, errors.New("budget.dailyUsd: the daily budget sums the store's run costs; give the runner the store (DATABASE_URL or --db), the auth API does not report them")
 	}
 	r := &Runner{
@@ -167,7 +166,7 @@ func New(cfg config.Config, deps Deps) (*Runner, error) {
 		tickSem:        make(chan struct{}, 1),
 		connectTimeout: 30 * time.Second,
 		callTimeout:    60 * time.Second,
-		persistTimeout: config.PersistTimeout, // the lease covers it (config.Lease)
+		persistTimeout: PersistTimeout, // the lease covers it (Config.Lease)
 		retry:          defaultRetry,
 		persistRetry:   persistRetry,
 	}
@@ -196,7 +195,7 @@ func New(cfg config.Config, deps Deps) (*Runner, error) {
 }
 
 // Config returns the configuration the runner was built with.
-func (r *Runner) Config() config.Config { return r.cfg }
+func (r *Runner) Config() Config { return r.cfg }
 
 // Pause makes ticks do nothing from now on; runs in progress finish.
 func (r *Runner) Pause() {

@@ -57,7 +57,7 @@ func (rn *run) record(status persona.TickStatus, errText string) persona.Tick {
 			t.Errors++
 		}
 	}
-	t.CostUSD = r.cfg.Cost(rn.modelName, t.InputTokens, t.OutputTokens, t.CachedTokens)
+	t.CostUSD = r.cfg.cost(rn.modelName, t.InputTokens, t.OutputTokens, t.CachedTokens)
 	msgs := append([]string{}, errText)
 	msgs = append(msgs, rn.notes...)
 	t.Error = cleanText(strings.Trim(strings.Join(msgs, "; "), "; "), 2000)

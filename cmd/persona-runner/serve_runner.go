@@ -190,7 +190,7 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 		fmt.Fprintln(env.Stderr, "persona-runner: cannot start:", err)
 		return exitCode(3)
 	}
-	r, err := runner.New(cfg, runner.Deps{Provider: provider, Persistence: persist, Targets: runner.TargetSet(targets), Logger: log})
+	r, err := runner.New(cfg.Runner(), runner.Deps{Provider: provider, Persistence: persist, Targets: runner.TargetSet(targets), Logger: log})
 	if err != nil {
 		return err
 	}

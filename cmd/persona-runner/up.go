@@ -213,7 +213,7 @@ func (c *UpCmd) Run(env *Env) error {
 			}
 		},
 	}
-	run, err := runner.New(cfg, deps)
+	run, err := runner.New(cfg.Runner(), deps)
 	if err != nil {
 		return err
 	}

@@ -139,7 +139,7 @@ func BenchmarkRunOverhead(b *testing.B) {
 			} else {
 				persist = newMemPersistence(b.N)
 			}
-			r, err := runner.New(benchConfig(4), runner.Deps{
+			r, err := runner.New(benchConfig(4).Runner(), runner.Deps{
 				Provider: provider, Persistence: persist, Targets: instantTools{},
 			})
 			if err != nil {
@@ -282,7 +282,7 @@ func BenchmarkTenThousandPersonas(b *testing.B) {
 			// The same script and latency without HTTP or an SDK: the runner's scheduling alone.
 			provider = inProcessAgent{calls: calls, latency: latency}
 		}
-		r, err := runner.New(benchConfig(concurrency), runner.Deps{
+		r, err := runner.New(benchConfig(concurrency).Runner(), runner.Deps{
 			Provider: provider, Persistence: persist, Targets: instantTools{},
 		})
 		if err != nil {
@@ -401,7 +401,7 @@ func BenchmarkPromptBytes(b *testing.B) {
 				db, _ := seedSQLite(b, 1, sqlite.WithNow(now))
 				cfg := benchConfig(1)
 				cfg.MemoryRuns = memory
-				r, err := runner.New(cfg, runner.Deps{
+				r, err := runner.New(cfg.Runner(), runner.Deps{
 					Provider: benchProvider(b, srv), Persistence: runner.NewStorePersistence(db), Targets: instantTools{},
 					Now: now,
 				})

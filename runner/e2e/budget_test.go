@@ -44,7 +44,7 @@ func TestDailyBudgetStopsClaimsAcrossRunners(t *testing.T) {
 		newRunner := func(id string, daily float64, log io.Writer) *runner.Runner {
 			cfg := s.config(id)
 			cfg.Budget.DailyUSD = daily
-			r, err := runner.New(cfg, runner.Deps{Provider: inProcessAgent{calls: 1}, Persistence: runner.NewStorePersistence(s.db),
+			r, err := runner.New(cfg.Runner(), runner.Deps{Provider: inProcessAgent{calls: 1}, Persistence: runner.NewStorePersistence(s.db),
 				Targets: instantTools{}, Logger: slog.New(slog.NewTextHandler(log, nil))})
 			if err != nil {
 				t.Fatal(err)
@@ -113,7 +113,7 @@ func TestDailyBudgetNeedsTheStore(t *testing.T) {
 	s := newStack(t, false, "persona.anna@mana.test")
 	cfg := s.config("r1")
 	cfg.Budget.DailyUSD = 1
-	_, err := runner.New(cfg, runner.Deps{Provider: inProcessAgent{calls: 1}, Persistence: authpersist.New(s.client), Targets: instantTools{}})
+	_, err := runner.New(cfg.Runner(), runner.Deps{Provider: inProcessAgent{calls: 1}, Persistence: authpersist.New(s.client), Targets: instantTools{}})
 	if err == nil || !strings.Contains(err.Error(), "budget.dailyUsd") {
 		t.Errorf("runner.New with a budget over HTTP: %v", err)
 	}

@@ -81,7 +81,7 @@ func TestRunnerFallsBackAgainstTheOriginalsEndpoints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := runner.New(cfg, runner.Deps{Provider: s.anthropic(t), Persistence: persist, Targets: runner.TargetSet(targets), Logger: log})
+		r, err := runner.New(cfg.Runner(), runner.Deps{Provider: s.anthropic(t), Persistence: persist, Targets: runner.TargetSet(targets), Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +189,7 @@ func TestRunnerUsesTheExtensionsWhenThere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := runner.New(cfg, runner.Deps{Provider: s.anthropic(t), Persistence: persist, Targets: runner.TargetSet(targets)})
+	r, err := runner.New(cfg.Runner(), runner.Deps{Provider: s.anthropic(t), Persistence: persist, Targets: runner.TargetSet(targets)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -157,7 +157,7 @@ func (s *stack) runner(t *testing.T, cfg config.Config, p model.Provider, viaHTT
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := runner.New(cfg, runner.Deps{Provider: p, Persistence: persist, Targets: runner.TargetSet(targets)})
+	r, err := runner.New(cfg.Runner(), runner.Deps{Provider: p, Persistence: persist, Targets: runner.TargetSet(targets)})
 	if err != nil {
 		t.Fatal(err)
 	}

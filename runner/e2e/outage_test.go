@@ -68,7 +68,7 @@ func TestAuthAPIOutageLosesNoRun(t *testing.T) {
 					ticks: map[string]map[string]bool{}}
 				cfg := s.config("r1")
 				cfg.Outbox = t.TempDir()
-				r, err := runner.New(cfg, runner.Deps{Provider: agent, Persistence: authpersist.New(s.client),
+				r, err := runner.New(cfg.Runner(), runner.Deps{Provider: agent, Persistence: authpersist.New(s.client),
 					Targets: instantTools{}, PersistBudget: tc.budget})
 				if err != nil {
 					t.Fatal(err)
@@ -168,7 +168,7 @@ func TestRestartAbandonsThroughTheAuthAPI(t *testing.T) {
 			RunnerID: "r1", Status: persona.TickRunning, StartedAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
-		r, err := runner.New(s.config("r1"), runner.Deps{Provider: inProcessAgent{calls: 1},
+		r, err := runner.New(s.config("r1").Runner(), runner.Deps{Provider: inProcessAgent{calls: 1},
 			Persistence: authpersist.New(s.client), Targets: instantTools{}})
 		if err != nil {
 			t.Fatal(err)

@@ -59,7 +59,7 @@ func TestStorePersistenceOneWritePerRun(t *testing.T) {
 			emails := []string{"persona.anna@mana.test", "persona.ben@mana.test", "persona.cleo@mana.test"}
 			s := newStack(t, pg, emails...)
 			cs := &countingStore{Store: s.db, refuseRuns: refuse}
-			r, err := runner.New(s.config("r1"), runner.Deps{
+			r, err := runner.New(s.config("r1").Runner(), runner.Deps{
 				Provider: inProcessAgent{calls: 2}, Persistence: runner.NewStorePersistence(cs),
 				Targets: instantTools{},
 			})

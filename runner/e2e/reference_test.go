@@ -90,7 +90,7 @@ func refRun(t *testing.T, d *refDB, tc target.Config, p model.Provider, env map[
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := runner.New(cfg, runner.Deps{Provider: p, Persistence: runner.NewStorePersistence(d.db), Targets: runner.TargetSet(set)})
+	r, err := runner.New(cfg.Runner(), runner.Deps{Provider: p, Persistence: runner.NewStorePersistence(d.db), Targets: runner.TargetSet(set)})
 	if err != nil {
 		t.Fatal(err)
 	}
