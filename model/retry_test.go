@@ -93,23 +93,6 @@ func TestRetryStopsOnPermanentErrorAndCancel(t *testing.T) {
 	}
 }
 
-func TestBackoffIsCappedAndJittered(t *testing.T) {
-	t.Parallel()
-	p := retry.Policy{Base: time.Second, Max: 10 * time.Second, Jitter: func() float64 { return 0 }}
-	var got []time.Duration
-	for attempt := 1; attempt <= 6; attempt++ {
-		got = append(got, p.Backoff(attempt, errors.New("x")))
-	}
-	// Zero jitter is the fixed half of 1s, 2s, 4s, 8s, then the 10s cap.
-	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("backoffs (-want +got):\n%s", d)
-	}
-	if d := p.Backoff(1, &model.Error{Status: 429, RetryAfter: time.Hour}); d != 10*time.Second {
-		t.Errorf("Retry-After beyond the cap waits %v, want 10s", d)
-	}
-}
-
 func TestParseRetryAfter(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
