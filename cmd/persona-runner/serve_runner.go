@@ -186,7 +186,7 @@ func (c *ServeRunnerCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	if err := startupCheck(env.Ctx, targets, nil, due, env.Stdout); err != nil {
+	if err := startupCheck(env.Ctx, targets, nil, nil, due, env.Stdout); err != nil {
 		fmt.Fprintln(env.Stderr, "persona-runner: cannot start:", err)
 		return exitCode(3)
 	}

@@ -312,8 +312,11 @@ func annotationText(a target.Annotations) string {
 // persona of each target, else (serve runner, which has no catalog) as the first due persona
 // of the target that due lists, so that a mana target's JWT is tried against the app: an
 // iss/aud mismatch stops the start with both values. Targets that need a real persona and have
-// none are skipped; their runs will tell.
-func startupCheck(ctx context.Context, set *target.Set, cat *catalog.Catalog, due func(context.Context) ([]persona.DuePersona, error), w io.Writer) error {
+// none are skipped; their runs will tell. userID, when set, names a catalog persona's stored id
+// (up seeds the catalog first), so a mana target mints its token as a run would instead of
+// failing to mint for an id it does not know and falling back to the password.
+func startupCheck(ctx context.Context, set *target.Set, cat *catalog.Catalog, userID func(ctx context.Context, email string) (string, error),
+	due func(context.Context) ([]persona.DuePersona, error), w io.Writer) error {
 	var fatal []string
 	var dueList []persona.DuePersona
 	if cat == nil && due != nil {
@@ -324,6 +327,11 @@ func startupCheck(ctx context.Context, set *target.Set, cat *catalog.Catalog, du
 		t, _ := set.Get(name)
 		isDefault := t == set.Default()
 		p := probePersona(cat, name, isDefault)
+		if cat != nil && userID != nil && p.UserID != "targets-check" {
+			if id, err := userID(ctx, p.Email); err == nil {
+				p.UserID = id
+			}
+		}
 		if p.UserID == "targets-check" {
 			for _, d := range dueList {
 				if set.TargetOf(d) == name {

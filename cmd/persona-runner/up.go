@@ -241,7 +241,11 @@ func (c *UpCmd) Run(env *Env) error {
 	// Every target is checked before the first tick: a failure no retry fixes (a refused
 	// token, an unknown host, a missing command, a catalog module the app does not have)
 	// stops here with its cause, not as a tick full of identical failures.
-	if err := startupCheck(ctx, targets, cat, nil, env.Stdout); err != nil {
+	storedID := func(ctx context.Context, email string) (string, error) {
+		u, err := db.UserByEmail(ctx, email)
+		return u.ID, err
+	}
+	if err := startupCheck(ctx, targets, cat, storedID, nil, env.Stdout); err != nil {
 		var ce *catalog.Error
 		if errors.As(err, &ce) {
 			fmt.Fprintln(env.Stderr, "persona-runner:", err)
