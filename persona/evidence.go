@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // InputHash is the hash of a call's JSON arguments that action rows carry (SPEC §5.3): the first
@@ -93,9 +94,7 @@ func cutJSONString(s string) json.RawMessage {
 	}
 	n := min(len(s)-1, MaxEvidence-len(cutNote)-2)
 	for {
-		for n > 0 && !utf8RuneStart(s[n]) {
-			n--
-		}
+		n = len(cutAtRune(s, n))
 		b, _ = json.Marshal(s[:n] + cutNote)
 		if len(b) <= MaxEvidence {
 			return b
@@ -111,11 +110,13 @@ func EvidencePreview(s string) string {
 	if len(s) <= MaxEvidence {
 		return s
 	}
-	cut := MaxEvidence - len(cutNote)
-	for cut > 0 && !utf8RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + cutNote
+	return cutAtRune(s, MaxEvidence-len(cutNote)) + cutNote
 }
 
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+// cutAtRune returns s's first n bytes or fewer, never ending inside a character (n < len(s)).
+func cutAtRune(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

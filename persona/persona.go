@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Cadence is how often a persona runs.
@@ -471,11 +470,7 @@ func TruncateBytes(s string, n, maxBytes int) string {
 	if len(s) <= maxBytes {
 		return s
 	}
-	end := maxBytes
-	for end > 0 && !utf8.RuneStart(s[end]) {
-		end--
-	}
-	return s[:end]
+	return cutAtRune(s, maxBytes)
 }
 
 var slugJunk = regexp.MustCompile(`[^a-z0-9-]+`)
