@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/persona-runner/persona-runner/persona"
 )
 
@@ -33,6 +35,10 @@ type data struct {
 	// ratingCounts (d.agg set): the ratings of the baseline (side 0) and the window (side 1)
 	// counted per module and value; feedback then holds only the window's unusable replies.
 	ratingCounts []persona.RatingCount
+	// toolPersonas and timed (d.agg set) are read with the rest (readAggregated): the personas
+	// per tool of the window, and the timed calls per target, tool and side.
+	toolPersonas []persona.ToolPersonas
+	timed        []persona.TargetTimed
 	ctx          context.Context
 	to           time.Time
 	base         time.Time // start of the baseline
@@ -80,15 +86,12 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 
 	personaID := ""
 	var err error
+	var ticks []persona.Tick
 	if agg, ok := src.(persona.ActionAggregates); ok && o.Persona == "" && o.Versions == nil {
 		// Every persona over time windows: the store aggregates, the personas are only named.
-		d.agg = agg
-		people, err := agg.PersonaNames(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("findings: list personas: %w", err)
-		}
-		for _, p := range people {
-			d.emails[p.UserID] = p.Email
+		d.agg, d.src, d.ctx, d.to, d.base = agg, src, ctx, to, res.BaselineFrom
+		if ticks, err = d.readAggregated(); err != nil {
+			return nil, err
 		}
 	} else {
 		people, err := src.ListPersonas(ctx, noCounts)
@@ -104,37 +107,16 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 		if o.Persona != "" && personaID == "" {
 			return nil, fmt.Errorf("findings: persona %q: %w", o.Persona, persona.ErrNotFound)
 		}
-	}
-	d.ctx, d.to, d.base = ctx, to, res.BaselineFrom
-	if d.agg != nil {
-		// The failed calls without their arguments: only the samples' are read (toolErrors).
-		d.actions, err = d.agg.ActionRows(ctx, persona.RowFilter{Since: res.BaselineFrom, Until: to, ErrorsOnly: true, NoArguments: true})
-	} else {
-		d.actions, err = src.Actions(ctx, persona.ActionQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("findings: read actions: %w", err)
-	}
-	d.src = src
-	if d.agg != nil {
-		if d.ratingCounts, err = d.agg.RatingCounts(ctx, persona.SpanQuery{Since: res.BaselineFrom, Cut: from, Until: to}); err != nil {
-			return nil, fmt.Errorf("findings: count ratings: %w", err)
+		d.ctx, d.to, d.base, d.src = ctx, to, res.BaselineFrom, src
+		if d.actions, err = src.Actions(ctx, persona.ActionQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to}); err != nil {
+			return nil, fmt.Errorf("findings: read actions: %w", err)
 		}
-		d.feedback, err = src.Feedback(ctx, persona.FeedbackQuery{Module: ParseModule, Since: from, Until: to})
-	} else {
-		d.feedback, err = src.Feedback(ctx, persona.FeedbackQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("findings: read feedback: %w", err)
-	}
-	var ticks []persona.Tick
-	if d.agg != nil {
-		ticks, err = d.agg.RunFacts(ctx, res.BaselineFrom, to) // the columns read here only
-	} else {
-		ticks, err = src.Ticks(ctx, persona.TickQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("findings: read ticks: %w", err)
+		if d.feedback, err = src.Feedback(ctx, persona.FeedbackQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to}); err != nil {
+			return nil, fmt.Errorf("findings: read feedback: %w", err)
+		}
+		if ticks, err = src.Ticks(ctx, persona.TickQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to}); err != nil {
+			return nil, fmt.Errorf("findings: read ticks: %w", err)
+		}
 	}
 	// Ticks come newest first; everything here reads oldest first.
 	for i := len(ticks) - 1; i >= 0; i-- {
@@ -172,6 +154,54 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 	res.Findings = append(res.Findings, d.failedRuns()...)
 	sortFindings(res.Findings)
 	return res, nil
+}
+
+// readAggregated asks the store (d.agg) for everything Build reads, at once: the reads are
+// independent, and a store serves them on several connections (SQLite's readers in WAL mode,
+// PostgreSQL's backends), so on a machine with more than one core the wall time is about that
+// of the slowest read instead of their sum. It returns the window's runs, newest first.
+func (d *data) readAggregated() ([]persona.Tick, error) {
+	var (
+		people []persona.PersonaSummary
+		ticks  []persona.Tick
+	)
+	window := persona.SpanQuery{Since: d.from, Until: d.to}
+	g, ctx := errgroup.WithContext(d.ctx)
+	read := func(what string, f func() error) {
+		g.Go(func() error {
+			if err := f(); err != nil {
+				return fmt.Errorf("findings: %s: %w", what, err)
+			}
+			return nil
+		})
+	}
+	read("list personas", func() (err error) { people, err = d.agg.PersonaNames(ctx); return })
+	// The failed calls without their arguments: only the samples' are read (toolErrors).
+	read("read actions", func() (err error) {
+		d.actions, err = d.agg.ActionRows(ctx, persona.RowFilter{Since: d.base, Until: d.to, ErrorsOnly: true, NoArguments: true})
+		return
+	})
+	read("count ratings", func() (err error) {
+		d.ratingCounts, err = d.agg.RatingCounts(ctx, persona.SpanQuery{Since: d.base, Cut: d.from, Until: d.to})
+		return
+	})
+	read("read feedback", func() (err error) {
+		d.feedback, err = d.src.Feedback(ctx, persona.FeedbackQuery{Module: ParseModule, Since: d.from, Until: d.to})
+		return
+	})
+	read("read ticks", func() (err error) { ticks, err = d.agg.RunFacts(ctx, d.base, d.to); return }) // the columns read here only
+	read("count tool personas", func() (err error) { d.toolPersonas, err = d.agg.ToolPersonaCounts(ctx, window); return })
+	read("count timed calls", func() (err error) {
+		d.timed, err = d.agg.TimedByTarget(ctx, persona.SpanQuery{Since: d.base, Cut: d.from, Until: d.to, TicksSince: d.base, TicksUntil: d.to})
+		return
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, p := range people {
+		d.emails[p.UserID] = p.Email
+	}
+	return ticks, nil
 }
 
 // occurrence is one row that belongs to a finding.
@@ -345,12 +375,8 @@ func (d *data) rowFacts() toolFacts {
 func (d *data) aggFacts() (toolFacts, error) {
 	// The window's distinct personas; of the baseline only whether a tool worked, asked when a
 	// finding is new.
-	counts, err := d.agg.ToolPersonaCounts(d.ctx, persona.SpanQuery{Since: d.from, Until: d.to})
-	if err != nil {
-		return toolFacts{}, err
-	}
 	callers := map[string]int{}
-	for _, c := range counts {
+	for _, c := range d.toolPersonas {
 		callers[c.Tool] = c.Personas
 	}
 	baseOK := map[string]bool{}

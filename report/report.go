@@ -170,6 +170,20 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 	r.PrevFrom = r.From.Add(-o.Baseline)
 	r.Compare = o.Compare
 
+	// The findings read the same store on their own connections while the report reads its
+	// facts (both are a few independent queries; on several cores they overlap).
+	type found struct {
+		res *findings.Result
+		err error
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fch := make(chan found, 1)
+	go func() {
+		res, err := findings.Build(fctx, src, findings.Options{Now: o.Now, Since: o.Since, Baseline: o.Baseline, Versions: o.Compare, Persona: o.Persona})
+		fch <- found{res, err}
+	}()
+
 	// Over every persona, a store that aggregates lists only what the report shows of them.
 	var people []persona.PersonaSummary
 	var err error
@@ -289,10 +303,11 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		ticks = kept
 	}
 
-	fres, err := findings.Build(ctx, src, findings.Options{Now: o.Now, Since: o.Since, Baseline: o.Baseline, Versions: o.Compare, Persona: o.Persona})
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
+	fr := <-fch
+	if fr.err != nil {
+		return nil, fmt.Errorf("report: %w", fr.err)
 	}
+	fres := fr.res
 	r.Findings = []findings.Finding{}
 	for _, f := range fres.Findings {
 		if o.Module == "" || f.Module == o.Module || (f.Tool != "" && persona.ModuleOf(f.Tool) == o.Module) {

@@ -161,6 +161,27 @@ func (d Dialect) TimedByTarget(s persona.SpanQuery) Query {
 	return q
 }
 
+// SpanRows: the columns cols of the span's rows (tick_id, persona_id, tool_name, module,
+// result, infra, side, calls, timed, last_at), where cond holds ("" for every row): for a store
+// that groups them itself (SQLite's sorter is slower at grouping text than a Go map).
+func (d Dialect) SpanRows(s persona.SpanQuery, cols, cond string) Query {
+	var q Query
+	q.SQL = d.span(&q, s) + `SELECT ` + cols + ` FROM s`
+	if cond != "" {
+		q.SQL += ` WHERE ` + cond
+	}
+	return q
+}
+
+// TickTargets: tick_id, target of the tick records started in [since, until) that have a
+// target (targetOf's runs).
+func (d Dialect) TickTargets(since, until time.Time) Query {
+	var q Query
+	q.SQL = `SELECT t.tick_id, t.target FROM ` + d.Schema + `persona_ticks t WHERE t.started_at >= ` + q.arg(d.Time(bound(since, time.Unix(0, 0).UTC()))) +
+		` AND t.started_at < ` + q.arg(d.Time(bound(until, far))) + ` AND t.target <> ''`
+	return q
+}
+
 // ToolOKIn: one row when tool has a successful call in [since, until).
 func (d Dialect) ToolOKIn(tool string, since, until time.Time) Query {
 	var q Query
