@@ -290,3 +290,28 @@ func TestBrowserPause(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserFindingsArrive: the overview answered before its findings were computed; its script
+// shows them in place once they are, without a reload.
+func TestBrowserFindingsArrive(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	b := setup(t, "sqlite", func(c *web.Config) {
+		c.Store = gatedFindings{Store: c.Store, gate: gate}
+		c.FindingsWait = 0
+	})
+	t.Cleanup(b.srv.Close)
+	ctx, consoleErrors := browser(t, 1280, 900)
+	run(t, ctx, chromedp.Navigate(b.ts.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#found-pending")))
+	run(t, ctx, chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
+	screenshot(t, ctx, "findings-pending")
+	close(gate)
+	waitFor(t, ctx, `!document.getElementById("found-pending") && document.getElementById("found-at") !== null && document.body.textContent.includes("must be at most 200 characters")`)
+	if !eval[bool](t, ctx, `window.notReloaded === true`) {
+		t.Error("the page was reloaded instead of updated in place")
+	}
+	screenshot(t, ctx, "findings-arrived")
+	if errs := consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
+}

@@ -10,11 +10,17 @@ import (
 )
 
 // The overview's top findings come from findings.Build, which reads the window and its baseline
-// (seconds over a million action rows). They are kept per window and persona for a short while:
-// a load within the TTL reuses them; a later load, or one after a run finished (Publish), shows
-// them with the time they were computed and recomputes them in the background; a load with none,
-// or with ones older than maxAge, computes them before answering (the cold figure in
-// BENCHMARKS.md). The page always says when they were computed.
+// (up to a second over a million action rows). They are kept per window and persona for a short
+// while: a load within the TTL reuses them; a later load, or one after a run finished (Publish),
+// shows them with the time they were computed and recomputes them in the background. A load
+// that finds none (or only ones older than maxAge) starts their computation in the background
+// and waits for it at most the cache's wait: past it the page answers without them (it says
+// they are being computed, lists the failing tools meanwhile, and its script fetches them when
+// ready), so no page waits on findings.Build. The page always says when they were computed.
+
+// DefaultFindingsWait is how long a load waits for a first computation when Config.FindingsWait
+// is 0: a small store's findings come within it, a large one's are fetched by the page's script.
+const DefaultFindingsWait = 40 * time.Millisecond
 
 // DefaultFindingsTTL is how long the overview reuses its findings when Config.FindingsTTL is 0.
 const DefaultFindingsTTL = time.Minute
@@ -40,10 +46,14 @@ type findingsEntry struct {
 	set        *foundSet     // nil until then, and after it failed
 	err        error
 	refreshing bool
+	started    time.Time // the first computation's now
 }
 
 type findingsCache struct {
-	ttl   time.Duration // ≤ 0: no cache
+	ttl time.Duration // ≤ 0: no cache
+	// wait is how long a load waits for a first computation before it answers without it
+	// (foundView.Pending); 0 waits until it ends.
+	wait  time.Duration
 	now   func() time.Time
 	build func(ctx context.Context, key findingsKey, now time.Time) ([]findings.Finding, error)
 	log   *slog.Logger
@@ -70,6 +80,21 @@ func (c *findingsCache) invalidate() {
 	c.mu.Unlock()
 }
 
+// warm starts key's first computation in the background unless it has a set or one under way.
+func (c *findingsCache) warm(key findingsKey, now time.Time) {
+	if c.ttl <= 0 || c.wait <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[key] != nil || c.ctx.Err() != nil {
+		return
+	}
+	e := &findingsEntry{ready: make(chan struct{}), started: now}
+	c.entries[key] = e
+	c.first(key, e, c.gen, now)
+}
+
 // close stops the background computations and waits for them.
 func (c *findingsCache) close() {
 	c.cancel()
@@ -82,7 +107,9 @@ type foundView struct {
 	At       time.Time
 	Stale    bool // older than the TTL or than the last finished run; a newer one is being computed
 	Computed bool // computed for this load
-	TTL      time.Duration
+	// Pending: none to show yet; their computation started at At and goes on in the background.
+	Pending bool
+	TTL     time.Duration
 }
 
 // get returns key's open findings as of now, or a recent set while a newer one is computed.
@@ -101,9 +128,14 @@ func (c *findingsCache) lookup(ctx context.Context, key findingsKey, now time.Ti
 		c.mu.Lock()
 		e := c.entries[key]
 		if e == nil {
-			e = &findingsEntry{ready: make(chan struct{})}
+			e = &findingsEntry{ready: make(chan struct{}), started: now}
 			c.entries[key] = e
 			gen := c.gen
+			if c.wait > 0 && c.ctx.Err() == nil {
+				c.first(key, e, gen, now)
+				c.mu.Unlock()
+				return c.await(ctx, e)
+			}
 			c.mu.Unlock()
 			open, err := c.build(ctx, key, now)
 			c.mu.Lock()
@@ -122,6 +154,9 @@ func (c *findingsCache) lookup(ctx context.Context, key findingsKey, now time.Ti
 		default:
 			// Another load computes it: wait for that one.
 			c.mu.Unlock()
+			if c.wait > 0 {
+				return c.await(ctx, e)
+			}
 			select {
 			case <-e.ready:
 			case <-ctx.Done():
@@ -150,6 +185,48 @@ func (c *findingsCache) lookup(ctx context.Context, key findingsKey, now time.Ti
 		}
 		c.mu.Unlock()
 		return foundView{Open: set.open, At: set.at, Stale: true}, nil
+	}
+}
+
+// first computes a new entry's set in the background; c.mu is held. A failed computation is
+// dropped (and logged), so the next load starts another.
+func (c *findingsCache) first(key findingsKey, e *findingsEntry, gen uint64, now time.Time) {
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		open, err := c.build(c.ctx, key, now)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err != nil {
+			if c.entries[key] == e {
+				delete(c.entries, key)
+			}
+			e.err = err
+			c.log.Warn("dashboard: computing the overview's findings failed", "window", key.since, "persona", key.persona, "err", err)
+		} else {
+			e.set = &foundSet{open: open, at: now, gen: gen}
+		}
+		close(e.ready)
+	}()
+}
+
+// await waits up to c.wait for e's first computation: its set, its error, or Pending.
+func (c *findingsCache) await(ctx context.Context, e *findingsEntry) (foundView, error) {
+	t := time.NewTimer(c.wait)
+	defer t.Stop()
+	select {
+	case <-e.ready:
+		c.mu.Lock()
+		set, err := e.set, e.err
+		c.mu.Unlock()
+		if set == nil {
+			return foundView{}, err
+		}
+		return foundView{Open: set.open, At: set.at, Computed: true}, nil
+	case <-t.C:
+		return foundView{Pending: true, At: e.started}, nil
+	case <-ctx.Done():
+		return foundView{}, ctx.Err()
 	}
 }
 

@@ -161,3 +161,60 @@ func TestFindingsCacheOff(t *testing.T) {
 		t.Fatalf("%d computations, want 2", n)
 	}
 }
+
+// With a wait, a cold load starts the computation in the background and answers Pending past
+// the wait; the next load after it ended reuses it (one computation); a failed one is dropped
+// and the next load starts another. warm starts one without a load.
+func TestFindingsCacheWait(t *testing.T) {
+	clock := &testClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	b := &fakeBuild{gate: make(chan struct{})}
+	c := newFindingsCache(time.Minute, clock.now, slog.New(slog.DiscardHandler), b.build)
+	c.wait = 5 * time.Millisecond
+	defer c.close()
+	ctx := context.Background()
+	key := findingsKey{since: 7 * 24 * time.Hour}
+	started := clock.now()
+	for range 2 {
+		v, err := c.get(ctx, key, clock.now())
+		if err != nil || !v.Pending || !v.At.Equal(started) || len(v.Open) != 0 {
+			t.Fatalf("load during the computation: %+v, %v", v, err)
+		}
+		clock.add(time.Second)
+	}
+	b.gate <- struct{}{}
+	c.bg.Wait()
+	if v, err := c.get(ctx, key, clock.now()); err != nil || v.Pending || len(v.Open) != 1 || v.Open[0].ID != "f1" || !v.At.Equal(started) {
+		t.Fatalf("after the computation: %+v, %v", v, err)
+	}
+	// A failure: logged and dropped; the next load computes anew.
+	b.fail.Store(true)
+	other := findingsKey{since: time.Hour}
+	go func() { b.gate <- struct{}{} }()
+	if v, err := c.get(ctx, other, clock.now()); err == nil && !v.Pending {
+		t.Fatalf("failed computation: %+v", v)
+	}
+	c.bg.Wait()
+	b.fail.Store(false)
+	go func() { b.gate <- struct{}{} }()
+	c.bg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := c.get(ctx, other, clock.now())
+		if err == nil && !v.Pending && len(v.Open) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no findings after a failure: %+v, %v", v, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// warm: the computation is under way before any load; the load reuses it.
+	warm := findingsKey{since: 30 * 24 * time.Hour}
+	n := b.calls.Load() + 1
+	c.warm(warm, clock.now())
+	b.gate <- struct{}{}
+	c.bg.Wait()
+	if v, err := c.get(ctx, warm, clock.now()); err != nil || v.Pending || len(v.Open) != 1 || b.calls.Load() != n {
+		t.Fatalf("after warm: %+v, %v, %d computations (want %d)", v, err, b.calls.Load(), n)
+	}
+}

@@ -283,6 +283,7 @@ type overviewPage struct {
 	Findings []findings.Finding // the top open findings of the window
 	More     int                // open findings not shown
 	Found    foundView          // when the findings were computed
+	Failing  []toolRow          // while the findings are being computed: the tools that failed, most failures first
 	Coverage coverage
 	NextDue  []dueRow
 	Recent   []persona.RunRow
@@ -328,6 +329,9 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
 	p.Coverage = s.coverage(tools, f.Module)
 	if p.Findings, p.More, p.Found, err = s.topFindings(r, f, failingShown); err != nil {
 		return err
+	}
+	if p.Found.Pending {
+		p.Failing = failingTools(tools, nil, failingShown)
 	}
 
 	if p.NextDue, err = s.nextDue(r, nextDueShown); err != nil {

@@ -87,7 +87,9 @@ func setup(t testing.TB, dialect string, cfg func(*web.Config)) *bundle {
 	t.Helper()
 	b := &bundle{db: openStore(t, dialect), ctl: &controller{}}
 	b.seed(t)
-	c := web.Config{Store: b.db, Controller: b.ctl, Open: true, Tools: offered, Now: func() time.Time { return now },
+	// The findings are awaited (FindingsWait < 0): the pages' tests read them on the first load;
+	// TestOverviewAnswersBeforeFindings covers the default wait.
+	c := web.Config{Store: b.db, Controller: b.ctl, Open: true, Tools: offered, Now: func() time.Time { return now }, FindingsWait: -1,
 		Version: "test", Digest: func(runs []persona.RunHistory, tz string) string {
 			var lines []string
 			for _, r := range runs {

@@ -73,6 +73,16 @@ func (f filter) Query(changes ...string) template.URL {
 	return template.URL("?" + v.Encode())
 }
 
+// windowOf is the length of a window choice (0 for none).
+func windowOf(value string) time.Duration {
+	for _, w := range windows {
+		if w.Value == value {
+			return w.D
+		}
+	}
+	return 0
+}
+
 // Active reports whether any filter besides the window is set.
 func (f filter) Active() bool { return f.Target != "" || f.Persona != "" || f.Module != "" }
 

@@ -108,6 +108,10 @@ type Config struct {
 	// 0 means DefaultFindingsTTL, a negative value computes them on every load. A finished run
 	// (Publish) makes them stale at once. The overview says when they were computed.
 	FindingsTTL time.Duration
+	// FindingsWait is how long a load of the overview waits for findings it has to compute
+	// before it answers without them (saying so; its script fetches them when they are ready):
+	// 0 means DefaultFindingsWait, a negative value waits until they are computed.
+	FindingsWait time.Duration
 }
 
 // Server is the dashboard. Create it with New; Handler serves it and Publish feeds the live strip.
@@ -167,7 +171,21 @@ func New(cfg Config) (*Server, error) {
 		}
 		return res.Open(), nil
 	})
+	switch {
+	case cfg.FindingsWait == 0:
+		s.found.wait = DefaultFindingsWait
+	case cfg.FindingsWait > 0:
+		s.found.wait = cfg.FindingsWait
+	}
 	return s, nil
+}
+
+// Warm starts computing the overview's default findings (every persona over the default
+// window) in the background, so that the first visitor finds them ready: a server calls it
+// once it listens.
+func (s *Server) Warm() {
+	now := s.now().UTC()
+	s.found.warm(findingsKey{since: windowOf(defaultWindow)}, now)
 }
 
 // parseTemplates parses every page with the layout.

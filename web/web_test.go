@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/web"
 )
 
@@ -288,7 +289,7 @@ func TestOverviewFindingsReuse(t *testing.T) {
 	t.Cleanup(b.srv.Close)
 	c := client(t)
 	if _, body := get(t, c, b.ts.URL+"/"); !strings.Contains(body, "Computed for this page.") || !strings.Contains(body, "must be at most 200 characters") {
-		t.Fatalf("first load: no findings computed for the page")
+		t.Fatalf("first load: no findings computed for the page:\n%s", body)
 	}
 	if _, body := get(t, c, b.ts.URL+"/"); !strings.Contains(body, `Computed at <time datetime="2026-11-25T12:00:00Z">12:00:00 UTC</time> and reused for up to 1m0s.`) ||
 		!strings.Contains(body, "must be at most 200 characters") {
@@ -296,7 +297,7 @@ func TestOverviewFindingsReuse(t *testing.T) {
 	}
 	// Another window is computed for itself.
 	if _, body := get(t, c, b.ts.URL+"/?since=30d"); !strings.Contains(body, "Computed for this page.") {
-		t.Fatalf("30d: not computed for the page")
+		t.Fatalf("30d: not computed for the page:\n%s", body)
 	}
 	b.srv.Publish(web.Event{Kind: web.RunFinished, Email: "persona.anna@mana.test", Status: "ok"})
 	if _, body := get(t, c, b.ts.URL+"/"); !strings.Contains(body, "a newer computation is under way") {
@@ -312,5 +313,59 @@ func TestOverviewFindingsReuse(t *testing.T) {
 			t.Fatalf("the findings were not recomputed:\n%s", body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// gatedFindings holds the overview's findings back: ListPersonas, which only findings.Build
+// reads (the store is wrapped, so it is not an aggregating one), waits for the gate.
+type gatedFindings struct {
+	web.Store
+	gate chan struct{}
+}
+
+func (g gatedFindings) ListPersonas(ctx context.Context, since time.Time) ([]persona.PersonaSummary, error) {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Store.ListPersonas(ctx, since)
+}
+
+// With the default wait the overview never waits for long findings: it answers with the failing
+// tools and says the findings are being computed; once they are, a load shows them. Warm starts
+// them before the first load.
+func TestOverviewAnswersBeforeFindings(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	b := setup(t, "sqlite", func(c *web.Config) {
+		c.Store = gatedFindings{Store: c.Store, gate: gate}
+		c.FindingsWait = 0 // the default
+	})
+	t.Cleanup(b.srv.Close)
+	b.srv.Warm()
+	c := client(t)
+	for range 2 {
+		code, body := get(t, c, b.ts.URL+"/")
+		if code != http.StatusOK || !strings.Contains(body, `id="found-pending"`) ||
+			!strings.Contains(body, `are being computed (started at <time datetime="2026-11-25T12:00:00Z">`) ||
+			!strings.Contains(body, "<code>notes.create</code></a>: 1 failed of") || strings.Contains(body, "Computed for this page") {
+			t.Fatalf("load while the findings are computed: %d\n%s", code, body)
+		}
+	}
+	close(gate)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := get(t, c, b.ts.URL+"/")
+		if strings.Contains(body, "must be at most 200 characters") && !strings.Contains(body, `id="found-pending"`) {
+			if !strings.Contains(body, `Computed at <time datetime="2026-11-25T12:00:00Z">12:00:00 UTC</time>`) {
+				t.Fatalf("findings shown without when they were computed:\n%s", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the findings never came:\n%s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -78,6 +78,7 @@ func (c *ServeDashboardCmd) Run(env *Env) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(httpserver.Limit(ln, limits)) }()
+	dash.Warm() // the overview's findings, computed before the first visitor asks
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve dashboard: %w", err)

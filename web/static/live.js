@@ -16,6 +16,30 @@
       }
     });
   }
+  // The overview's findings, when they were still being computed: fetch the page again until
+  // they are there, and show them in place (without script, a reload does the same).
+  var pending = document.getElementById("found-pending");
+  if (pending && window.fetch && window.DOMParser) {
+    var section = pending.closest("section");
+    var tries = 0;
+    var poll = function () {
+      tries++;
+      fetch(window.location.href, { credentials: "same-origin" }).then(function (res) {
+        return res.ok ? res.text() : Promise.reject(res.status);
+      }).then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.querySelector("section[aria-labelledby='fail-h']");
+        if (fresh && !fresh.querySelector("#found-pending")) {
+          section.innerHTML = fresh.innerHTML;
+        } else if (tries < 60) {
+          setTimeout(poll, 1000);
+        }
+      }).catch(function () {
+        if (tries < 60) { setTimeout(poll, 2000); }
+      });
+    };
+    setTimeout(poll, 500);
+  }
   // Filters apply as soon as a choice changes (the Apply button does the same without script).
   document.querySelectorAll("form.filters select").forEach(function (s) {
     s.addEventListener("change", function () { s.form.submit(); });
