@@ -167,6 +167,9 @@ func (d *data) readAggregated() ([]persona.Tick, error) {
 	)
 	window := persona.SpanQuery{Since: d.from, Until: d.to}
 	g, ctx := errgroup.WithContext(d.ctx)
+	if d.o.Readers > 0 {
+		g.SetLimit(d.o.Readers)
+	}
 	read := func(what string, f func() error) {
 		g.Go(func() error {
 			if err := f(); err != nil {

@@ -141,6 +141,10 @@ type Options struct {
 	Alpha       float64 // significance level of the rating test (default 0.05)
 	ResolveRuns int     // runs that used the tool without it, after a newer version, to resolve (default 3)
 	Samples     int     // sample calls per finding (default 3)
+	// Readers bounds how many of a store's aggregates are read at once (0: all of them, for
+	// the shortest wall time; 1: one after another, to leave the other cores to a server's
+	// requests while it computes in the background).
+	Readers int
 }
 
 // VersionRange names the two app versions of --compare V1..V2.

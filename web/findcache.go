@@ -20,7 +20,7 @@ import (
 
 // DefaultFindingsWait is how long a load waits for a first computation when Config.FindingsWait
 // is 0: a small store's findings come within it, a large one's are fetched by the page's script.
-const DefaultFindingsWait = 40 * time.Millisecond
+const DefaultFindingsWait = 25 * time.Millisecond
 
 // DefaultFindingsTTL is how long the overview reuses its findings when Config.FindingsTTL is 0.
 const DefaultFindingsTTL = time.Minute

@@ -165,7 +165,9 @@ func New(cfg Config) (*Server, error) {
 		ttl = DefaultFindingsTTL
 	}
 	s.found = newFindingsCache(ttl, s.now, s.log, func(ctx context.Context, k findingsKey, now time.Time) ([]findings.Finding, error) {
-		res, err := findings.Build(ctx, s.cfg.Store, findings.Options{Now: now, Since: k.since, Persona: k.persona})
+		res, err := findings.Build(ctx, s.cfg.Store, findings.Options{Now: now, Since: k.since, Persona: k.persona,
+			// One read at a time: the computation runs beside the pages, which keep the other cores.
+			Readers: 1})
 		if err != nil {
 			return nil, err
 		}
