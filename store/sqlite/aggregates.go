@@ -36,18 +36,58 @@ func (db *DB) each(ctx context.Context, what string, q aggsql.Query, scan func(*
 	return nil
 }
 
-// ActionSpans counts the rows of a span per tool, module and side.
+// ActionSpans counts the rows of a span per tool, module and side, grouped here (see
+// ToolPersonaCounts).
 func (db *DB) ActionSpans(ctx context.Context, s persona.SpanQuery) ([]persona.ToolSpan, error) {
-	out := []persona.ToolSpan{}
-	err := db.each(ctx, "action spans", dialect.ActionSpans(s), func(r *sql.Rows) error {
-		var t persona.ToolSpan
-		if err := r.Scan(&t.Tool, &t.Module, &t.Side, &t.Calls, &t.OK, &t.Errors, &t.Infra, &t.Timed); err != nil {
+	type key struct {
+		tool, module string
+		side         int
+	}
+	groups := map[key]*persona.ToolSpan{}
+	names := interner{}
+	var tool, module, result sql.RawBytes
+	var side, calls, timed int
+	var infra bool
+	err := db.each(ctx, "action spans", dialect.SpanRows(s, "tool_name, module, side, result, infra, calls, timed", ""), func(r *sql.Rows) error {
+		if err := r.Scan(&tool, &module, &side, &result, &infra, &calls, &timed); err != nil {
 			return err
 		}
-		out = append(out, t)
+		k := key{names.of(tool), names.of(module), side}
+		g := groups[k]
+		if g == nil {
+			g = &persona.ToolSpan{Tool: k.tool, Module: k.module, Side: side}
+			groups[k] = g
+		}
+		g.Calls += calls
+		g.Timed += timed
+		switch {
+		case string(result) == string(persona.ResultOK):
+			g.OK += calls
+		case infra:
+			g.Infra += calls
+		case string(result) == string(persona.ResultError):
+			g.Errors += calls
+		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out := make([]persona.ToolSpan, 0, len(groups))
+	for _, g := range groups {
+		out = append(out, *g)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Tool != b.Tool {
+			return a.Tool < b.Tool
+		}
+		if a.Module != b.Module {
+			return a.Module < b.Module
+		}
+		return a.Side < b.Side
+	})
+	return out, nil
 }
 
 // ToolPersonaCounts counts the distinct personas per tool and side. The span's rows are
@@ -214,18 +254,33 @@ func (db *DB) ToolRuns(ctx context.Context, t persona.ToolRunsQuery) ([]string, 
 	return out, err
 }
 
-// TickModuleCalls counts the rows per run and module.
+// TickModuleCalls counts the rows per run and module, grouped here (see ToolPersonaCounts).
 func (db *DB) TickModuleCalls(ctx context.Context, s persona.SpanQuery) ([]persona.TickModuleCalls, error) {
-	out := []persona.TickModuleCalls{}
-	err := db.each(ctx, "run module calls", dialect.TickModuleCalls(s), func(r *sql.Rows) error {
-		var t persona.TickModuleCalls
-		if err := r.Scan(&t.TickID, &t.Module, &t.Calls); err != nil {
+	type key struct{ tick, module string }
+	sums := map[key]int{}
+	var order []key
+	names := interner{}
+	var tick, module sql.RawBytes
+	var calls int
+	err := db.each(ctx, "run module calls", dialect.SpanRows(s, "tick_id, module, calls", ""), func(r *sql.Rows) error {
+		if err := r.Scan(&tick, &module, &calls); err != nil {
 			return err
 		}
-		out = append(out, t)
+		k := key{string(tick), names.of(module)}
+		if _, ok := sums[k]; !ok {
+			order = append(order, k)
+		}
+		sums[k] += calls
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out := make([]persona.TickModuleCalls, len(order))
+	for i, k := range order {
+		out[i] = persona.TickModuleCalls{TickID: k.tick, Module: k.module, Calls: sums[k]}
+	}
+	return out, nil
 }
 
 // ToolOKIn reports whether tool has a successful call in [since, until).
