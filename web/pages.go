@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/persona-runner/persona-runner/findings"
 	"github.com/persona-runner/persona-runner/persona"
 )
@@ -296,10 +298,29 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, sf := r.Context(), f.stats()
 	p := &overviewPage{}
-	runDays, err := s.cfg.Store.RunsByDay(ctx, sf)
-	if err != nil {
+	// The page's reads are independent: they run at once, on the store's connections, and the
+	// findings' short wait (Config.FindingsWait) overlaps them.
+	var (
+		runDays []persona.RunDay
+		ratings []persona.RatingDay
+		tools   []persona.ToolStat
+	)
+	wf := sf
+	wf.Since = f.To.Truncate(day).Add(day - sparkWeeks*week)
+	cf := sf
+	cf.NoPercentiles = true // coverage needs the tools used only
+	g, gctx := errgroup.WithContext(ctx)
+	r = r.WithContext(gctx)
+	g.Go(func() (err error) { runDays, err = s.cfg.Store.RunsByDay(gctx, sf); return })
+	g.Go(func() (err error) { ratings, err = s.cfg.Store.RatingsByDay(gctx, wf); return })
+	g.Go(func() (err error) { tools, err = s.cfg.Store.ToolStats(gctx, cf); return })
+	g.Go(func() (err error) { p.Findings, p.More, p.Found, err = s.topFindings(r, f, failingShown); return })
+	g.Go(func() (err error) { p.NextDue, err = s.nextDue(r, nextDueShown); return })
+	g.Go(func() (err error) { p.Recent, err = s.cfg.Store.RecentRuns(gctx, sf, 10); return })
+	if err := g.Wait(); err != nil {
 		return err
 	}
+	r = r.WithContext(ctx)
 	p.Days, p.Totals = foldDays(runDays, f.From, f.To)
 	p.Runs = runsChart("runs", p.Days)
 	tok, cost := make([]float64, len(p.Days)), make([]float64, len(p.Days))
@@ -311,34 +332,10 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
 	p.Cost = barChart{ID: "cost", Width: 320, Title: "Cost per day (USD)", Desc: "Estimated model cost of the runs per day, in US dollars.",
 		Labels: dayLabels(p.Days), Series: []series{{Name: "USD", Class: "s-cost"}}, Values: [][]float64{cost},
 		Format: func(v float64) string { return fmt.Sprintf("$%.2f", v) }}.SVG()
-
-	wf := sf
-	wf.Since = f.To.Truncate(day).Add(day - sparkWeeks*week)
-	ratings, err := s.cfg.Store.RatingsByDay(ctx, wf)
-	if err != nil {
-		return err
-	}
 	p.Modules = foldWeeks(ratings, sparkWeeks, f.To)
-
-	cf := sf
-	cf.NoPercentiles = true // coverage needs the tools used only
-	tools, err := s.cfg.Store.ToolStats(ctx, cf)
-	if err != nil {
-		return err
-	}
 	p.Coverage = s.coverage(tools, f.Module)
-	if p.Findings, p.More, p.Found, err = s.topFindings(r, f, failingShown); err != nil {
-		return err
-	}
 	if p.Found.Pending {
 		p.Failing = failingTools(tools, nil, failingShown)
-	}
-
-	if p.NextDue, err = s.nextDue(r, nextDueShown); err != nil {
-		return err
-	}
-	if p.Recent, err = s.cfg.Store.RecentRuns(ctx, sf, 10); err != nil {
-		return err
 	}
 	v := s.newView(r, "Overview", "overview", f)
 	modules := make([]string, 0, len(p.Modules))
