@@ -66,22 +66,32 @@ func (db *DB) RecordRun(ctx context.Context, run persona.RunRecord) (persona.Run
 		return persona.RunWritten{}, fmt.Errorf("record run %q: %w", run.Tick.TickID, err)
 	}
 	run.Tick = persona.NormalizeTick(run.Tick)
+	out, err := db.groupWrite(ctx, run)
+	if err != nil {
+		return out, fmt.Errorf("record run %q: %w", run.Tick.TickID, err)
+	}
+	return out, nil
+}
+
+// groupWrite hands a valid, normalised run (or a lone tick record: a run without rows) to the
+// run writer and waits until its transaction committed or failed.
+func (db *DB) groupWrite(ctx context.Context, run persona.RunRecord) (persona.RunWritten, error) {
 	req := &runRequest{ctx: ctx, run: run, done: make(chan struct{})}
 	select {
 	case db.runs <- req:
 	case <-ctx.Done():
-		return persona.RunWritten{}, fmt.Errorf("record run %q: %w", run.Tick.TickID, ctx.Err())
+		return persona.RunWritten{}, ctx.Err()
 	case <-db.closing:
-		return persona.RunWritten{}, fmt.Errorf("record run %q: %w", run.Tick.TickID, errClosed)
+		return persona.RunWritten{}, errClosed
 	}
 	select {
 	case <-req.done:
 	case <-ctx.Done():
 		// The batch may still write the run; its rows and record are idempotent.
-		return persona.RunWritten{}, fmt.Errorf("record run %q: %w", run.Tick.TickID, ctx.Err())
+		return persona.RunWritten{}, ctx.Err()
 	}
 	if req.err != nil {
-		return persona.RunWritten{}, fmt.Errorf("record run %q: %w", run.Tick.TickID, req.err)
+		return persona.RunWritten{}, req.err
 	}
 	return req.out, nil
 }

@@ -170,6 +170,80 @@ func TestRecordRunConcurrent(t *testing.T) {
 	}
 }
 
+// RecordTick goes through the run writer too: tick records written at once share its batches
+// with runs, each is committed when RecordTick returns (read back on another connection), a
+// refused one (unknown persona) gets its own error, a terminal one releases its lease and sets
+// the schedule, and a retried terminal record counts its failure once.
+func TestTickRecordsShareTheRunBatch(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := context.Background()
+	const personas = 12
+	ids := make([]string, personas)
+	for i := range ids {
+		ids[i] = seedPersona(t, db, fmt.Sprintf("persona.t%d@mana.test", i))
+	}
+	if got, err := db.ClaimPersonas(ctx, "r1", personas, time.Hour); err != nil || len(got) != personas {
+		t.Fatalf("claim = %d, %v", len(got), err)
+	}
+	// In one batch (as the run writer would make of calls waiting together): a running record
+	// of each persona, one of an unknown persona, and a finished run.
+	var batch []*runRequest
+	for i, id := range ids {
+		batch = append(batch, &runRequest{ctx: ctx, done: make(chan struct{}),
+			run: persona.RunRecord{Tick: persona.Tick{TickID: fmt.Sprintf("tick-%d", i), PersonaID: id, RunnerID: "r1", Status: persona.TickRunning}}})
+	}
+	batch = append(batch, &runRequest{ctx: ctx, done: make(chan struct{}),
+		run: persona.RunRecord{Tick: persona.Tick{TickID: "tick-nobody", PersonaID: "no-such-persona", RunnerID: "r1", Status: persona.TickRunning}}})
+	batch = append(batch, &runRequest{ctx: ctx, done: make(chan struct{}), run: testRun(ids[0], "tick-0b")})
+	for _, r := range batch {
+		r.run.Tick = persona.NormalizeTick(r.run.Tick)
+	}
+	db.writeRuns(batch)
+	for i, r := range batch {
+		if refused := r.run.Tick.PersonaID == "no-such-persona"; refused != errors.Is(r.err, persona.ErrNotFound) || (!refused && r.err != nil) {
+			t.Errorf("request %d (%s): %v", i, r.run.Tick.TickID, r.err)
+		}
+	}
+	// Then all at once through RecordTick: half finish (ok), half fail; each is read back on
+	// the read pool (another connection) as soon as its call returns.
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			tk := persona.Tick{TickID: fmt.Sprintf("tick-%d", i), PersonaID: id, RunnerID: "r1", Status: persona.TickOK}
+			if i%2 == 1 {
+				tk.Status, tk.Error = persona.TickFailed, "boom"
+			}
+			for range 2 { // a retried report
+				if err := db.RecordTick(ctx, tk); err != nil {
+					t.Errorf("RecordTick %s: %v", tk.TickID, err)
+					return
+				}
+			}
+			got, err := db.Tick(ctx, tk.TickID)
+			if err != nil || got.Status != tk.Status {
+				t.Errorf("tick %s read back: %+v, %v; want status %s", tk.TickID, got, err, tk.Status)
+			}
+		})
+	}
+	wg.Wait()
+	if err := db.RecordTick(ctx, persona.Tick{TickID: "tick-x", PersonaID: "no-such-persona", RunnerID: "r1", Status: persona.TickOK}); !errors.Is(err, persona.ErrNotFound) {
+		t.Errorf("RecordTick of an unknown persona: %v; want ErrNotFound", err)
+	}
+	for i, id := range ids {
+		p, err := db.Persona(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.LeaseOwner != "" || p.LeaseExpiresAt != nil {
+			t.Errorf("persona %d keeps its lease after its final record: %q %v", i, p.LeaseOwner, p.LeaseExpiresAt)
+		}
+		if ok := i%2 == 0; ok != (p.LastActiveAt != nil) || (!ok && p.FailureCount != 1) {
+			t.Errorf("persona %d: last active %v, %d failures; want ran=%v and one failure when it failed", i, p.LastActiveAt, p.FailureCount, ok)
+		}
+	}
+}
+
 // The writer connection never checkpoints inside a commit; the checkpointer copies the WAL into
 // the database file in the background.
 func TestCheckpointsInBackground(t *testing.T) {
