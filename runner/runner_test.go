@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/persona-runner/persona-runner/model"
 	"github.com/persona-runner/persona-runner/persona"
 	"github.com/persona-runner/persona-runner/runner"
+	"github.com/persona-runner/persona-runner/target/mana"
 )
 
 const goodRating = "Here you go:\n```json\n{\"ratings\":[{\"module\":\"todo\",\"rating\":4.4,\"notes\":\"quick\"},{\"module\":\"notes\",\"rating\":9,\"notes\":\"lovely\"},{\"module\":\"calendar\",\"rating\":1}]}\n```"
@@ -513,6 +515,71 @@ func TestPersistenceRetriesTransientFailures(t *testing.T) {
 	tick2, _ := b2.store.tickOf(q.UserID)
 	if tick2.Status != persona.TickFailed || !strings.HasPrefix(tick2.Error, "persist: actions 1–3 of 3 not written") {
 		t.Errorf("a permanent failure must fail the run: %s %q", tick2.Status, tick2.Error)
+	}
+}
+
+// heldRunningRecord is a store that takes a run's running record only once the model has been
+// asked for that run's first turn, and notes the order of the records it takes.
+type heldRunningRecord struct {
+	*memStore
+	asked chan struct{} // closed at the model's first request
+	late  bool          // the running record gave up waiting: the run waited for it
+	order []persona.TickStatus
+}
+
+func (s *heldRunningRecord) RecordTick(ctx context.Context, t persona.Tick) error {
+	if t.Status == persona.TickRunning {
+		select {
+		case <-s.asked:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Minute): // not a timing check: a run that waits would never ask
+			s.memStore.mu.Lock()
+			s.late = true
+			s.memStore.mu.Unlock()
+		}
+	}
+	s.memStore.mu.Lock()
+	s.order = append(s.order, t.Status)
+	s.memStore.mu.Unlock()
+	return s.memStore.RecordTick(ctx, t)
+}
+
+// TestRunDoesNotWaitForItsRunningRecord: the running record is written while the run starts
+// (a store may commit it with other writes, and a run that waited for that commit started a batch
+// late, issue 15), and the final record is written only after it, so it is never overwritten by
+// it.
+func TestRunDoesNotWaitForItsRunningRecord(t *testing.T) {
+	t.Parallel()
+	p := testPersona("persona.liv@mana.test")
+	st := &heldRunningRecord{memStore: newMemStore(p), asked: make(chan struct{})}
+	var once sync.Once
+	answer := day(threeCalls(), goodRating)
+	m := &scripted{answer: func(ctx context.Context, req model.Request, n int) (model.Response, error) {
+		once.Do(func() { close(st.asked) })
+		return answer(ctx, req, n)
+	}}
+	tools := demoTools()
+	tools.strategy = &mana.Strategy{Auth: &fakeAuth{secret: persona.DevSeedSecret}, SeedSecret: persona.DevSeedSecret}
+	r, err := runner.New(testConfig(), runner.Deps{Provider: m, Persistence: st, Targets: tools})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Tick(context.Background())
+	if err != nil || res.RanSuccessfully != 1 {
+		t.Fatalf("tick: %+v, %v", res, err)
+	}
+	st.memStore.mu.Lock()
+	late, order, actions := st.late, slices.Clone(st.order), len(st.actions)
+	st.memStore.mu.Unlock()
+	if late {
+		t.Error("the run waited for its running record before asking the model")
+	}
+	if want := []persona.TickStatus{persona.TickRunning, persona.TickOK}; !slices.Equal(order, want) {
+		t.Errorf("records taken in the order %v, want %v", order, want)
+	}
+	if tk, _ := st.tickOf(p.UserID); tk.Status != persona.TickOK || actions != 3 {
+		t.Errorf("stored: %s with %d actions; want ok with 3", tk.Status, actions)
 	}
 }
 
