@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	sdk "github.com/anthropics/anthropic-sdk-go"
@@ -95,6 +96,7 @@ func (c Config) Validate() error {
 type Provider struct {
 	cfg    Config
 	client sdk.Client
+	tools  toolCache
 }
 
 var _ model.Provider = (*Provider)(nil)
@@ -158,7 +160,8 @@ func (p *Provider) params(req model.Request) sdk.MessageNewParams {
 		params.System = []sdk.TextBlockParam{{Text: req.System, CacheControl: sdk.NewCacheControlEphemeralParam()}}
 	}
 	for _, t := range req.Tools {
-		params.Tools = append(params.Tools, sdk.ToolUnionParam{OfTool: tool(t)})
+		tp := p.tools.get(t)
+		params.Tools = append(params.Tools, sdk.ToolUnionParam{OfTool: &tp})
 	}
 	if n := len(params.Tools); n > 0 {
 		params.Tools[n-1].OfTool.CacheControl = sdk.NewCacheControlEphemeralParam()
@@ -241,21 +244,58 @@ func objectArgs(in json.RawMessage) json.RawMessage {
 	return json.RawMessage(`{}`)
 }
 
-// tool maps a tool definition, keeping every keyword of its JSON schema. A schema without
+// toolCache keeps each tool's mapped definition, so the turns of a run, and the runs of every
+// persona against the same app, do not decode and rebuild the same schemas on every call (at
+// concurrency 64 those copies were about a tenth of the runner's live heap). An entry is keyed
+// by the tool's name and replaced when its description or schema changes; the cache forgets
+// everything past maxCachedTools, which only a stream of ever-new tools reaches.
+type toolCache struct {
+	mu sync.Mutex
+	m  map[string]cachedTool
+}
+
+type cachedTool struct {
+	description, schema string
+	param               sdk.ToolParam
+}
+
+const maxCachedTools = 1024
+
+// get returns t's definition. The result shares its schema parts with the cache: callers may set
+// the ToolParam's own fields (CacheControl) but must not change what its fields point to.
+func (c *toolCache) get(t model.Tool) sdk.ToolParam {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[t.Name]; ok && e.description == t.Description && e.schema == string(t.InputSchema) {
+		return e.param
+	}
+	if c.m == nil || len(c.m) >= maxCachedTools {
+		c.m = map[string]cachedTool{}
+	}
+	e := cachedTool{description: t.Description, schema: string(t.InputSchema), param: tool(t)}
+	c.m[t.Name] = e
+	return e.param
+}
+
+// tool maps a tool definition, keeping every keyword of its JSON schema as sent (raw JSON, so
+// the request carries the server's bytes and nothing is decoded into maps). A schema without
 // properties gets an empty properties object, which strict validators want.
-func tool(t model.Tool) *sdk.ToolParam {
-	schema := map[string]any{}
+func tool(t model.Tool) sdk.ToolParam {
+	schema := map[string]json.RawMessage{}
 	if len(t.InputSchema) > 0 {
 		// A schema that does not decode is sent as an empty object schema; the model then calls
 		// the tool without arguments and the tool says what it misses.
-		_ = json.Unmarshal(t.InputSchema, &schema)
+		if json.Unmarshal(t.InputSchema, &schema) != nil {
+			schema = nil
+		}
 	}
 	in := sdk.ToolInputSchemaParam{Properties: map[string]any{}}
-	if props, ok := schema["properties"]; ok && props != nil {
+	if props, ok := schema["properties"]; ok && !isNull(props) {
 		in.Properties = props
 	}
-	if req, ok := schema["required"].([]any); ok {
-		for _, r := range req {
+	var required []any
+	if json.Unmarshal(schema["required"], &required) == nil {
+		for _, r := range required {
 			if s, ok := r.(string); ok {
 				in.Required = append(in.Required, s)
 			}
@@ -271,12 +311,14 @@ func tool(t model.Tool) *sdk.ToolParam {
 			in.ExtraFields[k] = v
 		}
 	}
-	tp := &sdk.ToolParam{Name: t.Name, InputSchema: in}
+	tp := sdk.ToolParam{Name: t.Name, InputSchema: in}
 	if t.Description != "" {
 		tp.Description = sdk.String(t.Description)
 	}
 	return tp
 }
+
+func isNull(v json.RawMessage) bool { return strings.TrimSpace(string(v)) == "null" }
 
 // response maps the API's message. Tool calls without an id (never from Anthropic itself, but a
 // proxy behind ANTHROPIC_BASE_URL might) get a made-up one so the runner can pair results.

@@ -132,6 +132,50 @@ func TestToolSchemas(t *testing.T) {
 	}
 }
 
+// TestToolDefinitionsAcrossCalls: the provider maps each tool once and reuses it, so a later
+// call must still send the schema it was given (a changed one under the same name too), and the
+// cache breakpoint goes on the last tool of each request, not on one an earlier request ended with.
+func TestToolDefinitionsAcrossCalls(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Script(fake.Text("one"), fake.Text("two"), fake.Text("three"))
+	changed := []model.Tool{tools[0], {Name: "todo_create", Description: "Create a todo, due when you say",
+		InputSchema: json.RawMessage(`{"type":"object","properties":{"due":{"type":"string","format":"date"}},"required":["due",7],"properties_note":null}`)}}
+	reqs := [][]model.Tool{tools, {tools[1], tools[0]}, changed}
+	for i, ts := range reqs {
+		if _, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi"), Tools: ts}); err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+	}
+	got := srv.Requests()
+	if len(got) != 3 {
+		t.Fatalf("%d requests, want 3", len(got))
+	}
+	for i, want := range []string{"tool:todo_create", "tool:todo_list", "tool:todo_create"} {
+		var marks []string
+		for _, m := range got[i].CacheMarks {
+			if strings.HasPrefix(m, "tool:") {
+				marks = append(marks, m)
+			}
+		}
+		if d := cmp.Diff([]string{want}, marks); d != "" {
+			t.Errorf("call %d: tool cache marks (-want +got):\n%s", i+1, d)
+		}
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(got[2].Tools[1].InputSchema, &schema); err != nil {
+		t.Fatalf("changed schema: %v", err)
+	}
+	want := map[string]any{"type": "object", "properties": map[string]any{"due": map[string]any{"type": "string", "format": "date"}},
+		"required": []any{"due"}, "properties_note": nil}
+	if d := cmp.Diff(want, schema); d != "" {
+		t.Errorf("changed schema (-want +got):\n%s", d)
+	}
+	if got[2].Tools[1].Description != "Create a todo, due when you say" {
+		t.Errorf("changed description = %q", got[2].Tools[1].Description)
+	}
+}
+
 func TestToolCallsRoundTrip(t *testing.T) {
 	t.Parallel()
 	p, srv, _ := setup(t)
