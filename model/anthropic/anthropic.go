@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	sdk "github.com/anthropics/anthropic-sdk-go"
@@ -96,7 +95,7 @@ func (c Config) Validate() error {
 type Provider struct {
 	cfg    Config
 	client sdk.Client
-	tools  toolCache
+	tools  model.ToolCache[sdk.ToolParam]
 }
 
 var _ model.Provider = (*Provider)(nil)
@@ -160,7 +159,8 @@ func (p *Provider) params(req model.Request) sdk.MessageNewParams {
 		params.System = []sdk.TextBlockParam{{Text: req.System, CacheControl: sdk.NewCacheControlEphemeralParam()}}
 	}
 	for _, t := range req.Tools {
-		tp := p.tools.get(t)
+		// A copy: the cache mark set on the last one below stays out of the cache.
+		tp := p.tools.Get(t, tool)
 		params.Tools = append(params.Tools, sdk.ToolUnionParam{OfTool: &tp})
 	}
 	if n := len(params.Tools); n > 0 {
@@ -242,39 +242,6 @@ func objectArgs(in json.RawMessage) json.RawMessage {
 		return json.RawMessage(t)
 	}
 	return json.RawMessage(`{}`)
-}
-
-// toolCache keeps each tool's mapped definition, so the turns of a run, and the runs of every
-// persona against the same app, do not decode and rebuild the same schemas on every call (at
-// concurrency 64 those copies were about a tenth of the runner's live heap). An entry is keyed
-// by the tool's name and replaced when its description or schema changes; the cache forgets
-// everything past maxCachedTools, which only a stream of ever-new tools reaches.
-type toolCache struct {
-	mu sync.Mutex
-	m  map[string]cachedTool
-}
-
-type cachedTool struct {
-	description, schema string
-	param               sdk.ToolParam
-}
-
-const maxCachedTools = 1024
-
-// get returns t's definition. The result shares its schema parts with the cache: callers may set
-// the ToolParam's own fields (CacheControl) but must not change what its fields point to.
-func (c *toolCache) get(t model.Tool) sdk.ToolParam {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.m[t.Name]; ok && e.description == t.Description && e.schema == string(t.InputSchema) {
-		return e.param
-	}
-	if c.m == nil || len(c.m) >= maxCachedTools {
-		c.m = map[string]cachedTool{}
-	}
-	e := cachedTool{description: t.Description, schema: string(t.InputSchema), param: tool(t)}
-	c.m[t.Name] = e
-	return e.param
 }
 
 // tool maps a tool definition, keeping every keyword of its JSON schema as sent (raw JSON, so

@@ -104,6 +104,7 @@ func (c Config) Validate() error {
 type Provider struct {
 	cfg    Config
 	client sdk.Client
+	tools  model.ToolCache[sdk.ChatCompletionToolUnionParam]
 }
 
 var _ model.Provider = (*Provider)(nil)
@@ -167,11 +168,7 @@ func (p *Provider) params(req model.Request) sdk.ChatCompletionNewParams {
 		params.MaxTokens = sdk.Int(int64(maxTokens))
 	}
 	for _, t := range req.Tools {
-		fn := shared.FunctionDefinitionParam{Name: t.Name, Parameters: parameters(t.InputSchema)}
-		if t.Description != "" {
-			fn.Description = sdk.String(t.Description)
-		}
-		params.Tools = append(params.Tools, sdk.ChatCompletionFunctionTool(fn))
+		params.Tools = append(params.Tools, p.tools.Get(t, tool))
 	}
 	if len(params.Tools) > 0 && req.ToolChoice == model.ToolChoiceNone {
 		// The rating turn: the definitions stay, since the history has tool calls, but the
@@ -224,20 +221,38 @@ func messages(system string, in []model.Message) []sdk.ChatCompletionMessagePara
 	return out
 }
 
-// parameters is a tool's JSON schema as function parameters. An object schema without
-// properties gets `properties: {}`: OpenAI rejects an object schema without them, and MCP tools
-// that take no inputs often have none.
+// tool maps a tool definition to a function tool.
+func tool(t model.Tool) sdk.ChatCompletionToolUnionParam {
+	fn := shared.FunctionDefinitionParam{Name: t.Name, Parameters: parameters(t.InputSchema)}
+	if t.Description != "" {
+		fn.Description = sdk.String(t.Description)
+	}
+	return sdk.ChatCompletionFunctionTool(fn)
+}
+
+// parameters is a tool's JSON schema as function parameters, each keyword's value kept as sent
+// (raw JSON, nothing decoded into maps). An object schema without properties gets
+// `properties: {}`: OpenAI rejects an object schema without them, and MCP tools that take no
+// inputs often have none.
 func parameters(schema json.RawMessage) shared.FunctionParameters {
-	params := shared.FunctionParameters{}
+	raw := map[string]json.RawMessage{}
 	if len(schema) > 0 {
 		// A schema that does not decode is sent as an empty object schema; the model then calls
 		// the tool without arguments and the tool says what it misses.
-		_ = json.Unmarshal(schema, &params)
+		if json.Unmarshal(schema, &raw) != nil {
+			raw = nil
+		}
 	}
-	if _, ok := params["type"]; !ok {
+	params := make(shared.FunctionParameters, len(raw)+2)
+	for k, v := range raw {
+		params[k] = v
+	}
+	if _, ok := raw["type"]; !ok {
 		params["type"] = "object"
 	}
-	if params["type"] == "object" && params["properties"] == nil {
+	var typ string
+	object := raw["type"] == nil || json.Unmarshal(raw["type"], &typ) == nil && typ == "object"
+	if props := raw["properties"]; object && (props == nil || strings.TrimSpace(string(props)) == "null") {
 		params["properties"] = map[string]any{}
 	}
 	return params

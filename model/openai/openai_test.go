@@ -154,6 +154,33 @@ func TestToolSchemas(t *testing.T) {
 	}
 }
 
+// TestToolDefinitionsAcrossCalls: the provider maps each tool once and reuses it, so a later
+// call must still send the schema it was given, a changed one under the same name too.
+func TestToolDefinitionsAcrossCalls(t *testing.T) {
+	t.Parallel()
+	p, srv, _ := setup(t)
+	srv.Script(fake.Text("one"), fake.Text("two"))
+	changed := []model.Tool{{Name: "todo_create", Description: "Create a todo, due when you say",
+		InputSchema: json.RawMessage(`{"type":"object","properties":null,"required":["due"],"additionalProperties":false}`)}}
+	for i, ts := range [][]model.Tool{tools, changed} {
+		if _, err := p.Complete(t.Context(), model.Request{Messages: userAsks("hi"), Tools: ts}); err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+	}
+	got := srv.Requests()[1].Tools
+	if len(got) != 1 || got[0].Description != "Create a todo, due when you say" {
+		t.Fatalf("second call's tools = %+v", got)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(got[0].InputSchema, &schema); err != nil {
+		t.Fatalf("changed schema: %v", err)
+	}
+	want := map[string]any{"type": "object", "properties": map[string]any{}, "required": []any{"due"}, "additionalProperties": false}
+	if d := cmp.Diff(want, schema); d != "" {
+		t.Errorf("changed schema (-want +got):\n%s", d)
+	}
+}
+
 func TestToolCallsRoundTrip(t *testing.T) {
 	t.Parallel()
 	p, srv, _ := setup(t)
