@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/persona-runner/persona-runner/findings"
 	"github.com/persona-runner/persona-runner/persona"
 )
@@ -215,19 +217,39 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 	// read and counted here. Both give the same facts.
 	agg, fast := src.(persona.ActionAggregates)
 	fast = fast && personaID == "" && o.Target == ""
-	var actions []persona.Action
-	if !fast {
-		if actions, err = src.Actions(ctx, persona.ActionQuery{PersonaID: personaID, Module: o.Module, Since: r.From, Until: r.To}); err != nil {
-			return nil, fmt.Errorf("report: read actions: %w", err)
+	// The rows (or the store's counts), the ratings and the runs are read at once.
+	var (
+		actions  []persona.Action
+		feedback []persona.Feedback
+		ticks    []persona.Tick
+		facts    *actionFacts
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		if fast {
+			facts, err = aggregatedFacts(gctx, agg, r.From, r.To, o.Module, o.Samples)
+		} else {
+			actions, err = src.Actions(gctx, persona.ActionQuery{PersonaID: personaID, Module: o.Module, Since: r.From, Until: r.To})
 		}
-	}
-	feedback, err := src.Feedback(ctx, persona.FeedbackQuery{PersonaID: personaID, Module: o.Module, Since: r.PrevFrom, Until: r.To})
-	if err != nil {
-		return nil, fmt.Errorf("report: read feedback: %w", err)
-	}
-	ticks, err := src.Ticks(ctx, persona.TickQuery{PersonaID: personaID, Since: r.From, Until: r.To})
-	if err != nil {
-		return nil, fmt.Errorf("report: read ticks: %w", err)
+		if err != nil {
+			return fmt.Errorf("report: read actions: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() (err error) {
+		if feedback, err = src.Feedback(gctx, persona.FeedbackQuery{PersonaID: personaID, Module: o.Module, Since: r.PrevFrom, Until: r.To}); err != nil {
+			return fmt.Errorf("report: read feedback: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() (err error) {
+		if ticks, err = src.Ticks(gctx, persona.TickQuery{PersonaID: personaID, Since: r.From, Until: r.To}); err != nil {
+			return fmt.Errorf("report: read ticks: %w", err)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 
 	moduleOf := persona.ModuleOf
@@ -270,12 +292,7 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		}
 	}
 
-	var facts *actionFacts
-	if fast {
-		if facts, err = aggregatedFacts(ctx, agg, r.From, r.To, o.Module, o.Samples); err != nil {
-			return nil, fmt.Errorf("report: read actions: %w", err)
-		}
-	} else {
+	if !fast {
 		facts = rowFacts(actions, o.Samples)
 	}
 
