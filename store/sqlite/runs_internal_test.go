@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -293,5 +294,47 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("waited 2 minutes for %s", what)
 		}
+	}
+}
+
+// A WAL grown past the limit is truncated once the writes let it (the file shrinks too), so
+// writes that never pause cannot grow it without bound.
+func TestCheckpointerTruncatesALongWAL(t *testing.T) {
+	t.Parallel()
+	const limit = 100 // frames
+	path := filepath.Join(t.TempDir(), "store.db")
+	db, err := Open(context.Background(), path, withWALLimit(limit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	ctx := context.Background()
+	id := seedPersona(t, db, "persona.anna@mana.test")
+	walSize := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	// Writes back to back until the WAL is well past the limit.
+	var peak int64
+	for i := 0; peak < 4*limit*4096; i++ {
+		if i > 20000 {
+			t.Fatalf("the WAL never grew past %d bytes (%d)", 4*limit*4096, peak)
+		}
+		if _, err := db.RecordRun(ctx, testRun(id, fmt.Sprintf("tick-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		peak = max(peak, walSize())
+	}
+	waitFor(t, "the WAL file truncated", func() bool {
+		r := db.ckLast.Load()
+		return r != nil && r.truncated && r.err == nil && r.busy == 0 && walSize() < limit*4096
+	})
+	// The store is whole: every run is there.
+	n := 0
+	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM persona_ticks`).Scan(&n); err != nil || n == 0 {
+		t.Fatalf("%d runs after the truncation, %v", n, err)
 	}
 }

@@ -10,6 +10,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -55,10 +56,12 @@ type DB struct {
 	closeOnce   sync.Once
 	background  sync.WaitGroup                   // the run writer and the checkpointer
 	ckLast      atomic.Pointer[checkpointResult] // the last checkpoint's outcome (tests)
+	walFrames   int                              // walLimitFrames, or withWALLimit's
 }
 
 // checkpointResult is what one PRAGMA wal_checkpoint reported; each attempt stores a new one.
 type checkpointResult struct {
+	truncated           bool // a TRUNCATE checkpoint (walTruncate), not a PASSIVE one
 	busy, frames, moved int
 	err                 error
 }
@@ -68,6 +71,7 @@ type config struct {
 	readers      int
 	passwordCost int
 	existing     bool
+	walFrames    int // the WAL length past which the checkpointer truncates it (walLimitFrames)
 }
 
 // Option configures Open.
@@ -107,13 +111,22 @@ func WithExisting() Option {
 	return func(c *config) { c.existing = true }
 }
 
+// withWALLimit sets the WAL length past which the checkpointer truncates it (tests).
+func withWALLimit(frames int) Option {
+	return func(c *config) { c.walFrames = frames }
+}
+
+// walLimitFrames: a WAL of more frames than this (64 MiB of 4 KiB pages) is truncated by the
+// checkpointer (walTruncate).
+const walLimitFrames = 16384
+
 // busyTimeout is how long a connection waits for another process's write lock.
 const busyTimeout = 10 * time.Second
 
 // Open opens (creating it and its parent directories when missing) the SQLite file at path and
 // applies the migrations.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	cfg := config{now: time.Now, readers: 4, passwordCost: persona.DefaultPasswordCost}
+	cfg := config{now: time.Now, readers: 4, passwordCost: persona.DefaultPasswordCost, walFrames: walLimitFrames}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -199,7 +212,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite store %q: %w", path, err)
 	}
 	ck.SetMaxOpenConns(1)
-	db := &DB{w: w, r: r, app: app, ck: ck, now: cfg.now, path: path, passwordCost: cfg.passwordCost,
+	db := &DB{w: w, r: r, app: app, ck: ck, now: cfg.now, path: path, passwordCost: cfg.passwordCost, walFrames: cfg.walFrames,
 		runs: make(chan *runRequest), closing: make(chan struct{}), checkpoints: make(chan struct{}, 1)}
 	db.background.Go(db.runWriter)
 	db.background.Go(db.checkpointer)
@@ -312,6 +325,9 @@ func (db *DB) checkpointer() {
 		err := db.ck.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done)
 		db.ckLast.Store(&checkpointResult{busy: busy, frames: frames, moved: done, err: err})
 		unfinished = err != nil || busy != 0 || done < frames
+		if err == nil && frames > db.walFrames {
+			unfinished = !db.walTruncate()
+		}
 		t := time.NewTimer(checkpointEvery)
 		select {
 		case <-t.C:
@@ -320,6 +336,34 @@ func (db *DB) checkpointer() {
 			return
 		}
 	}
+}
+
+// walTruncate checkpoints a WAL grown past db.walFrames and truncates its file, and reports
+// whether it did. A PASSIVE checkpoint copies the frames written before it began, and the writer
+// starts the WAL over only when one copied every frame: under writes that never pause (a bulk
+// import, a runner at full speed) none does, and the WAL grew without bound (7 GB while a
+// million action rows were written), each reader walking it, and its file never shrank. A
+// TRUNCATE checkpoint waits for the writer and readers to leave the WAL (writers queue behind
+// it meanwhile), so its busy timeout is short: with a long read under way it gives up and is
+// tried again at the next interval.
+func (db *DB) walTruncate() bool {
+	ctx := context.Background()
+	c, err := db.ck.Conn(ctx)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `PRAGMA busy_timeout = 250`); err != nil {
+		return false
+	}
+	var busy, frames, done int
+	err = c.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+	if _, rerr := c.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, busyTimeout.Milliseconds())); rerr != nil {
+		// The connection keeps the short timeout: drop it, the next checkpoint opens another.
+		_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	db.ckLast.Store(&checkpointResult{truncated: true, busy: busy, frames: frames, moved: done, err: err})
+	return err == nil && busy == 0
 }
 
 // clock returns the store's current time at the precision stored (microseconds), in UTC.
