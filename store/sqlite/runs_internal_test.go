@@ -338,3 +338,95 @@ func TestCheckpointerTruncatesALongWAL(t *testing.T) {
 		t.Fatalf("%d runs after the truncation, %v", n, err)
 	}
 }
+
+// The rollups of the action rows (migrations 7 and 12) are summed over a group commit's runs and
+// upserted just before it commits: after a batch of many runs (more rollup rows than one upsert
+// statement takes, a refused run among them) and a later batch that adds rows to one of its runs
+// and repeats some (skipped), both rollups hold exactly what the rows say.
+func TestRunBatchRollupsMatchTheRows(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := context.Background()
+	ids := []string{seedPersona(t, db, "persona.r0@mana.test"), seedPersona(t, db, "persona.r1@mana.test"), seedPersona(t, db, "persona.r2@mana.test")}
+	tools := []string{"todo.create", "notes.add", "journal.write"}
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	run := func(i int, from int) persona.RunRecord {
+		tick := fmt.Sprintf("tick-%03d", i)
+		r := persona.RunRecord{Tick: persona.Tick{TickID: tick, PersonaID: ids[i%len(ids)], RunnerID: "r1", Status: persona.TickOK}}
+		for k := from; k < from+3; k++ {
+			a := persona.Action{TickID: tick, ToolName: tools[(i+k)%len(tools)], Seq: k, Result: persona.ResultOK,
+				CreatedAt: at.Add(time.Duration(i*7+k*25) * time.Minute)}
+			if k%3 != 2 {
+				a.LatencyMs = persona.Latency(int64((i + k) % 30)) // below 32 ms: the bucket is the latency
+			}
+			switch (i + k) % 5 {
+			case 1:
+				a.Result, a.ErrorMessage = persona.ResultError, "not found"
+			case 3:
+				a.Result, a.ErrorMessage, a.ErrorClass = persona.ResultError, "transport: refused", persona.ErrorClass("transport")
+			}
+			r.Actions = append(r.Actions, a)
+		}
+		return r
+	}
+	var batch []*runRequest
+	for i := range 70 {
+		batch = append(batch, &runRequest{ctx: ctx, done: make(chan struct{}), run: run(i, 0)})
+	}
+	refused := run(70, 0)
+	refused.Tick.PersonaID = "no-such-persona"
+	batch = append(batch, &runRequest{ctx: ctx, done: make(chan struct{}), run: refused})
+	for _, r := range batch {
+		r.run.Tick = persona.NormalizeTick(r.run.Tick)
+	}
+	db.writeRuns(batch)
+	for i, r := range batch {
+		if (i == 70) != errors.Is(r.err, persona.ErrNotFound) || (i != 70 && r.err != nil) {
+			t.Fatalf("run %d: %v", i, r.err)
+		}
+	}
+	// Run 0 again with three rows more: its first rows are skipped, the new ones added.
+	again := run(0, 0)
+	again.Actions = append(again.Actions, run(0, 3).Actions...)
+	if out, err := db.RecordRun(ctx, again); err != nil || out.Actions != 3 || out.ActionDuplicates != 3 {
+		t.Fatalf("RecordRun again: %+v, %v", out, err)
+	}
+	same := func(what, stored, fromRows string) {
+		t.Helper()
+		read := func(q string) []string {
+			rows, err := db.r.QueryContext(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			cols, _ := rows.Columns()
+			var out []string
+			for rows.Next() {
+				v := make([]any, len(cols))
+				p := make([]any, len(cols))
+				for i := range v {
+					p[i] = &v[i]
+				}
+				if err := rows.Scan(p...); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, fmt.Sprint(v...))
+			}
+			return out
+		}
+		got, want := read(stored), read(fromRows)
+		if len(want) == 0 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: %d rows stored, %d from the action rows\nstored: %v\nrows:   %v", what, len(got), len(want), got, want)
+		}
+	}
+	same("persona_action_rollup",
+		`SELECT tick_id, persona_id, tool_name, module, result, infra, calls, timed, first_at, last_at FROM persona_action_rollup ORDER BY 1, 2, 3, 4, 5, 6`,
+		`SELECT tick_id, persona_id, tool_name, module, result,
+			result = 'error' AND (error_class = 'transport' OR substr(error_message, 1, 11) = 'transport: '),
+			COUNT(*), COUNT(latency_ms), MIN(created_at), MAX(created_at)
+		FROM persona_actions GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6`)
+	same("persona_action_hours",
+		`SELECT hour, tool_name, module, bucket, calls, errors, last_at FROM persona_action_hours ORDER BY 1, 2, 3, 4`,
+		`SELECT created_at / 3600000000 * 3600000000, tool_name, module, COALESCE(latency_ms, -1), COUNT(*), SUM(result = 'error'), MAX(created_at)
+		FROM persona_actions GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`)
+}

@@ -377,6 +377,7 @@ type tx struct {
 	now    time.Time
 	db     *DB
 	missed []string // statements to prepare once the transaction is over
+	sums   *rollups // the rollups of the action rows written, written just before the commit
 }
 
 // write runs fn in a write transaction and commits it when fn returns nil.
@@ -386,7 +387,10 @@ func (db *DB) write(ctx context.Context, fn func(*tx) error) error {
 		return err
 	}
 	x := &tx{Tx: t, now: db.clock(), db: db}
-	if err = fn(x); err != nil {
+	if err = fn(x); err == nil && x.sums != nil {
+		err = x.sums.write(ctx, x)
+	}
+	if err != nil {
 		_ = t.Rollback()
 	} else if err = t.Commit(); err == nil {
 		select {

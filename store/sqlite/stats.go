@@ -485,18 +485,20 @@ func (h *hourSums) add(tool, module, result string, latency sql.NullInt64, creat
 }
 
 func (h *hourSums) write(ctx context.Context, t *tx) error {
+	vals := make([]any, 0, len(h.order)*hoursUpsert.cols)
 	for _, k := range h.order {
 		a := h.m[k]
-		if _, err := t.ExecContext(ctx, `INSERT INTO persona_action_hours (hour, tool_name, module, bucket, calls, errors, last_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (hour, tool_name, module, bucket) DO UPDATE SET
-				calls = calls + excluded.calls, errors = errors + excluded.errors, last_at = max(last_at, excluded.last_at)`,
-			k.hour, k.tool, k.module, k.bucket, a[0], a[1], a[2]); err != nil {
-			return fmt.Errorf("hourly rollup: %w", err)
-		}
+		vals = append(vals, k.hour, k.tool, k.module, k.bucket, a[0], a[1], a[2])
+	}
+	if err := execRows(ctx, t, hoursUpsert, vals); err != nil {
+		return fmt.Errorf("hourly rollup: %w", err)
 	}
 	return nil
 }
+
+var hoursUpsert = &multiInsert{head: `INSERT INTO persona_action_hours (hour, tool_name, module, bucket, calls, errors, last_at) VALUES `,
+	cols: 7, tail: ` ON CONFLICT (hour, tool_name, module, bucket) DO UPDATE SET
+	calls = calls + excluded.calls, errors = errors + excluded.errors, last_at = max(last_at, excluded.last_at)`}
 
 // toolStatsHours is ToolStats over every persona and target, in one read transaction: the
 // window's whole UTC hours from the hourly rollup (migration 12: per tool, module and latency
