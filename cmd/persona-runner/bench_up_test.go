@@ -98,9 +98,11 @@ func lastLines(s string, n int) string {
 }
 
 // samplePeakRSS reads /proc/pid/smaps_rollup every 10 ms until stop and returns the Rss,
-// Anonymous and file-backed (Rss − Anonymous) figures of the largest sample, in MiB.
+// Anonymous and file-backed (Rss − Anonymous) figures of the largest sample, in MiB, and where
+// that sample's pages were (residentByMapping of /proc/pid/smaps read right after it).
 func samplePeakRSS(pid int, stop <-chan struct{}) string {
 	var best map[string]int
+	var where string
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -115,6 +117,9 @@ func samplePeakRSS(pid int, stop <-chan struct{}) string {
 			}
 			if m["Rss"] > best["Rss"] {
 				best = m
+				if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid)); err == nil {
+					where = residentByMapping(string(b))
+				}
 			}
 		}
 		select {
@@ -122,10 +127,54 @@ func samplePeakRSS(pid int, stop <-chan struct{}) string {
 			if best == nil {
 				return "no sample"
 			}
-			mib := func(kb int) float64 { return float64(kb) / 1024 }
-			return fmt.Sprintf("Rss %.1f MiB = anonymous %.1f + file-backed %.1f (shared %.1f)", mib(best["Rss"]), mib(best["Anonymous"]),
-				mib(best["Rss"]-best["Anonymous"]), mib(best["Shared_Clean"]+best["Shared_Dirty"]))
+			return fmt.Sprintf("Rss %.1f MiB = anonymous %.1f + file-backed %.1f (shared %.1f); %s", mib(best["Rss"]), mib(best["Anonymous"]),
+				mib(best["Rss"]-best["Anonymous"]), mib(best["Shared_Clean"]+best["Shared_Dirty"]), where)
 		case <-tick.C:
 		}
 	}
+}
+
+func mib(kb int) float64 { return float64(kb) / 1024 }
+
+// residentByMapping sums a /proc/PID/smaps by what the mappings hold: the executable's text
+// (r-x), its read-only data (r--: .rodata with the type data, .gopclntab), its data and bss, other
+// files (libc, …), the largest anonymous mapping (the Go heap arena) and the other anonymous
+// mappings (the runtime's own structures, thread stacks, SQLite's allocations).
+func residentByMapping(smaps string) string {
+	var exe, perms, path string
+	var text, rodata, data, files, arena, anon int
+	for _, line := range strings.Split(smaps, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && strings.Contains(f[0], "-") && len(f[1]) == 4 {
+			perms, path = f[1], ""
+			if len(f) >= 6 {
+				path = f[5]
+			}
+			if exe == "" && strings.HasPrefix(path, "/") {
+				exe = path // the first file mapping is the executable's text
+			}
+			continue
+		}
+		if len(f) != 3 || f[0] != "Rss:" {
+			continue
+		}
+		kb, _ := strconv.Atoi(f[1])
+		switch {
+		case path == exe && perms[2] == 'x':
+			text += kb
+		case path == exe && perms[1] == '-':
+			rodata += kb
+		case path == exe:
+			data += kb
+		case strings.HasPrefix(path, "/"):
+			files += kb
+		case kb > arena:
+			anon += arena
+			arena = kb
+		default:
+			anon += kb
+		}
+	}
+	return fmt.Sprintf("executable text %.1f, read-only data %.1f, data %.1f, other files %.1f; largest anonymous mapping (Go heap arena) %.1f, other anonymous %.1f MiB",
+		mib(text), mib(rodata), mib(data), mib(files), mib(arena), mib(anon))
 }
