@@ -201,6 +201,38 @@ func TestConcurrentCreateOfOneEmail(t *testing.T) {
 	}
 }
 
+// On a weekend the store leaves the weekday personas out by index (migration 13) only while it
+// is Saturday or Sunday in each of their zones; a zone still on Friday keeps its personas due,
+// for due and for claim.
+func TestWeekendLeavesWeekdayPersonasOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	daily := mustPersona(t, b, input("persona.daily@mana.test", persona.Daily, "UTC"))
+	mustPersona(t, b, input("persona.tokyo@mana.test", persona.Weekdays, "Asia/Tokyo"))
+	samoa := mustPersona(t, b, input("persona.samoa@mana.test", persona.Weekdays, "Pacific/Pago_Pago"))
+
+	// Saturday 09:00 UTC is Friday 22:00 in Pago Pago (UTC−11), Saturday 18:00 in Tokyo.
+	b.clock.Set(ts("2025-06-07T09:00:00Z"))
+	if diff := cmp.Diff(sortIDs(daily, samoa), dueIDs(t, b)); diff != "" {
+		t.Errorf("Saturday 09:00 UTC (-want +got):\n%s", diff)
+	}
+	// Saturday 12:00 UTC is Saturday 01:00 in Pago Pago: a weekend in every zone of theirs.
+	b.clock.Set(ts("2025-06-07T12:00:00Z"))
+	if diff := cmp.Diff([]string{daily}, dueIDs(t, b)); diff != "" {
+		t.Errorf("Saturday 12:00 UTC (-want +got):\n%s", diff)
+	}
+	claimed, err := b.db.ClaimPersonas(b.ctx, "r1", 10, time.Minute)
+	if err != nil || len(claimed) != 1 || claimed[0].UserID != daily {
+		t.Errorf("claim on Saturday 12:00 UTC: %+v, %v; want the daily persona only", claimed, err)
+	}
+	// Back to Friday in Pago Pago (a clock set back, as a test may): its persona is claimed.
+	b.clock.Set(ts("2025-06-07T09:00:00Z"))
+	claimed, err = b.db.ClaimPersonas(b.ctx, "r1", 10, time.Minute)
+	if err != nil || len(claimed) != 1 || claimed[0].UserID != samoa {
+		t.Errorf("claim on Saturday 09:00 UTC: %+v, %v; want the Pago Pago persona", claimed, err)
+	}
+}
+
 func dueIDs(t *testing.T, b bundle) []string {
 	t.Helper()
 	due, now, err := b.db.DuePersonas(b.ctx, 0)

@@ -60,16 +60,57 @@ func scanDue(row pgx.Row, lease bool) (persona.DuePersona, error) {
 }
 
 // dueSQL lists due personas: $1 now, $2 limit (NULL for none).
-const dueSQL = `SELECT ` + dueCols + `
+func dueSQL(where string) string {
+	return `SELECT ` + dueCols + `
 	FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
-	WHERE ` + dueWhere + `
+	WHERE ` + where + `
 	ORDER BY ` + dueOrder + `
 	LIMIT $2`
+}
+
+// noWeekdays is added to dueWhere while no persona of cadence weekdays can be due: it is
+// Saturday or Sunday in each of their time zones. The partial indexes of migration 13 then skip
+// them all; without it a weekend read every weekday persona (their due_at had passed on Friday)
+// only to drop it on the weekday test: 0.12–0.37 s over 100k personas.
+const noWeekdays = ` AND p.tick_cadence <> 'weekdays'`
+
+// The statements for a time when a weekday persona may be due, and for one when none may.
+var (
+	dueAnyDay    = dueSQL(dueWhere)
+	dueWeekend   = dueSQL(dueWhere + noWeekdays)
+	claimAnyDay  = claimSQL(dueWhere)
+	claimWeekend = claimSQL(dueWhere + noWeekdays)
+)
+
+// weekdayZonesSQL lists the time zones of the personas of cadence weekdays where $1 is a Monday
+// to Friday: the zones are walked one index step each (personas_weekday_zone_idx), not read
+// persona by persona.
+const weekdayZonesSQL = `WITH RECURSIVE z(tz) AS (
+		SELECT min(timezone) FROM auth.personas WHERE tick_cadence = 'weekdays'
+		UNION ALL
+		SELECT (SELECT min(timezone) FROM auth.personas WHERE tick_cadence = 'weekdays' AND timezone > z.tz)
+		FROM z WHERE z.tz IS NOT NULL
+	)
+	SELECT EXISTS (SELECT 1 FROM z WHERE z.tz IS NOT NULL AND extract(isodow FROM $1::timestamptz AT TIME ZONE z.tz) < 6)`
+
+// weekdayDue reports whether a persona of cadence weekdays may be due at now: surely when it is
+// a weekday in every zone (local times lie between UTC−12 and UTC+14), else when it is in the
+// zone of one of them.
+func (db *DB) weekdayDue(ctx context.Context, now time.Time) (bool, error) {
+	weekend := func(d time.Weekday) bool { return d == time.Saturday || d == time.Sunday }
+	if !weekend(now.UTC().Add(-12*time.Hour).Weekday()) && !weekend(now.UTC().Add(14*time.Hour).Weekday()) {
+		return true, nil
+	}
+	var some bool
+	err := db.pool.QueryRow(ctx, weekdayZonesSQL, now).Scan(&some)
+	return some, err
+}
 
 // claimSQL leases due personas: $1 now, $2 limit, $3 runner id, $4 lease end.
-const claimSQL = `WITH due AS (
+func claimSQL(where string) string {
+	return `WITH due AS (
 		SELECT p.user_id FROM auth.personas p JOIN auth.users u ON u.id = p.user_id
-		WHERE ` + dueWhere + `
+		WHERE ` + where + `
 		ORDER BY ` + dueOrder + `
 		LIMIT $2
 		FOR UPDATE OF p SKIP LOCKED
@@ -85,11 +126,18 @@ const claimSQL = `WITH due AS (
 	FROM due WHERE t.persona_id = due.user_id AND t.status = 'running'
 	)
 	SELECT * FROM claimed`
+}
 
 // DuePersonas returns up to limit personas due now, in due order, with the time of the query.
 func (db *DB) DuePersonas(ctx context.Context, limit int) ([]persona.DuePersona, time.Time, error) {
 	now := db.clock()
-	rows, err := db.pool.Query(ctx, dueSQL, now, limitArg(limit))
+	q := dueAnyDay
+	if some, err := db.weekdayDue(ctx, now); err != nil {
+		return nil, now, fmt.Errorf("due personas: %w", err)
+	} else if !some {
+		q = dueWeekend
+	}
+	rows, err := db.pool.Query(ctx, q, now, limitArg(limit))
 	if err != nil {
 		return nil, now, fmt.Errorf("due personas: %w", err)
 	}
@@ -117,7 +165,13 @@ func (db *DB) ClaimPersonas(ctx context.Context, runnerID string, limit int, lea
 	}
 	now := db.clock()
 	until := now.Add(lease)
-	rows, err := db.pool.Query(ctx, claimSQL, now, limitArg(limit), runnerID, until)
+	q := claimAnyDay
+	if some, err := db.weekdayDue(ctx, now); err != nil {
+		return nil, fmt.Errorf("claim personas: %w", err)
+	} else if !some {
+		q = claimWeekend
+	}
+	rows, err := db.pool.Query(ctx, q, now, limitArg(limit), runnerID, until)
 	if err != nil {
 		return nil, fmt.Errorf("claim personas: %w", err)
 	}
