@@ -114,7 +114,7 @@ func Build(ctx context.Context, src Source, o Options) (*Result, error) {
 		if d.feedback, err = src.Feedback(ctx, persona.FeedbackQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to}); err != nil {
 			return nil, fmt.Errorf("findings: read feedback: %w", err)
 		}
-		if ticks, err = src.Ticks(ctx, persona.TickQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to}); err != nil {
+		if ticks, err = src.Ticks(ctx, persona.TickQuery{PersonaID: personaID, Since: res.BaselineFrom, Until: to, NoTranscript: true}); err != nil {
 			return nil, fmt.Errorf("findings: read ticks: %w", err)
 		}
 	}

@@ -165,7 +165,7 @@ func Evaluate(ctx context.Context, src findings.Source, o Options) (*Outcome, er
 			personaID = p.UserID
 		}
 	}
-	ticks, err := src.Ticks(ctx, persona.TickQuery{PersonaID: personaID, Since: res.From, Until: res.To})
+	ticks, err := src.Ticks(ctx, persona.TickQuery{PersonaID: personaID, Since: res.From, Until: res.To, NoTranscript: true})
 	if err != nil {
 		return nil, fmt.Errorf("check: read ticks: %w", err)
 	}

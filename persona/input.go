@@ -316,6 +316,9 @@ type TickQuery struct {
 	Since     time.Time
 	Until     time.Time
 	Limit     int
+	// NoTranscript leaves the transcripts out (Transcript nil): they are most of a record's
+	// bytes, and a caller that counts or lists runs has no use for them.
+	NoTranscript bool
 }
 
 // Session is a refresh/session token. Only a hash of the token is stored.

@@ -243,7 +243,7 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		return nil
 	})
 	g.Go(func() (err error) {
-		if ticks, err = src.Ticks(gctx, persona.TickQuery{PersonaID: personaID, Since: r.From, Until: r.To}); err != nil {
+		if ticks, err = src.Ticks(gctx, persona.TickQuery{PersonaID: personaID, Since: r.From, Until: r.To, NoTranscript: true}); err != nil {
 			return fmt.Errorf("report: read ticks: %w", err)
 		}
 		return nil

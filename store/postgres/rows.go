@@ -228,6 +228,9 @@ const tickCols = `tick_id, persona_id, runner_id, status, started_at, finished_a
 	input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript::text, target, server_name,
 	server_version, stage`
 
+// tickColsNoTranscript is tickCols with NULL for the transcript (TickQuery.NoTranscript).
+var tickColsNoTranscript = strings.Replace(tickCols, "transcript::text", "NULL::text", 1)
+
 func scanTick(row pgx.Row) (persona.Tick, error) {
 	var t persona.Tick
 	var status string
@@ -386,7 +389,11 @@ func (db *DB) Ticks(ctx context.Context, q persona.TickQuery) ([]persona.Tick, e
 	if !q.Until.IsZero() {
 		f.add("started_at < ?", q.Until)
 	}
-	sql := `SELECT ` + tickCols + ` FROM auth.persona_ticks` + f.where() + ` ORDER BY started_at DESC, tick_id DESC` + f.limit(q.Limit)
+	cols := tickCols
+	if q.NoTranscript {
+		cols = tickColsNoTranscript
+	}
+	sql := `SELECT ` + cols + ` FROM auth.persona_ticks` + f.where() + ` ORDER BY started_at DESC, tick_id DESC` + f.limit(q.Limit)
 	rows, err := db.pool.Query(ctx, sql, f.args...)
 	if err != nil {
 		return nil, fmt.Errorf("ticks: %w", err)

@@ -441,7 +441,11 @@ func (db *DB) Ticks(ctx context.Context, q persona.TickQuery) ([]persona.Tick, e
 	w.eq("persona_id", q.PersonaID)
 	w.eq("status", string(q.Status))
 	w.span("started_at", q.Since, q.Until)
-	rows, err := db.r.QueryContext(ctx, `SELECT `+tickCols+` FROM persona_ticks`+w.String()+
+	cols := tickCols
+	if q.NoTranscript {
+		cols = tickColsNoTranscript
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+cols+` FROM persona_ticks`+w.String()+
 		` ORDER BY started_at DESC, tick_id DESC`+limitClause(q.Limit), w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("query ticks: %w", err)

@@ -336,6 +336,9 @@ const tickCols = `tick_id, persona_id, runner_id, status, started_at, finished_a
 	input_tokens, output_tokens, cached_tokens, cost_usd, model, summary, error, transcript, target, server_name, server_version,
 	stage`
 
+// tickColsNoTranscript is tickCols with NULL for the transcript (TickQuery.NoTranscript).
+var tickColsNoTranscript = strings.Replace(tickCols, "transcript", "NULL", 1)
+
 func scanTick(row scanner) (persona.Tick, error) {
 	var (
 		tk         persona.Tick

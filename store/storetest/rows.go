@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -364,6 +365,26 @@ func testTicksFilters(e *env) {
 	span, _ := e.s.Ticks(e.ctx, persona.TickQuery{Since: Start.Add(24 * time.Hour), Until: Start.Add(48 * time.Hour), Limit: 1})
 	if len(span) != 1 || !strings.HasSuffix(span[0].TickID, "-day1") {
 		e.t.Errorf("Ticks(day 1, limit 1) = %+v", span)
+	}
+	// Without transcripts: the same records, their transcripts left out.
+	tick := got[0]
+	tick.Transcript = json.RawMessage(`[{"role":"user","content":"hello"}]`)
+	if err := e.s.RecordTick(e.ctx, tick); err != nil {
+		e.t.Fatal(err)
+	}
+	full, err := e.s.Ticks(e.ctx, persona.TickQuery{PersonaID: a})
+	if err != nil || len(full) == 0 || len(full[0].Transcript) == 0 {
+		e.t.Fatalf("Ticks with transcripts: %+v, %v", full, err)
+	}
+	bare, err := e.s.Ticks(e.ctx, persona.TickQuery{PersonaID: a, NoTranscript: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for i := range full {
+		full[i].Transcript = nil
+	}
+	if diff := cmp.Diff(full, bare); diff != "" {
+		e.t.Errorf("Ticks(NoTranscript) differ from Ticks but for the transcripts (-want +got):\n%s", diff)
 	}
 }
 
