@@ -12,8 +12,9 @@ import (
 // calls is not read row by row. Every answer is exact: the same numbers as the rows Actions
 // returns would give.
 type ActionAggregates interface {
-	// ActionSpans counts the action rows of [Since, Until) per tool, module and side of Cut.
-	ActionSpans(ctx context.Context, q SpanQuery) ([]ToolSpan, error)
+	// SpanCalls counts the action rows of [Since, Until) per tool, module and side of Cut, and
+	// per run and module: both from one read of the span where the store can.
+	SpanCalls(ctx context.Context, q SpanQuery) (SpanCalls, error)
 	// ToolPersonaCounts counts, per tool and side of Cut, the personas with a call that reached
 	// the app (not Infrastructure) and those with a successful call.
 	ToolPersonaCounts(ctx context.Context, q SpanQuery) ([]ToolPersonas, error)
@@ -32,8 +33,6 @@ type ActionAggregates interface {
 	// record started in [TicksSince, TicksUntil) and after After, that have a row of Tool in
 	// [Since, Until).
 	ToolRuns(ctx context.Context, q ToolRunsQuery) ([]string, error)
-	// TickModuleCalls counts the action rows of [Since, Until) per run and module.
-	TickModuleCalls(ctx context.Context, q SpanQuery) ([]TickModuleCalls, error)
 	// ToolOKIn reports whether tool has a successful call in [since, until).
 	ToolOKIn(ctx context.Context, tool string, since, until time.Time) (bool, error)
 	// ActionArguments returns the arguments of the action rows ids (those with arguments).
@@ -124,6 +123,12 @@ type ToolRunsQuery struct {
 	TicksSince, TicksUntil time.Time
 	After                  time.Time
 	Limit                  int
+}
+
+// SpanCalls is what SpanCalls counts.
+type SpanCalls struct {
+	Tools []ToolSpan        // per tool, module and side
+	Runs  []TickModuleCalls // per run and module
 }
 
 // TickModuleCalls is the number of rows of one run in one module.

@@ -419,10 +419,11 @@ func rowFacts(actions []persona.Action, samples int) *actionFacts {
 func aggregatedFacts(ctx context.Context, agg persona.ActionAggregates, from, to time.Time, module string, samples int) (*actionFacts, error) {
 	f := newFacts()
 	span := persona.SpanQuery{Since: from, Until: to, Module: module}
-	spans, err := agg.ActionSpans(ctx, span)
+	counted, err := agg.SpanCalls(ctx, span)
 	if err != nil {
 		return nil, err
 	}
+	spans := counted.Tools
 	for _, s := range spans {
 		f.total += s.Calls
 		f.infra += s.Infra
@@ -479,11 +480,7 @@ func aggregatedFacts(ctx context.Context, agg persona.ActionAggregates, from, to
 			t.Samples = append(t.Samples, msg)
 		}
 	}
-	calls, err := agg.TickModuleCalls(ctx, span)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range calls {
+	for _, c := range counted.Runs {
 		if f.tickModule[c.TickID] == nil {
 			f.tickModule[c.TickID] = map[string]int{}
 		}

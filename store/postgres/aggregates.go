@@ -35,8 +35,17 @@ func collect[T any](ctx context.Context, db *DB, what string, q aggsql.Query, sc
 	return out, nil
 }
 
-// ActionSpans counts the rows of a span per tool, module and side.
-func (db *DB) ActionSpans(ctx context.Context, s persona.SpanQuery) ([]persona.ToolSpan, error) {
+// SpanCalls counts the rows of a span per tool, module and side, and per run and module.
+func (db *DB) SpanCalls(ctx context.Context, s persona.SpanQuery) (persona.SpanCalls, error) {
+	tools, err := db.actionSpans(ctx, s)
+	if err != nil {
+		return persona.SpanCalls{}, err
+	}
+	runs, err := db.tickModuleCalls(ctx, s)
+	return persona.SpanCalls{Tools: tools, Runs: runs}, err
+}
+
+func (db *DB) actionSpans(ctx context.Context, s persona.SpanQuery) ([]persona.ToolSpan, error) {
 	return collect(ctx, db, "action spans", dialect.ActionSpans(s), func(r pgx.CollectableRow) (persona.ToolSpan, error) {
 		var t persona.ToolSpan
 		err := r.Scan(&t.Tool, &t.Module, &t.Side, &t.Calls, &t.OK, &t.Errors, &t.Infra, &t.Timed)
@@ -93,8 +102,7 @@ func (db *DB) ToolRuns(ctx context.Context, t persona.ToolRunsQuery) ([]string, 
 	return collect(ctx, db, "tool runs", dialect.ToolRuns(t), pgx.RowTo[string])
 }
 
-// TickModuleCalls counts the rows per run and module.
-func (db *DB) TickModuleCalls(ctx context.Context, s persona.SpanQuery) ([]persona.TickModuleCalls, error) {
+func (db *DB) tickModuleCalls(ctx context.Context, s persona.SpanQuery) ([]persona.TickModuleCalls, error) {
 	return collect(ctx, db, "run module calls", dialect.TickModuleCalls(s), func(r pgx.CollectableRow) (persona.TickModuleCalls, error) {
 		var t persona.TickModuleCalls
 		err := r.Scan(&t.TickID, &t.Module, &t.Calls)

@@ -36,27 +36,30 @@ func (db *DB) each(ctx context.Context, what string, q aggsql.Query, scan func(*
 	return nil
 }
 
-// ActionSpans counts the rows of a span per tool, module and side, grouped here (see
-// ToolPersonaCounts).
-func (db *DB) ActionSpans(ctx context.Context, s persona.SpanQuery) ([]persona.ToolSpan, error) {
-	type key struct {
+// SpanCalls counts the rows of a span per tool, module and side, and per run and module, from
+// one read of the span, grouped here (see ToolPersonaCounts).
+func (db *DB) SpanCalls(ctx context.Context, s persona.SpanQuery) (persona.SpanCalls, error) {
+	type toolKey struct {
 		tool, module string
 		side         int
 	}
-	groups := map[key]*persona.ToolSpan{}
+	type runKey struct{ tick, module string }
+	tools := map[toolKey]*persona.ToolSpan{}
+	runs := map[runKey]int{}
+	var order []runKey
 	names := interner{}
-	var tool, module, result sql.RawBytes
+	var tick, tool, module, result sql.RawBytes
 	var side, calls, timed int
 	var infra bool
-	err := db.each(ctx, "action spans", dialect.SpanRows(s, "tool_name, module, side, result, infra, calls, timed", ""), func(r *sql.Rows) error {
-		if err := r.Scan(&tool, &module, &side, &result, &infra, &calls, &timed); err != nil {
+	err := db.each(ctx, "span calls", dialect.SpanRows(s, "tick_id, tool_name, module, side, result, infra, calls, timed", ""), func(r *sql.Rows) error {
+		if err := r.Scan(&tick, &tool, &module, &side, &result, &infra, &calls, &timed); err != nil {
 			return err
 		}
-		k := key{names.of(tool), names.of(module), side}
-		g := groups[k]
+		k := toolKey{names.of(tool), names.of(module), side}
+		g := tools[k]
 		if g == nil {
 			g = &persona.ToolSpan{Tool: k.tool, Module: k.module, Side: side}
-			groups[k] = g
+			tools[k] = g
 		}
 		g.Calls += calls
 		g.Timed += timed
@@ -68,17 +71,22 @@ func (db *DB) ActionSpans(ctx context.Context, s persona.SpanQuery) ([]persona.T
 		case string(result) == string(persona.ResultError):
 			g.Errors += calls
 		}
+		rk := runKey{string(tick), k.module}
+		if _, ok := runs[rk]; !ok {
+			order = append(order, rk)
+		}
+		runs[rk] += calls
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return persona.SpanCalls{}, err
 	}
-	out := make([]persona.ToolSpan, 0, len(groups))
-	for _, g := range groups {
-		out = append(out, *g)
+	out := persona.SpanCalls{Tools: make([]persona.ToolSpan, 0, len(tools)), Runs: make([]persona.TickModuleCalls, len(order))}
+	for _, g := range tools {
+		out.Tools = append(out.Tools, *g)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
+	sort.Slice(out.Tools, func(i, j int) bool {
+		a, b := out.Tools[i], out.Tools[j]
 		if a.Tool != b.Tool {
 			return a.Tool < b.Tool
 		}
@@ -87,6 +95,9 @@ func (db *DB) ActionSpans(ctx context.Context, s persona.SpanQuery) ([]persona.T
 		}
 		return a.Side < b.Side
 	})
+	for i, k := range order {
+		out.Runs[i] = persona.TickModuleCalls{TickID: k.tick, Module: k.module, Calls: runs[k]}
+	}
 	return out, nil
 }
 
@@ -252,35 +263,6 @@ func (db *DB) ToolRuns(ctx context.Context, t persona.ToolRunsQuery) ([]string, 
 		return nil
 	})
 	return out, err
-}
-
-// TickModuleCalls counts the rows per run and module, grouped here (see ToolPersonaCounts).
-func (db *DB) TickModuleCalls(ctx context.Context, s persona.SpanQuery) ([]persona.TickModuleCalls, error) {
-	type key struct{ tick, module string }
-	sums := map[key]int{}
-	var order []key
-	names := interner{}
-	var tick, module sql.RawBytes
-	var calls int
-	err := db.each(ctx, "run module calls", dialect.SpanRows(s, "tick_id, module, calls", ""), func(r *sql.Rows) error {
-		if err := r.Scan(&tick, &module, &calls); err != nil {
-			return err
-		}
-		k := key{string(tick), names.of(module)}
-		if _, ok := sums[k]; !ok {
-			order = append(order, k)
-		}
-		sums[k] += calls
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]persona.TickModuleCalls, len(order))
-	for i, k := range order {
-		out[i] = persona.TickModuleCalls{TickID: k.tick, Module: k.module, Calls: sums[k]}
-	}
-	return out, nil
 }
 
 // ToolOKIn reports whether tool has a successful call in [since, until).
