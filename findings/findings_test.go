@@ -349,6 +349,13 @@ func TestAggregatesMatchRows(t *testing.T) {
 			}
 			run.Actions = append(run.Actions, a)
 		}
+		// Ratings at one instant: two notes of one module (the later in Feedback's order is the
+		// newest), an empty note, and an unusable reply.
+		for i, fb := range []persona.Feedback{{Module: "notes", Rating: 2, Notes: "second"}, {Module: "notes", Rating: 5, Notes: "first"},
+			{Module: "todo", Rating: 4}, {Module: findings.ParseModule, Rating: 1, Notes: "unparseable"}} {
+			fb.TickID, fb.CreatedAt, fb.ID = "other-1", fin, fmt.Sprintf("other-1-fb-%d", 9-i)
+			run.Feedback = append(run.Feedback, fb)
+		}
 		if _, err := s.RecordRun(ctx, run); err != nil {
 			t.Fatal(err)
 		}

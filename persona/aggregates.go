@@ -43,6 +43,9 @@ type ActionAggregates interface {
 	// RunFacts returns the tick records started in [since, until), newest first (as Ticks),
 	// with only TickID, PersonaID, Status, StartedAt, Error, Target and ServerVersion set.
 	RunFacts(ctx context.Context, since, until time.Time) ([]Tick, error)
+	// LastNotes returns, per module of modules, the notes of its newest feedback row in [since,
+	// until) with notes (in Feedback's order, the last), "" when it has none.
+	LastNotes(ctx context.Context, modules []string, since, until time.Time) (map[string]string, error)
 	// RatingCounts counts the feedback rows of [Since, Until) per module, side of Cut and rating.
 	RatingCounts(ctx context.Context, q SpanQuery) ([]RatingCount, error)
 }

@@ -236,7 +236,16 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 		}
 		return nil
 	})
+	// Over every persona, target and module the store counts the ratings; else the rows are read.
+	var ratings map[string]*ratingAcc
+	countRatings := fast && o.Module == ""
 	g.Go(func() (err error) {
+		if countRatings {
+			if ratings, r.UnusableRatings, err = ratingsOfCounts(gctx, agg, r.PrevFrom, r.From, r.To); err != nil {
+				return fmt.Errorf("report: count ratings: %w", err)
+			}
+			return nil
+		}
 		if feedback, err = src.Feedback(gctx, persona.FeedbackQuery{PersonaID: personaID, Module: o.Module, Since: r.PrevFrom, Until: r.To}); err != nil {
 			return fmt.Errorf("report: read feedback: %w", err)
 		}
@@ -331,17 +340,19 @@ func Build(ctx context.Context, src Source, o Options) (*Report, error) {
 			r.Findings = append(r.Findings, f)
 		}
 	}
-	kept := feedback[:0:0]
-	for _, f := range feedback {
-		if f.Module != findings.ParseModule {
-			kept = append(kept, f)
-		} else if !f.CreatedAt.Before(r.From) {
-			r.UnusableRatings++
+	if !countRatings {
+		kept := feedback[:0:0]
+		for _, f := range feedback {
+			if f.Module != findings.ParseModule {
+				kept = append(kept, f)
+			} else if !f.CreatedAt.Before(r.From) {
+				r.UnusableRatings++
+			}
 		}
+		ratings = ratingsOfRows(kept, r.From)
 	}
-	feedback = kept
 
-	r.Modules = moduleStats(facts, feedback, r.From)
+	r.Modules = moduleStats(facts, ratings)
 	r.FailingTools = failingTools(facts)
 	r.Coverage = coverage(facts, o.Offered, o.Module, moduleOf)
 	r.Personas = personaStats(people, ticks)
@@ -505,23 +516,23 @@ func modulesOf(offered []string, moduleOf func(string) string) []string {
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
-func moduleStats(facts *actionFacts, feedback []persona.Feedback, from time.Time) []ModuleStat {
-	type acc struct {
-		sum, prevSum  float64
-		n, prevN      int
-		calls, errors int
-		lastNote      string
-		lastNoteAt    time.Time
-	}
-	by := map[string]*acc{}
-	get := func(m string) *acc {
-		if by[m] == nil {
-			by[m] = &acc{}
-		}
-		return by[m]
-	}
+// ratingAcc is one module's ratings: of the window (sum, n, newest note) and of the previous one.
+type ratingAcc struct {
+	sum, prevSum float64
+	n, prevN     int
+	lastNote     string
+	lastNoteAt   time.Time
+}
+
+// ratingsOfRows sums the feedback rows per module.
+func ratingsOfRows(feedback []persona.Feedback, from time.Time) map[string]*ratingAcc {
+	by := map[string]*ratingAcc{}
 	for _, f := range feedback {
-		a := get(f.Module)
+		a := by[f.Module]
+		if a == nil {
+			a = &ratingAcc{}
+			by[f.Module] = a
+		}
 		if f.CreatedAt.Before(from) {
 			a.prevSum += float64(f.Rating)
 			a.prevN++
@@ -533,12 +544,74 @@ func moduleStats(facts *actionFacts, feedback []persona.Feedback, from time.Time
 			a.lastNote, a.lastNoteAt = f.Notes, f.CreatedAt
 		}
 	}
+	return by
+}
+
+// ratingsOfCounts is ratingsOfRows from a store's counts (side 0: the previous window) and
+// each module's newest notes; it also returns the window's unusable replies (ParseModule).
+func ratingsOfCounts(ctx context.Context, agg persona.ActionAggregates, prevFrom, from, to time.Time) (map[string]*ratingAcc, int, error) {
+	counts, err := agg.RatingCounts(ctx, persona.SpanQuery{Since: prevFrom, Cut: from, Until: to})
+	if err != nil {
+		return nil, 0, err
+	}
+	by := map[string]*ratingAcc{}
+	unusable := 0
+	var rated []string
+	for _, c := range counts {
+		if c.Module == findings.ParseModule {
+			if c.Side == 1 {
+				unusable += c.Count
+			}
+			continue
+		}
+		a := by[c.Module]
+		if a == nil {
+			a = &ratingAcc{}
+			by[c.Module] = a
+		}
+		if c.Side == 0 {
+			a.prevSum += float64(c.Rating * c.Count)
+			a.prevN += c.Count
+			continue
+		}
+		if a.n == 0 {
+			rated = append(rated, c.Module)
+		}
+		a.sum += float64(c.Rating * c.Count)
+		a.n += c.Count
+	}
+	sort.Strings(rated)
+	notes, err := agg.LastNotes(ctx, rated, from, to)
+	if err != nil {
+		return nil, 0, err
+	}
+	for m, n := range notes {
+		by[m].lastNote = n
+	}
+	return by, unusable, nil
+}
+
+func moduleStats(facts *actionFacts, by map[string]*ratingAcc) []ModuleStat {
+	type acc struct {
+		ratingAcc
+		calls, errors int
+	}
+	all := map[string]*acc{}
+	get := func(m string) *acc {
+		if all[m] == nil {
+			all[m] = &acc{}
+		}
+		return all[m]
+	}
+	for m, r := range by {
+		get(m).ratingAcc = *r
+	}
 	for m, c := range facts.modules {
 		a := get(m)
 		a.calls, a.errors = c[0], c[1]
 	}
-	out := make([]ModuleStat, 0, len(by))
-	for m, a := range by {
+	out := make([]ModuleStat, 0, len(all))
+	for m, a := range all {
 		if a.n == 0 && a.calls == 0 {
 			continue // only rated before the window: nothing to say about now
 		}

@@ -156,6 +156,24 @@ func (db *DB) RunFacts(ctx context.Context, since, until time.Time) ([]persona.T
 	})
 }
 
+// LastNotes returns each module's newest notes in the window.
+func (db *DB) LastNotes(ctx context.Context, modules []string, since, until time.Time) (map[string]string, error) {
+	out := make(map[string]string, len(modules))
+	if len(modules) == 0 {
+		return out, nil
+	}
+	type note struct{ module, notes string }
+	rows, err := collect(ctx, db, "last notes", dialect.LastNotes(modules, since, until), func(r pgx.CollectableRow) (note, error) {
+		var n note
+		err := r.Scan(&n.module, &n.notes)
+		return n, err
+	})
+	for _, n := range rows {
+		out[n.module] = n.notes
+	}
+	return out, err
+}
+
 // RatingCounts counts the ratings per module, side and value.
 func (db *DB) RatingCounts(ctx context.Context, s persona.SpanQuery) ([]persona.RatingCount, error) {
 	return collect(ctx, db, "rating counts", dialect.RatingCounts(s), func(r pgx.CollectableRow) (persona.RatingCount, error) {

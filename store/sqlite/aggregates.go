@@ -325,6 +325,23 @@ func (db *DB) RunFacts(ctx context.Context, since, until time.Time) ([]persona.T
 	return out, err
 }
 
+// LastNotes returns each module's newest notes in the window.
+func (db *DB) LastNotes(ctx context.Context, modules []string, since, until time.Time) (map[string]string, error) {
+	out := make(map[string]string, len(modules))
+	if len(modules) == 0 {
+		return out, nil
+	}
+	err := db.each(ctx, "last notes", dialect.LastNotes(modules, since, until), func(r *sql.Rows) error {
+		var m, n string
+		if err := r.Scan(&m, &n); err != nil {
+			return err
+		}
+		out[m] = n
+		return nil
+	})
+	return out, err
+}
+
 // RatingCounts counts the ratings per module, side and value.
 func (db *DB) RatingCounts(ctx context.Context, s persona.SpanQuery) ([]persona.RatingCount, error) {
 	out := []persona.RatingCount{}

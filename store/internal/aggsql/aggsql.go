@@ -220,6 +220,20 @@ func (d Dialect) RunFacts(since, until time.Time) Query {
 	return q
 }
 
+// LastNotes: module, notes of each module's newest feedback row of [since, until) with notes, in
+// Feedback's order (created_at, tick_id, module, id): one index seek per module.
+func (d Dialect) LastNotes(modules []string, since, until time.Time) Query {
+	var q Query
+	arms := make([]string, len(modules))
+	for i, m := range modules {
+		arms[i] = `SELECT * FROM (SELECT f.module, f.notes FROM ` + d.Schema + `persona_feedback f WHERE f.module = ` + q.arg(m) +
+			` AND f.created_at >= ` + q.arg(d.Time(bound(since, time.Unix(0, 0).UTC()))) + ` AND f.created_at < ` + q.arg(d.Time(bound(until, far))) +
+			` AND f.notes <> '' ORDER BY f.created_at DESC, f.tick_id DESC, f.id DESC LIMIT 1) n` + fmt.Sprint(i)
+	}
+	q.SQL = strings.Join(arms, " UNION ALL ")
+	return q
+}
+
 // RatingCounts: module, side, rating, count.
 func (d Dialect) RatingCounts(s persona.SpanQuery) Query {
 	var q Query
