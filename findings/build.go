@@ -35,13 +35,12 @@ type data struct {
 	// ratingCounts (d.agg set): the ratings of the baseline (side 0) and the window (side 1)
 	// counted per module and value; feedback then holds only the window's unusable replies.
 	ratingCounts []persona.RatingCount
-	// toolPersonas and timed (d.agg set) are read with the rest (readAggregated): the personas
-	// per tool of the window, and the timed calls per target, tool and side.
-	toolPersonas []persona.ToolPersonas
-	timed        []persona.TargetTimed
-	ctx          context.Context
-	to           time.Time
-	base         time.Time // start of the baseline
+	// tools (d.agg set) is read with the rest (readAggregated): the timed calls per target,
+	// tool and side, and the personas per tool of the window.
+	tools persona.ToolFacts
+	ctx   context.Context
+	to    time.Time
+	base  time.Time // start of the baseline
 }
 
 // noCounts asks ListPersonas for no action counts (they are not used here): nothing is after it.
@@ -165,7 +164,6 @@ func (d *data) readAggregated() ([]persona.Tick, error) {
 		people []persona.PersonaSummary
 		ticks  []persona.Tick
 	)
-	window := persona.SpanQuery{Since: d.from, Until: d.to}
 	g, ctx := errgroup.WithContext(d.ctx)
 	if d.o.Readers > 0 {
 		g.SetLimit(d.o.Readers)
@@ -193,9 +191,8 @@ func (d *data) readAggregated() ([]persona.Tick, error) {
 		return
 	})
 	read("read ticks", func() (err error) { ticks, err = d.agg.RunFacts(ctx, d.base, d.to); return }) // the columns read here only
-	read("count tool personas", func() (err error) { d.toolPersonas, err = d.agg.ToolPersonaCounts(ctx, window); return })
-	read("count timed calls", func() (err error) {
-		d.timed, err = d.agg.TimedByTarget(ctx, persona.SpanQuery{Since: d.base, Cut: d.from, Until: d.to, TicksSince: d.base, TicksUntil: d.to})
+	read("count tool calls", func() (err error) {
+		d.tools, err = d.agg.ToolFacts(ctx, persona.SpanQuery{Since: d.base, Cut: d.from, Until: d.to, TicksSince: d.base, TicksUntil: d.to})
 		return
 	})
 	if err := g.Wait(); err != nil {
@@ -379,16 +376,19 @@ func (d *data) aggFacts() (toolFacts, error) {
 	// The window's distinct personas; of the baseline only whether a tool worked, asked when a
 	// finding is new.
 	callers := map[string]int{}
-	for _, c := range d.toolPersonas {
+	for _, c := range d.tools.Personas {
 		callers[c.Tool] = c.Personas
 	}
 	baseOK := map[string]bool{}
 	return toolFacts{
 		callers: func(tool string) int { return callers[tool] },
 		okBy: func(tool string) (map[string]bool, error) {
-			ids, err := d.agg.OKPersonas(d.ctx, persona.SpanQuery{Since: d.from, Until: d.to}, tool)
-			if err != nil {
-				return nil, err
+			ids := d.tools.OK[tool]
+			if d.tools.OK == nil { // not gathered by this store
+				var err error
+				if ids, err = d.agg.OKPersonas(d.ctx, persona.SpanQuery{Since: d.from, Until: d.to}, tool); err != nil {
+					return nil, err
+				}
 			}
 			m := map[string]bool{}
 			for _, id := range ids {

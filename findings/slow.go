@@ -132,7 +132,7 @@ func latencyOf(a persona.Action) int64 {
 // counted per target and tool, each p95 read as a rank from the top of the tool's latencies, and
 // only the slow calls read as rows.
 func (d *data) slowToolsAggregated() ([]Finding, error) {
-	timed := d.timed // read with the rest (readAggregated)
+	timed := d.tools.Timed // read with the rest (readAggregated)
 	type key struct{ target, tool string }
 	cur, base := map[key]int{}, map[key]int{}
 	targets := map[string]bool{}

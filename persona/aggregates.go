@@ -15,15 +15,14 @@ type ActionAggregates interface {
 	// SpanCalls counts the action rows of [Since, Until) per tool, module and side of Cut, and
 	// per run and module: both from one read of the span where the store can.
 	SpanCalls(ctx context.Context, q SpanQuery) (SpanCalls, error)
-	// ToolPersonaCounts counts, per tool and side of Cut, the personas with a call that reached
-	// the app (not Infrastructure) and those with a successful call.
-	ToolPersonaCounts(ctx context.Context, q SpanQuery) ([]ToolPersonas, error)
+	// ToolFacts reads a span [Since, Until) split at Cut once for what findings ask of every
+	// tool: the calls with a known latency per run target, tool and side (a row's target is its
+	// run's when the run's tick record started in [TicksSince, TicksUntil), else ""), and of the
+	// rows from Cut on, per tool, the personas with a call that reached the app (not
+	// Infrastructure) and those with a successful call.
+	ToolFacts(ctx context.Context, q SpanQuery) (ToolFacts, error)
 	// OKPersonas lists the personas with a successful call of tool in [q.Since, q.Until).
 	OKPersonas(ctx context.Context, q SpanQuery, tool string) ([]string, error)
-	// TimedByTarget counts the calls with a known latency per run target, tool and side of
-	// Cut. A row's target is its run's, when the run's tick record started in [TicksSince,
-	// TicksUntil), else "".
-	TimedByTarget(ctx context.Context, q SpanQuery) ([]TargetTimed, error)
 	// LatencyFromTop returns the known latency at rank Offset (0: the largest) of a tool's calls
 	// in [Since, Until), of the runs of Target when HasTarget; ok is false when there is none.
 	LatencyFromTop(ctx context.Context, q LatencyQuery) (ms int64, ok bool, err error)
@@ -58,7 +57,7 @@ type RatingCount struct {
 
 // SpanQuery selects the action rows of [Since, Until), of Module when set, split at Cut into
 // side 0 (before Cut) and side 1 (from Cut on); a zero Cut puts every row on side 0.
-// TicksSince and TicksUntil bound the tick records whose target a row takes (TimedByTarget).
+// TicksSince and TicksUntil bound the tick records whose target a row takes (ToolFacts).
 type SpanQuery struct {
 	Since, Cut, Until      time.Time
 	Module                 string
@@ -74,6 +73,14 @@ type ToolSpan struct {
 	Errors       int // result error, the app answered (not Infrastructure)
 	Infra        int // Infrastructure rows
 	Timed        int // rows with a known latency
+}
+
+// ToolFacts is what ToolFacts reads. OK, when not nil, lists per tool the personas of
+// ToolPersonas.OKPersonas (a store that does not gather them leaves it nil: ask OKPersonas).
+type ToolFacts struct {
+	Timed    []TargetTimed
+	Personas []ToolPersonas // side 1: the rows from Cut on
+	OK       map[string][]string
 }
 
 // ToolPersonas counts one tool's distinct personas on one side of the cut.
@@ -110,7 +117,7 @@ type RowFilter struct {
 	NotInfra     bool   // not Infrastructure
 	Timed        bool   // with a known latency
 	MinLatency   *int64 // latency at least this
-	// HasTarget keeps the rows whose target (as in TimedByTarget) is Target.
+	// HasTarget keeps the rows whose target (as in ToolFacts) is Target.
 	HasTarget              bool
 	Target                 string
 	TicksSince, TicksUntil time.Time

@@ -53,8 +53,22 @@ func (db *DB) actionSpans(ctx context.Context, s persona.SpanQuery) ([]persona.T
 	})
 }
 
-// ToolPersonaCounts counts the distinct personas per tool and side.
-func (db *DB) ToolPersonaCounts(ctx context.Context, s persona.SpanQuery) ([]persona.ToolPersonas, error) {
+// ToolFacts counts the timed calls per target, tool and side, and the window's personas per
+// tool: two statements (PostgreSQL joins and counts distinct values itself); OK is left to
+// OKPersonas.
+func (db *DB) ToolFacts(ctx context.Context, s persona.SpanQuery) (persona.ToolFacts, error) {
+	timed, err := db.timedByTarget(ctx, s)
+	if err != nil {
+		return persona.ToolFacts{}, err
+	}
+	people, err := db.toolPersonaCounts(ctx, persona.SpanQuery{Since: s.Cut, Until: s.Until, Module: s.Module})
+	for i := range people {
+		people[i].Side = 1
+	}
+	return persona.ToolFacts{Timed: timed, Personas: people}, err
+}
+
+func (db *DB) toolPersonaCounts(ctx context.Context, s persona.SpanQuery) ([]persona.ToolPersonas, error) {
 	return collect(ctx, db, "tool personas", dialect.ToolPersonaCounts(s), func(r pgx.CollectableRow) (persona.ToolPersonas, error) {
 		var t persona.ToolPersonas
 		err := r.Scan(&t.Tool, &t.Side, &t.Personas, &t.OKPersonas)
@@ -67,8 +81,7 @@ func (db *DB) OKPersonas(ctx context.Context, s persona.SpanQuery, tool string) 
 	return collect(ctx, db, "ok personas", dialect.OKPersonas(s, tool), pgx.RowTo[string])
 }
 
-// TimedByTarget counts the timed calls per target, tool and side.
-func (db *DB) TimedByTarget(ctx context.Context, s persona.SpanQuery) ([]persona.TargetTimed, error) {
+func (db *DB) timedByTarget(ctx context.Context, s persona.SpanQuery) ([]persona.TargetTimed, error) {
 	return collect(ctx, db, "timed calls", dialect.TimedByTarget(s), func(r pgx.CollectableRow) (persona.TargetTimed, error) {
 		var t persona.TargetTimed
 		err := r.Scan(&t.Target, &t.Tool, &t.Side, &t.Timed)

@@ -101,29 +101,49 @@ func (db *DB) SpanCalls(ctx context.Context, s persona.SpanQuery) (persona.SpanC
 	return out, nil
 }
 
-// ToolPersonaCounts counts the distinct personas per tool and side. The span's rows are
-// grouped here: SQLite's COUNT(DISTINCT) sorts every row of the span first.
-func (db *DB) ToolPersonaCounts(ctx context.Context, s persona.SpanQuery) ([]persona.ToolPersonas, error) {
-	type key struct {
-		tool string
-		side int
-	}
-	type sets struct{ any, ok map[string]bool }
-	groups := map[key]*sets{}
+// ToolFacts reads the span once: the timed calls per target, tool and side (the runs' targets
+// read once; a join to the tick records for each row, and SQLite's sort for the GROUP BY, took
+// most of findings' time over a million rows), and the window's personas per tool, grouped
+// here (SQLite's COUNT(DISTINCT) sorts every row first), with the successful ones' ids.
+func (db *DB) ToolFacts(ctx context.Context, s persona.SpanQuery) (persona.ToolFacts, error) {
+	targets := map[string]string{} // tick id → target, of the runs whose target a row takes
 	names := interner{}
-	var tool, who sql.RawBytes
-	var side int
-	var infra bool
-	var result sql.RawBytes
-	err := db.each(ctx, "tool personas", dialect.SpanRows(s, "tool_name, side, persona_id, infra, result", ""), func(r *sql.Rows) error {
-		if err := r.Scan(&tool, &side, &who, &infra, &result); err != nil {
+	var tick, target sql.RawBytes
+	err := db.each(ctx, "run targets", dialect.TickTargets(s.TicksSince, s.TicksUntil), func(r *sql.Rows) error {
+		if err := r.Scan(&tick, &target); err != nil {
 			return err
 		}
-		k := key{names.of(tool), side}
-		g := groups[k]
+		targets[string(tick)] = names.of(target)
+		return nil
+	})
+	if err != nil {
+		return persona.ToolFacts{}, err
+	}
+	type key struct {
+		target, tool string
+		side         int
+	}
+	type sets struct{ any, ok map[string]bool }
+	sums := map[key]int{}
+	people := map[string]*sets{}
+	var tool, who, result sql.RawBytes
+	var side, timed int
+	var infra bool
+	err = db.each(ctx, "tool facts", dialect.SpanRows(s, "tick_id, tool_name, side, timed, persona_id, infra, result", ""), func(r *sql.Rows) error {
+		if err := r.Scan(&tick, &tool, &side, &timed, &who, &infra, &result); err != nil {
+			return err
+		}
+		name := names.of(tool)
+		if timed > 0 {
+			sums[key{targets[string(tick)], name, side}] += timed
+		}
+		if side != 1 {
+			return nil
+		}
+		g := people[name]
 		if g == nil {
 			g = &sets{any: map[string]bool{}, ok: map[string]bool{}}
-			groups[k] = g
+			people[name] = g
 		}
 		if !infra {
 			g.any[names.of(who)] = true
@@ -134,18 +154,33 @@ func (db *DB) ToolPersonaCounts(ctx context.Context, s persona.SpanQuery) ([]per
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return persona.ToolFacts{}, err
 	}
-	out := make([]persona.ToolPersonas, 0, len(groups))
-	for k, g := range groups {
-		out = append(out, persona.ToolPersonas{Tool: k.tool, Side: k.side, Personas: len(g.any), OKPersonas: len(g.ok)})
+	out := persona.ToolFacts{Timed: make([]persona.TargetTimed, 0, len(sums)), Personas: make([]persona.ToolPersonas, 0, len(people)),
+		OK: make(map[string][]string, len(people))}
+	for k, n := range sums {
+		out.Timed = append(out.Timed, persona.TargetTimed{Target: k.target, Tool: k.tool, Side: k.side, Timed: n})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Tool != out[j].Tool {
-			return out[i].Tool < out[j].Tool
+	sort.Slice(out.Timed, func(i, j int) bool {
+		a, b := out.Timed[i], out.Timed[j]
+		if a.Target != b.Target {
+			return a.Target < b.Target
 		}
-		return out[i].Side < out[j].Side
+		if a.Tool != b.Tool {
+			return a.Tool < b.Tool
+		}
+		return a.Side < b.Side
 	})
+	for t, g := range people {
+		out.Personas = append(out.Personas, persona.ToolPersonas{Tool: t, Side: 1, Personas: len(g.any), OKPersonas: len(g.ok)})
+		ok := make([]string, 0, len(g.ok))
+		for id := range g.ok {
+			ok = append(ok, id)
+		}
+		sort.Strings(ok)
+		out.OK[t] = ok
+	}
+	sort.Slice(out.Personas, func(i, j int) bool { return out.Personas[i].Tool < out.Personas[j].Tool })
 	return out, nil
 }
 
@@ -174,57 +209,6 @@ func (db *DB) OKPersonas(ctx context.Context, s persona.SpanQuery, tool string) 
 		return nil
 	})
 	return out, err
-}
-
-// TimedByTarget counts the timed calls per target, tool and side. The runs' targets are read
-// once and the span's rows grouped here: a join to the tick records for each row, and
-// SQLite's sort for the GROUP BY, took most of findings' time over a million rows.
-func (db *DB) TimedByTarget(ctx context.Context, s persona.SpanQuery) ([]persona.TargetTimed, error) {
-	targets := map[string]string{} // tick id → target, of the runs targetOf counts
-	names := interner{}
-	var tick, target sql.RawBytes
-	err := db.each(ctx, "run targets", dialect.TickTargets(s.TicksSince, s.TicksUntil), func(r *sql.Rows) error {
-		if err := r.Scan(&tick, &target); err != nil {
-			return err
-		}
-		targets[string(tick)] = names.of(target)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	type key struct {
-		target, tool string
-		side         int
-	}
-	sums := map[key]int{}
-	var tool sql.RawBytes
-	var side, timed int
-	err = db.each(ctx, "timed calls", dialect.SpanRows(s, "tick_id, tool_name, side, timed", "timed > 0"), func(r *sql.Rows) error {
-		if err := r.Scan(&tick, &tool, &side, &timed); err != nil {
-			return err
-		}
-		sums[key{targets[string(tick)], names.of(tool), side}] += timed
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]persona.TargetTimed, 0, len(sums))
-	for k, n := range sums {
-		out = append(out, persona.TargetTimed{Target: k.target, Tool: k.tool, Side: k.side, Timed: n})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Target != b.Target {
-			return a.Target < b.Target
-		}
-		if a.Tool != b.Tool {
-			return a.Tool < b.Tool
-		}
-		return a.Side < b.Side
-	})
-	return out, nil
 }
 
 // LatencyFromTop returns a latency rank counted from the largest.
